@@ -1,0 +1,134 @@
+"""Step overhead of the reference runtime against the floor of one durable Postgres write.
+
+Run: ``.venv/bin/python benchmarks/step_overhead.py`` (from the repository root). Uses
+``DURABENCH_POSTGRES_URL`` when set, else an embedded Postgres 16 on 127.0.0.1.
+
+Measures, on one server:
+1. floor: one single-row INSERT + COMMIT round trip (autocommit, synchronous_commit on), median;
+2. per_step: one workflow of 2,000 no-op steps; the body's wall time / 2,000;
+3. recover_1000_s: one worker claiming (lease expired, dead owner) and finishing 1,000 PENDING
+   one-step workflows.
+
+The last line is ``per_step_us=<n> floor_us=<n> ratio=<runtime/floor> recover_1000_s=<n>
+peak_rss_mb=<n>``.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness.env.postgres import postgres_from_env
+from reference_runtime import App, Runtime
+
+STEPS = 2000
+RECOVER = 1000
+SCHEMA = "durabench_rt_bench"
+
+app = App("step_overhead")
+
+
+@app.step()
+def noop(i: int) -> int:
+    return i
+
+
+@app.workflow()
+def many_steps(n: int) -> int:
+    started = time.perf_counter_ns()
+    for i in range(n):
+        noop(i)
+    return time.perf_counter_ns() - started
+
+
+@app.workflow()
+def one_step(i: int) -> int:
+    return int(noop(i))
+
+
+def floor_us(url: str, samples: int = 1000) -> float:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = on")
+        conn.execute("DROP TABLE IF EXISTS bench_floor")
+        conn.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, v integer NOT NULL)")
+        timings = []
+        for i in range(samples):
+            started = time.perf_counter_ns()
+            conn.execute("INSERT INTO bench_floor (v) VALUES (%s)", (i,))
+            timings.append(time.perf_counter_ns() - started)
+        conn.execute("DROP TABLE bench_floor")
+    return statistics.median(timings) / 1000
+
+
+def per_step_us(rt: Runtime) -> float:
+    handle = rt.start_workflow(many_steps, STEPS, workflow_id="bench-many-steps")
+    return float(handle.result(timeout=300)) / STEPS / 1000
+
+
+def recover_s(url: str, client: Runtime) -> float:
+    for i in range(RECOVER):
+        client.start_workflow(one_step, i, workflow_id=f"bench-recover-{i}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        # As a crashed worker leaves them: owned by a dead executor, lease expired.
+        conn.execute(
+            f"UPDATE {SCHEMA}.workflows SET executor_id = 'dead', epoch = 1, "
+            "lease_expires_at = now() - interval '1 second' "
+            "WHERE workflow_id LIKE 'bench-recover-%'"
+        )
+        with Runtime(app, url, "bench-recoverer", poll_s=0.05, schema=SCHEMA) as rt:
+            stop = threading.Event()
+            worker = threading.Thread(target=rt.run_worker, args=(stop,), daemon=True)
+            started = time.perf_counter()
+            worker.start()
+            while True:
+                row = conn.execute(
+                    f"SELECT count(*) FROM {SCHEMA}.workflows WHERE status = 'SUCCESS' "
+                    "AND workflow_id LIKE 'bench-recover-%'"
+                ).fetchone()
+                if row is not None and row[0] >= RECOVER:
+                    break
+                if time.perf_counter() - started > 300:
+                    raise TimeoutError("recovery of 1,000 workflows took over 300 s")
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - started
+            stop.set()
+    return elapsed
+
+
+def main() -> None:
+    with postgres_from_env(run_id="step-overhead") as pg:
+        url = pg.url
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        floor = floor_us(url)
+        print(f"floor: {floor:.1f} us per INSERT+COMMIT (median of 1000)", flush=True)
+        with Runtime(app, url, "bench-worker", poll_s=0.05, schema=SCHEMA) as rt:
+            stop = threading.Event()
+            worker = threading.Thread(target=rt.run_worker, args=(stop,), daemon=True)
+            worker.start()
+            per_step = per_step_us(rt)
+            print(f"runtime: {per_step:.1f} us per step over {STEPS} steps", flush=True)
+            stop.set()
+            worker.join(timeout=5)
+        with Runtime(app, url, "bench-client", schema=SCHEMA) as client:
+            recover = recover_s(url, client)
+        print(f"recovery: {RECOVER} one-step workflows in {recover:.2f} s", flush=True)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"per_step_us={per_step:.1f} floor_us={floor:.1f} ratio={per_step / floor:.2f} "
+        f"recover_1000_s={recover:.2f} peak_rss_mb={peak_mb:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

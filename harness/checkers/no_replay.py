@@ -1,0 +1,80 @@
+"""no_replay: a step whose checkpoint existed before the fault is never executed again.
+
+Only meaningful with checkpointing on; with it off the verdict is **unknown** ("no checkpoints to
+replay from"): such SUTs do not promise it.
+
+Precisely, over the trial's workflows:
+1. **false** when two step records share (workflow_id, seq), or two ``llm`` step records share
+   (workflow_id, step): the store holds two completions of one step. (Checked with or without a
+   fault.)
+2. **unknown** when the fault never fired: nothing could have been replayed.
+3. For every ``llm`` step record recorded at or before ``fault_at``: **false** when the ledger
+   holds a request for the same (workflow, logical step) received strictly after the record was
+   recorded -- the completed step ran again.
+4. Otherwise **true** (also when no step had been checkpointed before the fault: nothing was there
+   to replay, and the details say so).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from harness.checkers._evidence import Clock, clip
+from harness.checkers._verdict import Verdict
+from harness.history import History, Property, StepRecord
+
+__all__ = ["check"]
+
+PROPERTY: Property = "no_replay"
+
+
+def _duplicates(history: History, clock: Clock) -> Verdict | None:
+    by_seq: dict[tuple[str, int], list[StepRecord]] = defaultdict(list)
+    by_step: dict[tuple[str, int], list[StepRecord]] = defaultdict(list)
+    for r in history.steps:
+        by_seq[(r.workflow_id, r.seq)].append(r)
+        if r.kind == "llm" and r.step is not None:
+            by_step[(r.workflow_id, r.step)].append(r)
+    for (wf, seq), records in by_seq.items():
+        if len(records) > 1:
+            return Verdict(PROPERTY, "false",
+                           f"{wf}: {len(records)} step records share seq {seq}",
+                           clip([clock.step(r) for r in records]), wf)
+    for (wf, step), records in by_step.items():
+        if len(records) > 1:
+            return Verdict(PROPERTY, "false",
+                           f"{wf}: logical llm step {step} was recorded {len(records)} times",
+                           clip([clock.step(r) for r in records]), wf)
+    return None
+
+
+def check(history: History) -> Verdict:
+    if not history.checkpointing:
+        return Verdict(PROPERTY, "unknown",
+                       "checkpointing is off: no checkpoints to replay from")
+    clock = Clock(history)
+    duplicate = _duplicates(history, clock)
+    if duplicate is not None:
+        return duplicate
+    fault_at = history.fault_at_ns
+    if fault_at is None:
+        return Verdict(PROPERTY, "unknown", "the fault never fired: nothing could be replayed")
+    checkpointed = [r for r in history.steps
+                    if r.kind == "llm" and r.step is not None and r.recorded_ns <= fault_at]
+    ledger = history.trial_ledger()
+    for record in sorted(checkpointed, key=lambda r: r.recorded_ns):
+        again = [e for e in ledger
+                 if e.workflow_id == record.workflow_id and e.step == record.step
+                 and e.received_ns > record.recorded_ns]
+        if again:
+            return Verdict(PROPERTY, "false",
+                           f"{record.workflow_id}: logical step {record.step}, checkpointed at "
+                           f"{clock.at(record.recorded_ns)}, was requested again {len(again)} "
+                           f"time(s)", clip([clock.step(record), *map(clock.ledger, again)]),
+                           record.workflow_id)
+    if not checkpointed:
+        return Verdict(PROPERTY, "true",
+                       "no llm step had been checkpointed before the fault: nothing to replay")
+    return Verdict(PROPERTY, "true",
+                   f"none of the {len(checkpointed)} llm step(s) checkpointed before the fault "
+                   f"ran again")

@@ -1,0 +1,136 @@
+"""The ``durabench`` command line.
+
+Subcommands: ``report`` (results store -> report directory) and ``gate`` (results store -> exit
+status for CI). Each subcommand is registered by one ``_add_<name>`` function that sets a
+``handler`` default; add new subcommands the same way in :func:`build_parser`.
+
+Exit statuses: 0 success; 1 the command ran and found a failure (gate failed, report written but
+some lines were unreadable); 2 usage error or unreadable input. User errors print one line to
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _error(command: str, message: str) -> None:
+    print(f"durabench {command}: {message}", file=sys.stderr)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from harness.report import ResultsInputError, load_results, write_report
+
+    try:
+        results = load_results(args.results)
+    except ResultsInputError as exc:
+        _error("report", str(exc))
+        return 2
+    for issue in results.issues:
+        print(issue, file=sys.stderr)
+    try:
+        files = write_report(results, args.out, title=args.title)
+    except OSError as exc:
+        _error("report", f"cannot write the report to {args.out}: {exc.strerror or exc}")
+        return 2
+    print(f"report: {files.index_html}")
+    print(files.headline)
+    if results.errors:
+        _error("report", f"{len(results.errors)} unreadable line(s) left out of the report "
+                         "(listed above and in the report)")
+        return 1
+    return 0
+
+
+def _run_gate(args: argparse.Namespace) -> int:
+    from harness.report import (
+        GateLimits,
+        ResultsInputError,
+        evaluate_gate,
+        format_gate,
+        load_results,
+    )
+
+    try:
+        results = load_results(args.results)
+    except ResultsInputError as exc:
+        _error("gate", str(exc))
+        return 2
+    for issue in results.issues:
+        print(issue, file=sys.stderr)
+    if results.errors:
+        _error("gate", f"cannot judge: {len(results.errors)} unreadable line(s); a gate must not "
+                       "pass on results it could not read; fix or remove those lines")
+        return 2
+    limits = GateLimits(max_redundant_ratio=args.max_redundant_ratio,
+                        max_ttr_p95=args.max_ttr_p95, allow_unknown=args.allow_unknown)
+    result = evaluate_gate(results.trials, limits)
+    print(format_gate(result, sources=", ".join(args.results)))
+    return 0 if result.passed else 1
+
+
+def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "report", help="turn a results store into an HTML/Markdown/CSV/PNG report",
+        description="Write index.html, summary.md, trials.csv, summary.csv, savings.csv and "
+                    "charts into --out, then print the report path and the headline.")
+    parser.add_argument("results", nargs="+", metavar="RESULTS", help="results JSONL file(s)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="report directory")
+    parser.add_argument("--title", default=None, metavar="T", help="report title")
+    parser.set_defaults(handler=_run_report)
+
+
+def _add_gate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "gate", help="exit non-zero when a verdict is false/unknown or a figure passes its limit",
+        description="Exit 0 when every promised verdict is true and every limit holds, 1 "
+                    "otherwise (with one line per failure), 2 on unreadable input.")
+    parser.add_argument("results", nargs="+", metavar="RESULTS", help="results JSONL file(s)")
+    parser.add_argument("--max-redundant-ratio", type=_non_negative, default=None, metavar="R",
+                        help="checkpointing-on trials: redundant_tokens / golden_tokens_billed "
+                             "must be <= R")
+    parser.add_argument("--max-ttr-p95", type=_non_negative, default=None, metavar="S",
+                        help="per scenario x SUT: p95 of time_to_recover_s must be <= S seconds")
+    parser.add_argument("--allow-unknown", action="store_true",
+                        help="let unknown verdicts pass (false never passes)")
+    parser.set_defaults(handler=_run_gate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser; one ``_add_<name>`` call per subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="durabench",
+        description="Chaos benchmark for durable execution of LLM agent workflows.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_report(commands)
+    _add_gate(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (argparse's usage errors give 2)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""The ``local`` environment: every part a subprocess on this host.
+
+Lifecycle of :class:`LocalEnvironment` (a context manager):
+1. a work dir labelled with the run id (logs, ledger);
+2. Postgres: embedded (pgserver's binaries on 127.0.0.1) or ``DURABENCH_POSTGRES_URL``;
+3. the mock LLM provider process on 127.0.0.1;
+4. per trial: a database (:meth:`create_database`) and worker processes (:meth:`start_worker`),
+   each in its own process group so a fault can kill the whole group;
+5. teardown in reverse order, also on test failure or Ctrl-C: every worker group is SIGKILLed,
+   the provider and Postgres are stopped, the work dir is removed (``keep=True`` keeps it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import psycopg
+from psycopg import sql
+
+from harness.env.postgres import ENV_URL, EmbeddedPostgres, ExternalPostgres
+from harness.llm import ProviderClient, ProviderProcess
+
+
+class EnvironmentStartError(RuntimeError):
+    """A part of the environment failed to start or answer; the message says which and why."""
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class WorkerProcess:
+    """One worker subprocess in its own process group, logging to a file."""
+
+    def __init__(self, name: str, executor_id: str, argv: Sequence[str], log_path: Path) -> None:
+        self.name = name
+        self.executor_id = executor_id
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.started_ns = 0
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self._popen is None:
+            raise EnvironmentStartError(f"worker {self.name} was never started")
+        return self._popen.pid
+
+    def start(self, env: dict[str, str] | None = None) -> None:
+        with open(self.log_path, "ab") as log:
+            self._popen = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
+        self.started_ns = time.time_ns()
+
+    def wait_ready(self, timeout_s: float = 20.0) -> None:
+        """Block until the worker printed its ``ready`` line; a timeout shows its log."""
+        marker = f"worker {self.executor_id} ready"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if marker in self.log_path.read_text(errors="replace"):
+                return
+            if self.poll() is not None:
+                raise EnvironmentStartError(
+                    f"worker {self.name} exited with code {self.poll()} before it was ready.\n"
+                    f"--- {self.log_path} ---\n{_tail(self.log_path)}"
+                )
+            time.sleep(0.02)
+        raise EnvironmentStartError(
+            f"worker {self.name} not ready after {timeout_s:.0f}s.\n"
+            f"--- {self.log_path} ---\n{_tail(self.log_path)}"
+        )
+
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the worker's whole process group."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signum)
+
+    def poll(self) -> int | None:
+        return None if self._popen is None else self._popen.poll()
+
+    @property
+    def alive(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def wait(self, timeout_s: float) -> int | None:
+        if self._popen is None:
+            return None
+        try:
+            return self._popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self) -> int | None:
+        """SIGKILL the group if still running and reap it; returns the exit code."""
+        if self._popen is None:
+            return None
+        if self._popen.poll() is None:
+            self.signal(signal.SIGCONT)  # a paused group cannot die until it is resumed
+            self.signal(signal.SIGKILL)
+        return self.wait(10.0)
+
+    def tail(self, lines: int = 15) -> str:
+        return _tail(self.log_path, lines)
+
+
+class LocalEnvironment:
+    """Postgres, provider and workers as local processes, all on 127.0.0.1."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        run_id: str | None = None,
+        *,
+        tokens_per_second: float = 5000.0,
+        seed: int = 0,
+        keep: bool = False,
+    ) -> None:
+        self.run_id = run_id or new_run_id()
+        self.tokens_per_second = tokens_per_second
+        self.seed = seed
+        self.keep = keep
+        self.work_dir = Path()
+        self.postgres: EmbeddedPostgres | ExternalPostgres | None = None
+        self.provider_process: ProviderProcess | None = None
+        self.provider: ProviderClient | None = None
+        self._workers: list[WorkerProcess] = []
+        self._databases: list[str] = []
+        self._stack = contextlib.ExitStack()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> LocalEnvironment:
+        try:
+            self._start()
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop()
+
+    def _start(self) -> None:
+        self.work_dir = Path(tempfile.mkdtemp(prefix=f"durabench-{self.run_id}-"))
+        self._stack.callback(self._remove_work_dir)
+        url = os.environ.get(ENV_URL)
+        self.postgres = self._stack.enter_context(
+            ExternalPostgres(url) if url else EmbeddedPostgres(run_id=self.run_id)
+        )
+        self.provider_process = self._stack.enter_context(
+            ProviderProcess(
+                ledger_path=self.work_dir / "ledger.jsonl",
+                seed=self.seed,
+                tokens_per_second=self.tokens_per_second,
+                run_id=self.run_id,
+                log_dir=self.work_dir,
+            )
+        )
+        self.provider = self._stack.enter_context(ProviderClient(self.provider_process.url))
+        self._stack.callback(self._drop_databases)
+        self._stack.callback(self.stop_workers)
+
+    def _stop(self) -> None:
+        self._stack.close()
+
+    def _remove_work_dir(self) -> None:
+        if not self.keep and self.work_dir != Path():
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    # -- parts ---------------------------------------------------------------------------------
+    @property
+    def postgres_url(self) -> str:
+        if self.postgres is None:
+            raise EnvironmentStartError("the local environment is not started")
+        return self.postgres.url
+
+    @property
+    def provider_url(self) -> str:
+        if self.provider_process is None:
+            raise EnvironmentStartError("the local environment is not started")
+        return self.provider_process.url
+
+    def provider_client(self) -> ProviderClient:
+        if self.provider is None:
+            raise EnvironmentStartError("the local environment is not started")
+        return self.provider
+
+    def create_database(self, label: str) -> str:
+        """A fresh database for one trial, so its workers never see another trial's workflows."""
+        name = "t_" + re.sub(r"[^a-z0-9_]", "_", label.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+        with psycopg.connect(self.postgres_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self._databases.append(name)
+        return _with_dbname(self.postgres_url, name)
+
+    def _drop_databases(self) -> None:
+        if not isinstance(self.postgres, ExternalPostgres) or not self._databases:
+            return  # an embedded cluster is removed whole
+        with contextlib.suppress(psycopg.Error), psycopg.connect(
+            self.postgres_url, autocommit=True, connect_timeout=5
+        ) as conn:
+            for name in self._databases:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+
+    def start_worker(
+        self, name: str, executor_id: str, argv: Sequence[str], *, wait_ready: bool = True
+    ) -> WorkerProcess:
+        worker = WorkerProcess(name, executor_id, argv, self.work_dir / f"worker-{name}.log")
+        self._workers.append(worker)
+        env = dict(os.environ, DURABENCH_RUN_ID=self.run_id, PYTHONUNBUFFERED="1")
+        worker.start(env)
+        if wait_ready:
+            worker.wait_ready()
+        return worker
+
+    def stop_workers(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self._workers.clear()
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]

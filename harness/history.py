@@ -1,0 +1,268 @@
+"""A trial's history: the time-ordered facts that figures and checkers read, and nothing else.
+
+Three sources feed it (see ARCHITECTURE.md):
+- the provider's **ledger** (every LLM request, billed or not, delivered or not) and effect sink;
+- the SUT's store, read through its adapter (**step records** and **workflow records**);
+- the **harness events** (worker started/exited, fault fired/healed, trigger fired, timeouts) and
+  the outcomes that handles observed.
+
+All times are wall-clock nanoseconds (``time.time_ns()``) from one host, so they are comparable.
+Every value here is a frozen dataclass built from JSON and serialisable back to JSON
+(:func:`to_json` / :func:`history_from_json`), so a history can be stored with its trial result
+and re-judged later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+JSONValue: TypeAlias = Any
+"""Anything ``json.dumps`` accepts."""
+
+Validity = Literal["true", "false", "unknown"]
+
+Property = Literal[
+    "terminates",
+    "single_outcome",
+    "no_replay",
+    "bounded_waste",
+    "output_consistency",
+    "effects_once",
+    "single_active_execution",
+]
+PROPERTIES: tuple[Property, ...] = (
+    "terminates",
+    "single_outcome",
+    "no_replay",
+    "bounded_waste",
+    "output_consistency",
+    "effects_once",
+    "single_active_execution",
+)
+
+WorkflowStatus = Literal["PENDING", "SUCCESS", "ERROR", "CANCELLED", "DEAD_LETTER"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"SUCCESS", "ERROR", "CANCELLED", "DEAD_LETTER"})
+
+StepKind = Literal["llm", "tool", "effect", "child", "other"]
+
+EventKind = Literal[
+    "trial_started",
+    "workflow_started",
+    "worker_started",
+    "worker_exited",
+    "trigger_fired",
+    "fault_fired",
+    "fault_healed",
+    "trial_timeout",
+    "trial_ended",
+]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One LLM request as the provider saw and billed it.
+
+    ``step``, ``attempt`` and ``executor`` come from the headers the workload sends
+    (``X-Durabench-Step``: the workload's logical step index; ``X-Durabench-Attempt``: the
+    execution attempt, i.e. the runtime's fencing epoch; ``X-Durabench-Executor``).
+    A request rejected with 429/503 bills nothing (tokens 0). ``responded_ns`` is None while the
+    provider has not answered (held, hung, or the provider died).
+    """
+
+    request_id: str
+    workflow_id: str | None
+    step: int | None
+    attempt: int | None
+    executor: str | None
+    model: str
+    received_ns: int
+    responded_ns: int | None
+    status: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    delivered: bool
+    nonce: str | None = None
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """A completed step as recorded in the SUT's store (checkpointing on only).
+
+    ``seq`` is the runtime's sequence number within the workflow; ``step`` the workload's logical
+    step index for steps that map to one (LLM calls, tools, effects), else None. ``nonce`` is the
+    nonce of the LLM response whose output was recorded (llm steps only).
+    """
+
+    workflow_id: str
+    seq: int
+    name: str
+    kind: StepKind
+    step: int | None
+    executor: str
+    epoch: int
+    recorded_ns: int
+    nonce: str | None = None
+    error: bool = False
+
+
+@dataclass(frozen=True)
+class WorkflowRecord:
+    """The SUT's status row of a workflow as read at the end of the trial."""
+
+    workflow_id: str
+    parent_id: str | None
+    status: WorkflowStatus
+    executor: str | None
+    epoch: int
+    output: JSONValue
+    recovery_attempts: int
+    created_ns: int
+    updated_ns: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A terminal result observed by one handle (``observer`` names it)."""
+
+    workflow_id: str
+    observer: str
+    status: WorkflowStatus
+    output: JSONValue
+    observed_ns: int
+
+
+@dataclass(frozen=True)
+class EffectRecord:
+    """One delivery to the provider's effect sink; ``applied`` is False for a duplicate key."""
+
+    key: str
+    name: str
+    workflow_id: str | None
+    executor: str | None
+    attempt: int | None
+    received_ns: int
+    applied: bool
+
+
+@dataclass(frozen=True)
+class HarnessEvent:
+    """Something the harness did or saw. ``worker`` is the harness's name for a worker."""
+
+    at_ns: int
+    kind: EventKind
+    worker: str | None = None
+    executor: str | None = None
+    pid: int | None = None
+    exit_code: int | None = None
+    oom_killed: bool | None = None
+    detail: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GoldenBaseline:
+    """What the same trial costs without the fault."""
+
+    tokens_billed: int
+    calls: int
+    cost_usd: float
+    duration_s: float
+    step_tokens: Mapping[int, int]
+    """Logical step index -> tokens billed for that step's call in the golden run."""
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything the checkers may look at for one trial."""
+
+    trial_id: str
+    workflow_ids: tuple[str, ...]
+    """Root workflows the trial started (children appear in ``workflows`` with a parent_id)."""
+    checkpointing: bool
+    ledger: tuple[LedgerEntry, ...] = ()
+    steps: tuple[StepRecord, ...] = ()
+    workflows: tuple[WorkflowRecord, ...] = ()
+    outcomes: tuple[Outcome, ...] = ()
+    effects: tuple[EffectRecord, ...] = ()
+    events: tuple[HarnessEvent, ...] = ()
+    golden: GoldenBaseline | None = None
+    terminate_bound_s: float = 60.0
+    """How long after the last heal every workflow must have reached a terminal state."""
+    started_ns: int = 0
+    ended_ns: int = 0
+
+    def events_of(self, kind: EventKind) -> tuple[HarnessEvent, ...]:
+        return tuple(e for e in self.events if e.kind == kind)
+
+    @property
+    def fault_at_ns(self) -> int | None:
+        """When the harness fired the (first) fault; None when it never fired."""
+        fired = self.events_of("fault_fired")
+        return min(e.at_ns for e in fired) if fired else None
+
+    @property
+    def healed_ns(self) -> int | None:
+        """When the last heal ran; None when nothing was healed."""
+        healed = self.events_of("fault_healed")
+        return max(e.at_ns for e in healed) if healed else None
+
+    @property
+    def timed_out(self) -> bool:
+        return bool(self.events_of("trial_timeout"))
+
+    def trial_ledger(self) -> tuple[LedgerEntry, ...]:
+        """Ledger entries of the trial's workflows, children included."""
+        ids = set(self.workflow_ids) | {w.workflow_id for w in self.workflows}
+        return tuple(e for e in self.ledger if e.workflow_id in ids)
+
+
+# -- JSON round trip -------------------------------------------------------------------------------
+
+def to_json(value: Any) -> JSONValue:
+    """A dataclass tree as plain JSON values (dicts, lists, numbers, strings)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [to_json(v) for v in value]
+    return value
+
+
+def _build(cls: type[Any], data: Mapping[str, JSONValue]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def history_from_json(data: Mapping[str, JSONValue]) -> History:
+    golden = data.get("golden")
+    return History(
+        trial_id=data["trial_id"],
+        workflow_ids=tuple(data["workflow_ids"]),
+        checkpointing=bool(data["checkpointing"]),
+        ledger=tuple(_build(LedgerEntry, e) for e in data.get("ledger", ())),
+        steps=tuple(_build(StepRecord, e) for e in data.get("steps", ())),
+        workflows=tuple(_build(WorkflowRecord, e) for e in data.get("workflows", ())),
+        outcomes=tuple(_build(Outcome, e) for e in data.get("outcomes", ())),
+        effects=tuple(_build(EffectRecord, e) for e in data.get("effects", ())),
+        events=tuple(_build(HarnessEvent, e) for e in data.get("events", ())),
+        golden=None
+        if golden is None
+        else GoldenBaseline(
+            tokens_billed=golden["tokens_billed"],
+            calls=golden["calls"],
+            cost_usd=golden["cost_usd"],
+            duration_s=golden["duration_s"],
+            step_tokens={int(k): int(v) for k, v in golden["step_tokens"].items()},
+        ),
+        terminate_bound_s=float(data.get("terminate_bound_s", 60.0)),
+        started_ns=int(data.get("started_ns", 0)),
+        ended_ns=int(data.get("ended_ns", 0)),
+    )

@@ -1,0 +1,88 @@
+"""``python -m harness.llm serve ...``: run the mock LLM provider in this process.
+
+The first line on stdout is exactly ``listening on http://HOST:PORT`` (flushed) once the server
+accepts connections; the ledger path follows on stderr. SIGTERM / SIGINT stop it. A non-loopback
+``--host`` is refused (exit code 2) unless ``--allow-remote`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.llm._prices import DEFAULT_PRICES, load_prices
+from harness.llm._script import load_script
+from harness.llm._server import bind_socket, serve
+from harness.llm._state import DEFAULT_TOKENS_PER_SECOND, ProviderConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness.llm")
+    commands = parser.add_subparsers(dest="command", required=True)
+    s = commands.add_parser("serve", help="run the mock OpenAI-compatible provider")
+    s.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    s.add_argument("--script", type=Path, help="JSON script of turns (scripted mode)")
+    s.add_argument("--ledger", type=Path, help="ledger JSONL file (default: a new temp file)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the response nonces")
+    s.add_argument("--tokens-per-second", type=float, default=DEFAULT_TOKENS_PER_SECOND,
+                   help="simulated generation speed; 0 = no delay")
+    s.add_argument("--prices", type=Path, help="JSON price table replacing the default one")
+    s.add_argument("--run-id", default="adhoc", help="label for sweepers (appears in argv)")
+    return parser
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _config(args: argparse.Namespace) -> ProviderConfig:
+    ledger = args.ledger
+    if ledger is None:
+        ledger = Path(tempfile.mkstemp(prefix=f"durabench-{args.run_id}-ledger-",
+                                       suffix=".jsonl")[1])
+    return ProviderConfig(
+        ledger_path=ledger,
+        prices=load_prices(args.prices) if args.prices else dict(DEFAULT_PRICES),
+        script=load_script(args.script) if args.script else None,
+        seed=args.seed,
+        tokens_per_second=args.tokens_per_second,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    host = "127.0.0.1" if args.host == "localhost" else args.host
+    if not is_loopback(host) and not args.allow_remote:
+        print(f"error: refusing to bind the provider to non-loopback host {args.host!r}; "
+              "use 127.0.0.1, or pass --allow-remote if you really mean to expose it",
+              file=sys.stderr)
+        return 2
+    try:
+        config = _config(args)
+        sock = bind_socket(host, args.port)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def announce(url: str) -> None:
+        print(f"listening on {url}", flush=True)
+        print(f"ledger at {config.ledger_path}", file=sys.stderr, flush=True)
+
+    asyncio.run(serve(config, sock, announce=announce))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The control API: the harness's handle on faults and triggers (see ``_rules.py``).
+
+- ``POST /control/rules``   add a rule -> ``{"rule_id"}``;
+- ``GET /control/rules``    list the rules;
+- ``DELETE /control/rules`` release and remove every rule;
+- ``POST /control/release`` ``{"rule_id": ...}`` or ``{}`` for all: waiting calls continue;
+- ``GET /control/wait?workflow_id=W&call=N&event=received|responded|delivered&timeout=S``
+  long-poll: 200 with the merged ledger entry once the event happened (at once if it already has);
+  409 with the entry when ``event=delivered`` can no longer happen (answered, not delivered);
+  408 on timeout (default 30 s, at most 600 s). Omitting ``workflow_id`` means calls sent without
+  the workflow header.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from aiohttp import web
+
+from harness.llm._ledger import LedgerEvent
+from harness.llm._rules import rule_from_json
+from harness.llm._state import PROVIDER_STATE, error_response, json_response
+
+_EVENTS = ("received", "responded", "delivered")
+MAX_WAIT_S = 600.0
+
+
+async def _json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    return json.loads(raw)
+
+
+async def add_rule(request: web.Request) -> web.Response:
+    try:
+        spec = rule_from_json(await _json_body(request))
+    except (ValueError, json.JSONDecodeError) as exc:
+        return error_response(400, f"invalid rule: {exc}")
+    return json_response(200, {"rule_id": request.app[PROVIDER_STATE].rules.add(spec)})
+
+
+async def list_rules(request: web.Request) -> web.Response:
+    return json_response(200, {"rules": request.app[PROVIDER_STATE].rules.describe()})
+
+
+async def reset_rules(request: web.Request) -> web.Response:
+    request.app[PROVIDER_STATE].rules.reset()
+    return json_response(200, {"reset": True})
+
+
+async def release(request: web.Request) -> web.Response:
+    try:
+        body = await _json_body(request)
+    except json.JSONDecodeError as exc:
+        return error_response(400, f"invalid JSON body: {exc}")
+    rule_id = body.get("rule_id") if isinstance(body, dict) else None
+    try:
+        released = request.app[PROVIDER_STATE].rules.release(rule_id)
+    except KeyError:
+        return error_response(
+            404, f"no rule {rule_id!r}; GET /control/rules lists the rules", code="rule_not_found"
+        )
+    return json_response(200, {"released": released})
+
+
+def _wait_params(request: web.Request) -> tuple[str | None, int, LedgerEvent, float]:
+    query = request.query
+    try:
+        call = int(query["call"])
+        timeout = min(float(query.get("timeout", "30")), MAX_WAIT_S)
+    except (KeyError, ValueError) as exc:
+        raise ValueError("'call' (int) is required and 'timeout' must be a number") from exc
+    event = query.get("event", "received")
+    if event not in _EVENTS:
+        raise ValueError(f"'event' must be one of {list(_EVENTS)}, got {event!r}")
+    return query.get("workflow_id") or None, call, cast(LedgerEvent, event), timeout
+
+
+async def wait(request: web.Request) -> web.Response:
+    try:
+        workflow_id, call, event, timeout = _wait_params(request)
+    except ValueError as exc:
+        return error_response(400, f"invalid wait: {exc}")
+    ledger = request.app[PROVIDER_STATE].ledger
+    state, entry = await ledger.wait(workflow_id, call, event, timeout)
+    if state == "happened":
+        return json_response(200, entry)
+    if state == "never":
+        return json_response(409, {
+            "error": {"message": f"call {call} of workflow {workflow_id!r} was answered but "
+                      "not delivered", "type": "not_delivered", "param": None, "code": None},
+            "entry": entry,
+        })
+    return json_response(408, {
+        "error": {"message": f"call {call} of workflow {workflow_id!r} was not {event} within "
+                  f"{timeout:g}s", "type": "timeout", "param": None, "code": None},
+        "entry": entry,
+    })
+
+
+def add_control_routes(app: web.Application) -> None:
+    app.router.add_post("/control/rules", add_rule)
+    app.router.add_get("/control/rules", list_rules)
+    app.router.add_delete("/control/rules", reset_rules)
+    app.router.add_post("/control/release", release)
+    app.router.add_get("/control/wait", wait)

@@ -1,0 +1,142 @@
+"""Tables as text: the numbers of ``_tables`` formatted for people, shared by HTML and Markdown.
+
+A :class:`DisplayTable` holds only strings, so both renderers show exactly the same cells.
+Missing values show as ``n/a``; seconds carry their unit; ratios read "x3.2" (how many times more
+without checkpointing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from harness.report._store import LoadIssue
+from harness.report._tables import savings_table, summary_table, verdict_table
+
+MAX_LISTED_TRIALS = 50
+
+
+@dataclass(frozen=True)
+class DisplayTable:
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    note: str = ""
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def tokens(value: Any) -> str:
+    return "n/a" if _missing(value) else f"{float(value):,.0f}"
+
+
+def usd(value: Any) -> str:
+    return "n/a" if _missing(value) else f"${float(value):.4f}"
+
+
+def seconds(value: Any) -> str:
+    return "n/a" if _missing(value) else f"{float(value):.2f} s"
+
+
+def ratio(value: Any) -> str:
+    return "n/a" if _missing(value) else f"x{float(value):.1f}"
+
+
+def percent(value: Any) -> str:
+    return "n/a" if _missing(value) else f"{float(value):.0%}"
+
+
+def _pair(off: Any, on: Any, fmt: Any) -> str:
+    return f"{fmt(off)} -> {fmt(on)}"
+
+
+def savings_display(trials: pd.DataFrame) -> DisplayTable:
+    rows = []
+    for r in savings_table(trials).to_dict("records"):
+        rows.append((
+            str(r["scenario"]), f"{r['nockpt_sut']} -> {r['ckpt_sut']}",
+            f"{r['trials_nockpt']} / {r['trials_ckpt']}",
+            _pair(r["redundant_tokens_p50_nockpt"], r["redundant_tokens_p50_ckpt"], tokens),
+            percent(r["redundant_tokens_cut"]), ratio(r["redundant_tokens_ratio"]),
+            _pair(r["redundant_cost_usd_p50_nockpt"], r["redundant_cost_usd_p50_ckpt"], usd),
+            _pair(r["time_to_recover_s_p50_nockpt"], r["time_to_recover_s_p50_ckpt"], seconds),
+            ratio(r["time_to_recover_ratio"]),
+            _pair(r["completion_delay_s_p50_nockpt"], r["completion_delay_s_p50_ckpt"], seconds),
+        ))
+    return DisplayTable(
+        "What checkpointing saved",
+        ("scenario", "SUT off -> on", "trials off / on", "redundant tokens p50", "tokens cut",
+         "off / on", "redundant cost p50", "time to recover p50", "off / on",
+         "completion delay p50"),
+        tuple(rows),
+        "Medians over the trials with a fault; each cell reads checkpointing off -> on. "
+        "Scenarios where only one mode ran have no row.",
+    )
+
+
+def summary_display(trials: pd.DataFrame) -> DisplayTable:
+    rows = []
+    for r in summary_table(trials).to_dict("records"):
+        rows.append((
+            str(r["scenario"]), str(r["sut"]), "on" if r["checkpointing"] else "off",
+            str(r["trials"]),
+            f"{r['valid_true']} / {r['valid_false']} / {r['valid_unknown']}",
+            f"{r['verdicts_true']} / {r['verdicts_false']} / {r['verdicts_unknown']}"
+            f" / {r['verdicts_not_promised']}",
+            f"{tokens(r['redundant_tokens_p50'])} / {tokens(r['redundant_tokens_p95'])}",
+            f"{usd(r['redundant_cost_usd_p50'])} / {usd(r['redundant_cost_usd_p95'])}",
+            f"{seconds(r['time_to_resume_s_p50'])} / {seconds(r['time_to_resume_s_p95'])}",
+            f"{seconds(r['time_to_recover_s_p50'])} / {seconds(r['time_to_recover_s_p95'])}",
+            str(r["never_recovered"]), seconds(r["completion_delay_s_p50"]),
+        ))
+    return DisplayTable(
+        "Per scenario and SUT",
+        ("scenario", "SUT", "checkpointing", "trials", "valid true / false / unknown",
+         "verdicts true / false / unknown / not promised", "redundant tokens p50 / p95",
+         "redundant cost p50 / p95", "time to resume p50 / p95", "time to recover p50 / p95",
+         "never recovered", "completion delay p50"),
+        tuple(rows),
+        "p50 and p95 over seeds and triggers (linear interpolation); null figures are left out; "
+        "'never recovered' counts trials with a fault and no time to recover.",
+    )
+
+
+def verdicts_display(trials: pd.DataFrame) -> DisplayTable:
+    table = verdict_table(trials)
+    rows = tuple(tuple(str(v) for v in row) for row in table.itertuples(index=False))
+    return DisplayTable(
+        "Verdicts per property", tuple(str(c) for c in table.columns), rows,
+        "'not promised' is neither pass nor fail: the SUT does not claim the property.",
+    )
+
+
+def _failing_properties(row: Mapping[Any, Any]) -> str:
+    bad = [f"{k.removeprefix('verdict.')}={v}" for k, v in row.items()
+           if k.startswith("verdict.") and v in ("false", "unknown")]
+    return ", ".join(bad) or str(row.get("verdict_summary") or "")
+
+
+def invalid_trials_display(trials: pd.DataFrame) -> DisplayTable:
+    bad = trials[trials["valid"] != "true"]
+    rows = tuple(
+        (str(r["trial_id"]), str(r["scenario"]), str(r["sut"]), str(r["trigger"]),
+         str(r["seed"]), str(r["valid"]), _failing_properties(r))
+        for r in bad.head(MAX_LISTED_TRIALS).to_dict("records")
+    )
+    note = "" if len(bad) <= MAX_LISTED_TRIALS else (
+        f"First {MAX_LISTED_TRIALS} of {len(bad)}; trials.csv lists them all.")
+    return DisplayTable(
+        "Trials that are not valid",
+        ("trial", "scenario", "SUT", "trigger", "seed", "valid", "verdicts"), rows, note)
+
+
+def issues_display(issues: Sequence[LoadIssue]) -> DisplayTable:
+    rows = tuple((f"{i.source}:{i.line}", i.level, i.message) for i in issues)
+    return DisplayTable("Problems reading the results", ("where", "level", "problem"), rows,
+                        "These lines were left out of every table and chart.")

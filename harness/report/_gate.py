@@ -1,0 +1,168 @@
+"""The CI gate: does recovery stay correct, and do the figures stay within their limits?
+
+Rules (a run passes only when none is broken):
+- the store holds at least one trial (an empty store never passes);
+- every promised verdict of every trial is ``"true"``. ``"false"`` always fails; ``"unknown"`` fails
+  unless ``allow_unknown``; ``"not promised"`` is ignored. A trial with no promised verdict at all,
+  or whose composed ``valid`` is not true while no single verdict explains it, fails as unknown;
+- ``max_redundant_ratio`` R: every checkpointing-on trial has redundant_tokens /
+  golden_tokens_billed <= R (a missing figure fails: it cannot be checked);
+- ``max_ttr_p95`` S: per scenario x SUT, the p95 of time_to_recover_s over trials with a fault is
+  <= S, and every trial with a fault has a time to recover (null means it never recovered).
+
+Unreadable input is not judged here: the CLI refuses it (exit 2) before calling
+:func:`evaluate_gate`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from harness.report._store import VERDICT_PREFIX
+from harness.report._tables import has_fault, quantile, verdict_columns
+
+MAX_LISTED_FAILURES = 20
+
+
+@dataclass(frozen=True)
+class GateLimits:
+    max_redundant_ratio: float | None = None
+    max_ttr_p95: float | None = None
+    allow_unknown: bool = False
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    """One broken rule. ``subject`` is a property or a figure; ``trigger``/``seed`` are empty for
+    rules over a whole scenario x SUT group."""
+
+    scenario: str
+    sut: str
+    trigger: str
+    seed: str
+    subject: str
+    value: str
+    limit: str
+    trial_id: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.scenario} / {self.sut}"
+        if self.trigger or self.seed:
+            where += f" / {self.trigger} / seed {self.seed}"
+        if self.trial_id:
+            where += f" [{self.trial_id}]"
+        return f"FAIL {where}: {self.subject} = {self.value} (limit: {self.limit})"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    trials: int
+    failures: tuple[GateFailure, ...]
+    limits: GateLimits
+
+    @property
+    def passed(self) -> bool:
+        return self.trials > 0 and not self.failures
+
+
+def _text(value: Any) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _figure(value: Any) -> float | None:
+    if value is None or value is pd.NA or isinstance(value, bool):
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _failure(row: Mapping[Any, Any], subject: str, value: str, limit: str) -> GateFailure:
+    return GateFailure(_text(row.get("scenario")), _text(row.get("sut")),
+                       _text(row.get("trigger")), _text(row.get("seed")), subject, value, limit,
+                       _text(row.get("trial_id")))
+
+
+def _verdict_failures(row: Mapping[Any, Any], columns: list[str],
+                      limits: GateLimits) -> Iterator[GateFailure]:
+    expected = "true or unknown" if limits.allow_unknown else "true"
+    promised = {c.removeprefix(VERDICT_PREFIX): row[c] for c in columns
+                if isinstance(row[c], str) and row[c] != "not promised"}
+    bad = {p: v for p, v in promised.items()
+           if v == "false" or (v == "unknown" and not limits.allow_unknown)}
+    for prop, value in bad.items():
+        yield _failure(row, prop, value, expected)
+    if not promised and not limits.allow_unknown:
+        yield _failure(row, "verdicts", "none recorded", "every promised property judged")
+    elif not bad and (row.get("valid") == "false" or (
+            row.get("valid") == "unknown" and not limits.allow_unknown)):
+        yield _failure(row, "valid", str(row.get("valid")), expected)
+
+
+def _ratio_failures(row: Mapping[Any, Any], limit: float) -> Iterator[GateFailure]:
+    if not row.get("checkpointing"):
+        return
+    redundant = _figure(row.get("redundant_tokens"))
+    golden = _figure(row.get("golden_tokens_billed"))
+    if redundant is None or golden is None:
+        yield _failure(row, "redundant_tokens / golden_tokens_billed", "missing", f"<= {limit:g}")
+        return
+    ratio = math.inf if golden == 0 and redundant > 0 else (0.0 if golden == 0 else
+                                                            redundant / golden)
+    if ratio > limit:
+        yield _failure(row, "redundant_tokens / golden_tokens_billed",
+                       f"{ratio:.3f} ({redundant:,.0f} / {golden:,.0f})", f"<= {limit:g}")
+
+
+def _ttr_failures(trials: pd.DataFrame, limit: float) -> Iterator[GateFailure]:
+    faulted = trials[has_fault(trials)]
+    for (scenario, sut), group in faulted.groupby(["scenario", "sut"], sort=True):
+        for row in group[group["time_to_recover_s"].isna()].to_dict("records"):
+            yield _failure(row, "time_to_recover_s", "null (never recovered)", f"<= {limit:g} s")
+        p95 = quantile(group["time_to_recover_s"], 0.95)
+        if not math.isnan(p95) and p95 > limit:
+            yield GateFailure(str(scenario), str(sut), "", "", "time_to_recover_s p95",
+                              f"{p95:.3f} s over {int(group['time_to_recover_s'].notna().sum())}"
+                              " trials", f"<= {limit:g} s")
+
+
+def evaluate_gate(trials: pd.DataFrame, limits: GateLimits) -> GateResult:
+    """Judge the trials frame of :func:`harness.report.load_results` against ``limits``."""
+    columns = verdict_columns(trials)
+    failures: list[GateFailure] = []
+    for row in trials.to_dict("records"):
+        failures.extend(_verdict_failures(row, columns, limits))
+        if limits.max_redundant_ratio is not None:
+            failures.extend(_ratio_failures(row, limits.max_redundant_ratio))
+    if limits.max_ttr_p95 is not None:
+        failures.extend(_ttr_failures(trials, limits.max_ttr_p95))
+    return GateResult(trials=len(trials), failures=tuple(failures), limits=limits)
+
+
+def format_gate(result: GateResult, sources: str = "the results store",
+                max_lines: int = MAX_LISTED_FAILURES) -> str:
+    """One screen: a verdict line, then one line per failure (at most ``max_lines``)."""
+    if result.trials == 0:
+        return (f"gate FAILED: no trials in {sources}; an empty store never passes "
+                "(did the suite run, and did it write --results to this path?)")
+    if result.passed:
+        checks = ["every promised verdict true" + (" or unknown" if result.limits.allow_unknown
+                                                    else "")]
+        if result.limits.max_redundant_ratio is not None:
+            checks.append(f"redundant ratio <= {result.limits.max_redundant_ratio:g}")
+        if result.limits.max_ttr_p95 is not None:
+            checks.append(f"time-to-recover p95 <= {result.limits.max_ttr_p95:g} s")
+        return f"gate passed: {result.trials} trials; " + "; ".join(checks)
+    lines = [f"gate FAILED: {len(result.failures)} failure(s) in {result.trials} trials "
+             f"of {sources}"]
+    lines += [str(f) for f in result.failures[:max_lines]]
+    if len(result.failures) > max_lines:
+        lines.append(f"... and {len(result.failures) - max_lines} more; "
+                     "`durabench report` lists every trial that is not valid")
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""The report as documents: one :class:`ReportPage` rendered to HTML and to Markdown.
+
+HTML: one self-contained file with inline CSS and no scripts; charts are PNG files beside it,
+referenced by relative path (so the directory can be uploaded as one artifact and opened from disk).
+Markdown: GitHub-flavoured, fit for a PR comment or ``$GITHUB_STEP_SUMMARY``; it carries the tables
+but not the charts (relative images do not resolve there) and points at the HTML instead.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.report._charts import Chart
+from harness.report._display import DisplayTable
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1200px; padding: 0 1rem; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
+.headline { font-size: 1.15rem; background: #eef5fb; border-left: 4px solid #1f77b4;
+            padding: 0.6rem 1rem; }
+.meta, .note, figcaption { color: #555; font-size: 0.9rem; }
+table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.88rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+tr:nth-child(even) td { background: #fafafa; }
+.scroll { overflow-x: auto; }
+figure { margin: 1rem 0 2rem 0; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+"""
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    title: str
+    headline: str
+    meta: tuple[str, ...]
+    tables: tuple[DisplayTable, ...]
+    charts: tuple[Chart, ...]
+    chart_notes: tuple[str, ...] = ()
+
+
+def _html_table(table: DisplayTable) -> str:
+    esc = html.escape
+    if not table.rows:
+        return f"<h2>{esc(table.title)}</h2>\n<p class=\"note\">None.</p>"
+    head = "".join(f"<th>{esc(h)}</th>" for h in table.headers)
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+    note = f'<p class="note">{esc(table.note)}</p>' if table.note else ""
+    return (f"<h2>{esc(table.title)}</h2>\n<div class=\"scroll\"><table>\n<thead><tr>{head}"
+            f"</tr></thead>\n<tbody>\n{body}\n</tbody></table></div>\n{note}")
+
+
+def _html_chart(chart: Chart) -> str:
+    esc = html.escape
+    return (f"<figure><h2>{esc(chart.title)}</h2>\n"
+            f"<img src=\"{esc(chart.filename)}\" alt=\"{esc(chart.title)}\">\n"
+            f"<figcaption>{esc(chart.caption)}</figcaption></figure>")
+
+
+def render_html(page: ReportPage) -> str:
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">', f"<title>{esc(page.title)}</title>",
+        f"<style>{_CSS}</style>", "</head>", "<body>", f"<h1>{esc(page.title)}</h1>",
+        f'<p class="headline">{esc(page.headline)}</p>',
+        *(f'<p class="meta">{esc(line)}</p>' for line in page.meta),
+        *(_html_table(t) for t in page.tables),
+        *(_html_chart(c) for c in page.charts),
+        *(f'<p class="note">{esc(n)}</p>' for n in page.chart_notes),
+        "</body>", "</html>", "",
+    ]
+    return "\n".join(parts)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(table: DisplayTable) -> list[str]:
+    lines = [f"### {table.title}", ""]
+    if not table.rows:
+        return [*lines, "None.", ""]
+    lines.append("| " + " | ".join(_md_cell(h) for h in table.headers) + " |")
+    lines.append("|" + "|".join("---" for _ in table.headers) + "|")
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
+    if table.note:
+        lines += ["", f"_{_md_cell(table.note)}_"]
+    return [*lines, ""]
+
+
+def render_markdown(page: ReportPage, charts_hint: str = "index.html") -> str:
+    lines = [f"## {page.title}", "", f"**{_md_cell(page.headline)}**", ""]
+    lines += [f"{_md_cell(m)}  " for m in page.meta] + [""]
+    for table in page.tables:
+        lines += _md_table(table)
+    if page.charts:
+        names = ", ".join(c.title.lower() for c in page.charts)
+        lines.append(f"Charts ({names}) are in `{charts_hint}` of the report directory.")
+    return "\n".join(lines) + "\n"
+
+
+def join_meta(items: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    return tuple(f"{k}: {v}" for k, v in items if v)

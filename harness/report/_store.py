@@ -1,0 +1,279 @@
+"""Reading the results store: JSONL files written by the trial runner, one JSON object per line.
+
+Contract:
+- Nothing in the input is modified; files are only opened for reading.
+- Every line is judged on its own. A line that cannot be used (empty, not JSON, not an object,
+  missing or malformed fields, a schema newer than :data:`SUPPORTED_SCHEMA`) becomes an error
+  :class:`LoadIssue` naming ``file:line``; the other lines are still loaded.
+- Lines whose ``kind`` is not ``"trial"`` are skipped with a warning (future record kinds).
+- A file that cannot be opened at all raises :class:`ResultsInputError`.
+
+Lifecycle of one line: decode -> parse JSON -> check ``schema`` -> upgrade to the current schema
+(one function per old version in :data:`_UPGRADES`) -> dispatch on ``kind`` -> validate a trial ->
+flatten it into a row (verdicts become ``verdict_<property>`` columns; ``history`` is kept aside).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from harness.history import PROPERTIES
+
+SUPPORTED_SCHEMA = 1
+"""The newest results-store schema this code reads."""
+
+VerdictValue = Literal["true", "false", "unknown", "not promised"]
+VERDICT_VALUES: tuple[str, ...] = ("true", "false", "unknown", "not promised")
+
+IssueLevel = Literal["error", "warning"]
+
+ID_COLUMNS: tuple[str, ...] = (
+    "run_id", "trial_id", "scenario", "sut", "checkpointing", "workload", "fault", "trigger",
+    "recovery", "seed", "env",
+)
+FIGURE_COLUMNS: tuple[str, ...] = (
+    "crash_step", "tokens_billed", "golden_tokens_billed", "redundant_tokens", "redundant_calls",
+    "cost_usd", "redundant_cost_usd", "fault_at_ns", "frontier", "time_to_resume_s",
+    "time_to_recover_s", "completion_delay_s", "duration_s", "golden_duration_s", "wall_s",
+)
+JSON_COLUMNS: tuple[str, ...] = ("workload_params", "trigger_spec", "versions")
+TAIL_COLUMNS: tuple[str, ...] = (
+    "valid", "verdict_summary", "host", "started_at", "source", "line",
+)
+VERDICT_PREFIX = "verdict."
+
+_REQUIRED_TEXT = ("trial_id", "scenario", "sut")
+
+
+class ResultsInputError(Exception):
+    """Raised when a results file cannot be opened or read at all (missing, a directory, ...)."""
+
+
+@dataclass(frozen=True)
+class LoadIssue:
+    """One problem with one line of a results file."""
+
+    source: str
+    line: int
+    level: IssueLevel
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.level}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LoadedResults:
+    """The usable trials of one or more results files.
+
+    ``trials`` has one row per trial line (in file order, files in the order given) and no history
+    column; ``histories[i]`` is the raw ``history`` JSON of row ``i`` (None when absent).
+    """
+
+    trials: pd.DataFrame
+    histories: tuple[Mapping[str, Any] | None, ...]
+    issues: tuple[LoadIssue, ...]
+    sources: tuple[str, ...]
+
+    @property
+    def errors(self) -> tuple[LoadIssue, ...]:
+        return tuple(i for i in self.issues if i.level == "error")
+
+    @property
+    def warnings(self) -> tuple[LoadIssue, ...]:
+        return tuple(i for i in self.issues if i.level == "warning")
+
+
+class _LineError(Exception):
+    """A line is unusable; the message says why and what to do."""
+
+
+# -- schema upgrades ------------------------------------------------------------------------------
+
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+"""``_UPGRADES[v]`` turns a schema-``v`` record into a schema-``v+1`` record. None exist yet:
+when schema 2 is introduced, add ``_UPGRADES[1] = _upgrade_1_to_2`` and bump SUPPORTED_SCHEMA."""
+
+
+def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
+    """Check ``record["schema"]`` and upgrade the record to :data:`SUPPORTED_SCHEMA`."""
+    version = record.get("schema")
+    if version is None:
+        raise _LineError('no "schema" field: every results line must carry its schema version')
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise _LineError(f'"schema" must be an integer, got {version!r}')
+    if version > SUPPORTED_SCHEMA:
+        raise _LineError(
+            f"schema {version} is newer than this durabench reads (up to {SUPPORTED_SCHEMA}); "
+            "upgrade durabench to report on these results"
+        )
+    while version < SUPPORTED_SCHEMA:
+        upgrade = _UPGRADES.get(version)
+        if upgrade is None:
+            raise _LineError(f"schema {version} is not a known results-store schema")
+        record = upgrade(record)
+        version += 1
+    return record
+
+
+# -- validation and flattening --------------------------------------------------------------------
+
+def _check_trial(record: Mapping[str, Any]) -> None:
+    for name in _REQUIRED_TEXT:
+        if not isinstance(record.get(name), str) or not record[name]:
+            raise _LineError(f'trial line needs a non-empty string "{name}"')
+    if not isinstance(record.get("checkpointing"), bool):
+        raise _LineError('trial line needs a boolean "checkpointing"')
+    for name in (*FIGURE_COLUMNS, "seed"):
+        value = record.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise _LineError(f'"{name}" must be a number or null, got {value!r}')
+    verdicts = record.get("verdicts", {})
+    if not isinstance(verdicts, dict):
+        raise _LineError(f'"verdicts" must be an object, got {type(verdicts).__name__}')
+    for prop, value in (*verdicts.items(), ("valid", record.get("valid", "unknown"))):
+        if value not in VERDICT_VALUES:
+            raise _LineError(
+                f'verdict "{prop}" is {value!r}; expected one of {", ".join(VERDICT_VALUES)}'
+            )
+
+
+def _row(record: Mapping[str, Any], source: str, line: int) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in ("history", "verdicts", "schema", "kind"):
+            continue
+        row[key] = json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+    for prop, value in record.get("verdicts", {}).items():
+        row[VERDICT_PREFIX + prop] = value
+    row.setdefault("valid", "unknown")
+    row["source"] = source
+    row["line"] = line
+    return row
+
+
+def _parse_line(raw: bytes) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _LineError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    if not text.strip():
+        raise _LineError("empty line; expected one JSON object per line")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _LineError(
+            f"not valid JSON ({exc.msg} at column {exc.colno}); "
+            "a truncated last line usually means the runner was killed while writing"
+        ) from exc
+    if not isinstance(value, dict):
+        raise _LineError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _read_lines(path: Path) -> Iterable[tuple[int, bytes]]:
+    try:
+        with path.open("rb") as handle:
+            yield from enumerate(handle, start=1)
+    except OSError as exc:
+        raise ResultsInputError(
+            f"cannot read results file {path}: {exc.strerror or exc}; "
+            "pass the JSONL file the trial runner wrote (e.g. results.jsonl)"
+        ) from exc
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+def _column_order(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    verdicts = [VERDICT_PREFIX + p for p in PROPERTIES]
+    verdicts += sorted(k for k in seen if k.startswith(VERDICT_PREFIX) and k not in verdicts)
+    known = [*ID_COLUMNS, *FIGURE_COLUMNS, *verdicts, *JSON_COLUMNS, *TAIL_COLUMNS]
+    return known + [k for k in seen if k not in known]
+
+
+def _frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    columns = _column_order(rows)
+    frame = pd.DataFrame(list(rows), columns=columns)
+    for name in FIGURE_COLUMNS:
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    # nanosecond timestamps exceed float precision: keep them exact
+    frame["fault_at_ns"] = _exact_ints([row.get("fault_at_ns") for row in rows])
+    frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
+    frame["checkpointing"] = frame["checkpointing"].astype("bool")
+    for name in columns:
+        if name.startswith(VERDICT_PREFIX):
+            frame[name] = frame[name].astype("object").where(frame[name].notna(), None)
+    return frame.reset_index(drop=True)
+
+
+def _exact_ints(values: Sequence[Any]) -> pd.Series:
+    cleaned = [int(v) if is_number(v) else None for v in values]
+    return pd.Series(pd.array(cleaned, dtype="Int64"))
+
+
+def _load_file(
+    path: Path,
+    rows: list[dict[str, Any]],
+    histories: list[Mapping[str, Any] | None],
+    issues: list[LoadIssue],
+) -> None:
+    source = str(path)
+    for number, raw in _read_lines(path):
+        if not raw.strip() and _is_trailing_blank(path, number):
+            continue
+        try:
+            record = upgrade_record(_parse_line(raw))
+            kind = record.get("kind")
+            if kind != "trial":
+                issues.append(LoadIssue(source, number, "warning",
+                                        f"ignoring a line of kind {kind!r}; this durabench "
+                                        "reads only \"trial\" lines"))
+                continue
+            _check_trial(record)
+        except _LineError as exc:
+            issues.append(LoadIssue(source, number, "error", str(exc)))
+            continue
+        rows.append(_row(record, source, number))
+        history = record.get("history")
+        histories.append(history if isinstance(history, dict) else None)
+
+
+def _is_trailing_blank(path: Path, number: int) -> bool:
+    """Blank lines at the very end of a file are an editor's habit, not damaged results."""
+    with path.open("rb") as handle:
+        rest = [raw for n, raw in enumerate(handle, start=1) if n >= number]
+    return all(not raw.strip() for raw in rest)
+
+
+def load_results(paths: Sequence[str | Path]) -> LoadedResults:
+    """Load every trial line of ``paths``; the module docstring says how bad lines are handled."""
+    rows: list[dict[str, Any]] = []
+    histories: list[Mapping[str, Any] | None] = []
+    issues: list[LoadIssue] = []
+    for path in paths:
+        _load_file(Path(path), rows, histories, issues)
+    return LoadedResults(
+        trials=_frame(rows),
+        histories=tuple(histories),
+        issues=tuple(issues),
+        sources=tuple(str(p) for p in paths),
+    )
+
+
+def is_number(value: Any) -> bool:
+    """True for a finite int/float that is not a bool and not NaN (pandas' missing value)."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and not (isinstance(value, float) and math.isnan(value))
+    )

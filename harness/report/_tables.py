@@ -1,0 +1,154 @@
+"""The report's numbers: per scenario x SUT summaries, verdict counts, checkpointing savings.
+
+All functions take the trials frame of :func:`harness.report.load_results` and return new frames;
+nothing is mutated. Percentiles are pandas' linear-interpolation quantiles over the trials that
+have the figure (nulls are left out and counted where it matters, e.g. ``never_recovered``).
+
+A trial "has a fault" when its ``fault`` is set and not ``"none"``. Savings pair a checkpointing-on
+SUT with its checkpointing-off twin by name: ``X`` with ``X-nockpt`` (e.g. ``reference`` with
+``reference-nockpt``), within one scenario.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from harness.history import PROPERTIES
+from harness.report._store import VERDICT_PREFIX
+
+NOCKPT_SUFFIX = "-nockpt"
+VERDICT_COUNTED: tuple[str, ...] = ("true", "false", "unknown", "not promised")
+_SPREAD_FIGURES = (
+    "redundant_tokens", "redundant_cost_usd", "time_to_resume_s", "time_to_recover_s",
+)
+
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "scenario", "sut", "checkpointing", "trials",
+    "valid_true", "valid_false", "valid_unknown",
+    "verdicts_true", "verdicts_false", "verdicts_unknown", "verdicts_not_promised",
+    *(f"{f}_{q}" for f in _SPREAD_FIGURES for q in ("p50", "p95")),
+    "never_recovered", "completion_delay_s_p50",
+)
+_PAIRED = ("redundant_tokens", "redundant_cost_usd", "time_to_recover_s", "completion_delay_s")
+SAVINGS_COLUMNS: tuple[str, ...] = (
+    "scenario", "runtime", "ckpt_sut", "nockpt_sut", "trials_ckpt", "trials_nockpt",
+    *(f"{f}_p50_{mode}" for f in _PAIRED for mode in ("ckpt", "nockpt")),
+    "redundant_tokens_cut", "redundant_tokens_ratio", "time_to_recover_ratio",
+)
+
+
+def has_fault(trials: pd.DataFrame) -> pd.Series:
+    """Boolean mask of the trials that ran with a fault."""
+    fault = trials["fault"]
+    return fault.notna() & ~fault.astype("string").str.lower().isin(["", "none"])
+
+
+def quantile(values: pd.Series, q: float) -> float:
+    """The q-quantile of the non-null values; NaN when there are none."""
+    present = pd.to_numeric(values, errors="coerce").dropna()
+    return float(present.quantile(q)) if len(present) else math.nan
+
+
+def verdict_columns(trials: pd.DataFrame) -> list[str]:
+    return [c for c in trials.columns if c.startswith(VERDICT_PREFIX)]
+
+
+def _summary_row(scenario: str, sut: str, group: pd.DataFrame) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "scenario": scenario, "sut": sut, "checkpointing": bool(group["checkpointing"].iloc[0]),
+        "trials": len(group),
+    }
+    for value in ("true", "false", "unknown"):
+        row[f"valid_{value}"] = int((group["valid"] == value).sum())
+    cells = group[verdict_columns(group)].to_numpy().ravel().tolist()
+    for value in VERDICT_COUNTED:
+        row[f"verdicts_{value.replace(' ', '_')}"] = sum(1 for c in cells if c == value)
+    for figure in _SPREAD_FIGURES:
+        row[f"{figure}_p50"] = quantile(group[figure], 0.5)
+        row[f"{figure}_p95"] = quantile(group[figure], 0.95)
+    faulted = group[has_fault(group)]
+    row["never_recovered"] = int(faulted["time_to_recover_s"].isna().sum())
+    row["completion_delay_s_p50"] = quantile(group["completion_delay_s"], 0.5)
+    return row
+
+
+def summary_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per (scenario, SUT): counts, verdict tallies, medians and p95s of the figures."""
+    rows = [
+        _summary_row(str(scenario), str(sut), group)
+        for (scenario, sut), group in trials.groupby(["scenario", "sut"], sort=True)
+    ]
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def _verdict_cell(values: Iterable[Any]) -> str:
+    present = [v for v in values if isinstance(v, str)]
+    if not present:
+        return "-"
+    promised = [v for v in present if v != "not promised"]
+    if not promised:
+        return "not promised"
+    parts = [f"{promised.count(v)} {v}" for v in ("true", "false", "unknown") if promised.count(v)]
+    if len(promised) < len(present):
+        parts.append(f"{len(present) - len(promised)} not promised")
+    return ", ".join(parts)
+
+
+def verdict_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per (scenario, SUT), one column per property: e.g. ``"17 true, 1 false"``."""
+    columns = verdict_columns(trials)
+    names = [c.removeprefix(VERDICT_PREFIX) for c in columns]
+    rows = []
+    for (scenario, sut), group in trials.groupby(["scenario", "sut"], sort=True):
+        row = {"scenario": scenario, "sut": sut}
+        row.update({n: _verdict_cell(group[c]) for n, c in zip(names, columns, strict=True)})
+        rows.append(row)
+    ordered = [p for p in PROPERTIES if p in names] + [n for n in names if n not in PROPERTIES]
+    return pd.DataFrame(rows, columns=["scenario", "sut", *ordered])
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    if math.isnan(numerator) or math.isnan(denominator) or denominator == 0:
+        return math.nan
+    return numerator / denominator
+
+
+def _savings_row(
+    scenario: str, runtime: str, on: pd.DataFrame, off: pd.DataFrame
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "scenario": scenario, "runtime": runtime,
+        "ckpt_sut": ", ".join(sorted(on["sut"].unique())),
+        "nockpt_sut": ", ".join(sorted(off["sut"].unique())),
+        "trials_ckpt": len(on), "trials_nockpt": len(off),
+    }
+    for figure in _PAIRED:
+        row[f"{figure}_p50_ckpt"] = quantile(on[figure], 0.5)
+        row[f"{figure}_p50_nockpt"] = quantile(off[figure], 0.5)
+    tokens_on, tokens_off = row["redundant_tokens_p50_ckpt"], row["redundant_tokens_p50_nockpt"]
+    row["redundant_tokens_cut"] = 1 - _ratio(tokens_on, tokens_off)
+    row["redundant_tokens_ratio"] = _ratio(tokens_off, tokens_on)
+    row["time_to_recover_ratio"] = _ratio(
+        row["time_to_recover_s_p50_nockpt"], row["time_to_recover_s_p50_ckpt"])
+    return row
+
+
+def savings_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """What checkpointing saved, per scenario and runtime, over the trials with a fault.
+
+    ``redundant_tokens_cut`` = 1 - ckpt median / nockpt median; ``redundant_tokens_ratio`` =
+    nockpt median / ckpt median (NaN when the ckpt median is 0); ``time_to_recover_ratio`` =
+    nockpt p50 / ckpt p50. Only scenarios where both modes ran get a row.
+    """
+    faulted = trials[has_fault(trials)]
+    runtime = faulted["sut"].astype("string").str.removesuffix(NOCKPT_SUFFIX)
+    rows = []
+    for (scenario, name), group in faulted.groupby([faulted["scenario"], runtime], sort=True):
+        on, off = group[group["checkpointing"]], group[~group["checkpointing"]]
+        if len(on) and len(off):
+            rows.append(_savings_row(str(scenario), str(name), on, off))
+    return pd.DataFrame(rows, columns=list(SAVINGS_COLUMNS))

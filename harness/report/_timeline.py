@@ -1,0 +1,161 @@
+"""The timeline of one representative trial: the picture that shows how recovery works.
+
+Drawn from the trial's stored history only: LLM calls as bars from received to responded on the
+row of their logical step (delivered solid, lost hatched), step records as markers, the fault
+window shaded from fault_fired to fault_healed, worker starts and exits as vertical marks, the
+frontier as a horizontal line and the recovery point (fault_at + time_to_recover) as a dashed line.
+
+The representative trial is picked deterministically: trials are ordered by scenario, SUT,
+trigger, recovery, seed, trial id; the first kill at ``mid_step_late`` with checkpointing wins,
+else the first trial with a fault, else the first trial with a history.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.history import History, history_from_json
+from harness.report._charts import DPI, Chart, figure
+from harness.report._tables import has_fault
+
+_SORT = ["scenario", "sut", "trigger", "recovery", "seed", "trial_id"]
+_ATTEMPT_COLORS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b")
+_LOST = "#d62728"
+
+
+def pick_representative(
+    trials: pd.DataFrame, histories: Sequence[Mapping[str, Any] | None]
+) -> int | None:
+    """Row index of the trial whose timeline the report shows; None when none has a history."""
+    with_history = trials[[histories[i] is not None for i in range(len(trials))]]
+    if with_history.empty:
+        return None
+    ordered = with_history.sort_values(_SORT, kind="stable", na_position="last")
+    preferred = ordered[
+        (ordered["fault"] == "kill") & (ordered["trigger"] == "mid_step_late")
+        & ordered["checkpointing"]
+    ]
+    for candidates in (preferred, ordered[has_fault(ordered)], ordered):
+        if not candidates.empty:
+            return int(candidates.index[0])
+    return None
+
+
+def _seconds(ns: int, origin: int) -> float:
+    return (ns - origin) / 1e9
+
+
+def _draw_calls(ax: Any, history: History, origin: int) -> None:
+    end = history.ended_ns or max(e.received_ns for e in history.ledger)
+    for entry in history.trial_ledger():
+        if entry.step is None:
+            continue
+        left = _seconds(entry.received_ns, origin)
+        width = _seconds(entry.responded_ns or end, origin) - left
+        color = _ATTEMPT_COLORS[((entry.attempt or 1) - 1) % len(_ATTEMPT_COLORS)]
+        if entry.delivered:
+            ax.barh(entry.step, width, left=left, height=0.55, color=color, alpha=0.85)
+        else:
+            ax.barh(entry.step, width, left=left, height=0.55, facecolor="white",
+                    edgecolor=_LOST, hatch="///", linewidth=1.2)
+    steps = [s for s in history.steps if s.step is not None]
+    if steps:
+        ax.scatter([_seconds(s.recorded_ns, origin) for s in steps], [s.step for s in steps],
+                   marker="D", s=22, color="black", zorder=4)
+
+
+def _draw_events(ax: Any, history: History, origin: int, top: float) -> None:
+    fired, healed = history.fault_at_ns, history.healed_ns
+    if fired is not None:
+        end = healed if healed is not None and healed > fired else history.ended_ns or fired
+        ax.axvspan(_seconds(fired, origin), _seconds(max(end, fired), origin), color=_LOST,
+                   alpha=0.12, lw=0)
+        ax.axvline(_seconds(fired, origin), color=_LOST, lw=1.5)
+    for event in history.events:
+        if event.kind not in ("worker_started", "worker_exited"):
+            continue
+        x = _seconds(event.at_ns, origin)
+        started = event.kind == "worker_started"
+        ax.axvline(x, color="grey", lw=1, ls=":" if started else "-.")
+        label = f"{event.worker or 'worker'} " + (
+            "started" if started else f"exited ({event.exit_code})")
+        ax.text(x, top, label, rotation=90, fontsize=7, va="top", ha="right", color="dimgrey")
+
+
+def _draw_recovery(ax: Any, record: Mapping[Any, Any], history: History, origin: int) -> None:
+    stored_fault_at = _number(record.get("fault_at_ns"))
+    fault_at = history.fault_at_ns if stored_fault_at is None else int(stored_fault_at)
+    ttr, frontier = _number(record.get("time_to_recover_s")), _number(record.get("frontier"))
+    if fault_at is not None and ttr is not None:
+        ax.axvline(_seconds(fault_at, origin) + ttr, color="#2ca02c", lw=1.8, ls="--")
+    if frontier is not None:
+        ax.axhline(frontier + 0.5, color="grey", lw=0.8, ls="--")
+
+
+def _number(value: Any) -> float | None:
+    """A stored figure as a float; None when it is null/NA/NaN."""
+    if value is None or value is pd.NA or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _legend(ax: Any) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(color=_ATTEMPT_COLORS[0], label="LLM call, attempt 1 (delivered)"),
+        Patch(color=_ATTEMPT_COLORS[1], label="LLM call, attempt 2 (delivered)"),
+        Patch(facecolor="white", edgecolor=_LOST, hatch="///", label="LLM call billed, lost"),
+        Line2D([], [], marker="D", color="black", ls="", label="step recorded"),
+        Line2D([], [], color=_LOST, lw=1.5, label="fault fired"),
+        Patch(color=_LOST, alpha=0.3, label="fault window (until healed)"),
+        Line2D([], [], color="#2ca02c", ls="--", label="recovered (fault + time to recover)"),
+        Line2D([], [], color="grey", ls="--", lw=0.8, label="frontier"),
+    ]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def timeline_chart(record: Mapping[Any, Any], history_json: Mapping[str, Any],
+                   out_dir: Path) -> Chart:
+    """Draw the timeline of one trial (``record`` is its row of the trials frame)."""
+    history = history_from_json(history_json)
+    origin = history.started_ns or min(e.received_ns for e in history.ledger)
+    steps = [e.step for e in history.trial_ledger() if e.step is not None] or [0]
+    filename = "timeline.png"
+    with figure(figsize=(11, 4.8), dpi=DPI) as fig:
+        ax = fig.add_subplot(1, 1, 1)
+        _draw_calls(ax, history, origin)
+        _draw_recovery(ax, record, history, origin)
+        _draw_events(ax, history, origin, top=max(steps) + 0.9)
+        ax.set_ylim(min(steps) - 0.7, max(steps) + 1.0)
+        ax.set_xlabel("seconds since the trial started")
+        ax.set_ylabel("logical step")
+        ax.set_title(f"trial {record.get('trial_id')}", fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        _legend(ax)
+        fig.tight_layout()
+        fig.savefig(out_dir / filename)
+    return Chart(filename, "Timeline of one trial", _caption(record))
+
+
+def _caption(record: Mapping[Any, Any]) -> str:
+    ttr = _number(record.get("time_to_recover_s"))
+    recovered = "never" if ttr is None else f"{ttr:.2f} s"
+    return (
+        f"Trial {record.get('trial_id')} (scenario {record.get('scenario')}, SUT "
+        f"{record.get('sut')}, trigger {record.get('trigger')}, recovery {record.get('recovery')}, "
+        f"seed {record.get('seed')}). Bars are LLM calls from request to response on their "
+        "logical step's row; hatched bars were billed but never reached the worker. The shaded "
+        f"band is the fault window; the dashed green line is recovery ({recovered} after the "
+        "fault): the first request beyond the frontier."
+    )

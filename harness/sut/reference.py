@@ -1,0 +1,246 @@
+"""The ``reference`` and ``reference-nockpt`` SUTs: workloads on ``reference_runtime``.
+
+Each context call becomes one durable step of the runtime (``llm``, ``tool``, ``effect``), and
+``fan_out`` becomes child workflows. The two SUTs are one runtime with checkpointing on or off.
+
+Worker side: ``python -m harness.sut.worker --sut reference ...`` sets the provider URL and runs
+:data:`app` in a runtime worker loop. Harness side: :class:`ReferenceClient` starts workflows and
+reads the runtime's store through its public API (``get_workflow``, ``list_steps``, ...).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from reference_runtime import App, Runtime, StepInfo, WorkflowInfo, current_context
+
+from harness.history import JSONValue, Outcome, Property, StepRecord, StepKind, WorkflowRecord
+from harness.sut import SutClient, WorkerOptions
+from harness.workloads import (
+    WORKLOADS,
+    AgentContext,
+    ChildSpec,
+    LlmReply,
+    LlmRequest,
+    attribution,
+    call_llm,
+    post_effect,
+    run_tool,
+)
+
+app = App("durabench-reference")
+
+
+@dataclass
+class _WorkerConfig:
+    provider_url: str = ""
+    runtime: Runtime | None = None
+
+
+WORKER = _WorkerConfig()
+"""Set once by the worker entrypoint before the runtime starts claiming workflows."""
+
+
+def _headers(step: int) -> dict[str, str]:
+    ctx = current_context()
+    if ctx is None:
+        raise RuntimeError("a durabench step ran outside a reference_runtime workflow")
+    return attribution(ctx.workflow_id, step, ctx.epoch, ctx.executor_id)
+
+
+@app.step(name="llm", retries=4, backoff_s=0.2, backoff_max_s=2.0)
+def llm_step(step: int, request: dict[str, Any]) -> dict[str, Any]:
+    return dict(call_llm(WORKER.provider_url, step, request, _headers(step)))  # type: ignore[arg-type]
+
+
+@app.step(name="tool", retries=2)
+def tool_step(
+    step: int, name: str, arguments: dict[str, Any], latency_s: float, result_tokens: int
+) -> dict[str, Any]:
+    return {"step": step, "result": run_tool(name, arguments, latency_s, result_tokens)}
+
+
+@app.step(name="effect", retries=4, backoff_s=0.2, backoff_max_s=2.0)
+def effect_step(step: int, name: str, key: str, payload: Any) -> dict[str, Any]:
+    applied = post_effect(WORKER.provider_url, name, key, payload, _headers(step))
+    return {"step": step, "applied": applied}
+
+
+class _ReferenceContext:
+    """AgentContext on reference_runtime: every call is one step."""
+
+    @property
+    def workflow_id(self) -> str:
+        ctx = current_context()
+        assert ctx is not None
+        return ctx.workflow_id
+
+    def llm(self, step: int, request: LlmRequest) -> LlmReply:
+        return llm_step(step, dict(request))  # type: ignore[return-value]
+
+    def tool(
+        self,
+        step: int,
+        name: str,
+        arguments: Mapping[str, JSONValue],
+        *,
+        latency_s: float = 0.0,
+        result_tokens: int = 100,
+    ) -> JSONValue:
+        return tool_step(step, name, dict(arguments), latency_s, result_tokens)["result"]
+
+    def effect(self, step: int, name: str, key: str, payload: JSONValue) -> bool:
+        return bool(effect_step(step, name, key, payload)["applied"])
+
+    def fan_out(self, step: int, children: Sequence[ChildSpec]) -> list[JSONValue]:
+        runtime = WORKER.runtime
+        if runtime is None:
+            raise RuntimeError("fan_out needs the worker's runtime (set by harness.sut.worker)")
+        handles = [runtime.start_child(c.workload, dict(c.params)) for c in children]
+        return [h.result() for h in handles]
+
+
+_CONTEXT: AgentContext = _ReferenceContext()
+
+
+def _register(name: str) -> None:
+    workload = WORKLOADS[name]
+
+    def body(params: dict[str, Any]) -> Any:
+        return workload(_CONTEXT, params)
+
+    body.__name__ = name
+    app.workflow(name=name)(body)
+
+
+for _name in WORKLOADS:
+    _register(_name)
+
+
+# -- harness side ------------------------------------------------------------------------------
+
+_KINDS: dict[str, StepKind] = {"llm": "llm", "tool": "tool", "effect": "effect"}
+
+
+def step_record(info: StepInfo) -> StepRecord:
+    output = info.output if isinstance(info.output, dict) else {}
+    kind = _KINDS.get(info.name, "child" if "child" in info.name else "other")
+    return StepRecord(
+        workflow_id=info.workflow_id,
+        seq=info.seq,
+        name=info.name,
+        kind=kind,
+        step=output.get("step") if kind != "other" else None,
+        executor=info.executor_id,
+        epoch=info.epoch,
+        recorded_ns=info.recorded_ns,
+        nonce=output.get("nonce") if kind == "llm" else None,
+        error=info.error is not None,
+    )
+
+
+def workflow_record(info: WorkflowInfo) -> WorkflowRecord:
+    return WorkflowRecord(
+        workflow_id=info.workflow_id,
+        parent_id=info.parent_id,
+        status=info.status,  # type: ignore[arg-type]
+        executor=info.executor_id,
+        epoch=info.epoch,
+        output=info.output if info.status == "SUCCESS" else info.error,
+        recovery_attempts=info.recovery_attempts,
+        created_ns=info.created_ns,
+        updated_ns=info.updated_ns,
+    )
+
+
+class ReferenceClient:
+    """Starts workflows and reads the runtime's store; never runs a workflow itself."""
+
+    def __init__(self, postgres_url: str, observer: str = "harness") -> None:
+        self._observer = observer
+        self._rt = Runtime(app, postgres_url, executor_id=f"durabench-{observer}")
+
+    def __enter__(self) -> ReferenceClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._rt.close()
+
+    def start(self, workload: str, workflow_id: str, params: Mapping[str, JSONValue]) -> None:
+        self._rt.start_workflow(workload, dict(params), workflow_id=workflow_id)
+
+    def wait(self, workflow_id: str, timeout_s: float) -> Outcome:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            info = self._rt.get_workflow(workflow_id)
+            if info is not None and info.status != "PENDING":
+                record = workflow_record(info)
+                return Outcome(workflow_id, self._observer, record.status, record.output,
+                               time.time_ns())
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"workflow {workflow_id} still {info.status if info else 'missing'} "
+                    f"after {timeout_s:.1f}s"
+                )
+            time.sleep(0.05)
+
+    def workflows(self, root_ids: Sequence[str]) -> list[WorkflowRecord]:
+        found: list[WorkflowRecord] = []
+        frontier = list(root_ids)
+        while frontier:
+            wid = frontier.pop()
+            info = self._rt.get_workflow(wid)
+            if info is None:
+                continue
+            found.append(workflow_record(info))
+            frontier.extend(c.workflow_id for c in self._rt.list_workflows(parent_id=wid))
+        return found
+
+    def step_records(self, workflow_ids: Sequence[str]) -> list[StepRecord]:
+        return [step_record(s) for wid in workflow_ids for s in self._rt.list_steps(wid)]
+
+
+@dataclass(frozen=True)
+class ReferenceSut:
+    name: str
+    checkpointing: bool
+    promises: frozenset[Property]
+
+    def worker_argv(
+        self,
+        *,
+        workload: str,
+        postgres_url: str,
+        provider_url: str,
+        executor_id: str,
+        options: WorkerOptions,
+    ) -> list[str]:
+        return [
+            sys.executable, "-m", "harness.sut.worker",
+            "--sut", self.name,
+            "--workload", workload,
+            "--postgres", postgres_url,
+            "--provider", provider_url,
+            "--executor-id", executor_id,
+            "--lease", str(options.lease_s),
+            "--heartbeat", str(options.heartbeat_s),
+            "--poll", str(options.poll_s),
+            "--grace", str(options.grace_s),
+            "--max-recovery-attempts", str(options.max_recovery_attempts),
+        ]  # fmt: skip
+
+    def connect(self, postgres_url: str) -> SutClient:
+        return ReferenceClient(postgres_url)

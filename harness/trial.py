@@ -1,0 +1,175 @@
+"""A trial: one run of (SUT, workload, fault, trigger, recovery policy, seed), and its result.
+
+:class:`TrialSpec` names the trial; :func:`harness.runner.run_trial` runs it and returns a
+:class:`TrialResult` (history, figures, judgement). ``TrialResult.to_json()`` is the self-describing
+line appended to the results store (schema version :data:`RESULT_SCHEMA`), which
+``durabench report`` and ``durabench gate`` read.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
+from typing import Literal
+
+from harness.checkers import Judgement
+from harness.figures import Figures
+from harness.history import History, JSONValue, to_json
+from harness.sut import WorkerOptions
+from harness.triggers import Trigger
+
+RESULT_SCHEMA = 1
+
+RecoveryPolicy = Literal["restart", "delayed", "standby"]
+RECOVERY_POLICIES: tuple[RecoveryPolicy, ...] = ("restart", "delayed", "standby")
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What replaces a worker the fault took down.
+
+    - ``restart``: a replacement with the same executor id starts at once (a pod restart); it
+      recovers the workflows it owned without waiting for their leases.
+    - ``delayed``: the same after ``delay_s`` (pod rescheduling).
+    - ``standby``: a second worker is running from the start; it takes over once the lease expires.
+    """
+
+    policy: RecoveryPolicy = "restart"
+    delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.policy not in RECOVERY_POLICIES:
+            raise ValueError(
+                f"unknown recovery policy {self.policy!r}; valid: {', '.join(RECOVERY_POLICIES)}"
+            )
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    scenario: str
+    sut: str
+    workload: str = "research_agent"
+    params_json: str = "{}"
+    """Workload parameters as canonical JSON (hashable, so specs can key the golden cache)."""
+    fault: str | None = "kill"
+    trigger: Trigger | None = None
+    trigger_name: str = ""
+    crash_step: int | None = None
+    recovery: Recovery = field(default_factory=Recovery)
+    seed: int = 0
+    timeout_s: float = 60.0
+    terminate_bound_s: float = 30.0
+    options: WorkerOptions = field(default_factory=WorkerOptions)
+
+    @property
+    def params(self) -> dict[str, JSONValue]:
+        return dict(json.loads(self.params_json))
+
+    @property
+    def trial_id(self) -> str:
+        parts = [self.scenario, self.sut, self.trigger_name or "golden", self.recovery.policy]
+        return "-".join(p for p in parts if p) + f"-s{self.seed}"
+
+    def golden(self) -> TrialSpec:
+        """The same trial without the fault."""
+        return TrialSpec(
+            scenario="golden",
+            sut=self.sut,
+            workload=self.workload,
+            params_json=self.params_json,
+            fault=None,
+            seed=self.seed,
+            timeout_s=self.timeout_s,
+            options=self.options,
+        )
+
+    @property
+    def golden_key(self) -> tuple[str, str, str, int]:
+        return (self.sut, self.workload, self.params_json, self.seed)
+
+
+def canonical_params(params: Mapping[str, JSONValue]) -> str:
+    return json.dumps(dict(params), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    spec: TrialSpec
+    env: str
+    run_id: str
+    history: History
+    figures: Figures
+    judgement: Judgement
+    golden_tokens_billed: int | None
+    golden_duration_s: float | None
+    started_at: str
+    wall_s: float
+    postgres_version: str = ""
+    promised: frozenset[str] = frozenset()
+
+    @property
+    def valid(self) -> str:
+        return self.judgement.valid
+
+    def to_json(self) -> dict[str, JSONValue]:
+        spec, fig = self.spec, self.figures
+        return {
+            "schema": RESULT_SCHEMA,
+            "kind": "trial",
+            "run_id": self.run_id,
+            "trial_id": spec.trial_id,
+            "scenario": spec.scenario,
+            "sut": spec.sut,
+            "checkpointing": self.history.checkpointing,
+            "workload": spec.workload,
+            "workload_params": spec.params,
+            "fault": spec.fault,
+            "trigger": spec.trigger_name,
+            "trigger_spec": spec.trigger.to_json() if spec.trigger else None,
+            "recovery": spec.recovery.policy,
+            "seed": spec.seed,
+            "env": self.env,
+            "crash_step": spec.crash_step,
+            "tokens_billed": fig.tokens_billed,
+            "golden_tokens_billed": self.golden_tokens_billed,
+            "redundant_tokens": fig.redundant_tokens,
+            "redundant_calls": fig.redundant_calls,
+            "cost_usd": fig.cost_usd,
+            "redundant_cost_usd": fig.redundant_cost_usd,
+            "fault_at_ns": fig.fault_at_ns,
+            "frontier": fig.frontier,
+            "time_to_resume_s": fig.time_to_resume_s,
+            "time_to_recover_s": fig.time_to_recover_s,
+            "completion_delay_s": fig.completion_delay_s,
+            "duration_s": fig.duration_s,
+            "golden_duration_s": self.golden_duration_s,
+            "verdicts": self.judgement.as_json(),
+            "valid": self.judgement.valid,
+            "verdict_summary": self.judgement.summary(),
+            "history": to_json(self.history),
+            "versions": versions(self.postgres_version),
+            "host": socket.gethostname(),
+            "started_at": self.started_at,
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+@cache
+def _durabench_version() -> str:
+    try:
+        return metadata.version("durabench")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def versions(postgres_version: str) -> dict[str, str]:
+    return {
+        "durabench": _durabench_version(),
+        "python": platform.python_version(),
+        "postgres": postgres_version,
+    }

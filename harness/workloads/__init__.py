@@ -1,0 +1,63 @@
+"""Agent programs, written once against :class:`AgentContext` and run by every SUT.
+
+The registry is a literal dict: a workload is a function ``(ctx, params) -> JSON``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from harness.workloads._calls import (
+    HEADER_ATTEMPT,
+    HEADER_EXECUTOR,
+    HEADER_STEP,
+    HEADER_WORKFLOW,
+    GarbageResponseError,
+    attribution,
+    call_llm,
+    post_effect,
+    run_tool,
+)
+from harness.workloads._context import JSON, AgentContext, ChildSpec, LlmReply, LlmRequest
+from harness.workloads.multi_agent import multi_agent
+from harness.workloads.research_agent import ResearchParams, research_agent
+
+Workload = Callable[[AgentContext, Mapping[str, JSON]], JSON]
+
+WORKLOADS: dict[str, Workload] = {
+    "research_agent": research_agent,
+    "multi_agent": multi_agent,
+}
+
+
+def get_workload(name: str) -> Workload:
+    try:
+        return WORKLOADS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown workload {name!r}; valid workloads: {', '.join(sorted(WORKLOADS))}"
+        ) from None
+
+
+__all__ = [
+    "HEADER_ATTEMPT",
+    "HEADER_EXECUTOR",
+    "HEADER_STEP",
+    "HEADER_WORKFLOW",
+    "JSON",
+    "WORKLOADS",
+    "AgentContext",
+    "ChildSpec",
+    "GarbageResponseError",
+    "LlmReply",
+    "LlmRequest",
+    "ResearchParams",
+    "Workload",
+    "attribution",
+    "call_llm",
+    "get_workload",
+    "multi_agent",
+    "post_effect",
+    "research_agent",
+    "run_tool",
+]

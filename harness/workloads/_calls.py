@@ -1,0 +1,115 @@
+"""How a workload's calls reach the outside world, shared by every SUT adapter.
+
+- LLM calls go through the official ``openai`` SDK, as real agents do. The SDK's own retries are
+  off (``max_retries=0``): a retry is a new billed request, so it belongs to the durable step's
+  retry policy where the history can see it, not hidden inside the SDK.
+- Attribution headers tell the provider's ledger whose call it is (workflow, logical step,
+  attempt = the runtime's fencing epoch, executor).
+- Tools are local and deterministic; ``search`` sleeps ``latency_s`` to stand in for a slow API
+  and returns ``result_tokens`` words, so the agent's context grows turn by turn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import httpx
+import openai
+
+from harness.workloads._context import JSON, LlmReply, LlmRequest
+
+HEADER_WORKFLOW = "X-Durabench-Workflow-Id"
+HEADER_STEP = "X-Durabench-Step"
+HEADER_ATTEMPT = "X-Durabench-Attempt"
+HEADER_EXECUTOR = "X-Durabench-Executor"
+
+LLM_TIMEOUT_S = 30.0
+"""Per request. A hung provider call fails after this and the step's retry policy takes over."""
+
+
+class GarbageResponseError(RuntimeError):
+    """The provider answered something that is not a usable chat completion."""
+
+
+def attribution(workflow_id: str, step: int, attempt: int, executor: str) -> dict[str, str]:
+    return {
+        HEADER_WORKFLOW: workflow_id,
+        HEADER_STEP: str(step),
+        HEADER_ATTEMPT: str(attempt),
+        HEADER_EXECUTOR: executor,
+    }
+
+
+@lru_cache(maxsize=4)
+def _client(provider_url: str) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=provider_url.rstrip("/") + "/v1",
+        api_key="durabench-mock",
+        max_retries=0,
+        timeout=LLM_TIMEOUT_S,
+    )
+
+
+def call_llm(
+    provider_url: str, step: int, request: LlmRequest, headers: Mapping[str, str]
+) -> LlmReply:
+    """One chat completion; returns the JSON a durable step records."""
+    kwargs: dict[str, Any] = {
+        "model": request.get("model", "mock-gpt-4o"),
+        "messages": request["messages"],
+        "extra_headers": dict(headers),
+    }
+    if "tools" in request:
+        kwargs["tools"] = request["tools"]
+    if "max_tokens" in request:
+        kwargs["max_tokens"] = request["max_tokens"]
+    completion = _client(provider_url).chat.completions.create(**kwargs)
+    if not completion.choices or completion.usage is None:
+        raise GarbageResponseError(
+            f"provider at {provider_url} answered step {step} without choices or usage: "
+            f"{completion.model_dump_json()[:200]}"
+        )
+    message = completion.choices[0].message
+    tool_calls = [
+        {"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
+        for c in (message.tool_calls or [])
+        if c.type == "function"
+    ]
+    return LlmReply(
+        step=step,
+        content=message.content,
+        tool_calls=tool_calls,
+        nonce=completion.id.removeprefix("chatcmpl-"),
+        prompt_tokens=completion.usage.prompt_tokens,
+        completion_tokens=completion.usage.completion_tokens,
+    )
+
+
+def run_tool(name: str, arguments: Mapping[str, JSON], latency_s: float, result_tokens: int) -> str:
+    """A deterministic local tool: same arguments, same answer."""
+    if name != "search":
+        raise ValueError(f"unknown tool {name!r}; the workloads only define 'search'")
+    if latency_s > 0:
+        time.sleep(latency_s)
+    seed = hashlib.sha256(repr(sorted(arguments.items())).encode()).hexdigest()
+    words = [f"r{seed[(i * 2) % 60 : (i * 2) % 60 + 4]}" for i in range(result_tokens)]
+    return " ".join(words)
+
+
+def post_effect(
+    provider_url: str, name: str, key: str, payload: JSON, headers: Mapping[str, str]
+) -> bool:
+    """Deliver a side effect to the provider's effect sink; True when it was applied."""
+    workflow_id = headers.get(HEADER_WORKFLOW)
+    response = httpx.post(
+        provider_url.rstrip("/") + "/v1/effects",
+        json={"key": key, "name": name, "workflow_id": workflow_id, "payload": payload},
+        headers=dict(headers),
+        timeout=10.0,
+    )
+    response.raise_for_status()
+    return bool(response.json().get("applied"))

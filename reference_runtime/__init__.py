@@ -1,0 +1,56 @@
+"""reference_runtime: a small durable execution runtime with checkpoints in Postgres.
+
+Decorate workflows and steps on an :class:`App`; a :class:`Runtime` enqueues workflows, runs
+them on worker threads (``run_worker``) and records each step's JSON output in Postgres, so a
+workflow resumed after a crash replays its completed steps instead of running them again.
+Workers hold leases renewed by heartbeat; an epoch (fencing token) rejects a zombie's writes.
+See ARCHITECTURE.md, "Durable runtime contract". This package never imports ``harness``.
+"""
+
+from __future__ import annotations
+
+from reference_runtime._app import App
+from reference_runtime._context import WorkflowContext, current_context
+from reference_runtime._errors import (
+    DeadLetterError,
+    FencedError,
+    NonDeterminismError,
+    ReferenceRuntimeError,
+    RuntimeClosedError,
+    SchemaVersionError,
+    SerializationError,
+    StepFailedError,
+    UnreachableDatabaseError,
+    WorkflowCancelledError,
+    WorkflowConflictError,
+    WorkflowFailedError,
+)
+from reference_runtime._handle import WorkflowHandle
+from reference_runtime._runtime import Runtime
+from reference_runtime._schema import DEFAULT_SCHEMA, SCHEMA_VERSION
+from reference_runtime._types import StepInfo, WorkflowInfo, WorkflowStatus
+
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "SCHEMA_VERSION",
+    "App",
+    "DeadLetterError",
+    "FencedError",
+    "NonDeterminismError",
+    "ReferenceRuntimeError",
+    "Runtime",
+    "RuntimeClosedError",
+    "SchemaVersionError",
+    "SerializationError",
+    "StepFailedError",
+    "StepInfo",
+    "UnreachableDatabaseError",
+    "WorkflowCancelledError",
+    "WorkflowConflictError",
+    "WorkflowContext",
+    "WorkflowFailedError",
+    "WorkflowHandle",
+    "WorkflowInfo",
+    "WorkflowStatus",
+    "current_context",
+]

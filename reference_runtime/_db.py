@@ -1,0 +1,184 @@
+"""Connections to Postgres: a small pool of autocommit connections with bounded retries.
+
+Contracts:
+- every connection has ``connect_timeout`` and TCP keepalives (a dead link is noticed) and
+  ``tcp_user_timeout`` (unacknowledged sends fail instead of hanging);
+- a query that runs longer than ``op_timeout_s`` has its socket shut down by a watchdog, which
+  turns a silently hung link (e.g. a proxy that swallows traffic) into a connection error;
+- :meth:`Database.run` retries an operation on connection errors (Postgres restarting, link
+  cut) with exponential backoff and jitter, on a fresh connection, until ``retry_s`` has passed;
+  then it raises :class:`UnreachableDatabaseError` naming host and port (never the password).
+  The operation must therefore be idempotent: every write in ``_store`` is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from reference_runtime._errors import RuntimeClosedError, UnreachableDatabaseError
+
+T = TypeVar("T")
+log = logging.getLogger("reference_runtime")
+
+# SQLSTATE classes that mean "the connection or server went away; try again elsewhere/later".
+_TRANSIENT_PREFIXES = ("08", "57P", "40001", "40P01", "53300")
+
+
+def _is_transient(exc: BaseException, conn: psycopg.Connection | None) -> bool:
+    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    if conn is not None and (conn.closed or conn.broken):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(_TRANSIENT_PREFIXES)
+
+
+class Database:
+    """A pool of autocommit connections to one DSN, used by many threads."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        connect_timeout_s: float = 5.0,
+        retry_s: float = 60.0,
+        op_timeout_s: float = 30.0,
+    ) -> None:
+        self.dsn = dsn
+        self.connect_timeout_s = connect_timeout_s
+        self.retry_s = retry_s
+        self.op_timeout_s = op_timeout_s
+        params = conninfo_to_dict(dsn)
+        self.host = str(params.get("host") or "localhost")
+        self.port = str(params.get("port") or "5432")
+        self._password = str(params.get("password") or "")
+        self._idle: list[psycopg.Connection] = []
+        self._lock = threading.Lock()
+        self._inflight: dict[int, tuple[psycopg.Connection, float]] = {}
+        self._closed = False
+        self._watchdog: threading.Thread | None = None
+
+    # -- connections ---------------------------------------------------------------------------
+    def connect(self) -> psycopg.Connection:
+        """A new autocommit connection (raises psycopg errors; :meth:`run` translates them)."""
+        return psycopg.connect(
+            self.dsn,
+            autocommit=True,
+            connect_timeout=max(1, round(self.connect_timeout_s)),
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            tcp_user_timeout=int(self.op_timeout_s * 1000),
+            application_name="reference_runtime",
+        )
+
+    def _acquire(self) -> psycopg.Connection:
+        with self._lock:
+            if self._closed:
+                raise psycopg.InterfaceError("the runtime's connection pool is closed")
+            if self._idle:
+                return self._idle.pop()
+        return self.connect()
+
+    def _release(self, conn: psycopg.Connection) -> None:
+        with self._lock:
+            if not self._closed and not conn.closed and not conn.broken:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # -- operations ----------------------------------------------------------------------------
+    def run(self, op: Callable[[psycopg.Connection], T], *, retry_s: float | None = None) -> T:
+        """Run ``op`` on a pooled connection, retrying it on connection errors (see module doc)."""
+        bound = self.retry_s if retry_s is None else retry_s
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            conn: psycopg.Connection | None = None
+            try:
+                conn = self._acquire()
+                result = self._timed(conn, op)
+            except psycopg.Error as exc:
+                if not _is_transient(exc, conn):
+                    if conn is not None:
+                        self._release(conn)
+                    raise
+                if conn is not None:
+                    conn.close()
+                waited = time.monotonic() - started
+                if self._closed or waited >= bound:
+                    raise self._unreachable(exc, waited) from exc
+                delay = min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
+                log.warning("database error (%s); retrying in %.2fs", self._scrub(exc), delay)
+                time.sleep(min(delay, max(0.0, bound - waited)))
+                attempt += 1
+                continue
+            self._release(conn)
+            return result
+
+    def _timed(self, conn: psycopg.Connection, op: Callable[[psycopg.Connection], T]) -> T:
+        key = id(conn)
+        with self._lock:
+            self._inflight[key] = (conn, time.monotonic() + self.op_timeout_s)
+            self._ensure_watchdog()
+        try:
+            return op(conn)
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+
+    def _ensure_watchdog(self) -> None:
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(
+                target=self._watch, name="reference_runtime-db-watchdog", daemon=True
+            )
+            self._watchdog.start()
+
+    def _watch(self) -> None:
+        while not self._closed:
+            time.sleep(min(1.0, self.op_timeout_s / 4))
+            now = time.monotonic()
+            with self._lock:
+                overdue = [c for c, deadline in self._inflight.values() if deadline < now]
+            for conn in overdue:
+                log.warning("a query exceeded %.1fs; dropping its connection", self.op_timeout_s)
+                _shutdown_socket(conn)
+
+    def _scrub(self, exc: BaseException) -> str:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return text.replace(self._password, "***") if self._password else text
+
+    def _unreachable(self, exc: BaseException, waited: float) -> UnreachableDatabaseError:
+        if self._closed:
+            return RuntimeClosedError(self.host, self.port)
+        return UnreachableDatabaseError(self.host, self.port, self._scrub(exc), waited)
+
+
+def _shutdown_socket(conn: psycopg.Connection) -> None:
+    try:
+        dup = os.dup(conn.fileno())
+    except (OSError, psycopg.Error):
+        return
+    try:
+        with socket.socket(fileno=dup) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

@@ -1,0 +1,307 @@
+"""The store: every SQL statement the runtime runs, against the tables in ``_schema``.
+
+Methods come in pairs: a public method that runs through :meth:`Database.run` (its own
+autocommit statement, retried on connection errors) and a ``_..._txn(conn, ...)`` body that
+compound operations could share. Every write is idempotent so that a retry after a lost commit
+acknowledgement is safe.
+
+Fencing: a step record and an outcome are written only while the workflow row is PENDING and
+still carries the writer's epoch. The step insert takes ``FOR SHARE`` on the workflow row inside
+its single statement, so it is ordered against a concurrent claim (which bumps the epoch): a
+step is either committed before the claim, and seen by the new owner's replay, or rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from reference_runtime._db import Database
+from reference_runtime._errors import (
+    FencedError,
+    ReferenceRuntimeError,
+    WorkflowCancelledError,
+)
+from reference_runtime._types import Claim, StepInfo, WorkflowInfo
+
+_NS = "(extract(epoch FROM {col}) * 1000000)::bigint * 1000"
+_WF_COLUMNS = (
+    "workflow_id, name, parent_id, status, inputs, output, error, executor_id, epoch, "
+    f"recovery_attempts, {_NS.format(col='created_at')}, {_NS.format(col='updated_at')}"
+)
+_STEP_COLUMNS = "workflow_id, seq, name, output, error, executor_id, epoch, recorded_ns"
+
+_RECORD_STEP = """
+WITH wf AS (
+    SELECT status, epoch FROM {s}.workflows WHERE workflow_id = %(wid)s FOR SHARE
+), ins AS (
+    INSERT INTO {s}.steps (workflow_id, seq, name, output, error, executor_id, epoch, recorded_ns)
+    SELECT %(wid)s, %(seq)s, %(name)s, %(output)s::jsonb, %(error)s::jsonb, %(executor)s,
+           %(epoch)s, {now_ns}
+    FROM wf WHERE wf.status = 'PENDING' AND wf.epoch = %(epoch)s
+    ON CONFLICT (workflow_id, seq) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins), wf.status, wf.epoch,
+       (SELECT s.epoch FROM {s}.steps s WHERE s.workflow_id = %(wid)s AND s.seq = %(seq)s)
+FROM wf
+"""
+
+_CLAIM = """
+WITH c AS (
+    SELECT workflow_id FROM {s}.workflows
+    WHERE status = 'PENDING' AND name = ANY(%(names)s)
+      AND (executor_id IS NULL OR lease_expires_at < now()
+           OR (executor_id = %(me)s AND NOT (workflow_id = ANY(%(held)s))))
+    ORDER BY created_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {s}.workflows w SET
+    epoch = w.epoch + 1,
+    executor_id = %(me)s,
+    lease_expires_at = now() + make_interval(secs => %(lease)s),
+    recovery_attempts = w.recovery_attempts + (w.epoch > 0)::int,
+    status = CASE WHEN w.recovery_attempts + (w.epoch > 0)::int > %(max)s
+                  THEN 'DEAD_LETTER' ELSE 'PENDING' END,
+    error = CASE WHEN w.recovery_attempts + (w.epoch > 0)::int > %(max)s
+                 THEN jsonb_build_object('type', 'DeadLetterError', 'message',
+                      format('claimed %%s times, more than max_recovery_attempts=%%s',
+                             w.epoch + 1, %(max)s))
+                 ELSE w.error END,
+    updated_at = clock_timestamp()
+FROM c WHERE w.workflow_id = c.workflow_id
+RETURNING w.workflow_id, w.name, w.inputs, w.epoch, w.status
+"""
+
+
+class Store:
+    """SQL over one schema. Thread-safe: every call takes a pooled connection."""
+
+    def __init__(self, db: Database, schema: str) -> None:
+        self.db = db
+        s = schema
+        self._record_step_sql = _RECORD_STEP.format(s=s, now_ns=_NS.format(col="clock_timestamp()"))
+        self._claim_sql = _CLAIM.format(s=s)
+        self._s = s
+
+    # -- workflows -----------------------------------------------------------------------------
+    def enqueue(
+        self, workflow_id: str, name: str, inputs: str, parent_id: str | None
+    ) -> str | None:
+        """Insert a PENDING row unless the id exists; returns the existing row's name, if any."""
+        return self.db.run(lambda c: self._enqueue_txn(c, workflow_id, name, inputs, parent_id))
+
+    def _enqueue_txn(
+        self, conn: psycopg.Connection, workflow_id: str, name: str, inputs: str, pid: str | None
+    ) -> str | None:
+        row = conn.execute(
+            f"""INSERT INTO {self._s}.workflows (workflow_id, name, parent_id, status, inputs)
+                VALUES (%s, %s, %s, 'PENDING', %s::jsonb)
+                ON CONFLICT (workflow_id) DO NOTHING RETURNING workflow_id""",
+            (workflow_id, name, pid, inputs),
+        ).fetchone()
+        if row is not None:
+            return None
+        existing = conn.execute(
+            f"SELECT name FROM {self._s}.workflows WHERE workflow_id = %s", (workflow_id,)
+        ).fetchone()
+        return str(existing[0]) if existing else name
+
+    def get_workflow(self, workflow_id: str) -> WorkflowInfo | None:
+        row = self.db.run(
+            lambda c: c.execute(
+                f"SELECT {_WF_COLUMNS} FROM {self._s}.workflows WHERE workflow_id = %s",
+                (workflow_id,),
+            ).fetchone()
+        )
+        return None if row is None else WorkflowInfo(*row)
+
+    def list_workflows(self, parent_id: str | None) -> list[WorkflowInfo]:
+        where, params = ("WHERE parent_id = %s", (parent_id,)) if parent_id else ("", ())
+        rows = self.db.run(
+            lambda c: c.execute(
+                f"SELECT {_WF_COLUMNS} FROM {self._s}.workflows {where} "
+                "ORDER BY created_at, workflow_id",
+                params,
+            ).fetchall()
+        )
+        return [WorkflowInfo(*row) for row in rows]
+
+    def statuses(self, ids: Sequence[str]) -> dict[str, tuple[str, int, Any, Any]]:
+        """``{id: (status, epoch, output, error)}`` for the ids that exist."""
+        rows = self.db.run(
+            lambda c: c.execute(
+                f"SELECT workflow_id, status, epoch, output, error FROM {self._s}.workflows "
+                "WHERE workflow_id = ANY(%s)",
+                (list(ids),),
+            ).fetchall()
+        )
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+    def cancel(self, workflow_id: str) -> bool:
+        """PENDING -> CANCELLED; False when the workflow is missing or already terminal."""
+        rows = self.db.run(
+            lambda c: (
+                c.execute(
+                    f"""UPDATE {self._s}.workflows
+                    SET status = 'CANCELLED', lease_expires_at = NULL,
+                        updated_at = clock_timestamp()
+                    WHERE workflow_id = %s AND status = 'PENDING'""",
+                    (workflow_id,),
+                ).rowcount
+            )
+        )
+        return rows > 0
+
+    # -- ownership -----------------------------------------------------------------------------
+    def claim(
+        self,
+        executor_id: str,
+        *,
+        names: Sequence[str],
+        held: Sequence[str],
+        limit: int,
+        lease_s: float,
+        max_recovery_attempts: int,
+    ) -> list[Claim]:
+        """Claim up to ``limit`` PENDING workflows: unowned, lease-expired, or ours but not held."""
+        params = {
+            "names": list(names),
+            "me": executor_id,
+            "held": list(held),
+            "limit": limit,
+            "lease": lease_s,
+            "max": max_recovery_attempts,
+        }
+        rows = self.db.run(lambda c: c.execute(self._claim_sql, params).fetchall())
+        return [Claim(r[0], r[1], list(r[2]), int(r[3]), r[4]) for r in rows]
+
+    def heartbeat(self, held: Sequence[tuple[str, int]], lease_s: float) -> set[str]:
+        """Renew the leases of ``(workflow_id, epoch)`` pairs; returns the ids renewed."""
+        return self._update_held(
+            held, "lease_expires_at = now() + make_interval(secs => %s)", (lease_s,)
+        )
+
+    def release(self, held: Sequence[tuple[str, int]]) -> set[str]:
+        """Give up ``(workflow_id, epoch)`` pairs: no owner, lease expired, claimable at once."""
+        return self._update_held(held, "executor_id = NULL, lease_expires_at = now()", ())
+
+    def _update_held(
+        self, held: Sequence[tuple[str, int]], assignment: str, params: tuple[Any, ...]
+    ) -> set[str]:
+        if not held:
+            return set()
+        sql = f"""UPDATE {self._s}.workflows w SET {assignment}
+                  FROM unnest(%s::text[], %s::bigint[]) AS h(id, ep)
+                  WHERE w.workflow_id = h.id AND w.epoch = h.ep AND w.status = 'PENDING'
+                  RETURNING w.workflow_id"""
+        args = (*params, [h[0] for h in held], [h[1] for h in held])
+        rows = self.db.run(lambda c: c.execute(sql, args).fetchall())
+        return {r[0] for r in rows}
+
+    # -- steps and outcomes --------------------------------------------------------------------
+    def load_steps(self, workflow_id: str) -> dict[int, StepInfo]:
+        rows = self.db.run(
+            lambda c: c.execute(
+                f"SELECT {_STEP_COLUMNS} FROM {self._s}.steps WHERE workflow_id = %s ORDER BY seq",
+                (workflow_id,),
+            ).fetchall()
+        )
+        return {int(r[1]): StepInfo(*r) for r in rows}
+
+    def list_steps(self, workflow_id: str) -> list[StepInfo]:
+        return list(self.load_steps(workflow_id).values())
+
+    def record_step(self, step: StepRecordRequest) -> None:
+        """Insert one step row in one round trip, fenced by epoch (see module doc)."""
+        self.db.run(lambda c: self._record_step_txn(c, step))
+
+    def _record_step_txn(self, conn: psycopg.Connection, step: StepRecordRequest) -> None:
+        row = conn.execute(self._record_step_sql, step.params()).fetchone()
+        if row is None:
+            raise ReferenceRuntimeError(
+                f"workflow {step.workflow_id!r} has no status row; it cannot record steps"
+            )
+        inserted, status, epoch, existing_epoch = row
+        if inserted:
+            return
+        if status == "CANCELLED":
+            raise WorkflowCancelledError(step.workflow_id)
+        if status != "PENDING" or epoch != step.epoch:
+            raise FencedError(
+                f"workflow {step.workflow_id!r} is now at epoch {epoch} ({status}); this "
+                f"execution's epoch {step.epoch} may no longer record step {step.seq}"
+            )
+        if existing_epoch != step.epoch:
+            raise ReferenceRuntimeError(
+                f"step {step.seq} of workflow {step.workflow_id!r} was already recorded by "
+                f"epoch {existing_epoch}; this execution (epoch {step.epoch}) did not replay it"
+            )
+
+    def record_outcome(
+        self, workflow_id: str, epoch: int, status: str, output: str, error: str | None
+    ) -> None:
+        """PENDING -> terminal, only at ``epoch``; a retry that finds its own outcome is a no-op."""
+        self.db.run(
+            lambda c: self._record_outcome_txn(c, workflow_id, epoch, status, output, error)
+        )
+
+    def _record_outcome_txn(
+        self,
+        conn: psycopg.Connection,
+        workflow_id: str,
+        epoch: int,
+        status: str,
+        output: str,
+        error: str | None,
+    ) -> None:
+        updated = conn.execute(
+            f"""UPDATE {self._s}.workflows
+                SET status = %s, output = %s::jsonb, error = %s::jsonb, lease_expires_at = NULL,
+                    updated_at = clock_timestamp()
+                WHERE workflow_id = %s AND epoch = %s AND status = 'PENDING'""",
+            (status, output, error, workflow_id, epoch),
+        ).rowcount
+        if updated:
+            return
+        row = conn.execute(
+            f"SELECT status, epoch FROM {self._s}.workflows WHERE workflow_id = %s",
+            (workflow_id,),
+        ).fetchone()
+        if row is not None and row[1] == epoch and row[0] == status:
+            return  # our own earlier write, whose acknowledgement was lost
+        if row is not None and row[0] == "CANCELLED":
+            raise WorkflowCancelledError(workflow_id)
+        raise FencedError(
+            f"workflow {workflow_id!r} is at "
+            f"{'nothing' if row is None else f'epoch {row[1]} ({row[0]})'}; this execution's "
+            f"epoch {epoch} may not record its outcome"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecordRequest:
+    """The values of one step record, already JSON-encoded."""
+
+    workflow_id: str
+    seq: int
+    name: str
+    output: str
+    error: str | None
+    executor_id: str
+    epoch: int
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "wid": self.workflow_id,
+            "seq": self.seq,
+            "name": self.name,
+            "output": self.output,
+            "error": self.error,
+            "executor": self.executor_id,
+            "epoch": self.epoch,
+        }

@@ -1,0 +1,59 @@
+"""Values the runtime hands out: what is stored about workflows and steps, and claims."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+JSON: TypeAlias = Any
+"""Anything ``json.dumps`` accepts."""
+
+WorkflowStatus = Literal["PENDING", "SUCCESS", "ERROR", "CANCELLED", "DEAD_LETTER"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"SUCCESS", "ERROR", "CANCELLED", "DEAD_LETTER"})
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """A recorded step. ``error`` is ``{"type", "message"}`` when the step failed, else None.
+
+    ``recorded_ns`` is the database's wall clock (ns, microsecond precision) when the record was
+    written, inside its committing statement.
+    """
+
+    workflow_id: str
+    seq: int
+    name: str
+    output: JSON
+    error: JSON | None
+    executor_id: str
+    epoch: int
+    recorded_ns: int
+
+
+@dataclass(frozen=True)
+class WorkflowInfo:
+    """A workflow's status row."""
+
+    workflow_id: str
+    name: str
+    parent_id: str | None
+    status: WorkflowStatus
+    inputs: JSON
+    output: JSON
+    error: JSON | None
+    executor_id: str | None
+    epoch: int
+    recovery_attempts: int
+    created_ns: int
+    updated_ns: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A workflow this executor just claimed, at fencing token ``epoch``."""
+
+    workflow_id: str
+    name: str
+    inputs: list[JSON]
+    epoch: int
+    status: WorkflowStatus

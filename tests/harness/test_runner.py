@@ -1,0 +1,67 @@
+"""The trial runner end to end: real Postgres, provider process and worker processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from harness.env.local import LocalEnvironment
+from harness.runner import golden_baseline, run_trial
+from harness.trial import Recovery, TrialSpec, canonical_params
+from harness.triggers import Trigger
+from harness.workloads import ResearchParams
+
+PARAMS = ResearchParams(turns=2, tokens_per_turn=50, tool_result_tokens=40, tool_latency_s=0.05)
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[LocalEnvironment]:
+    with LocalEnvironment(run_id="runner-test") as env:
+        yield env
+
+
+def spec(sut: str = "reference", **kwargs: object) -> TrialSpec:
+    base: dict[str, object] = dict(
+        scenario="test", sut=sut, params_json=canonical_params(PARAMS.to_json()), timeout_s=40.0
+    )
+    base.update(kwargs)
+    return TrialSpec(**base)  # type: ignore[arg-type]
+
+
+def test_two_golden_runs_with_one_seed_bill_identical_tokens(env: LocalEnvironment) -> None:
+    first = run_trial(env, spec().golden())
+    second = run_trial(env, spec().golden())
+    assert first.figures.tokens_billed == second.figures.tokens_billed > 0
+    ledger = first.history.trial_ledger()
+    assert [e.step for e in ledger] == list(range(PARAMS.llm_calls))
+    assert all(e.delivered for e in ledger)
+    nonces = {e.nonce for e in ledger} | {e.nonce for e in second.history.trial_ledger()}
+    assert len(nonces) == 2 * PARAMS.llm_calls, "every response carries its own nonce"
+    assert first.history.workflows[0].status == "SUCCESS"
+    baseline = golden_baseline(first)
+    assert sum(baseline.step_tokens.values()) == baseline.tokens_billed
+
+
+@pytest.mark.parametrize("sut", ["reference", "reference-nockpt"])
+def test_a_kill_while_the_call_is_held_bills_the_lost_response(
+    env: LocalEnvironment, sut: str
+) -> None:
+    golden = golden_baseline(run_trial(env, spec(sut).golden()))
+    result = run_trial(env, spec(sut, trigger=Trigger("received", call=2), trigger_name="held2",
+                                 fault="kill", recovery=Recovery("restart")), golden)  # fmt: skip
+    lost = [e for e in result.history.trial_ledger() if not e.delivered]
+    assert len(lost) == 1 and lost[0].step == 1
+    assert lost[0].completion_tokens == PARAMS.tokens_per_turn and lost[0].prompt_tokens > 0
+    assert result.history.workflows[0].status == "SUCCESS"
+    assert result.valid == "true", result.judgement.summary()
+    exits = result.history.events_of("worker_exited")
+    assert any(e.exit_code == -9 for e in exits), exits
+
+
+def test_a_trial_past_its_timeout_is_unknown_and_torn_down(env: LocalEnvironment) -> None:
+    result = run_trial(env, spec(trigger=Trigger("received", call=99), trigger_name="never",
+                                 fault="kill", timeout_s=4.0))  # fmt: skip
+    assert result.history.timed_out
+    assert result.valid == "unknown"
+    assert result.history.workflows, "the history so far is kept"

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.triggers import CRASH_POINTS, Trigger, crash_point
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "call", "step"),
+    [
+        ("mid_step_early", "received", 2, 1),
+        ("between_steps", "delivered", 3, 2),
+        ("mid_step_late", "received", 5, 4),
+    ],
+)
+def test_crash_points_of_a_six_call_loop(name: str, kind: str, call: int, step: int) -> None:
+    trigger, crash_step = crash_point(name, calls=6, tool_latency_s=0.2)
+    assert (trigger.kind, trigger.call, crash_step) == (kind, call, step)
+
+
+def test_crash_points_are_ordered_by_depth() -> None:
+    steps = [crash_point(n, calls=8, tool_latency_s=0.1)[1] for n in CRASH_POINTS]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+
+
+def test_between_steps_settles_inside_the_tool() -> None:
+    trigger, _ = crash_point("between_steps", calls=6, tool_latency_s=0.4)
+    assert trigger.settle_s == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "sometime"}, "valid: received, delivered"),
+        ({"kind": "received"}, "needs call="),
+        ({"kind": "checkpointed"}, "needs step="),
+        ({"kind": "after"}, "needs seconds="),
+    ],
+)
+def test_bad_triggers_say_what_is_valid(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Trigger(**kwargs)  # type: ignore[arg-type]
+
+
+def test_unknown_crash_point_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="mid_step_early, between_steps, mid_step_late"):
+        crash_point("mid_step_middle", calls=6, tool_latency_s=0.1)
+
+
+def test_trigger_json_is_minimal_and_round_trips() -> None:
+    trigger = Trigger("delivered", call=3, settle_s=0.1)
+    assert trigger.to_json() == {"kind": "delivered", "call": 3, "settle_s": 0.1}
+    assert Trigger("random", window_s=(1.0, 2.0), seed=7).to_json() == {
+        "kind": "random", "window_s": [1.0, 2.0], "seed": 7,
+    }

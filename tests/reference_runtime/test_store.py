@@ -1,0 +1,141 @@
+"""The store's schema migration and the database boundary (unreachable Postgres)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from rt_support import RuntimeFactory, running_worker, sql, wait_for
+
+from harness.env.postgres import EmbeddedPostgres, free_port
+from reference_runtime import (
+    SCHEMA_VERSION,
+    App,
+    FencedError,
+    Runtime,
+    SchemaVersionError,
+    UnreachableDatabaseError,
+    WorkflowCancelledError,
+)
+from reference_runtime._store import StepRecordRequest
+from tests.reference_runtime import apps
+from tests.reference_runtime.apps import app
+
+
+def test_migration_is_idempotent_and_safe_under_concurrent_first_connects(
+    pg_url: str, schema: str
+) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def connect() -> None:
+        try:
+            barrier.wait(timeout=10)
+            Runtime(app, pg_url, "m", schema=schema, heartbeat_s=1).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=connect) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    Runtime(app, pg_url, "again", schema=schema, heartbeat_s=1).close()
+    assert sql(pg_url, f"SELECT version FROM {schema}.schema_version") == [(SCHEMA_VERSION,)]
+
+
+def test_a_schema_from_a_newer_runtime_is_refused(
+    make_runtime: RuntimeFactory, pg_url: str, schema: str
+) -> None:
+    make_runtime().close()
+    sql(pg_url, f"INSERT INTO {schema}.schema_version (version) VALUES (%s)", (SCHEMA_VERSION + 7,))
+    with pytest.raises(SchemaVersionError, match=f"version {SCHEMA_VERSION + 7}") as refused:
+        make_runtime()
+    assert "newer" in str(refused.value)
+
+
+def test_unreachable_postgres_names_host_and_port_but_not_the_password() -> None:
+    port = free_port()
+    dsn = f"postgresql://alice:s3cret-pw@127.0.0.1:{port}/db"
+    started = time.monotonic()
+    with pytest.raises(UnreachableDatabaseError) as unreachable:
+        Runtime(App("empty"), dsn, "w", connect_timeout_s=1.0, heartbeat_s=1)
+    message = str(unreachable.value)
+    assert f"127.0.0.1:{port}" in message
+    assert "s3cret-pw" not in message
+    assert "DURABENCH_POSTGRES_URL" in message
+    assert time.monotonic() - started < 10
+
+
+def test_heartbeat_must_be_shorter_than_the_lease(pg_url: str) -> None:
+    with pytest.raises(ValueError, match="heartbeat_s"):
+        Runtime(app, pg_url, "w", lease_s=1.0, heartbeat_s=1.0)
+
+
+def _claimed(rt: Runtime, wid: str) -> int:
+    rt.start_workflow(apps.branching, "x", workflow_id=wid)
+    (claim,) = rt.store.claim(
+        "owner",
+        names=[apps.branching.__name__],
+        held=[],
+        limit=1,
+        lease_s=30,
+        max_recovery_attempts=10,
+    )
+    assert claim.workflow_id == wid
+    return claim.epoch
+
+
+def _step(wid: str, seq: int, epoch: int) -> StepRecordRequest:
+    return StepRecordRequest(wid, seq, "step_a", '"a"', None, "owner", epoch)
+
+
+def test_step_and_outcome_writes_are_idempotent_for_their_epoch_and_fenced_for_others(
+    make_runtime: RuntimeFactory,
+) -> None:
+    rt = make_runtime()
+    epoch = _claimed(rt, "w")
+    rt.store.record_step(_step("w", 0, epoch))
+    rt.store.record_step(_step("w", 0, epoch))  # a retry after a lost acknowledgement
+    assert [(s.seq, s.epoch) for s in rt.list_steps("w")] == [(0, epoch)]
+    with pytest.raises(FencedError, match="epoch 1"):
+        rt.store.record_step(_step("w", 1, epoch - 1))
+    with pytest.raises(FencedError):
+        rt.store.record_outcome("w", epoch + 1, "SUCCESS", '"late"', None)
+    rt.store.record_outcome("w", epoch, "SUCCESS", '"a"', None)
+    rt.store.record_outcome("w", epoch, "SUCCESS", '"a"', None)  # retried: a no-op
+    with pytest.raises(FencedError, match="SUCCESS"):
+        rt.store.record_step(_step("w", 1, epoch))
+    info = rt.get_workflow("w")
+    assert info is not None and (info.status, info.output) == ("SUCCESS", "a")
+    assert len(rt.list_steps("w")) == 1
+
+    cancelled_epoch = _claimed(rt, "c")
+    rt.cancel("c")
+    with pytest.raises(WorkflowCancelledError):
+        rt.store.record_step(_step("c", 0, cancelled_epoch))
+    with pytest.raises(WorkflowCancelledError):
+        rt.store.record_outcome("c", cancelled_epoch, "SUCCESS", "null", None)
+
+
+def test_a_postgres_crash_mid_workflow_is_ridden_out() -> None:
+    key = "db-crash"
+    with (
+        EmbeddedPostgres(run_id="rt-db-crash") as pg,
+        Runtime(
+            app, pg.url, "w", lease_s=5, heartbeat_s=0.5, poll_s=0.05, connect_timeout_s=2
+        ) as rt,
+        running_worker(rt),
+    ):
+        handle = rt.start_workflow(apps.cancellable, key, workflow_id=key)
+        wait_for(lambda: apps.COUNTS[f"blocked:{key}"] == 1, 10, "the blocking step to start")
+        pg.crash()
+        apps.GATES[key].set()  # the step returns while Postgres is down: its record must wait
+        time.sleep(1.0)
+        pg.start()
+        assert handle.result(timeout=30) == "after"
+        steps = rt.list_steps(key)
+    assert [(s.seq, s.name) for s in steps] == [(0, "counted"), (1, "blocked"), (2, "after")]
+    assert apps.COUNTS[f"blocked:{key}"] == 1 and apps.COUNTS[f"after:{key}"] == 1

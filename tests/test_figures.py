@@ -1,0 +1,164 @@
+"""Figures over hand-written histories: one canonical trial of 4 logical LLM steps, one per second.
+
+Attempt 1 on worker w1 requests step k at k s (delivered at k+0.5, recorded at k+0.6). In the
+crash variants w1 is killed at 2.2 s while step 2 is in flight (its response, sent at 2.5, is
+billed but never delivered); attempt 2 on w2 takes over at 3.0 s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from harness.figures import Figures, compute_figures, in_flight_steps
+from harness.history import (
+    EventKind,
+    GoldenBaseline,
+    HarnessEvent,
+    History,
+    LedgerEntry,
+    StepRecord,
+    WorkflowRecord,
+)
+
+T0 = 1_700_000_000_000_000_000
+
+
+def at(seconds: float) -> int:
+    return T0 + round(seconds * 1e9)
+
+
+def led(step: int, t: float, attempt: int = 1, executor: str = "w1", *, delivered: bool = True,
+        responded: float | None = None, tokens: tuple[int, int] = (100, 50)) -> LedgerEntry:
+    return LedgerEntry(
+        request_id=f"r{step}-{attempt}-{t}", workflow_id="wf-1", step=step, attempt=attempt,
+        executor=executor, model="m", received_ns=at(t),
+        responded_ns=at(t + 0.5 if responded is None else responded), status=200,
+        prompt_tokens=tokens[0], completion_tokens=tokens[1], cost_usd=0.001,
+        delivered=delivered, nonce=f"n{step}a{attempt}")
+
+
+def rec(step: int, t: float, epoch: int = 1, executor: str = "w1") -> StepRecord:
+    return StepRecord(workflow_id="wf-1", seq=step, name=f"llm-{step}", kind="llm", step=step,
+                      executor=executor, epoch=epoch, recorded_ns=at(t), nonce=f"n{step}a{epoch}")
+
+
+def ev(kind: EventKind, t: float, **fields: Any) -> HarnessEvent:
+    return HarnessEvent(at_ns=at(t), kind=kind, **fields)
+
+
+def done(t: float, status: Any = "SUCCESS") -> WorkflowRecord:
+    return WorkflowRecord(workflow_id="wf-1", parent_id=None, status=status, executor="w2",
+                          epoch=2, output={}, recovery_attempts=1, created_ns=at(0),
+                          updated_ns=at(t))
+
+
+GOLDEN = GoldenBaseline(tokens_billed=600, calls=4, cost_usd=0.004, duration_s=5.0,
+                        step_tokens={0: 150, 1: 150, 2: 150, 3: 150})
+KILL = (ev("workflow_started", 0.0), ev("fault_fired", 2.2, worker="w1"),
+        ev("worker_exited", 2.2, worker="w1", executor="w1", exit_code=-9),
+        ev("fault_healed", 2.5))
+FIRST = (led(0, 0.0), led(1, 1.0), led(2, 2.0, delivered=False, responded=2.5))
+
+
+def trial(ledger: tuple[LedgerEntry, ...], *, checkpointing: bool = True,
+          steps: tuple[StepRecord, ...] = (), events: tuple[HarnessEvent, ...] = KILL,
+          end: float = 5.5, golden: GoldenBaseline | None = GOLDEN) -> History:
+    return History(trial_id="t", workflow_ids=("wf-1",), checkpointing=checkpointing,
+                   ledger=ledger, steps=steps, workflows=(done(end),), events=events,
+                   golden=golden, started_ns=at(0), ended_ns=at(20))
+
+
+CLEAN = trial(tuple(led(k, float(k)) for k in range(4)),
+              steps=tuple(rec(k, k + 0.6) for k in range(4)),
+              events=(ev("workflow_started", 0.0),), end=5.0)
+CKPT = trial((*FIRST, led(2, 3.0, 2, "w2"), led(3, 4.0, 2, "w2")),
+             steps=(rec(0, 0.6), rec(1, 1.6), rec(2, 3.6, 2, "w2"), rec(3, 4.6, 2, "w2")))
+NOCKPT = trial((*FIRST, *(led(k, 3.0 + k, 2, "w2") for k in range(4))), checkpointing=False,
+               end=7.5)
+# The killed worker had put a request on the wire just before dying: not a resumption.
+RACE = replace(CKPT, ledger=(*CKPT.ledger, led(3, 2.25, delivered=False)))
+# Same, but the heal (restarting the worker) ran at once: the exited worker still does not count.
+RACE_AFTER_HEAL = replace(RACE, events=(*KILL[:3], ev("fault_healed", 2.21)))
+# w1 is paused at 2.2 and continued at 4.0; nobody takes over, w1 carries on by itself.
+PAUSE = trial((*FIRST[:2], led(2, 2.0, responded=4.05), led(3, 4.1)),
+              steps=(rec(0, 0.6), rec(1, 1.6), rec(2, 4.06), rec(3, 4.6)),
+              events=(ev("workflow_started", 0.0), ev("fault_fired", 2.2, worker="w1"),
+                      ev("fault_healed", 4.0)))
+NEVER = trial(FIRST, steps=(rec(0, 0.6), rec(1, 1.6)), events=KILL[:3])
+
+
+def _check(figures: Figures, expected: dict[str, Any]) -> None:
+    for name, value in expected.items():
+        got = getattr(figures, name)
+        if isinstance(value, float):
+            assert got == pytest.approx(value, abs=1e-6), name
+        else:
+            assert got == value, name
+
+
+CASES: list[tuple[str, History, dict[str, Any]]] = [
+    ("no fault: nothing fault-relative", CLEAN, dict(
+        tokens_billed=600, calls=4, cost_usd=0.004, redundant_tokens=0, redundant_calls=0,
+        redundant_cost_usd=0.0, fault_at_ns=None, frontier=None, time_to_resume_s=None,
+        time_to_recover_s=None, duration_s=5.0, completion_delay_s=0.0)),
+    ("checkpointing: undelivered call billed, resume == recover", CKPT, dict(
+        tokens_billed=750, calls=5, cost_usd=0.005, redundant_tokens=150, redundant_calls=1,
+        redundant_cost_usd=0.001, fault_at_ns=at(2.2), frontier=1, time_to_resume_s=0.8,
+        time_to_recover_s=0.8, duration_s=5.5, completion_delay_s=0.5)),
+    ("no checkpointing: recover waits for the redo of steps 0 and 1", NOCKPT, dict(
+        tokens_billed=1050, calls=7, redundant_tokens=450, redundant_calls=3, frontier=1,
+        time_to_resume_s=0.8, time_to_recover_s=2.8, duration_s=7.5, completion_delay_s=2.5)),
+    ("killed worker's last request is not a resumption", RACE, dict(
+        tokens_billed=900, frontier=1, time_to_resume_s=0.8, time_to_recover_s=0.8)),
+    ("exited worker's request after a quick heal is not a resumption", RACE_AFTER_HEAL, dict(
+        time_to_resume_s=0.8, time_to_recover_s=0.8)),
+    ("paused worker resumes itself after the heal", PAUSE, dict(
+        frontier=1, time_to_resume_s=1.86, time_to_recover_s=1.9)),
+    ("never resumed", NEVER, dict(
+        tokens_billed=450, frontier=1, time_to_resume_s=None, time_to_recover_s=None)),
+    ("fault before any delivery: frontier -1", trial(
+        (led(0, 0.0, delivered=False, responded=0.5), led(0, 1.0, 2, "w2")),
+        events=(ev("workflow_started", 0.0), ev("fault_fired", 0.2))), dict(
+        frontier=-1, time_to_resume_s=0.8, time_to_recover_s=0.8, tokens_billed=300)),
+    ("response answered before the fault but not delivered is not the frontier", trial(
+        (led(0, 0.0), led(1, 1.0, delivered=False, responded=1.5)),
+        events=(ev("workflow_started", 0.0), ev("fault_fired", 2.2))), dict(frontier=0)),
+    ("no golden: no redundancy or delay", replace(CKPT, golden=None), dict(
+        redundant_tokens=None, redundant_calls=None, redundant_cost_usd=None,
+        completion_delay_s=None, duration_s=5.5, tokens_billed=750)),
+    ("root still pending: no duration", replace(CKPT, workflows=(done(5.5, "PENDING"),)), dict(
+        duration_s=None, completion_delay_s=None)),
+    ("duration from started_ns without workflow_started", replace(CKPT, events=KILL[1:]), dict(
+        duration_s=5.5)),
+]
+
+
+@pytest.mark.parametrize(("name", "history", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_figures(name: str, history: History, expected: dict[str, Any]) -> None:
+    _check(compute_figures(history), expected)
+
+
+@pytest.mark.parametrize(("fault_at", "checkpointing", "expected"), [
+    (2.2, True, {2}),      # step 2 requested, not recorded
+    (2.55, True, {2}),     # delivered at 2.5 but not yet recorded (2.6): still in flight
+    (2.55, False, set()),  # without checkpoints "safe" means delivered
+    (2.65, True, set()),   # recorded at 2.6
+    (1.8, True, set()),    # between steps
+    (None, True, set()),   # no fault
+])
+def test_in_flight_steps(fault_at: float | None, checkpointing: bool,
+                         expected: set[int]) -> None:
+    events: tuple[HarnessEvent, ...] = (ev("workflow_started", 0.0),)
+    if fault_at is not None:
+        events += (ev("fault_fired", fault_at),)
+    history = replace(CLEAN, events=events, checkpointing=checkpointing,
+                      steps=CLEAN.steps if checkpointing else ())
+    assert in_flight_steps(history) == frozenset(expected)
+
+
+def test_figures_as_json_is_plain() -> None:
+    data = compute_figures(CKPT).as_json()
+    assert data["redundant_tokens"] == 150 and data["frontier"] == 1
