@@ -4,7 +4,8 @@ Run: ``.venv/bin/python benchmarks/step_overhead.py`` (from the repository root)
 ``DURABENCH_POSTGRES_URL`` when set, else an embedded Postgres 16 on 127.0.0.1.
 
 Measures, on one server:
-1. floor: one single-row INSERT + COMMIT round trip (autocommit, synchronous_commit on), median;
+1. floor: one single-row INSERT + COMMIT round trip (autocommit, synchronous_commit on), median
+   of 500 samples taken before and 500 after step 2;
 2. per_step: one workflow of 2,000 no-op steps; the body's wall time / 2,000;
 3. recover_1000_s: one worker claiming (lease expired, dead owner) and finishing 1,000 PENDING
    one-step workflows.
@@ -54,7 +55,7 @@ def one_step(i: int) -> int:
     return int(noop(i))
 
 
-def floor_us(url: str, samples: int = 1000) -> float:
+def floor_samples(url: str, samples: int) -> list[int]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET synchronous_commit = on")
         conn.execute("DROP TABLE IF EXISTS bench_floor")
@@ -65,7 +66,7 @@ def floor_us(url: str, samples: int = 1000) -> float:
             conn.execute("INSERT INTO bench_floor (v) VALUES (%s)", (i,))
             timings.append(time.perf_counter_ns() - started)
         conn.execute("DROP TABLE bench_floor")
-    return statistics.median(timings) / 1000
+    return timings
 
 
 def per_step_us(rt: Runtime) -> float:
@@ -108,8 +109,9 @@ def main() -> None:
         url = pg.url
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-        floor = floor_us(url)
-        print(f"floor: {floor:.1f} us per INSERT+COMMIT (median of 1000)", flush=True)
+        # The floor is sampled before and after the runtime's run, so that a change in the
+        # machine's load during the run weighs on both sides of the ratio.
+        before = floor_samples(url, 500)
         with Runtime(app, url, "bench-worker", poll_s=0.05, schema=SCHEMA) as rt:
             stop = threading.Event()
             worker = threading.Thread(target=rt.run_worker, args=(stop,), daemon=True)
@@ -118,6 +120,8 @@ def main() -> None:
             print(f"runtime: {per_step:.1f} us per step over {STEPS} steps", flush=True)
             stop.set()
             worker.join(timeout=5)
+        floor = statistics.median(before + floor_samples(url, 500)) / 1000
+        print(f"floor: {floor:.1f} us per INSERT+COMMIT (median of 1000)", flush=True)
         with Runtime(app, url, "bench-client", schema=SCHEMA) as client:
             recover = recover_s(url, client)
         print(f"recovery: {RECOVER} one-step workflows in {recover:.2f} s", flush=True)

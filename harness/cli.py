@@ -1,8 +1,9 @@
 """The ``durabench`` command line.
 
-Subcommands: ``report`` (results store -> report directory) and ``gate`` (results store -> exit
-status for CI). Each subcommand is registered by one ``_add_<name>`` function that sets a
-``handler`` default; add new subcommands the same way in :func:`build_parser`.
+Subcommands: ``suite`` (the main job: chaos suite + report), ``report`` (results store -> report
+directory) and ``gate`` (results store -> exit status for CI). Each subcommand is registered by
+one ``_add_<name>`` function that sets a ``handler`` default; add new subcommands the same way in
+:func:`build_parser`.
 
 Exit statuses: 0 success; 1 the command ran and found a failure (gate failed, report written but
 some lines were unreadable); 2 usage error or unreadable input. User errors print one line to
@@ -110,12 +111,23 @@ def _add_gate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.set_defaults(handler=_run_gate)
 
 
+def _add_suite(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from harness import suite
+
+    parser = commands.add_parser(
+        "suite", help="run the chaos suite on the local environment and write its report",
+        description=suite.__doc__)
+    suite.add_arguments(parser)
+    parser.set_defaults(handler=suite.run_suite)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; one ``_add_<name>`` call per subcommand."""
     parser = argparse.ArgumentParser(
         prog="durabench",
         description="Chaos benchmark for durable execution of LLM agent workflows.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_suite(commands)
     _add_report(commands)
     _add_gate(commands)
     return parser

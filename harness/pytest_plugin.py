@@ -1,7 +1,7 @@
 """The durabench pytest plugin (entry point ``pytest11: durabench``).
 
-Options (group ``durabench``): ``--env``, ``--sut``, ``--seeds``, ``--results``, ``--trial-timeout``,
-``--keep-env``. Fixtures:
+Options (group ``durabench``): ``--env``, ``--sut``, ``--seeds``, ``--results``,
+``--trial-timeout``, ``--keep-env``. Fixtures:
 
 - ``durabench_env`` (session): the environment every trial of this pytest process runs in;
 - ``trials`` (session): a :class:`TrialRunner` — ``trials.run(spec)`` runs the golden run once per
@@ -74,7 +74,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = set(selected_suts(config))
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         sut = callspec.params.get("sut") if callspec is not None else None

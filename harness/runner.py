@@ -70,7 +70,7 @@ class _Trial:
     def remaining(self) -> float:
         return max(0.1, self.deadline - time.monotonic())
 
-    def start_worker(self, executor_id: str) -> WorkerProcess:
+    def start_worker(self, executor_id: str, *, wait_ready: bool = True) -> WorkerProcess:
         argv = self.sut.worker_argv(
             workload=self.spec.workload,
             postgres_url=self.db_url,
@@ -79,9 +79,11 @@ class _Trial:
             options=self.spec.options,
         )
         name = f"{executor_id}.{len(self.workers)}"
-        worker = self.env.start_worker(name, executor_id, argv)
+        worker = self.env.start_worker(name, executor_id, argv, wait_ready=False)
         self.workers.append(worker)
         self.events.add("worker_started", worker=name, executor=executor_id, pid=worker.pid)
+        if wait_ready:
+            worker.wait_ready()
         return worker
 
     def worker_for(self, executor: str | None, client: SutClient) -> WorkerProcess:
@@ -143,9 +145,11 @@ def _recover(trial: _Trial, victim: WorkerProcess) -> None:
 def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
     spec = trial.spec
     primary, standby = _executor_ids(spec)
-    trial.start_worker(primary)
+    started = [trial.start_worker(primary, wait_ready=False)]
     if spec.recovery.policy == "standby" and spec.fault is not None:
-        trial.start_worker(standby)
+        started.append(trial.start_worker(standby, wait_ready=False))
+    for worker in started:  # started together, so a standby costs no extra start-up time
+        worker.wait_ready()
     ctx = TriggerContext(trial.env.provider_client(), client, trial.workflow_id)
     try:
         if spec.trigger is not None:

@@ -120,7 +120,7 @@ class TrialResult:
         spec, fig = self.spec, self.figures
         return {
             "schema": RESULT_SCHEMA,
-            "kind": "trial",
+            "kind": "trial" if spec.fault is not None else "golden",
             "run_id": self.run_id,
             "trial_id": spec.trial_id,
             "scenario": spec.scenario,

@@ -25,7 +25,9 @@ from harness.llm import ProviderClient
 from harness.sut import SutClient
 
 TriggerKind = Literal["received", "delivered", "checkpointed", "after", "random"]
-TRIGGER_KINDS: tuple[TriggerKind, ...] = ("received", "delivered", "checkpointed", "after", "random")
+TRIGGER_KINDS: tuple[TriggerKind, ...] = (
+    "received", "delivered", "checkpointed", "after", "random",
+)
 
 
 class TriggerNeverFired(TimeoutError):

@@ -92,9 +92,10 @@ def _v2_parent() -> Path | None:
     # Our own group's parent is where a delegated (non-root) user may create siblings.
     own = Path("/proc/self/cgroup").read_text().strip().splitlines()[0].split("::", 1)[-1]
     for candidate in (CGROUP_ROOT, CGROUP_ROOT / own.lstrip("/")):
-        if os.access(candidate, os.W_OK) and (candidate / "cgroup.subtree_control").exists():
-            if "memory" in (candidate / "cgroup.subtree_control").read_text().split():
-                return candidate
+        subtree = candidate / "cgroup.subtree_control"
+        writable = os.access(candidate, os.W_OK) and subtree.exists()
+        if writable and "memory" in subtree.read_text().split():
+            return candidate
     return None
 
 

@@ -173,9 +173,11 @@ class LocalEnvironment:
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"durabench-{self.run_id}-"))
         self._stack.callback(self._remove_work_dir)
         url = os.environ.get(ENV_URL)
-        self.postgres = self._stack.enter_context(
+        postgres: EmbeddedPostgres | ExternalPostgres = (
             ExternalPostgres(url) if url else EmbeddedPostgres(run_id=self.run_id)
         )
+        self._stack.enter_context(postgres)
+        self.postgres = postgres
         self.provider_process = self._stack.enter_context(
             ProviderProcess(
                 ledger_path=self.work_dir / "ledger.jsonl",

@@ -23,7 +23,8 @@ class FaultTarget:
 
 
 class Fault(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def inject(self, target: FaultTarget) -> None: ...
 

@@ -3,6 +3,12 @@
 Routes: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /v1/ledger[?workflow_id=]``,
 ``POST|GET /v1/effects``, ``GET /healthz``, and the control API (``_control.py``).
 
+Attribution headers read from every chat request (all optional; a workload sends all four):
+``X-Durabench-Workflow-Id``, ``X-Durabench-Step`` (logical step index, int),
+``X-Durabench-Attempt`` (execution attempt = the runtime's fencing epoch, int),
+``X-Durabench-Executor``. A non-integer step or attempt is a 400. Answers carry
+``X-Durabench-Nonce``.
+
 One chat request, in order (see ``_ledger.py`` for the three ledger phases):
 
 1. read the body, parse the attribution headers and the request (pure code in ``_responses.py``);

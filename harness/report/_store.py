@@ -171,7 +171,7 @@ def _parse_line(raw: bytes) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise _LineError(
             f"not valid JSON ({exc.msg} at column {exc.colno}); "
-            "a truncated last line usually means the runner was killed while writing"
+            "if this is the file's last line, the runner was probably killed while writing it"
         ) from exc
     if not isinstance(value, dict):
         raise _LineError(f"expected a JSON object, got {type(value).__name__}")
@@ -234,6 +234,8 @@ def _load_file(
         try:
             record = upgrade_record(_parse_line(raw))
             kind = record.get("kind")
+            if kind == "golden":  # a baseline run; its figures are already on each trial line
+                continue
             if kind != "trial":
                 issues.append(LoadIssue(source, number, "warning",
                                         f"ignoring a line of kind {kind!r}; this durabench "

@@ -57,9 +57,16 @@ class SutClient(Protocol):
 
 
 class SystemUnderTest(Protocol):
-    name: str
-    checkpointing: bool
-    promises: frozenset[Property]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def checkpointing(self) -> bool: ...
+
+    @property
+    def promises(self) -> frozenset[Property]:
+        """The properties whose verdicts decide this SUT's verdict (ARCHITECTURE.md)."""
+        ...
 
     def worker_argv(
         self,

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from reference_runtime import App, Runtime, StepInfo, WorkflowInfo, current_context
-
-from harness.history import JSONValue, Outcome, Property, StepRecord, StepKind, WorkflowRecord
+from harness.history import JSONValue, Outcome, Property, StepKind, StepRecord, WorkflowRecord
 from harness.sut import SutClient, WorkerOptions
 from harness.workloads import (
     WORKLOADS,
@@ -32,6 +30,7 @@ from harness.workloads import (
     post_effect,
     run_tool,
 )
+from reference_runtime import App, Runtime, StepInfo, WorkflowInfo, current_context
 
 app = App("durabench-reference")
 
@@ -148,7 +147,7 @@ def workflow_record(info: WorkflowInfo) -> WorkflowRecord:
     return WorkflowRecord(
         workflow_id=info.workflow_id,
         parent_id=info.parent_id,
-        status=info.status,  # type: ignore[arg-type]
+        status=info.status,
         executor=info.executor_id,
         epoch=info.epoch,
         output=info.output if info.status == "SUCCESS" else info.error,

@@ -40,9 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
-    from reference_runtime import Runtime
-
     from harness.sut.reference import WORKER, app
+    from reference_runtime import Runtime
 
     runtime = Runtime(
         app,

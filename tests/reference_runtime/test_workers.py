@@ -76,6 +76,8 @@ def test_a_live_worker_takes_over_an_expired_lease(
         "a worker to start step 2",
     )
     survivor = next(w for w in workers if w != owner)
+    time.sleep(2 * 1.5)  # two leases: heartbeats keep the live owner's lease from expiring
+    assert _owner(client, "takeover") == (owner, 1)
     workers[owner].signal(signal.SIGKILL)
     killed_at = time.monotonic()
     workers[owner].wait(timeout=10)
