@@ -1,14 +1,18 @@
 """The trial runner: run one trial end to end and judge it.
 
 Steps of :func:`run_trial`, in order:
-1. a fresh database for the trial; worker(s) started per the recovery policy;
-2. the trigger is armed, the workflow started;
-3. when the trigger fires: the fault is injected, the trigger released, the fault healed (always,
-   in ``finally``), and the recovery policy replaces a worker the fault took down;
-4. wait for the workflow's terminal state (bounded by the trial timeout: past it the trial is
+1. a fresh database and a pair of Toxiproxy links (``worker→postgres``, ``worker→provider``) for
+   the trial; worker(s) started per the recovery policy, through the links;
+2. a supervisor watches the workers: one that dies (whatever killed it) is recorded and, under
+   the ``restart``/``delayed`` policies, replaced by a worker with the same executor id — what a
+   pod restart does; under ``standby`` the already-running second worker takes over;
+3. the trigger is armed, the workflow started;
+4. when the trigger fires: the fault is injected, the trigger released, and the fault healed
+   (always, in ``finally``);
+5. wait for the workflow's terminal state (bounded by the trial timeout: past it the trial is
    recorded with a ``trial_timeout`` event and its verdicts come out unknown);
-5. the history is collected from the ledger, the SUT's store and the harness's own events;
-   every worker is stopped; figures are computed and the checkers judge.
+6. the history is collected from the ledger, the SUT's store and the harness's own events;
+   every worker is stopped, the links removed; figures are computed and the checkers judge.
 
 :class:`GoldenCache` runs the golden run (the same trial, no fault) once per
 (SUT, workload, params, seed) and keeps its baseline.
@@ -20,38 +24,34 @@ import datetime
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.checkers import judge
-from harness.env.local import LocalEnvironment, WorkerProcess
-from harness.faults import Fault, FaultTarget, get_fault
+from harness.env.cgroups import memory_cgroup
+from harness.env.local import Links, LocalEnvironment, WorkerProcess
+from harness.faults import Fault, FaultTarget, ShapesWorkers, WorkerSetup
 from harness.figures import compute_figures
-from harness.history import (
-    EventKind,
-    GoldenBaseline,
-    HarnessEvent,
-    History,
-    JSONValue,
-    Outcome,
-)
+from harness.history import EventKind, GoldenBaseline, HarnessEvent, History, JSONValue, Outcome
 from harness.sut import SutClient, SystemUnderTest, get_sut
 from harness.trial import TrialResult, TrialSpec
-from harness.triggers import Fired, TriggerContext, TriggerNeverFired
+from harness.triggers import TriggerContext, TriggerNeverFired
 
-Progress = Callable[[str], None]
+SUPERVISOR_POLL_S = 0.05
 
 
 @dataclass
 class _Events:
-    """The harness's own part of the history, appended as things happen."""
+    """The harness's own part of the history, appended as things happen (thread-safe)."""
 
     items: list[HarnessEvent] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, kind: EventKind, **fields: JSONValue) -> int:
-        now = time.time_ns()
-        self.items.append(HarnessEvent(at_ns=now, kind=kind, **fields))
-        return now
+        with self.lock:
+            now = time.time_ns()
+            self.items.append(HarnessEvent(at_ns=now, kind=kind, **fields))
+            return now
 
 
 @dataclass
@@ -62,10 +62,15 @@ class _Trial:
     env: LocalEnvironment
     sut: SystemUnderTest
     db_url: str
+    """The trial's database, direct: the harness's own reads never pass through a faulted link."""
+    links: Links
+    trial_dir: Path
     workflow_id: str
     deadline: float
+    setup: WorkerSetup = field(default_factory=WorkerSetup)
     events: _Events = field(default_factory=_Events)
     workers: list[WorkerProcess] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
     def remaining(self) -> float:
         return max(0.1, self.deadline - time.monotonic())
@@ -73,17 +78,25 @@ class _Trial:
     def start_worker(self, executor_id: str, *, wait_ready: bool = True) -> WorkerProcess:
         argv = self.sut.worker_argv(
             workload=self.spec.workload,
-            postgres_url=self.db_url,
-            provider_url=self.env.provider_url,
+            postgres_url=self.links.postgres_url,
+            provider_url=self.links.provider_url,
             executor_id=executor_id,
             options=self.spec.options,
         )
-        name = f"{executor_id}.{len(self.workers)}"
-        worker = self.env.start_worker(name, executor_id, argv, wait_ready=False)
-        self.workers.append(worker)
-        self.events.add("worker_started", worker=name, executor=executor_id, pid=worker.pid)
+        with self.lock:
+            name = f"{executor_id}.{len(self.workers)}"
+            cgroup = None
+            if self.setup.memory_limit_mb is not None:  # removed by the worker's stop()
+                limit = self.setup.memory_limit_mb << 20
+                cgroup = memory_cgroup(f"{self.env.run_id}-{name}", limit).create()
+            worker = self.env.start_worker(
+                name, executor_id, argv, wait_ready=False, extra_env=dict(self.setup.env),
+                cgroup=cgroup,
+            )
+            self.workers.append(worker)
+            self.events.add("worker_started", worker=name, executor=executor_id, pid=worker.pid)
         if wait_ready:
-            worker.wait_ready()
+            worker.wait_ready(timeout_s=min(30.0, self.remaining()))
         return worker
 
     def worker_for(self, executor: str | None, client: SutClient) -> WorkerProcess:
@@ -91,7 +104,8 @@ class _Trial:
         if executor is None:
             owners = [w.executor for w in client.workflows([self.workflow_id])]
             executor = owners[0] if owners else None
-        live = [w for w in self.workers if w.alive]
+        with self.lock:
+            live = [w for w in self.workers if w.alive]
         for worker in reversed(live):
             if worker.executor_id == executor:
                 return worker
@@ -99,57 +113,85 @@ class _Trial:
             raise RuntimeError(f"no live worker to fault in trial {self.spec.trial_id}")
         return live[0]
 
+    def record_exit(self, worker: WorkerProcess, stopped_by: str) -> None:
+        oom = worker.cgroup is not None and worker.cgroup.oom_kills() > 0
+        self.events.add("worker_exited", worker=worker.name, executor=worker.executor_id,
+                        pid=worker.pid, exit_code=worker.poll(), oom_killed=oom,
+                        detail={"stopped_by": stopped_by})  # fmt: skip
+
     def stop_workers(self) -> None:
-        for worker in self.workers:
+        with self.lock:
+            workers, self.workers = list(self.workers), []
+        for worker in workers:
             was_alive = worker.alive
-            code = worker.stop()
+            worker.stop()
             if was_alive:
-                self.events.add("worker_exited", worker=worker.name,
-                                executor=worker.executor_id, pid=worker.pid, exit_code=code,
-                                oom_killed=False, detail={"stopped_by": "teardown"})  # fmt: skip
+                self.record_exit(worker, "teardown")
 
 
-def _executor_ids(spec: TrialSpec) -> tuple[str, str]:
-    short = uuid.uuid4().hex[:6]
-    return f"w1-{short}", f"w2-{short}"
+class _Supervisor(threading.Thread):
+    """Notices dead workers and applies the recovery policy (a pod restart, or nothing)."""
+
+    def __init__(self, trial: _Trial) -> None:
+        super().__init__(name=f"supervisor-{trial.spec.trial_id}", daemon=True)
+        self.trial = trial
+        self.stopping = threading.Event()
+        self.seen: set[int] = set()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.wait(SUPERVISOR_POLL_S):
+                self._check()
+        except BaseException as exc:  # surfaced by stop(); a dead supervisor must not hide
+            self.error = exc
+
+    def _check(self) -> None:
+        with self.trial.lock:
+            dead = [w for w in self.trial.workers if not w.alive and w.pid not in self.seen]
+        for worker in dead:
+            self.seen.add(worker.pid)
+            self.trial.record_exit(worker, "died")
+            recovery = self.trial.spec.recovery
+            if recovery.policy == "standby" or self.stopping.is_set():
+                continue
+            if self.stopping.wait(recovery.delay_s if recovery.policy == "delayed" else 0.0):
+                return
+            self.trial.start_worker(worker.executor_id, wait_ready=False)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=30.0)
+        if self.error is not None:
+            raise RuntimeError(f"the trial supervisor failed: {self.error}") from self.error
 
 
-def _inject(trial: _Trial, fault: Fault, fired: Fired, ctx: TriggerContext,
+def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerContext,
             client: SutClient) -> None:
-    victim = trial.worker_for(fired.executor, client)
-    target = FaultTarget(trial.env, victim)
+    victim = trial.worker_for(executor, client)
+    target = FaultTarget(trial.env, victim, trial.workflow_id, trial.links, trial.trial_dir)
     try:
-        fault.inject(target)
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                          pid=victim.pid, detail={"fault": fault.name})  # fmt: skip
+        fault.inject(target)
         if trial.spec.trigger is not None:
             trial.spec.trigger.after_inject(ctx)
     finally:
         fault.heal(target)
         trial.events.add("fault_healed", worker=victim.name, detail={"fault": fault.name})
-    if fault.kills_worker and not victim.alive:
-        trial.events.add("worker_exited", worker=victim.name, executor=victim.executor_id,
-                         pid=victim.pid, exit_code=victim.poll(), oom_killed=False)  # fmt: skip
-        _recover(trial, victim)
 
 
-def _recover(trial: _Trial, victim: WorkerProcess) -> None:
-    recovery = trial.spec.recovery
-    if recovery.policy == "standby":
-        return
-    if recovery.policy == "delayed":
-        time.sleep(min(recovery.delay_s, trial.remaining()))
-    trial.start_worker(victim.executor_id)
+def _start_workers(trial: _Trial) -> None:
+    short = uuid.uuid4().hex[:6]
+    started = [trial.start_worker(f"w1-{short}", wait_ready=False)]
+    if trial.spec.recovery.policy == "standby" and trial.spec.fault is not None:
+        started.append(trial.start_worker(f"w2-{short}", wait_ready=False))
+    for worker in started:  # started together, so a standby costs no extra start-up time
+        worker.wait_ready(timeout_s=min(30.0, trial.remaining()))
 
 
 def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
     spec = trial.spec
-    primary, standby = _executor_ids(spec)
-    started = [trial.start_worker(primary, wait_ready=False)]
-    if spec.recovery.policy == "standby" and spec.fault is not None:
-        started.append(trial.start_worker(standby, wait_ready=False))
-    for worker in started:  # started together, so a standby costs no extra start-up time
-        worker.wait_ready()
     ctx = TriggerContext(trial.env.provider_client(), client, trial.workflow_id)
     try:
         if spec.trigger is not None:
@@ -159,7 +201,7 @@ def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
         if spec.fault is not None and spec.trigger is not None:
             fired = spec.trigger.wait(ctx, trial.remaining())
             trial.events.add("trigger_fired", executor=fired.executor, detail=fired.detail)
-            _inject(trial, get_fault(spec.fault), fired, ctx, client)
+            _inject(trial, spec.fault, fired.executor, ctx, client)
         outcome = client.wait(trial.workflow_id, trial.remaining())
         again = client.wait(trial.workflow_id, 5.0)
         return [outcome, Outcome(again.workflow_id, "handle-2", again.status, again.output,
@@ -199,22 +241,42 @@ def _collect(trial: _Trial, client: SutClient, outcomes: list[Outcome],
     )
 
 
+def _prepare(env: LocalEnvironment, spec: TrialSpec, t0: float) -> _Trial:
+    sut = get_sut(spec.sut)
+    db_url = env.create_database(spec.trial_id)
+    label = f"{spec.trial_id}-{uuid.uuid4().hex[:8]}"
+    trial_dir = env.work_dir / label
+    trial_dir.mkdir(parents=True)
+    fault = spec.fault
+    setup = fault.worker_setup(trial_dir) if isinstance(fault, ShapesWorkers) else WorkerSetup()
+    return _Trial(spec, env, sut, db_url, env.create_links(spec.trial_id, db_url), trial_dir,
+                  workflow_id=label, deadline=t0 + spec.timeout_s, setup=setup)  # fmt: skip
+
+
 def run_trial(env: LocalEnvironment, spec: TrialSpec,
               golden: GoldenBaseline | None = None) -> TrialResult:
-    """Run ``spec`` in ``env``; never leaves a worker running, also on error or timeout."""
-    sut = get_sut(spec.sut)
+    """Run ``spec`` in ``env``; never leaves a worker or link behind, also on error or timeout.
+
+    Raises :class:`harness.faults.FaultUnavailable` when the fault cannot run on this machine.
+    """
     started_ns, t0 = time.time_ns(), time.monotonic()
-    db_url = env.create_database(spec.trial_id)
-    workflow_id = f"{spec.trial_id}-{uuid.uuid4().hex[:8]}"
-    trial = _Trial(spec, env, sut, db_url, workflow_id, deadline=t0 + spec.timeout_s)
+    trial = _prepare(env, spec, t0)
     trial.events.add("trial_started", detail={"trial_id": spec.trial_id})
-    with sut.connect(db_url) as client:
-        try:
-            outcomes = _drive(trial, client)
+    supervisor = _Supervisor(trial)
+    try:
+        with trial.sut.connect(trial.db_url) as client:
+            _start_workers(trial)
+            supervisor.start()
+            try:
+                outcomes = _drive(trial, client)
+            finally:
+                supervisor.stop()
             history = _collect(trial, client, outcomes, golden, started_ns)
-        finally:
-            trial.stop_workers()
-    judgement = judge(history, sut.promises)
+    finally:
+        supervisor.stopping.set()
+        trial.stop_workers()
+        env.remove_links(trial.links)
+    judgement = judge(history, trial.sut.promises)
     return TrialResult(
         spec=spec,
         env=env.name,
@@ -226,7 +288,7 @@ def run_trial(env: LocalEnvironment, spec: TrialSpec,
         golden_duration_s=golden.duration_s if golden else None,
         started_at=datetime.datetime.fromtimestamp(started_ns / 1e9, datetime.UTC).isoformat(),
         wall_s=time.monotonic() - t0,
-        promised=frozenset(sut.promises),
+        promised=frozenset(trial.sut.promises),
     )
 
 

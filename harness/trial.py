@@ -8,6 +8,7 @@ line appended to the results store (schema version :data:`RESULT_SCHEMA`), which
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import socket
@@ -18,6 +19,7 @@ from importlib import metadata
 from typing import Literal
 
 from harness.checkers import Judgement
+from harness.faults import Fault
 from harness.figures import Figures
 from harness.history import History, JSONValue, to_json
 from harness.sut import WorkerOptions
@@ -56,7 +58,8 @@ class TrialSpec:
     workload: str = "research_agent"
     params_json: str = "{}"
     """Workload parameters as canonical JSON (hashable, so specs can key the golden cache)."""
-    fault: str | None = "kill"
+    fault: Fault | None = None
+    """The fault with its parameters (a frozen dataclass); None for a golden run."""
     trigger: Trigger | None = None
     trigger_name: str = ""
     crash_step: int | None = None
@@ -128,7 +131,8 @@ class TrialResult:
             "checkpointing": self.history.checkpointing,
             "workload": spec.workload,
             "workload_params": spec.params,
-            "fault": spec.fault,
+            "fault": spec.fault.name if spec.fault else None,
+            "fault_params": _fault_params(spec.fault),
             "trigger": spec.trigger_name,
             "trigger_spec": spec.trigger.to_json() if spec.trigger else None,
             "recovery": spec.recovery.policy,
@@ -157,6 +161,15 @@ class TrialResult:
             "started_at": self.started_at,
             "wall_s": round(self.wall_s, 3),
         }
+
+
+def _fault_params(fault: Fault | None) -> dict[str, JSONValue]:
+    if fault is None or not dataclasses.is_dataclass(fault):
+        return {}
+    params = dataclasses.asdict(fault)
+    for key in ("name", "kills_worker"):
+        params.pop(key, None)
+    return params
 
 
 @cache

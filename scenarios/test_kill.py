@@ -12,6 +12,7 @@ import itertools
 
 import pytest
 
+from harness.faults import KillFault
 from harness.pytest_plugin import TrialRunner
 from harness.sut import SUT_NAMES, get_sut
 from harness.trial import Recovery, TrialSpec, canonical_params
@@ -30,7 +31,7 @@ def kill_spec(sut: str, crash: str, policy: str, seed: int) -> TrialSpec:
         sut=sut,
         workload="research_agent",
         params_json=canonical_params(PARAMS.to_json()),
-        fault="kill",
+        fault=KillFault(),
         trigger=trigger,
         trigger_name=crash,
         crash_step=step,

@@ -34,6 +34,10 @@ class MemoryCgroup:
         self.limit_bytes = limit_bytes
 
     def __enter__(self) -> MemoryCgroup:
+        return self.create()
+
+    def create(self) -> MemoryCgroup:
+        """Make the group and set its limit; :meth:`remove` undoes it."""
         try:
             self.path.mkdir()
             self._set_limit()

@@ -22,14 +22,17 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 import psycopg
 from psycopg import sql
 
+from harness.env.cgroups import MemoryCgroup
 from harness.env.postgres import ENV_URL, EmbeddedPostgres, ExternalPostgres
 from harness.llm import ProviderClient, ProviderProcess
+from harness.net import ToxiproxyClient, ToxiproxyServer, toxiproxy_server
 
 
 class EnvironmentStartError(RuntimeError):
@@ -47,14 +50,34 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-class WorkerProcess:
-    """One worker subprocess in its own process group, logging to a file."""
+@dataclass(frozen=True)
+class Links:
+    """A trial's network paths through Toxiproxy: the URLs its workers use, and the proxy names
+    the network faults act on."""
 
-    def __init__(self, name: str, executor_id: str, argv: Sequence[str], log_path: Path) -> None:
+    postgres_url: str
+    provider_url: str
+    postgres_proxy: str
+    provider_proxy: str
+
+
+class WorkerProcess:
+    """One worker subprocess in its own process group, logging to a file; optionally in a
+    memory cgroup (joined right after spawn, before the worker allocates anything of note)."""
+
+    def __init__(
+        self,
+        name: str,
+        executor_id: str,
+        argv: Sequence[str],
+        log_path: Path,
+        cgroup: MemoryCgroup | None = None,
+    ) -> None:
         self.name = name
         self.executor_id = executor_id
         self.argv = list(argv)
         self.log_path = log_path
+        self.cgroup = cgroup
         self.started_ns = 0
         self._popen: subprocess.Popen[bytes] | None = None
 
@@ -75,6 +98,8 @@ class WorkerProcess:
                 env=env,
             )
         self.started_ns = time.time_ns()
+        if self.cgroup is not None:
+            self.cgroup.add(self._popen.pid)
 
     def wait_ready(self, timeout_s: float = 20.0) -> None:
         """Block until the worker printed its ``ready`` line; a timeout shows its log."""
@@ -121,7 +146,10 @@ class WorkerProcess:
         if self._popen.poll() is None:
             self.signal(signal.SIGCONT)  # a paused group cannot die until it is resumed
             self.signal(signal.SIGKILL)
-        return self.wait(10.0)
+        code = self.wait(10.0)
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        return code
 
     def tail(self, lines: int = 15) -> str:
         return _tail(self.log_path, lines)
@@ -148,6 +176,8 @@ class LocalEnvironment:
         self.postgres: EmbeddedPostgres | ExternalPostgres | None = None
         self.provider_process: ProviderProcess | None = None
         self.provider: ProviderClient | None = None
+        self._toxiproxy_server: ToxiproxyServer | None = None
+        self._toxiproxy: ToxiproxyClient | None = None
         self._workers: list[WorkerProcess] = []
         self._databases: list[str] = []
         self._stack = contextlib.ExitStack()
@@ -188,6 +218,8 @@ class LocalEnvironment:
             )
         )
         self.provider = self._stack.enter_context(ProviderClient(self.provider_process.url))
+        self._toxiproxy_server = self._stack.enter_context(toxiproxy_server(self.run_id))
+        self._toxiproxy = self._stack.enter_context(self._toxiproxy_server.client())
         self._stack.callback(self._drop_databases)
         self._stack.callback(self.stop_workers)
 
@@ -235,12 +267,49 @@ class LocalEnvironment:
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
                 )
 
+    def toxiproxy(self) -> ToxiproxyClient:
+        if self._toxiproxy is None:
+            raise EnvironmentStartError("the local environment is not started")
+        return self._toxiproxy
+
+    def create_links(self, label: str, postgres_url: str) -> Links:
+        """Proxies for one trial's ``worker→postgres`` and ``worker→provider`` links."""
+        toxiproxy = self.toxiproxy()
+        suffix = re.sub(r"[^a-z0-9_]", "_", label.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+        pg = psycopg.conninfo.conninfo_to_dict(postgres_url)
+        pg_proxy = toxiproxy.create_proxy(
+            f"pg_{suffix}", "127.0.0.1:0", f"{pg.get('host', '127.0.0.1')}:{pg.get('port', 5432)}"
+        )
+        provider = self.provider_url.removeprefix("http://").rstrip("/")
+        llm_proxy = toxiproxy.create_proxy(f"llm_{suffix}", "127.0.0.1:0", provider)
+        pg["host"], pg["port"] = pg_proxy.listen_host, str(pg_proxy.listen_port)
+        return Links(
+            postgres_url=psycopg.conninfo.make_conninfo(**pg),  # type: ignore[arg-type]
+            provider_url=f"http://{llm_proxy.listen_host}:{llm_proxy.listen_port}",
+            postgres_proxy=pg_proxy.name,
+            provider_proxy=llm_proxy.name,
+        )
+
+    def remove_links(self, links: Links) -> None:
+        for name in (links.postgres_proxy, links.provider_proxy):
+            with contextlib.suppress(Exception):
+                self.toxiproxy().delete_proxy(name)
+
     def start_worker(
-        self, name: str, executor_id: str, argv: Sequence[str], *, wait_ready: bool = True
+        self,
+        name: str,
+        executor_id: str,
+        argv: Sequence[str],
+        *,
+        wait_ready: bool = True,
+        extra_env: dict[str, str] | None = None,
+        cgroup: MemoryCgroup | None = None,
     ) -> WorkerProcess:
-        worker = WorkerProcess(name, executor_id, argv, self.work_dir / f"worker-{name}.log")
+        log_path = self.work_dir / f"worker-{name}.log"
+        worker = WorkerProcess(name, executor_id, argv, log_path, cgroup)
         self._workers.append(worker)
         env = dict(os.environ, DURABENCH_RUN_ID=self.run_id, PYTHONUNBUFFERED="1")
+        env.update(extra_env or {})
         worker.start(env)
         if wait_ready:
             worker.wait_ready()

@@ -1,12 +1,30 @@
-"""The fault catalog (ARCHITECTURE.md): one fault per file, each with ``inject`` and ``heal``."""
+"""The fault catalog (ARCHITECTURE.md): one fault per file, each with ``inject`` and ``heal``.
+
+The registry is a literal dict of each fault with its default parameters; scenarios that need
+other parameters build the dataclass themselves and register it under a name of their own.
+"""
 
 from __future__ import annotations
 
-from harness.faults._base import Fault, FaultTarget
+from harness.faults._base import (
+    Fault,
+    FaultTarget,
+    FaultUnavailable,
+    ShapesWorkers,
+    WorkerSetup,
+)
+from harness.faults.db_crash import DbCrashFault
+from harness.faults.evict import EvictFault
 from harness.faults.kill import KillFault
+from harness.faults.pause import PauseFault
+from harness.faults.provider_errors import ProviderErrorsFault
 
 FAULTS: dict[str, Fault] = {
     "kill": KillFault(),
+    "evict": EvictFault(),
+    "pause": PauseFault(),
+    "db_crash": DbCrashFault(),
+    "provider_errors": ProviderErrorsFault(),
 }
 
 
@@ -17,4 +35,17 @@ def get_fault(name: str) -> Fault:
         raise ValueError(f"unknown fault {name!r}; valid faults: {', '.join(FAULTS)}") from None
 
 
-__all__ = ["FAULTS", "Fault", "FaultTarget", "KillFault", "get_fault"]
+__all__ = [
+    "FAULTS",
+    "DbCrashFault",
+    "EvictFault",
+    "Fault",
+    "FaultTarget",
+    "FaultUnavailable",
+    "KillFault",
+    "PauseFault",
+    "ProviderErrorsFault",
+    "ShapesWorkers",
+    "WorkerSetup",
+    "get_fault",
+]

@@ -3,34 +3,61 @@
 The trial runner calls ``inject`` when the trigger fires and ``heal`` in a ``finally``, so a
 fault's heal always runs, also when the trial fails or times out. ``heal`` must be safe to call
 after a failed or partial ``inject``.
+
+Optional abilities are small extra protocols (as Toxiproxy does it): a fault that needs its
+workers started a certain way (a memory cgroup, an environment variable) is a
+:class:`ShapesWorkers`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
-from harness.env.local import LocalEnvironment, WorkerProcess
+from harness.env.local import Links, LocalEnvironment, WorkerProcess
+
+
+class FaultUnavailable(RuntimeError):
+    """The fault cannot run on this machine; the trial is skipped with this reason (or fails
+    when ``DURABENCH_REQUIRE`` names the fault)."""
 
 
 @dataclass(frozen=True)
 class FaultTarget:
-    """What a fault may act on: the environment, the worker running the workflow, the workflow."""
+    """What a fault may act on."""
 
     env: LocalEnvironment
     worker: WorkerProcess
-    workflow_id: str = ""
+    """The worker running the workflow when the trigger fired."""
+    workflow_id: str
+    links: Links
+    trial_dir: Path
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """How every worker of a trial is started for a fault that needs it."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    memory_limit_mb: int | None = None
 
 
 class Fault(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def kills_worker(self) -> bool:
+        """True when the worker is expected to be gone after ``inject``."""
+        ...
+
     def inject(self, target: FaultTarget) -> None: ...
 
     def heal(self, target: FaultTarget) -> None: ...
 
-    @property
-    def kills_worker(self) -> bool:
-        """True when the worker is gone after ``inject`` and the recovery policy replaces it."""
-        ...
+
+@runtime_checkable
+class ShapesWorkers(Protocol):
+    def worker_setup(self, trial_dir: Path) -> WorkerSetup: ...

@@ -11,11 +11,7 @@ import time
 from dataclasses import dataclass
 
 from harness.env.postgres import EmbeddedPostgres
-from harness.faults._base import FaultTarget
-
-
-class FaultUnavailable(RuntimeError):
-    """The fault cannot run in this environment; the trial is skipped with this reason."""
+from harness.faults._base import FaultTarget, FaultUnavailable
 
 
 def _embedded(target: FaultTarget) -> EmbeddedPostgres:

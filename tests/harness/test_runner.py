@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.env.local import LocalEnvironment
+from harness.faults import KillFault
 from harness.runner import golden_baseline, run_trial
 from harness.trial import Recovery, TrialSpec, canonical_params
 from harness.triggers import Trigger
@@ -48,8 +49,9 @@ def test_a_kill_while_the_call_is_held_bills_the_lost_response(
     env: LocalEnvironment, sut: str
 ) -> None:
     golden = golden_baseline(run_trial(env, spec(sut).golden()))
-    result = run_trial(env, spec(sut, trigger=Trigger("received", call=2), trigger_name="held2",
-                                 fault="kill", recovery=Recovery("restart")), golden)  # fmt: skip
+    held = spec(sut, trigger=Trigger("received", call=2), trigger_name="held2",
+                fault=KillFault(), recovery=Recovery("restart"))  # fmt: skip
+    result = run_trial(env, held, golden)
     lost = [e for e in result.history.trial_ledger() if not e.delivered]
     assert len(lost) == 1 and lost[0].step == 1
     assert lost[0].completion_tokens == PARAMS.tokens_per_turn and lost[0].prompt_tokens > 0
@@ -61,7 +63,7 @@ def test_a_kill_while_the_call_is_held_bills_the_lost_response(
 
 def test_a_trial_past_its_timeout_is_unknown_and_torn_down(env: LocalEnvironment) -> None:
     result = run_trial(env, spec(trigger=Trigger("received", call=99), trigger_name="never",
-                                 fault="kill", timeout_s=4.0))  # fmt: skip
+                                 fault=KillFault(), timeout_s=4.0))  # fmt: skip
     assert result.history.timed_out
     assert result.valid == "unknown"
     assert result.history.workflows, "the history so far is kept"

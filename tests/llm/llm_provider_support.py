@@ -3,6 +3,8 @@ layout: keep the name unique)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from openai import OpenAI
 
 from harness.llm import HEADER_STEP, HEADER_WORKFLOW_ID
@@ -20,8 +22,8 @@ def openai_client(url: str, workflow_id: str | None = None, step: int | None = N
                   default_headers=headers)
 
 
-USER = [{"role": "user", "content": "Find the population of Lyon, then write a report."}]
-TOOLS = [{
+USER: list[Any] = [{"role": "user", "content": "Find the population of Lyon, then write a report."}]
+TOOLS: list[Any] = [{
     "type": "function",
     "function": {"name": "search", "description": "web search",
                  "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}},

@@ -23,6 +23,7 @@ def test_fixture_answers_like_the_server(mock_llm: MockProvider) -> None:
     sdk = _sdk(**{"X-Durabench-Workflow-Id": "wf-1", "X-Durabench-Step": "2"})
     tool = sdk.chat.completions.create(model="mock-gpt-4o", messages=USER, tools=TOOLS)
     [call] = tool.choices[0].message.tool_calls or []
+    assert call.type == "function"
     assert json.loads(call.function.arguments) == {"query": "query for step 2"}
     final = sdk.chat.completions.create(model="mock-gpt-4o", messages=USER, max_tokens=12)
     assert final.usage is not None and final.usage.completion_tokens == 12

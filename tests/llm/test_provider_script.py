@@ -31,6 +31,7 @@ def test_turns_follow_the_assistant_message_count(scripted: ProviderProcess) -> 
     sdk = openai_client(scripted.url)
     first = sdk.chat.completions.create(model="mock-gpt-4o", messages=USER)
     [call] = first.choices[0].message.tool_calls or []
+    assert call.type == "function"
     assert (call.function.name, json.loads(call.function.arguments)) == ("search", {"q": "lyon"})
     assert first.choices[0].finish_reason == "tool_calls"
     assert first.usage is not None and first.usage.completion_tokens == 40
