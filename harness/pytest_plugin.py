@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 
 from harness.env.local import LocalEnvironment, new_run_id
+from harness.faults import FaultUnavailable
+from harness.require import required, skip_or_fail
 from harness.results import DEFAULT_RESULTS, append_result
 from harness.runner import GoldenCache, run_trial
 from harness.sut import SUT_NAMES
@@ -60,6 +62,7 @@ def selected_suts(config: pytest.Config) -> list[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     selected_suts(config)
+    required()  # a typo in DURABENCH_REQUIRE is a usage error, not a silent no-op
     if not hasattr(config, "workerinput"):  # the xdist controller or a plain run
         config.pluginmanager.register(ProgressReporter(config), "durabench-progress")
     if config.getoption("--seeds") < 1:
@@ -104,7 +107,10 @@ class TrialRunner:
         if spec not in self._done:
             t0 = time.monotonic()
             baseline = self.golden.baseline(spec)
-            result = run_trial(self.env, spec, baseline)
+            try:
+                result = run_trial(self.env, spec, baseline)
+            except FaultUnavailable as exc:
+                skip_or_fail(spec.fault.name if spec.fault else "golden", str(exc))
             self._record(result)
             self._done[spec] = result
             self._progress(f"{spec.trial_id}: {result.valid} in {time.monotonic() - t0:.1f}s "
@@ -122,6 +128,12 @@ class TrialRunner:
         reporter = self.config.pluginmanager.getplugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(f"[durabench] {line}")
+
+    def require_suts(self, *names: str) -> None:
+        """Skip a comparison test unless ``--sut`` selected every SUT it compares."""
+        missing = [n for n in names if n not in selected_suts(self.config)]
+        if missing:
+            pytest.skip(f"this comparison needs {', '.join(missing)} in --sut")
 
     @staticmethod
     def require_valid(result: TrialResult) -> None:

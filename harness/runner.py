@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.checkers import judge
-from harness.env.cgroups import memory_cgroup
+from harness.env.cgroups import CgroupUnavailable, memory_cgroup
 from harness.env.local import Links, LocalEnvironment, WorkerProcess
-from harness.faults import Fault, FaultTarget, ShapesWorkers, WorkerSetup
+from harness.faults import Fault, FaultTarget, FaultUnavailable, ShapesWorkers, WorkerSetup
 from harness.figures import compute_figures
 from harness.history import EventKind, GoldenBaseline, HarnessEvent, History, JSONValue, Outcome
 from harness.sut import SutClient, SystemUnderTest, get_sut
@@ -88,7 +88,10 @@ class _Trial:
             cgroup = None
             if self.setup.memory_limit_mb is not None:  # removed by the worker's stop()
                 limit = self.setup.memory_limit_mb << 20
-                cgroup = memory_cgroup(f"{self.env.run_id}-{name}", limit).create()
+                try:
+                    cgroup = memory_cgroup(f"{self.env.run_id}-{name}", limit).create()
+                except CgroupUnavailable as exc:
+                    raise FaultUnavailable(str(exc)) from exc
             worker = self.env.start_worker(
                 name, executor_id, argv, wait_ready=False, extra_env=dict(self.setup.env),
                 cgroup=cgroup,
@@ -160,8 +163,11 @@ class _Supervisor(threading.Thread):
             self.trial.start_worker(worker.executor_id, wait_ready=False)
 
     def stop(self) -> None:
+        """Stop watching; a last sweep records a death the final poll interval hid."""
         self.stopping.set()
         self.join(timeout=30.0)
+        if self.error is None:
+            self._check()
         if self.error is not None:
             raise RuntimeError(f"the trial supervisor failed: {self.error}") from self.error
 
@@ -169,13 +175,15 @@ class _Supervisor(threading.Thread):
 def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerContext,
             client: SutClient) -> None:
     victim = trial.worker_for(executor, client)
-    target = FaultTarget(trial.env, victim, trial.workflow_id, trial.links, trial.trial_dir)
+    trigger = trial.spec.trigger
+    release = (lambda: trigger.after_inject(ctx)) if trigger is not None else (lambda: None)
+    target = FaultTarget(trial.env, victim, trial.workflow_id, trial.links, trial.trial_dir,
+                         release)  # fmt: skip
     try:
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                          pid=victim.pid, detail={"fault": fault.name})  # fmt: skip
         fault.inject(target)
-        if trial.spec.trigger is not None:
-            trial.spec.trigger.after_inject(ctx)
+        release()
     finally:
         fault.heal(target)
         trial.events.add("fault_healed", worker=victim.name, detail={"fault": fault.name})

@@ -47,6 +47,16 @@ def execute(host: ExecutionHost, context: WorkflowContext, claim: Claim, wf: Wor
             return
         host.store.record_outcome(wid, context.epoch, *outcome)
         log.info("workflow %s (epoch %d) finished: %s", wid, context.epoch, outcome[0])
+    except EvictedError:
+        # Released here, at the boundary: once this thread ends the worker no longer holds the
+        # claim, so a lease left for drain() to release would wait out its expiry instead.
+        try:
+            host.store.release([(wid, context.epoch)])
+        except UnreachableDatabaseError as exc:
+            log.error("could not release %s (its lease will expire): %s", wid, exc)
+            return
+        log.info("workflow %s epoch %d stopped at a step boundary and released: worker draining",
+                 wid, context.epoch)
     except FencedError as exc:
         log.warning("workflow %s epoch %d fenced, abandoned: %s", wid, context.epoch, exc)
     except WorkflowCancelledError:
@@ -69,8 +79,7 @@ def _run_body(execution: Execution, claim: Claim, wf: WorkflowDef) -> Outcome | 
             raise
         return "ERROR", "null", json.dumps(error_record(exc))
     except EvictedError:
-        log.info("workflow %s epoch %d stopped at a step boundary: worker draining", wid, epoch)
-        return None
+        raise
     except Exception as exc:
         log.info("workflow %s epoch %d raised %s: %s", wid, epoch, type(exc).__name__, exc)
         return "ERROR", "null", json.dumps(error_record(exc))

@@ -14,37 +14,17 @@ import pytest
 
 from harness.faults import KillFault
 from harness.pytest_plugin import TrialRunner
+from harness.scenario import research_trial
 from harness.sut import SUT_NAMES, get_sut
-from harness.trial import Recovery, TrialSpec, canonical_params
-from harness.triggers import CRASH_POINTS, crash_point
-from harness.workloads import ResearchParams
-
-PARAMS = ResearchParams(turns=4, tokens_per_turn=200, tool_result_tokens=150, tool_latency_s=0.3)
-
-
-def kill_spec(sut: str, crash: str, policy: str, seed: int) -> TrialSpec:
-    trigger, step = crash_point(
-        crash, calls=PARAMS.llm_calls, tool_latency_s=PARAMS.tool_latency_s
-    )
-    return TrialSpec(
-        scenario="kill",
-        sut=sut,
-        workload="research_agent",
-        params_json=canonical_params(PARAMS.to_json()),
-        fault=KillFault(),
-        trigger=trigger,
-        trigger_name=crash,
-        crash_step=step,
-        recovery=Recovery(policy),  # type: ignore[arg-type]
-        seed=seed,
-    )
+from harness.triggers import CRASH_POINTS
 
 
 @pytest.mark.parametrize("policy", ["restart", "standby"])
 @pytest.mark.parametrize("crash", CRASH_POINTS)
 @pytest.mark.parametrize("sut", SUT_NAMES)
 def test_kill_recovers(trials: TrialRunner, sut: str, crash: str, policy: str, seed: int) -> None:
-    result = trials.run(kill_spec(sut, crash, policy, seed))
+    spec = research_trial("kill", sut, KillFault(), crash, recovery=policy, seed=seed)
+    result = trials.run(spec)
     trials.require_valid(result)
     fig, golden = result.figures, result.history.golden
     assert fig.fault_at_ns is not None, "the kill never fired"
@@ -62,15 +42,14 @@ def test_kill_recovers(trials: TrialRunner, sut: str, crash: str, policy: str, s
 def test_kill_without_checkpointing_costs_more(
     trials: TrialRunner, policy: str, seed: int
 ) -> None:
-    wanted = set(str(trials.config.getoption("--sut")).split(","))
-    if not {"reference", "reference-nockpt"} <= wanted:
-        pytest.skip("the comparison needs both reference and reference-nockpt in --sut")
+    trials.require_suts("reference", "reference-nockpt")
     waste: dict[str, list[int]] = {"reference": [], "reference-nockpt": []}
     for crash in CRASH_POINTS:
         for sut in waste:
-            result = trials.run(kill_spec(sut, crash, policy, seed))
-            assert result.figures.redundant_tokens is not None
-            waste[sut].append(result.figures.redundant_tokens)
+            spec = research_trial("kill", sut, KillFault(), crash, recovery=policy, seed=seed)
+            redundant = trials.run(spec).figures.redundant_tokens
+            assert redundant is not None
+            waste[sut].append(redundant)
     nockpt, ckpt = waste["reference-nockpt"], waste["reference"]
     assert all(a < b for a, b in itertools.pairwise(nockpt)), (
         f"without checkpointing, waste should grow with the crash point {CRASH_POINTS}: {nockpt}"

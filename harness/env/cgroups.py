@@ -32,6 +32,7 @@ class MemoryCgroup:
         self.path = path
         self.version = version
         self.limit_bytes = limit_bytes
+        self._final_oom_kills: int | None = None
 
     def __enter__(self) -> MemoryCgroup:
         return self.create()
@@ -69,7 +70,9 @@ class MemoryCgroup:
         (self.path / "cgroup.procs").write_text(str(pid))
 
     def oom_kills(self) -> int:
-        """The kernel's count of OOM kills in this group."""
+        """The kernel's count of OOM kills in this group (its last value once removed)."""
+        if self._final_oom_kills is not None:
+            return self._final_oom_kills
         name = "memory.events" if self.version == 2 else "memory.oom_control"
         for line in (self.path / name).read_text().splitlines():
             key, _, value = line.partition(" ")
@@ -79,6 +82,8 @@ class MemoryCgroup:
 
     def remove(self) -> None:
         """Remove the group; waits briefly for killed processes to leave it."""
+        if self._final_oom_kills is None and self.path.exists():
+            self._final_oom_kills = self.oom_kills()
         for _ in range(50):
             try:
                 self.path.rmdir()

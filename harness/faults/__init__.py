@@ -16,12 +16,14 @@ from harness.faults._base import (
 from harness.faults.db_crash import DbCrashFault
 from harness.faults.evict import EvictFault
 from harness.faults.kill import KillFault
+from harness.faults.oom import OomFault
 from harness.faults.pause import PauseFault
 from harness.faults.provider_errors import ProviderErrorsFault
 
 FAULTS: dict[str, Fault] = {
     "kill": KillFault(),
     "evict": EvictFault(),
+    "oom": OomFault(),
     "pause": PauseFault(),
     "db_crash": DbCrashFault(),
     "provider_errors": ProviderErrorsFault(),
@@ -43,6 +45,7 @@ __all__ = [
     "FaultTarget",
     "FaultUnavailable",
     "KillFault",
+    "OomFault",
     "PauseFault",
     "ProviderErrorsFault",
     "ShapesWorkers",

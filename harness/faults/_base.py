@@ -11,7 +11,7 @@ workers started a certain way (a memory cgroup, an environment variable) is a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -34,6 +34,10 @@ class FaultTarget:
     workflow_id: str
     links: Links
     trial_dir: Path
+    release: Callable[[], None] = lambda: None
+    """Lets a call held by the trigger continue (idempotent). The runner calls it after
+    ``inject``; a fault that lets the worker go on (evict's grace period, pause) calls it
+    itself at the moment the held call should complete."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ class EvictFault:
     def inject(self, target: FaultTarget) -> None:
         """Returns once the worker is gone: exited within the grace period, or SIGKILLed after."""
         target.worker.signal(signal.SIGTERM)
+        target.release()  # an in-flight LLM call completes during the grace period
         if target.worker.wait(self.grace_s) is None:
             target.worker.signal(signal.SIGKILL)
             target.worker.wait(10.0)

@@ -23,6 +23,10 @@ class PauseFault:
         """Blocks for ``duration_s`` with the worker stopped."""
         target.worker.signal(signal.SIGSTOP)
         time.sleep(self.duration_s)
+        target.worker.signal(signal.SIGCONT)
+        target.release()
 
     def heal(self, target: FaultTarget) -> None:
+        """Resume the zombie; a call it had in flight is answered now, so it tries to record."""
         target.worker.signal(signal.SIGCONT)
+        target.release()

@@ -12,9 +12,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,8 +29,12 @@ HEADER_STEP = "X-Durabench-Step"
 HEADER_ATTEMPT = "X-Durabench-Attempt"
 HEADER_EXECUTOR = "X-Durabench-Executor"
 
-LLM_TIMEOUT_S = 30.0
+LLM_TIMEOUT_S = float(os.environ.get("DURABENCH_LLM_TIMEOUT_S", "30"))
 """Per request. A hung provider call fails after this and the step's retry policy takes over."""
+
+OOM_ARM_ENV = "DURABENCH_OOM_ARM_FILE"
+"""Set by the oom fault on its trial's workers: a file whose appearance makes the running tool
+allocate that many MiB (and which the tool removes first, so only one worker ever does)."""
 
 
 class GarbageResponseError(RuntimeError):
@@ -93,11 +99,29 @@ def run_tool(name: str, arguments: Mapping[str, JSON], latency_s: float, result_
     """A deterministic local tool: same arguments, same answer."""
     if name != "search":
         raise ValueError(f"unknown tool {name!r}; the workloads only define 'search'")
-    if latency_s > 0:
-        time.sleep(latency_s)
+    deadline = time.monotonic() + latency_s
+    arm = os.environ.get(OOM_ARM_ENV)
+    while True:
+        if arm:
+            _hog_if_armed(arm)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(left, 0.01) if arm else left)
     seed = hashlib.sha256(repr(sorted(arguments.items())).encode()).hexdigest()
     words = [f"r{seed[(i * 2) % 60 : (i * 2) % 60 + 4]}" for i in range(result_tokens)]
     return " ".join(words)
+
+
+def _hog_if_armed(arm: str) -> None:
+    """Allocate and touch the MiB the arm file asks for: the memory-hungry tool of the oom fault."""
+    try:
+        mib = int(Path(arm).read_text().strip() or "0")
+        os.unlink(arm)
+    except (FileNotFoundError, ValueError):
+        return
+    hog = [b"x" * (1 << 20) for _ in range(mib)]  # bytes literals touch every page
+    del hog
 
 
 def post_effect(

@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 
 from harness.report import load_results, write_report
+from harness.require import skip_or_fail
 
 CHROMIUM = Path(os.environ.get("DURABENCH_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -35,10 +36,7 @@ IMAGES_JS = ("JSON.stringify(Array.from(document.images).map("
 def _require_chromium() -> None:
     if CHROMIUM.exists():
         return
-    reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    if "chromium" in os.environ.get("DURABENCH_REQUIRE", ""):
-        pytest.fail(f"DURABENCH_REQUIRE asks for chromium but {reason}")
-    pytest.skip(reason)
+    skip_or_fail("chromium", f"{CHROMIUM} is missing (apt-get install -y chromium)")
 
 
 @contextmanager

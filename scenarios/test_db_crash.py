@@ -1,0 +1,29 @@
+"""db_crash: Postgres immediate shutdown mid-workflow, restarted after a few seconds.
+
+Workers must ride it out (the runtime reconnects with backoff) or be replaced; nothing recorded is
+lost and no workflow is left pending. The crash lands while a tool runs (its step's commit hits a
+dead server) and while an LLM call is in flight.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.faults import DbCrashFault
+from harness.pytest_plugin import TrialRunner
+from harness.scenario import research_trial
+from harness.sut import SUT_NAMES, get_sut
+
+
+@pytest.mark.parametrize("crash", ["between_steps", "mid_step_late"])
+@pytest.mark.parametrize("sut", SUT_NAMES)
+def test_db_crash_is_ridden_out(trials: TrialRunner, sut: str, crash: str, seed: int) -> None:
+    result = trials.run(research_trial("db_crash", sut, DbCrashFault(down_s=2.0), crash,
+                                       seed=seed))  # fmt: skip
+    trials.require_valid(result)
+    if get_sut(sut).checkpointing:
+        golden = result.history.golden
+        assert golden is not None
+        recorded = [s for s in result.history.steps if s.kind == "llm"]
+        assert len(recorded) == len(golden.step_tokens), "every LLM step recorded exactly once"
+        assert result.figures.redundant_tokens == 0, "a database outage costs no LLM tokens"

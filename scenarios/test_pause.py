@@ -1,0 +1,32 @@
+"""pause: SIGSTOP the worker for longer than its lease, then SIGCONT — the zombie-worker case.
+
+While the worker is stopped, the standby takes the workflow over. When the zombie resumes, the
+LLM call it had in flight is answered and it tries to record the step and go on: the fencing
+epoch must reject those late writes. Exactly one outcome, no effect applied twice, no two epochs
+interleaving their writes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.faults import PauseFault
+from harness.pytest_plugin import TrialRunner
+from harness.scenario import research_trial
+from harness.sut import SUT_NAMES
+
+
+@pytest.mark.parametrize("crash", ["mid_step_early", "mid_step_late"])
+@pytest.mark.parametrize("sut", SUT_NAMES)
+def test_paused_zombie_is_fenced(trials: TrialRunner, sut: str, crash: str, seed: int) -> None:
+    fault = PauseFault(duration_s=3.0)  # the suite's lease is 2 s
+    result = trials.run(research_trial("pause", sut, fault, crash, recovery="standby", seed=seed))
+    trials.require_valid(result)
+    root = result.history.workflows[0]
+    ledger_attempts = {e.attempt for e in result.history.trial_ledger()}
+    assert root.epoch >= 2 and len(ledger_attempts) >= 2, (
+        f"the standby should have taken over (epochs seen {sorted(ledger_attempts)})"
+    )
+    stale = [e for e in result.history.trial_ledger() if e.attempt == 1 and e.delivered
+             and e.received_ns > (result.figures.fault_at_ns or 0)]  # fmt: skip
+    assert not stale, "the zombie must not get past the fenced write to a new LLM call"
