@@ -177,8 +177,15 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
     victim = trial.worker_for(executor, client)
     trigger = trial.spec.trigger
     release = (lambda: trigger.after_inject(ctx)) if trigger is not None else (lambda: None)
+    def wait_outcome(timeout_s: float) -> bool:
+        try:
+            client.wait(trial.workflow_id, min(timeout_s, trial.remaining()))
+        except TimeoutError:
+            return False
+        return True
+
     target = FaultTarget(trial.env, victim, trial.workflow_id, trial.links, trial.trial_dir,
-                         release)  # fmt: skip
+                         release, wait_outcome)  # fmt: skip
     try:
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                          pid=victim.pid, detail={"fault": fault.name})  # fmt: skip

@@ -54,8 +54,11 @@ _CLAIM = """
 WITH c AS (
     SELECT workflow_id FROM {s}.workflows
     WHERE status = 'PENDING' AND name = ANY(%(names)s)
-      AND (executor_id IS NULL OR lease_expires_at < now()
-           OR (executor_id = %(me)s AND NOT (workflow_id = ANY(%(held)s))))
+      -- never what this worker is running: after an outage longer than the lease, claiming it
+      -- would fence our own live execution and pay its in-flight step again; the heartbeat
+      -- renews such a lease (it matches on the epoch) unless another worker took it meanwhile
+      AND NOT (workflow_id = ANY(%(held)s))
+      AND (executor_id IS NULL OR lease_expires_at < now() OR executor_id = %(me)s)
     ORDER BY created_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED

@@ -14,9 +14,11 @@ from harness.faults._base import (
     WorkerSetup,
 )
 from harness.faults.db_crash import DbCrashFault
+from harness.faults.degrade import DegradeFault
 from harness.faults.evict import EvictFault
 from harness.faults.kill import KillFault
 from harness.faults.oom import OomFault
+from harness.faults.partition import PartitionFault
 from harness.faults.pause import PauseFault
 from harness.faults.provider_errors import ProviderErrorsFault
 
@@ -27,6 +29,8 @@ FAULTS: dict[str, Fault] = {
     "pause": PauseFault(),
     "db_crash": DbCrashFault(),
     "provider_errors": ProviderErrorsFault(),
+    "partition": PartitionFault(),
+    "degrade": DegradeFault(),
 }
 
 
@@ -40,12 +44,14 @@ def get_fault(name: str) -> Fault:
 __all__ = [
     "FAULTS",
     "DbCrashFault",
+    "DegradeFault",
     "EvictFault",
     "Fault",
     "FaultTarget",
     "FaultUnavailable",
     "KillFault",
     "OomFault",
+    "PartitionFault",
     "PauseFault",
     "ProviderErrorsFault",
     "ShapesWorkers",

@@ -35,9 +35,20 @@ class FaultTarget:
     links: Links
     trial_dir: Path
     release: Callable[[], None] = lambda: None
+    wait_outcome: Callable[[float], bool] = lambda timeout_s: False
+    """Blocks until the workflow is terminal (True) or ``timeout_s`` passes (False), for faults
+    that last for the rest of the run."""
     """Lets a call held by the trigger continue (idempotent). The runner calls it after
-    ``inject``; a fault that lets the worker go on (evict's grace period, pause) calls it
-    itself at the moment the held call should complete."""
+    ``inject``; a fault that lets the worker go on (evict's grace period, pause, a partition)
+    calls it itself at the moment the held call should complete."""
+
+    def proxy(self, link: str) -> str:
+        """The Toxiproxy proxy of ``link`` (``postgres`` or ``provider``)."""
+        if link == "postgres":
+            return self.links.postgres_proxy
+        if link == "provider":
+            return self.links.provider_proxy
+        raise ValueError(f"unknown link {link!r}; valid links: postgres, provider")
 
 
 @dataclass(frozen=True)

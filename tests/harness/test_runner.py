@@ -67,3 +67,20 @@ def test_a_trial_past_its_timeout_is_unknown_and_torn_down(env: LocalEnvironment
     assert result.history.timed_out
     assert result.valid == "unknown"
     assert result.history.workflows, "the history so far is kept"
+
+
+def test_multi_agent_fans_out_to_child_workflows(env: LocalEnvironment) -> None:
+    params = canonical_params({"agents": 3, "child_turns": 1, "tokens_per_turn": 30,
+                               "tool_latency_s": 0.0})  # fmt: skip
+    result = run_trial(env, TrialSpec(scenario="test", sut="reference", workload="multi_agent",
+                                      params_json=params, timeout_s=40.0))  # fmt: skip
+    workflows = result.history.workflows
+    root = next(w for w in workflows if w.workflow_id in result.history.workflow_ids)
+    children = [w for w in workflows if w.parent_id == root.workflow_id]
+    assert root.status == "SUCCESS" and len(children) == 3
+    assert all(c.status == "SUCCESS" for c in children)
+    calls = {w.workflow_id: sum(e.workflow_id == w.workflow_id for e in result.history.ledger)
+             for w in workflows}  # fmt: skip
+    assert calls[root.workflow_id] == 2  # plan + merge
+    assert all(calls[c.workflow_id] == 3 for c in children)  # plan, 1 turn, write
+    assert [len(n) for n in root.output["children"]] == [3, 3, 3]

@@ -139,3 +139,22 @@ def test_a_postgres_crash_mid_workflow_is_ridden_out() -> None:
         steps = rt.list_steps(key)
     assert [(s.seq, s.name) for s in steps] == [(0, "counted"), (1, "blocked"), (2, "after")]
     assert apps.COUNTS[f"blocked:{key}"] == 1 and apps.COUNTS[f"after:{key}"] == 1
+
+
+def test_a_worker_never_claims_a_workflow_it_is_running_even_after_its_lease_expired(
+    make_runtime: RuntimeFactory, pg_url: str, schema: str
+) -> None:
+    """After a database outage longer than the lease, the worker's poll must not re-claim its own
+    live execution (that would fence it and pay its in-flight step again)."""
+    rt = make_runtime("me")
+    rt.start_workflow("gated", "/nonexistent", workflow_id="held-wf")
+    store = rt.store
+    claim = dict(executor_id="me", names=["gated"], limit=5, lease_s=30.0,
+                 max_recovery_attempts=10)  # fmt: skip
+    first = store.claim(held=[], **claim)  # type: ignore[arg-type]
+    assert [c.workflow_id for c in first] == ["held-wf"]
+    sql(pg_url, f"UPDATE {schema}.workflows SET lease_expires_at = now() - interval '1 second'")
+    assert store.claim(held=["held-wf"], **claim) == []  # type: ignore[arg-type]
+    # A restarted worker with the same executor id holds nothing yet: it recovers its workflow.
+    again = store.claim(held=[], **claim)  # type: ignore[arg-type]
+    assert [(c.workflow_id, c.epoch) for c in again] == [("held-wf", first[0].epoch + 1)]
