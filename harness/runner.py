@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.checkers import judge
-from harness.env.cgroups import CgroupUnavailable, memory_cgroup
-from harness.env.local import Links, LocalEnvironment, WorkerProcess
+from harness.env import CapabilityUnavailable, Environment, Links, Worker
 from harness.faults import Fault, FaultTarget, FaultUnavailable, ShapesWorkers, WorkerSetup
 from harness.figures import compute_figures
 from harness.history import EventKind, GoldenBaseline, HarnessEvent, History, JSONValue, Outcome
@@ -59,7 +58,7 @@ class _Trial:
     """Mutable state of one running trial."""
 
     spec: TrialSpec
-    env: LocalEnvironment
+    env: Environment
     sut: SystemUnderTest
     db_url: str
     """The trial's database, direct: the harness's own reads never pass through a faulted link."""
@@ -69,13 +68,13 @@ class _Trial:
     deadline: float
     setup: WorkerSetup = field(default_factory=WorkerSetup)
     events: _Events = field(default_factory=_Events)
-    workers: list[WorkerProcess] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def remaining(self) -> float:
         return max(0.1, self.deadline - time.monotonic())
 
-    def start_worker(self, executor_id: str, *, wait_ready: bool = True) -> WorkerProcess:
+    def start_worker(self, executor_id: str, *, wait_ready: bool = True) -> Worker:
         argv = self.sut.worker_argv(
             workload=self.spec.workload,
             postgres_url=self.links.postgres_url,
@@ -85,24 +84,20 @@ class _Trial:
         )
         with self.lock:
             name = f"{executor_id}.{len(self.workers)}"
-            cgroup = None
-            if self.setup.memory_limit_mb is not None:  # removed by the worker's stop()
-                limit = self.setup.memory_limit_mb << 20
-                try:
-                    cgroup = memory_cgroup(f"{self.env.run_id}-{name}", limit).create()
-                except CgroupUnavailable as exc:
-                    raise FaultUnavailable(str(exc)) from exc
-            worker = self.env.start_worker(
-                name, executor_id, argv, wait_ready=False, extra_env=dict(self.setup.env),
-                cgroup=cgroup,
-            )
+            try:
+                worker = self.env.start_worker(
+                    name, executor_id, argv, wait_ready=False, extra_env=self.setup.env,
+                    memory_limit_mb=self.setup.memory_limit_mb,
+                )
+            except CapabilityUnavailable as exc:
+                raise FaultUnavailable(str(exc)) from exc
             self.workers.append(worker)
             self.events.add("worker_started", worker=name, executor=executor_id, pid=worker.pid)
         if wait_ready:
             worker.wait_ready(timeout_s=min(30.0, self.remaining()))
         return worker
 
-    def worker_for(self, executor: str | None, client: SutClient) -> WorkerProcess:
+    def worker_for(self, executor: str | None, client: SutClient) -> Worker:
         """The live worker running the workflow: the triggering call's executor, else the owner."""
         if executor is None:
             owners = [w.executor for w in client.workflows([self.workflow_id])]
@@ -116,8 +111,8 @@ class _Trial:
             raise RuntimeError(f"no live worker to fault in trial {self.spec.trial_id}")
         return live[0]
 
-    def record_exit(self, worker: WorkerProcess, stopped_by: str) -> None:
-        oom = worker.cgroup is not None and worker.cgroup.oom_kills() > 0
+    def record_exit(self, worker: Worker, stopped_by: str) -> None:
+        oom = (worker.oom_kills() or 0) > 0
         self.events.add("worker_exited", worker=worker.name, executor=worker.executor_id,
                         pid=worker.pid, exit_code=worker.poll(), oom_killed=oom,
                         detail={"stopped_by": stopped_by})  # fmt: skip
@@ -256,7 +251,7 @@ def _collect(trial: _Trial, client: SutClient, outcomes: list[Outcome],
     )
 
 
-def _prepare(env: LocalEnvironment, spec: TrialSpec, t0: float) -> _Trial:
+def _prepare(env: Environment, spec: TrialSpec, t0: float) -> _Trial:
     sut = get_sut(spec.sut)
     db_url = env.create_database(spec.trial_id)
     label = f"{spec.trial_id}-{uuid.uuid4().hex[:8]}"
@@ -268,7 +263,7 @@ def _prepare(env: LocalEnvironment, spec: TrialSpec, t0: float) -> _Trial:
                   workflow_id=label, deadline=t0 + spec.timeout_s, setup=setup)  # fmt: skip
 
 
-def run_trial(env: LocalEnvironment, spec: TrialSpec,
+def run_trial(env: Environment, spec: TrialSpec,
               golden: GoldenBaseline | None = None) -> TrialResult:
     """Run ``spec`` in ``env``; never leaves a worker or link behind, also on error or timeout.
 
@@ -333,7 +328,7 @@ def golden_baseline(result: TrialResult) -> GoldenBaseline:
 class GoldenCache:
     """Golden runs, once per (SUT, workload, params, seed); safe to share between threads."""
 
-    def __init__(self, env: LocalEnvironment) -> None:
+    def __init__(self, env: Environment) -> None:
         self._env = env
         self._lock = threading.Lock()
         self._baselines: dict[tuple[str, str, str, int], GoldenBaseline] = {}

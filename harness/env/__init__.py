@@ -1,0 +1,135 @@
+"""Environments: where the parts of a trial run.
+
+- ``local`` (:class:`harness.env.local.LocalEnvironment`): embedded Postgres, the provider, a
+  Toxiproxy server and the workers as processes on this host;
+- ``docker`` (:mod:`harness.env.docker`): the same parts as containers on a per-run network.
+
+The runner and the faults only see the two protocols below, so a fault is written once: a signal
+to a :class:`Worker` is a signal to a process group locally and the matching container operation in
+Docker (SIGKILL -> kill, SIGTERM -> kill(signal=SIGTERM), SIGSTOP -> pause, SIGCONT -> unpause).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from harness.llm import ProviderClient
+from harness.net import ToxiproxyClient
+
+
+class EnvironmentStartError(RuntimeError):
+    """A part of the environment failed to start or answer; the message says which and why."""
+
+
+class CapabilityUnavailable(RuntimeError):
+    """The environment cannot do this here (no memory cgroup, an external Postgres it cannot
+    crash, ...); the trial is skipped with the message."""
+
+
+@dataclass(frozen=True)
+class Links:
+    """A trial's network paths through Toxiproxy: the URLs its workers use (as the workers see
+    them), and the proxy names the network faults act on."""
+
+    postgres_url: str
+    provider_url: str
+    postgres_proxy: str
+    provider_proxy: str
+
+
+class Worker(Protocol):
+    """One worker of a SUT: a process group locally, a container in Docker."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def executor_id(self) -> str: ...
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    def poll(self) -> int | None:
+        """The exit code, or None while it runs."""
+        ...
+
+    def wait(self, timeout_s: float) -> int | None:
+        """Block until it exits (its exit code) or ``timeout_s`` passes (None)."""
+        ...
+
+    def wait_ready(self, timeout_s: float = 20.0) -> None: ...
+
+    def signal(self, signum: int) -> None: ...
+
+    def stop(self) -> int | None:
+        """Make sure it is gone (SIGKILL) and return its exit code."""
+        ...
+
+    def oom_kills(self) -> int | None:
+        """Kernel OOM kills counted for this worker; None when it runs without a memory limit."""
+        ...
+
+    def tail(self, lines: int = 15) -> str: ...
+
+
+class Environment(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def work_dir(self) -> Path:
+        """A host directory the workers can see at the same path (trial dirs live here)."""
+        ...
+
+    def provider_client(self) -> ProviderClient: ...
+
+    def toxiproxy(self) -> ToxiproxyClient: ...
+
+    def create_database(self, label: str) -> str:
+        """A fresh database for one trial; returns its URL as the harness reaches it."""
+        ...
+
+    def create_links(self, label: str, database_url: str) -> Links: ...
+
+    def remove_links(self, links: Links) -> None: ...
+
+    def start_worker(
+        self,
+        name: str,
+        executor_id: str,
+        argv: Sequence[str],
+        *,
+        wait_ready: bool = True,
+        extra_env: Mapping[str, str] | None = None,
+        memory_limit_mb: int | None = None,
+    ) -> Worker:
+        """Start a worker. ``argv[0]`` names the host's Python; a container environment runs its
+        own. Raises :class:`CapabilityUnavailable` when ``memory_limit_mb`` cannot be enforced."""
+        ...
+
+    def crash_postgres(self) -> None:
+        """Stop Postgres without a shutdown checkpoint; :class:`CapabilityUnavailable` if it
+        cannot (an external server)."""
+        ...
+
+    def start_postgres(self) -> None:
+        """Start it again (no-op when running) and wait until a query succeeds."""
+        ...
+
+
+__all__ = [
+    "CapabilityUnavailable",
+    "Environment",
+    "EnvironmentStartError",
+    "Links",
+    "Worker",
+]

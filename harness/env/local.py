@@ -21,22 +21,18 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import psycopg
 from psycopg import sql
 
-from harness.env.cgroups import MemoryCgroup
+from harness.env import CapabilityUnavailable, EnvironmentStartError, Links
+from harness.env.cgroups import CgroupUnavailable, MemoryCgroup, memory_cgroup
 from harness.env.postgres import ENV_URL, EmbeddedPostgres, ExternalPostgres
 from harness.llm import ProviderClient, ProviderProcess
 from harness.net import ToxiproxyClient, ToxiproxyServer, toxiproxy_server
-
-
-class EnvironmentStartError(RuntimeError):
-    """A part of the environment failed to start or answer; the message says which and why."""
 
 
 def new_run_id() -> str:
@@ -48,17 +44,6 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
-
-
-@dataclass(frozen=True)
-class Links:
-    """A trial's network paths through Toxiproxy: the URLs its workers use, and the proxy names
-    the network faults act on."""
-
-    postgres_url: str
-    provider_url: str
-    postgres_proxy: str
-    provider_proxy: str
 
 
 class WorkerProcess:
@@ -153,6 +138,9 @@ class WorkerProcess:
 
     def tail(self, lines: int = 15) -> str:
         return _tail(self.log_path, lines)
+
+    def oom_kills(self) -> int | None:
+        return None if self.cgroup is None else self.cgroup.oom_kills()
 
 
 class LocalEnvironment:
@@ -302,9 +290,16 @@ class LocalEnvironment:
         argv: Sequence[str],
         *,
         wait_ready: bool = True,
-        extra_env: dict[str, str] | None = None,
-        cgroup: MemoryCgroup | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        memory_limit_mb: int | None = None,
     ) -> WorkerProcess:
+        """A worker process group; with ``memory_limit_mb``, inside its own memory cgroup."""
+        cgroup = None
+        if memory_limit_mb is not None:  # removed by the worker's stop()
+            try:
+                cgroup = memory_cgroup(f"{self.run_id}-{name}", memory_limit_mb << 20).create()
+            except CgroupUnavailable as exc:
+                raise CapabilityUnavailable(str(exc)) from exc
         log_path = self.work_dir / f"worker-{name}.log"
         worker = WorkerProcess(name, executor_id, argv, log_path, cgroup)
         self._workers.append(worker)
@@ -314,6 +309,22 @@ class LocalEnvironment:
         if wait_ready:
             worker.wait_ready()
         return worker
+
+    def _embedded_postgres(self) -> EmbeddedPostgres:
+        if not isinstance(self.postgres, EmbeddedPostgres):
+            raise CapabilityUnavailable(
+                f"cannot crash or restart a Postgres named by {ENV_URL}; unset it to use the "
+                "embedded one"
+            )
+        return self.postgres
+
+    def crash_postgres(self) -> None:
+        self._embedded_postgres().crash()
+
+    def start_postgres(self) -> None:
+        postgres = self._embedded_postgres()
+        if not postgres.running:
+            postgres.start()
 
     def stop_workers(self) -> None:
         for worker in self._workers:

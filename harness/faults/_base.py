@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from harness.env.local import Links, LocalEnvironment, WorkerProcess
+from harness.env import Environment, Links, Worker
 
 
 class FaultUnavailable(RuntimeError):
@@ -28,8 +28,8 @@ class FaultUnavailable(RuntimeError):
 class FaultTarget:
     """What a fault may act on."""
 
-    env: LocalEnvironment
-    worker: WorkerProcess
+    env: Environment
+    worker: Worker
     """The worker running the workflow when the trigger fired."""
     workflow_id: str
     links: Links

@@ -1,5 +1,5 @@
-"""``db_crash``: Postgres immediate shutdown (no checkpoint, like a power cut), restart after
-``down_s`` seconds.
+"""``db_crash``: Postgres immediate shutdown (no checkpoint, like a power cut or an OOM kill of the
+postmaster), restarted after ``down_s`` seconds.
 
 Workers must ride it out (reconnect with backoff) or be replaced; nothing recorded may be lost and
 no workflow may be left pending. Heal makes sure Postgres is running again.
@@ -10,18 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from harness.env.postgres import EmbeddedPostgres
+from harness.env import CapabilityUnavailable
 from harness.faults._base import FaultTarget, FaultUnavailable
-
-
-def _embedded(target: FaultTarget) -> EmbeddedPostgres:
-    postgres = target.env.postgres
-    if not isinstance(postgres, EmbeddedPostgres):
-        raise FaultUnavailable(
-            "db_crash needs the embedded Postgres: it cannot crash a server named by "
-            "DURABENCH_POSTGRES_URL"
-        )
-    return postgres
 
 
 @dataclass(frozen=True)
@@ -31,11 +21,14 @@ class DbCrashFault:
     kills_worker: bool = False
 
     def inject(self, target: FaultTarget) -> None:
-        postgres = _embedded(target)
-        postgres.crash()
+        try:
+            target.env.crash_postgres()
+        except CapabilityUnavailable as exc:
+            raise FaultUnavailable(str(exc)) from exc
         time.sleep(self.down_s)
 
     def heal(self, target: FaultTarget) -> None:
-        postgres = _embedded(target)
-        if not postgres.running:
-            postgres.start()
+        try:
+            target.env.start_postgres()
+        except CapabilityUnavailable:
+            return  # inject could not crash it either
