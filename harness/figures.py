@@ -215,7 +215,8 @@ def _exited_executors(history: History, fault_at: int) -> frozenset[str]:
     by_worker = {e.worker: e.executor for e in history.events_of("worker_started") if e.worker}
     exited: set[str] = set()
     for e in history.events_of("worker_exited"):
-        if e.at_ns < fault_at:
+        # The harness stops every worker when the trial ends; that is no death caused by the fault.
+        if e.at_ns < fault_at or e.detail.get("stopped_by") == "teardown":
             continue
         executor = e.executor or (by_worker.get(e.worker) if e.worker else None)
         if executor is not None:

@@ -162,3 +162,29 @@ def test_in_flight_steps(fault_at: float | None, checkpointing: bool,
 def test_figures_as_json_is_plain() -> None:
     data = compute_figures(CKPT).as_json()
     assert data["redundant_tokens"] == 150 and data["frontier"] == 1
+
+
+def test_a_teardown_stop_is_not_an_exit_caused_by_the_fault() -> None:
+    """A fault the worker rides out (provider errors, a partition): its own activity after the
+    heal is the resume, although the harness stops it when the trial ends."""
+    from harness.figures import compute_figures
+    from harness.history import HarnessEvent, History, LedgerEntry
+
+    def call(step: int, at: int) -> LedgerEntry:
+        return LedgerEntry(f"r{step}-{at}", "wf", step, 1, "w1", "m", at, at + 10, 200, 5, 5,
+                           0.0, True, f"n{step}{at}")  # fmt: skip
+
+    history = History(
+        trial_id="t", workflow_ids=("wf",), checkpointing=True,
+        ledger=(call(0, 100), call(1, 2_000_000_000), call(2, 3_000_000_000)),
+        events=(
+            HarnessEvent(50, "worker_started", worker="w1.0", executor="w1"),
+            HarnessEvent(1_000_000_000, "fault_fired", worker="w1.0", executor="w1"),
+            HarnessEvent(1_000_000_100, "fault_healed", worker="w1.0"),
+            HarnessEvent(4_000_000_000, "worker_exited", worker="w1.0", executor="w1",
+                         exit_code=-9, detail={"stopped_by": "teardown"}),
+        ),
+    )  # fmt: skip
+    figures = compute_figures(history)
+    assert figures.time_to_resume_s == 1.0
+    assert figures.time_to_recover_s == 1.0
