@@ -121,6 +121,16 @@ def _add_suite(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=suite.run_suite)
 
 
+def _add_images(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from harness import images
+
+    parser = commands.add_parser(
+        "images", help="build the Docker images (add --offline without registry access)",
+        description=images.__doc__)
+    images.add_arguments(parser)
+    parser.set_defaults(handler=images.run_images)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; one ``_add_<name>`` call per subcommand."""
     parser = argparse.ArgumentParser(
@@ -130,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_suite(commands)
     _add_report(commands)
     _add_gate(commands)
+    _add_images(commands)
     return parser
 
 

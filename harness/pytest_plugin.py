@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.env import Environment
 from harness.env.local import LocalEnvironment, new_run_id
 from harness.faults import FaultUnavailable
 from harness.require import required, skip_or_fail
@@ -31,7 +32,7 @@ from harness.runner import GoldenCache, run_trial
 from harness.sut import SUT_NAMES
 from harness.trial import TrialResult, TrialSpec
 
-ENVIRONMENTS = ("local",)
+ENVIRONMENTS = ("local", "docker")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,7 +93,7 @@ class TrialRunner:
     """Runs trials in one environment, caches them by spec and records them in the store."""
 
     def __init__(
-        self, env: LocalEnvironment, results: Path, timeout_s: float, config: pytest.Config
+        self, env: Environment, results: Path, timeout_s: float, config: pytest.Config
     ) -> None:
         self.env = env
         self.config = config
@@ -147,16 +148,26 @@ class TrialRunner:
 
 
 @pytest.fixture(scope="session")
-def durabench_env(request: pytest.FixtureRequest) -> Iterator[LocalEnvironment]:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    with LocalEnvironment(
-        run_id=f"{new_run_id()}-{worker}", keep=bool(request.config.getoption("--keep-env"))
-    ) as env:
+def durabench_env(request: pytest.FixtureRequest) -> Iterator[Environment]:
+    """The environment of ``--env``; ``docker`` skips (or fails, with ``DURABENCH_REQUIRE=docker``)
+    when no engine answers."""
+    run_id = f"{new_run_id()}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    keep = bool(request.config.getoption("--keep-env"))
+    if request.config.getoption("--env") == "docker":
+        from harness.env.docker import DockerEnvironment, docker_available
+
+        reason = docker_available()
+        if reason is not None:
+            skip_or_fail("docker", reason)
+        with DockerEnvironment(run_id=run_id.lower(), keep=keep) as docker_env:
+            yield docker_env
+        return
+    with LocalEnvironment(run_id=run_id, keep=keep) as env:
         yield env
 
 
 @pytest.fixture(scope="session")
-def trials(request: pytest.FixtureRequest, durabench_env: LocalEnvironment) -> TrialRunner:
+def trials(request: pytest.FixtureRequest, durabench_env: Environment) -> TrialRunner:
     return TrialRunner(
         durabench_env,
         Path(str(request.config.getoption("--results"))),

@@ -39,9 +39,7 @@ def test_lost_commit_ack_records_once(trials: TrialRunner, sut: str, seed: int) 
         assert result.figures.redundant_tokens == 0, "a lost commit ack costs no LLM call"
 
 
-@pytest.mark.parametrize("sut", SUT_NAMES)
-def test_postgres_latency_overhead_grows_per_step(trials: TrialRunner, sut: str,
-                                                 seed: int) -> None:  # fmt: skip
+def _durations(trials: TrialRunner, sut: str, seed: int) -> list[float]:
     durations = []
     for ms in LATENCIES_MS:
         slow = DegradeFault(toxic="latency", link="postgres", attributes=(("latency", ms),))
@@ -51,9 +49,25 @@ def test_postgres_latency_overhead_grows_per_step(trials: TrialRunner, sut: str,
         trials.require_valid(result)
         assert result.figures.duration_s is not None
         durations.append(result.figures.duration_s)
+    return durations
+
+
+def test_postgres_latency_is_paid_per_checkpoint(trials: TrialRunner, seed: int) -> None:
+    """Each checkpoint is one round trip, so a slow Postgres link slows a checkpointing run step
+    by step; without checkpointing the run makes a handful of round trips in all."""
+    trials.require_suts("reference", "reference-nockpt")
     steps = SUITE_PARAMS.llm_calls + SUITE_PARAMS.turns + 1
-    per_step_ms = [round((d - durations[0]) / steps * 1000, 1) for d in durations]
-    print(f"{sut}: added per-step overhead at {LATENCIES_MS} ms link latency: {per_step_ms} ms")
-    assert all(a < b for a, b in itertools.pairwise(durations)), (
-        f"run time should grow with the link latency {LATENCIES_MS}: {durations}"
+    added: dict[str, list[float]] = {}
+    for sut in ("reference", "reference-nockpt"):
+        durations = _durations(trials, sut, seed)
+        added[sut] = [d - durations[0] for d in durations]
+        per_step = [round(a / steps * 1000, 1) for a in added[sut]]
+        print(f"{sut}: added time per step at {LATENCIES_MS} ms link latency: {per_step} ms")
+    ckpt, nockpt = added["reference"], added["reference-nockpt"]
+    assert all(a < b for a, b in itertools.pairwise(ckpt)), (
+        f"a checkpointing run should slow down with the link latency {LATENCIES_MS}: {ckpt}"
+    )
+    assert ckpt[-1] > nockpt[-1] + 0.5 * steps * LATENCIES_MS[-1] / 1000, (
+        f"at {LATENCIES_MS[-1]} ms, checkpointing should pay about one round trip per step more "
+        f"than no checkpointing: added {ckpt[-1]:.2f}s vs {nockpt[-1]:.2f}s"
     )

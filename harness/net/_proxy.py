@@ -52,6 +52,7 @@ class _Side(asyncio.Protocol):
         self.link: Link | None = None
         self.conn: Connection | None = None
         self._pauses: set[str] = set()
+        self._early: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -66,6 +67,18 @@ class _Side(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.link is not None:
             self.link.feed(data)
+        else:
+            # Some Python versions (Debian 12's 3.11.2) start reading a new socket despite a
+            # pause_reading() in connection_made; bytes that come before the upstream exists
+            # wait here instead of being dropped.
+            self._early.append(data)
+
+    def feed_early(self) -> None:
+        """Hand the bytes that arrived before the link existed to the link, in order."""
+        early, self._early = self._early, []
+        if self.link is not None:
+            for data in early:
+                self.link.feed(data)
 
     def eof_received(self) -> bool:
         if self.link is not None:
@@ -129,6 +142,7 @@ class Connection:
         for direction, link in self.links.items():
             for entry in chains[direction]:
                 link.add_toxic(entry)
+        self.client.feed_early()
         self.client.set_paused("connecting", False)
 
     def link_finished(self, link: Link) -> None:

@@ -1,0 +1,412 @@
+"""The ``docker`` environment: Postgres, Toxiproxy, the provider and the workers as containers.
+
+Lifecycle of :class:`DockerEnvironment` (a context manager):
+1. connect to the engine (``DOCKER_HOST`` or the default socket) — a clear error says how to start
+   one; sweep what crashed runs left (everything labelled ``durabench.run_id`` of another run);
+2. a per-run bridge network and a host work dir (bind-mounted into workers at the same path);
+3. containers ``postgres``, ``toxiproxy`` and ``provider`` on the network, their ports published
+   on 127.0.0.1 only, each waited for until it really answers (Postgres: a query succeeds; the
+   provider: ``/healthz``; Toxiproxy: ``/version``); a timeout prints the container's log tail;
+4. per trial: a database, two Toxiproxy links (``toxiproxy:<port>`` inside the network) and worker
+   containers; a worker's memory limit is ``mem_limit`` = ``memswap_limit``;
+5. teardown, also on failure or Ctrl-C: every container and the network of the run are removed.
+
+Signals map to container operations: SIGKILL -> ``kill()``, SIGTERM -> ``kill(signal=SIGTERM)``,
+SIGSTOP -> ``pause()`` (the freezer), SIGCONT -> ``unpause()``. Exit codes are reported like a
+local process's: a container that died of signal N (exit code 128+N) is reported as -N.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import re
+import shutil
+import signal
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg import sql
+
+from harness.env import CapabilityUnavailable, EnvironmentStartError, Links
+from harness.env.local import new_run_id
+from harness.env.postgres import free_port
+from harness.images import ImageSet
+from harness.llm import ProviderClient
+from harness.net import ToxiproxyClient
+
+LABEL = "durabench.run_id"
+OWNER_LABEL = "durabench.owner_pid"
+HOST_LABEL = "durabench.host"
+PROVIDER_PORT = 8000
+TOXIPROXY_PORT = 8474
+
+
+def _docker() -> Any:
+    # The SDK by name: the repository's own ``docker/`` folder (Dockerfiles) must not shadow it
+    # for a type checker; imported here so local runs never touch it.
+    sdk: Any = importlib.import_module("docker")
+    try:
+        client = sdk.from_env(timeout=30)
+        client.ping()
+    except sdk.errors.DockerException as exc:
+        raise EnvironmentStartError(
+            f"no Docker engine is reachable ({exc}). Start one (e.g. `dockerd &`, or "
+            "`bash scripts/docker-engine.sh` on Debian), or point DOCKER_HOST at one."
+        ) from exc
+    return client
+
+
+def _orphaned(labels: Mapping[str, str]) -> bool:
+    """Left by a run whose harness process is gone (a crash, a kill -9, a closed terminal)."""
+    if labels.get(HOST_LABEL) != socket.gethostname():
+        return False  # another host's run: not ours to judge
+    try:
+        os.kill(int(labels.get(OWNER_LABEL, "0")), 0)
+    except (ProcessLookupError, ValueError):
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def sweep(client: Any, *, everything: bool = False) -> int:
+    """Remove the containers and networks that crashed runs left (or, with ``everything``, of
+    every durabench run). Returns how many containers went."""
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        if everything or _orphaned(container.labels):
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+                removed += 1
+    for network in client.networks.list(filters={"label": LABEL}):
+        if everything or _orphaned(network.attrs.get("Labels") or {}):
+            with contextlib.suppress(Exception):
+                network.remove()
+    return removed
+
+
+def _offline_only(client: Any) -> bool:
+    """True when the public images are absent here but the offline builds are present."""
+    present = {tag for image in client.images.list() for tag in image.tags}
+    public, offline = ImageSet.defaults(offline=False), ImageSet.defaults(offline=True)
+    return public.postgres not in present and offline.postgres in present
+
+
+def _signal_exit(code: int | None) -> int | None:
+    if code is not None and 128 < code < 128 + 65:
+        return -(code - 128)
+    return code
+
+
+class ContainerWorker:
+    """A worker container; signals become container operations."""
+
+    def __init__(self, name: str, executor_id: str, container: Any, limited: bool) -> None:
+        self.name = name
+        self.executor_id = executor_id
+        self._container = container
+        self._limited = limited
+        self._exit: int | None = None
+        container.reload()
+        self.pid = int(container.attrs["State"].get("Pid") or 0)
+
+    def _state(self) -> dict[str, Any]:
+        with contextlib.suppress(Exception):
+            self._container.reload()
+        return dict(self._container.attrs["State"])
+
+    @property
+    def alive(self) -> bool:
+        return self.poll() is None
+
+    def poll(self) -> int | None:
+        if self._exit is not None:
+            return self._exit
+        state = self._state()
+        if state.get("Status") in ("exited", "dead"):
+            self._exit = _signal_exit(int(state.get("ExitCode", 0)))
+        return self._exit
+
+    def wait(self, timeout_s: float) -> int | None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.poll() is not None:
+                return self._exit
+            time.sleep(0.02)
+        return self.poll()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        marker = f"worker {self.executor_id} ready".encode()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if marker in self._container.logs():
+                return
+            if self.poll() is not None:
+                raise EnvironmentStartError(
+                    f"worker container {self.name} exited with code {self._exit} before it was "
+                    f"ready.\n--- logs ---\n{self.tail()}"
+                )
+            time.sleep(0.05)
+        raise EnvironmentStartError(
+            f"worker container {self.name} not ready after {timeout_s:.0f}s.\n{self.tail()}"
+        )
+
+    def signal(self, signum: int) -> None:
+        with contextlib.suppress(Exception):  # a container already gone has nothing to signal
+            if signum == signal.SIGSTOP:
+                self._container.pause()
+            elif signum == signal.SIGCONT:
+                if self._state().get("Paused"):
+                    self._container.unpause()
+            else:
+                self._container.kill(signal=int(signum))
+
+    def stop(self) -> int | None:
+        if self.poll() is None:
+            self.signal(signal.SIGCONT)
+            self.signal(signal.SIGKILL)
+        return self.wait(15.0)
+
+    def oom_kills(self) -> int | None:
+        if not self._limited:
+            return None
+        return 1 if self._state().get("OOMKilled") else 0
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return str(self._container.logs(tail=lines).decode(errors="replace"))
+        except Exception as exc:  # the log is a diagnostic; its absence must not mask the error
+            return f"(no logs: {exc})"
+
+
+class DockerEnvironment:
+    """Every part a container on a per-run network; only 127.0.0.1 ports are published."""
+
+    name = "docker"
+
+    def __init__(self, run_id: str | None = None, *, images: ImageSet | None = None,
+                 tokens_per_second: float = 5000.0, seed: int = 0, keep: bool = False,
+                 ready_timeout_s: float = 90.0) -> None:  # fmt: skip
+        self.run_id = run_id or new_run_id()
+        self.images = images
+        self.tokens_per_second = tokens_per_second
+        self.seed = seed
+        self.keep = keep
+        self.ready_timeout_s = ready_timeout_s
+        self.work_dir = Path()
+        self._client: Any = None
+        self._network: Any = None
+        self._containers: dict[str, Any] = {}
+        self._ports: dict[str, int] = {}
+        self._provider: ProviderClient | None = None
+        self._toxiproxy: ToxiproxyClient | None = None
+        self._databases: list[str] = []
+        self._labels = {LABEL: self.run_id, OWNER_LABEL: str(os.getpid()),
+                        HOST_LABEL: socket.gethostname()}  # fmt: skip
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> DockerEnvironment:
+        try:
+            self._start()
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
+        self._stop()
+
+    def _start(self) -> None:
+        self._client = _docker()
+        if self.images is None:
+            self.images = ImageSet.from_env(offline=_offline_only(self._client))
+        sweep(self._client)
+        self.work_dir = Path(tempfile.mkdtemp(prefix=f"durabench-{self.run_id}-"))
+        self.work_dir.chmod(0o777)
+        self._network = self._client.networks.create(
+            f"durabench-{self.run_id}", driver="bridge", labels=self._labels
+        )
+        images = self.images
+        # Published on 127.0.0.1 only, so trust authentication reaches nobody but this host.
+        self._start_service("postgres", images.postgres, 5432,
+                            environment={"POSTGRES_HOST_AUTH_METHOD": "trust"})  # fmt: skip
+        self._wait_postgres()
+        self._start_service("toxiproxy", images.toxiproxy, TOXIPROXY_PORT)
+        self._start_service("provider", images.project, PROVIDER_PORT, command=[
+            "python3", "-m", "harness.llm", "serve", "--host", "0.0.0.0", "--allow-remote",
+            "--port", str(PROVIDER_PORT), "--seed", str(self.seed),
+            "--tokens-per-second", str(self.tokens_per_second)])  # fmt: skip
+        self._wait_http("provider", f"{self.provider_url}/healthz")
+        self._wait_http("toxiproxy", f"http://127.0.0.1:{self._ports['toxiproxy']}/version")
+        self._provider = ProviderClient(self.provider_url)
+        self._toxiproxy = ToxiproxyClient(f"http://127.0.0.1:{self._ports['toxiproxy']}")
+
+    def _stop(self) -> None:
+        for closable in (self._provider, self._toxiproxy):
+            with contextlib.suppress(Exception):
+                closable.close()  # type: ignore[union-attr]
+        if self._client is not None:
+            sweep_own = [c for c in self._client.containers.list(
+                all=True, filters={"label": f"{LABEL}={self.run_id}"})]  # fmt: skip
+            for container in sweep_own:
+                with contextlib.suppress(Exception):
+                    container.remove(force=True)
+            if self._network is not None:
+                with contextlib.suppress(Exception):
+                    self._network.remove()
+        if not self.keep and self.work_dir != Path():
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _start_service(self, alias: str, image: str, port: int, *,
+                       environment: Mapping[str, str] | None = None,
+                       command: Sequence[str] | None = None) -> None:  # fmt: skip
+        host_port = free_port()
+        try:
+            container = self._client.containers.run(
+                image, command=list(command) if command else None, detach=True,
+                name=f"durabench-{self.run_id}-{alias}", labels=self._labels,
+                network=self._network.name, environment=dict(environment or {}),
+                ports={f"{port}/tcp": ("127.0.0.1", host_port)},
+                networking_config={self._network.name: self._client.api.create_endpoint_config(
+                    aliases=[alias])},
+            )  # fmt: skip
+        except Exception as exc:
+            raise EnvironmentStartError(
+                f"could not start the {alias} container from image {image!r}: {exc}. Build the "
+                "images with `durabench images build` (add --offline without registry access) "
+                "or set DURABENCH_IMAGE / DURABENCH_POSTGRES_IMAGE / DURABENCH_TOXIPROXY_IMAGE."
+            ) from exc
+        self._containers[alias] = container
+        self._ports[alias] = host_port
+
+    def _logs(self, alias: str) -> str:
+        with contextlib.suppress(Exception):
+            return str(self._containers[alias].logs(tail=20).decode(errors="replace"))
+        return "(no logs)"
+
+    def _wait_postgres(self) -> None:
+        deadline, last = time.monotonic() + self.ready_timeout_s, ""
+        while time.monotonic() < deadline:
+            try:
+                with psycopg.connect(self.postgres_url, connect_timeout=2) as conn:
+                    conn.execute("SELECT 1")
+                return
+            except psycopg.Error as exc:
+                last = str(exc).strip()
+                time.sleep(0.2)
+        raise EnvironmentStartError(
+            f"the postgres container did not answer a query within {self.ready_timeout_s:.0f}s "
+            f"({last}).\n--- logs ---\n{self._logs('postgres')}"
+        )
+
+    def _wait_http(self, alias: str, url: str) -> None:
+        deadline, last = time.monotonic() + self.ready_timeout_s, ""
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        raise EnvironmentStartError(
+            f"the {alias} container did not answer {url} within {self.ready_timeout_s:.0f}s "
+            f"({last}).\n--- logs ---\n{self._logs(alias)}"
+        )
+
+    # -- parts ---------------------------------------------------------------------------------
+    @property
+    def postgres_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self._ports['postgres']}/postgres"
+
+    @property
+    def provider_url(self) -> str:
+        return f"http://127.0.0.1:{self._ports['provider']}"
+
+    def provider_client(self) -> ProviderClient:
+        if self._provider is None:
+            raise EnvironmentStartError("the docker environment is not started")
+        return self._provider
+
+    def toxiproxy(self) -> ToxiproxyClient:
+        if self._toxiproxy is None:
+            raise EnvironmentStartError("the docker environment is not started")
+        return self._toxiproxy
+
+    def create_database(self, label: str) -> str:
+        name = "t_" + re.sub(r"[^a-z0-9_]", "_", label.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+        with psycopg.connect(self.postgres_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self._databases.append(name)
+        return f"postgresql://postgres@127.0.0.1:{self._ports['postgres']}/{name}"
+
+    def create_links(self, label: str, database_url: str) -> Links:
+        toxiproxy = self.toxiproxy()
+        suffix = re.sub(r"[^a-z0-9_]", "_", label.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+        dbname = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+        pg = toxiproxy.create_proxy(f"pg_{suffix}", "0.0.0.0:0", "postgres:5432")
+        llm = toxiproxy.create_proxy(f"llm_{suffix}", "0.0.0.0:0", f"provider:{PROVIDER_PORT}")
+        return Links(
+            postgres_url=f"postgresql://postgres@toxiproxy:{pg.listen_port}/{dbname}",
+            provider_url=f"http://toxiproxy:{llm.listen_port}",
+            postgres_proxy=pg.name,
+            provider_proxy=llm.name,
+        )
+
+    def remove_links(self, links: Links) -> None:
+        for name in (links.postgres_proxy, links.provider_proxy):
+            with contextlib.suppress(Exception):
+                self.toxiproxy().delete_proxy(name)
+
+    def start_worker(self, name: str, executor_id: str, argv: Sequence[str], *,
+                     wait_ready: bool = True, extra_env: Mapping[str, str] | None = None,
+                     memory_limit_mb: int | None = None) -> ContainerWorker:  # fmt: skip
+        limits: dict[str, Any] = {}
+        if memory_limit_mb is not None:
+            limits = {"mem_limit": f"{memory_limit_mb}m", "memswap_limit": f"{memory_limit_mb}m"}
+        assert self.images is not None
+        container = self._client.containers.run(
+            self.images.project, command=["python3", *argv[1:]], detach=True,
+            name=f"durabench-{self.run_id}-{name}", labels=self._labels,
+            network=self._network.name,
+            environment={"PYTHONUNBUFFERED": "1", "DURABENCH_RUN_ID": self.run_id,
+                         **dict(extra_env or {})},
+            volumes={str(self.work_dir): {"bind": str(self.work_dir), "mode": "rw"}},
+            **limits,
+        )  # fmt: skip
+        worker = ContainerWorker(name, executor_id, container, memory_limit_mb is not None)
+        if wait_ready:
+            worker.wait_ready()
+        return worker
+
+    def crash_postgres(self) -> None:
+        self._containers["postgres"].kill()
+
+    def start_postgres(self) -> None:
+        container = self._containers["postgres"]
+        container.reload()
+        if container.status != "running":
+            container.start()
+        self._wait_postgres()
+
+
+def docker_available() -> str | None:
+    """None when an engine answers, else the reason it does not (for skips)."""
+    try:
+        _docker().close()
+    except EnvironmentStartError as exc:
+        return str(exc)
+    return None
+
+
+__all__ = ["ContainerWorker", "DockerEnvironment", "docker_available", "sweep"]
