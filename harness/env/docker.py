@@ -37,7 +37,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from harness.env import CapabilityUnavailable, EnvironmentStartError, Links
+from harness.env import EnvironmentStartError, Links
 from harness.env.local import new_run_id
 from harness.env.postgres import free_port
 from harness.images import ImageSet
