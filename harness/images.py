@@ -32,6 +32,7 @@ Every failure raises :class:`ImagesError` whose message says what to do next.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import re
@@ -236,6 +237,7 @@ def debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
 
 
 def rootfs_key() -> str:
+    """Cache key of the rootfs; bump the last field when :data:`_ROOTFS_TRIM` changes."""
     spec = f"{SUITE}|minbase|{','.join(sorted(BASE_PACKAGES))}|trim2"
     return hashlib.sha256(spec.encode()).hexdigest()[:12]
 
@@ -243,14 +245,14 @@ def rootfs_key() -> str:
 # LLVM (and z3, its dependency) serve only Postgres's JIT, which is then reported unavailable.
 _ROOTFS_TRIM = ("var/cache/apt/archives/*.deb", "var/lib/apt/lists/*", "usr/share/doc/*",
                 "usr/share/man/*", "usr/share/info/*", "usr/share/locale/*/LC_MESSAGES",
-                "usr/lib/x86_64-linux-gnu/libLLVM-*", "usr/lib/x86_64-linux-gnu/libz3.so*",
+                "usr/lib/*-linux-gnu/libLLVM-*", "usr/lib/*-linux-gnu/libz3.so*",
                 "usr/lib/postgresql/15/lib/llvmjit*", "usr/lib/postgresql/15/lib/bitcode",
                 "var/lib/postgresql/15", "etc/postgresql/15", "var/log/*.log")
 
 
 def _trim_rootfs(root: Path) -> None:
     """Drop apt caches, docs, translations, LLVM and the cluster postgresql-15's postinst
-    created: the base shrinks from ~470 MB to ~280 MB."""
+    created: the base image shrinks from ~470 MB to ~250 MB."""
     for pattern in _ROOTFS_TRIM:
         for path in root.glob(pattern):
             if path.is_dir() and not path.is_symlink():
@@ -381,14 +383,35 @@ def make_context(project_dir: Path, ctx: Path) -> Path:
 
 
 def docker_build(ctx: Path, dockerfile: str, tag: str, build_args: Mapping[str, str],
-                 log: Log) -> None:
+                 log: Log, hint: str) -> None:
     argv = ["docker", "build", "-q", "-f", str(ctx / "docker" / dockerfile), "-t", tag]
     for key, value in build_args.items():
         argv += ["--build-arg", f"{key}={value}"]
-    env_hint = ("the base image must exist locally (offline) or be pullable (online); "
-                f"re-run with the engine log at hand if it is not that; {_ENGINE_HINT}")
     log(f"[images] docker build {tag} ({dockerfile})")
-    _run([*argv, str(ctx)], f"docker build of {tag}", env_hint, timeout_s=1800)
+    _run([*argv, str(ctx)], f"docker build of {tag}", hint, timeout_s=1800)
+
+
+_ONLINE_HINT = (f"the online build pulls {PUBLIC_PYTHON_IMAGE} and installs from PyPI; without "
+                "registry access use `durabench images build --offline` (see docs/docker.md)")
+_OFFLINE_HINT = ("the offline build uses only local images and the host-built wheels; the "
+                 "output below says which step failed (`--refresh` rebuilds the caches)")
+
+
+@contextmanager
+def _build_lock(cache_dir: Path, log: Log) -> Iterator[None]:
+    """One build at a time per cache (pytest-xdist workers, two shells): the second waits and
+    then finds everything cached."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / "build.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"[images] another build holds {cache_dir / 'build.lock'}; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def build_images(options: BuildOptions, log: Log = print) -> BuildReport:
@@ -396,12 +419,13 @@ def build_images(options: BuildOptions, log: Log = print) -> BuildReport:
     _require_engine()
     stages: list[Stage] = []
     built: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="durabench-images-") as tmp:
+    with _build_lock(options.cache_dir, log), \
+            tempfile.TemporaryDirectory(prefix="durabench-images-") as tmp:
         ctx = make_context(options.project_dir, Path(tmp) / "ctx")
         if not options.offline:
             with _stage(stages, "project image", log) as detail:
                 docker_build(ctx, "Dockerfile", options.images.project,
-                             {"BASE_IMAGE": PUBLIC_PYTHON_IMAGE}, log)
+                             {"BASE_IMAGE": PUBLIC_PYTHON_IMAGE}, log, _ONLINE_HINT)
                 detail.append(f"{options.images.project} FROM {PUBLIC_PYTHON_IMAGE}")
             return BuildReport(tuple(stages), (options.images.project,))
         with _stage(stages, "debootstrap", log) as detail:
@@ -425,13 +449,15 @@ def _build_offline_images(ctx: Path, options: BuildOptions, stages: list[Stage],
     postgres = options.images.postgres
     toxiproxy = options.images.toxiproxy
     with _stage(stages, "project image", log) as detail:
-        docker_build(ctx, "Dockerfile", project, {"BASE_IMAGE": BASE_IMAGE}, log)
+        docker_build(ctx, "Dockerfile", project, {"BASE_IMAGE": BASE_IMAGE}, log, _OFFLINE_HINT)
         detail.append(f"{project} FROM {BASE_IMAGE}")
     with _stage(stages, "postgres image", log) as detail:
-        docker_build(ctx, "Dockerfile.postgres", postgres, {"BASE_IMAGE": BASE_IMAGE}, log)
+        docker_build(ctx, "Dockerfile.postgres", postgres, {"BASE_IMAGE": BASE_IMAGE}, log,
+                     _OFFLINE_HINT)
         detail.append(f"{postgres} (PostgreSQL 15) FROM {BASE_IMAGE}")
     with _stage(stages, "toxiproxy image", log) as detail:
-        docker_build(ctx, "Dockerfile.toxiproxy", toxiproxy, {"PROJECT_IMAGE": project}, log)
+        docker_build(ctx, "Dockerfile.toxiproxy", toxiproxy, {"PROJECT_IMAGE": project}, log,
+                     _OFFLINE_HINT)
         detail.append(f"{toxiproxy} FROM {project}")
     return [project, postgres, toxiproxy]
 

@@ -257,6 +257,7 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float) -> _Trial:
     label = f"{spec.trial_id}-{uuid.uuid4().hex[:8]}"
     trial_dir = env.work_dir / label
     trial_dir.mkdir(parents=True)
+    trial_dir.chmod(0o777)  # workers may run as another user (containers); faults drop files here
     fault = spec.fault
     setup = fault.worker_setup(trial_dir) if isinstance(fault, ShapesWorkers) else WorkerSetup()
     return _Trial(spec, env, sut, db_url, env.create_links(spec.trial_id, db_url), trial_dir,

@@ -41,7 +41,8 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
-if pgrep -x dockerd >/dev/null 2>&1; then
+pidfile=/var/run/docker.pid
+if [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   say "dockerd is running but does not answer yet; waiting"
 else
   say "starting dockerd --iptables=false (log: $LOG)"

@@ -10,6 +10,7 @@ the test run. Containers are labelled ``org.durabench.test=images`` and always r
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import psycopg
 import pytest
 
 from harness import images
+from harness.env.postgres import free_port
 from harness.images import BuildOptions, ImagesError, ImageSet
 from harness.require import skip_or_fail
 
@@ -204,3 +206,44 @@ def test_toxiproxy_role_answers_version(offline_images: ImageSet, container: lis
 def test_toxiproxy_role_refuses_flags_it_does_not_implement(offline_images: ImageSet) -> None:
     proc = _docker("run", "--rm", offline_images.toxiproxy, "-config", "/x.json")
     assert proc.returncode == 2 and "unsupported argument '-config'" in proc.stderr
+
+
+@pytest.fixture
+def compose_stack(offline_images: ImageSet) -> Iterator[dict[str, str]]:
+    """``docker-compose up`` of the whole stack (offline images, two workers, free loopback
+    ports, a project name of its own); always taken down with its volumes."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        skip_or_fail("docker", "docker-compose is not installed (scripts/docker-engine.sh)")
+    env = {**os.environ, "DURABENCH_IMAGE": offline_images.project,
+           "DURABENCH_POSTGRES_IMAGE": offline_images.postgres,
+           "DURABENCH_TOXIPROXY_IMAGE": offline_images.toxiproxy,
+           "DURABENCH_POSTGRES_PORT": str(free_port()),
+           "DURABENCH_PROVIDER_PORT": str(free_port()),
+           "DURABENCH_TOXIPROXY_PORT": str(free_port())}
+    base = [binary, "-f", str(COMPOSE), "-p", f"durabench-test-{os.getpid()}"]
+    try:
+        up = subprocess.run([*base, "up", "-d", "--scale", "worker=2"], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=180, check=False)
+        assert up.returncode == 0, f"docker-compose up failed:\n{up.stdout}{up.stderr}"
+        yield env
+    finally:
+        subprocess.run([*base, "down", "-v", "--timeout", "5"], env=env, cwd=ROOT,
+                       capture_output=True, timeout=120, check=False)
+
+
+def test_a_workflow_runs_through_the_compose_stack(compose_stack: dict[str, str]) -> None:
+    from harness.sut import get_sut
+
+    url = (f"postgresql://postgres:durabench@127.0.0.1:"
+           f"{compose_stack['DURABENCH_POSTGRES_PORT']}/durabench")
+    with get_sut("reference").connect(url) as client:
+        client.start("research_agent", "compose-1", {"turns": 2})
+        outcome = client.wait("compose-1", timeout_s=60)
+    assert outcome.status == "SUCCESS", outcome
+    provider = f"http://127.0.0.1:{compose_stack['DURABENCH_PROVIDER_PORT']}"
+    entries = httpx.get(f"{provider}/v1/ledger", timeout=10).json()["entries"]
+    assert {e["workflow_id"] for e in entries} == {"compose-1"}
+    toxiproxy = f"http://127.0.0.1:{compose_stack['DURABENCH_TOXIPROXY_PORT']}"
+    proxies = httpx.get(f"{toxiproxy}/proxies", timeout=10).json()
+    assert set(proxies) == {"worker_postgres", "worker_provider"}  # the workers' only way out
