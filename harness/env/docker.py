@@ -21,13 +21,11 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import re
 import shutil
 import signal
 import socket
 import tempfile
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -35,11 +33,10 @@ from typing import Any
 
 import httpx
 import psycopg
-from psycopg import sql
 
 from harness.env import EnvironmentStartError, Links
 from harness.env.local import new_run_id
-from harness.env.postgres import free_port
+from harness.env.postgres import create_database, free_port, labelled_name
 from harness.images import ImageSet
 from harness.llm import ProviderClient
 from harness.net import ToxiproxyClient
@@ -210,7 +207,6 @@ class DockerEnvironment:
         self._ports: dict[str, int] = {}
         self._provider: ProviderClient | None = None
         self._toxiproxy: ToxiproxyClient | None = None
-        self._databases: list[str] = []
         self._labels = {LABEL: self.run_id, OWNER_LABEL: str(os.getpid()),
                         HOST_LABEL: socket.gethostname()}  # fmt: skip
 
@@ -344,15 +340,11 @@ class DockerEnvironment:
         return self._toxiproxy
 
     def create_database(self, label: str) -> str:
-        name = "t_" + re.sub(r"[^a-z0-9_]", "_", label.lower())[:40] + "_" + uuid.uuid4().hex[:8]
-        with psycopg.connect(self.postgres_url, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        self._databases.append(name)
-        return f"postgresql://postgres@127.0.0.1:{self._ports['postgres']}/{name}"
+        return create_database(self.postgres_url, label)
 
     def create_links(self, label: str, database_url: str) -> Links:
         toxiproxy = self.toxiproxy()
-        suffix = re.sub(r"[^a-z0-9_]", "_", label.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+        suffix = labelled_name("", label)
         dbname = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
         pg = toxiproxy.create_proxy(f"pg_{suffix}", "0.0.0.0:0", "postgres:5432")
         llm = toxiproxy.create_proxy(f"llm_{suffix}", "0.0.0.0:0", f"provider:{PROVIDER_PORT}")

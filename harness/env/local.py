@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -30,7 +29,13 @@ from psycopg import sql
 
 from harness.env import CapabilityUnavailable, EnvironmentStartError, Links
 from harness.env.cgroups import CgroupUnavailable, MemoryCgroup, memory_cgroup
-from harness.env.postgres import ENV_URL, EmbeddedPostgres, ExternalPostgres
+from harness.env.postgres import (
+    ENV_URL,
+    EmbeddedPostgres,
+    ExternalPostgres,
+    create_database,
+    labelled_name,
+)
 from harness.llm import ProviderClient, ProviderProcess
 from harness.net import ToxiproxyClient, ToxiproxyServer, toxiproxy_server
 
@@ -238,11 +243,9 @@ class LocalEnvironment:
 
     def create_database(self, label: str) -> str:
         """A fresh database for one trial, so its workers never see another trial's workflows."""
-        name = "t_" + re.sub(r"[^a-z0-9_]", "_", label.lower())[:40] + "_" + uuid.uuid4().hex[:8]
-        with psycopg.connect(self.postgres_url, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        self._databases.append(name)
-        return _with_dbname(self.postgres_url, name)
+        url = create_database(self.postgres_url, label)
+        self._databases.append(str(psycopg.conninfo.conninfo_to_dict(url)["dbname"]))
+        return url
 
     def _drop_databases(self) -> None:
         if not isinstance(self.postgres, ExternalPostgres) or not self._databases:
@@ -263,7 +266,7 @@ class LocalEnvironment:
     def create_links(self, label: str, postgres_url: str) -> Links:
         """Proxies for one trial's ``worker→postgres`` and ``worker→provider`` links."""
         toxiproxy = self.toxiproxy()
-        suffix = re.sub(r"[^a-z0-9_]", "_", label.lower())[:40] + "_" + uuid.uuid4().hex[:6]
+        suffix = labelled_name("", label)
         pg = psycopg.conninfo.conninfo_to_dict(postgres_url)
         pg_proxy = toxiproxy.create_proxy(
             f"pg_{suffix}", "127.0.0.1:0", f"{pg.get('host', '127.0.0.1')}:{pg.get('port', 5432)}"
@@ -331,8 +334,3 @@ class LocalEnvironment:
             worker.stop()
         self._workers.clear()
 
-
-def _with_dbname(url: str, dbname: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]

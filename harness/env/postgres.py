@@ -21,11 +21,13 @@ import contextlib
 import importlib.util
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,6 +270,25 @@ class EmbeddedPostgres:
             f"Postgres on {self.host}:{self.port} did not answer a query within "
             f"{self.start_timeout:.0f}s ({last}).\n--- server log ---\n{_tail(self.log_path)}"
         )
+
+
+def labelled_name(prefix: str, label: str, *, length: int = 40) -> str:
+    """``<prefix><label, as a safe identifier>_<random>``: unique names for per-trial databases and
+    proxies that still say which trial they belong to."""
+    return prefix + re.sub(r"[^a-z0-9_]", "_", label.lower())[:length] + "_" + uuid.uuid4().hex[:8]
+
+
+def create_database(admin_url: str, label: str) -> str:
+    """Create a fresh database named after ``label``; returns the URL of it (same server)."""
+    import psycopg
+    from psycopg import sql
+
+    name = labelled_name("t_", label)
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(admin_url)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
 
 
 class ExternalPostgres:
