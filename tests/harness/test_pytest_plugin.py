@@ -7,6 +7,12 @@ import pytest
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_requirements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI sets DURABENCH_REQUIRE; each test here sets what it means to test."""
+    monkeypatch.delenv("DURABENCH_REQUIRE", raising=False)
+
+
 def test_options_live_in_the_durabench_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(["durabench chaos suite:", "*--env*", "*--sut*", "*--seeds*",
