@@ -106,8 +106,7 @@ class Trigger:
             return Fired(time.time_ns(), entry.executor, {"call": self.call, "step": entry.step})
         if self.kind == "checkpointed":
             return self._wait_checkpoint(ctx, timeout_s)
-        delay = self.seconds if self.kind == "after" else self._random_delay()
-        assert delay is not None
+        delay = self.planned_delay_s()
         remaining = ctx.started_monotonic + delay - time.monotonic()
         if remaining > timeout_s:
             raise TriggerNeverFired(f"trigger at {delay:.2f}s is past the trial timeout")
@@ -122,9 +121,15 @@ class Trigger:
     def disarm(self, ctx: TriggerContext) -> None:
         self.after_inject(ctx)
 
-    def _random_delay(self) -> float:
-        lo, hi = self.window_s
-        return random.Random(self.seed).uniform(lo, hi)
+    def planned_delay_s(self) -> float:
+        """Seconds after ``arm`` that an ``after`` or ``random`` trigger fires (the same for the
+        same seed)."""
+        if self.kind == "after" and self.seconds is not None:
+            return self.seconds
+        if self.kind == "random":
+            lo, hi = self.window_s
+            return random.Random(self.seed).uniform(lo, hi)
+        raise ValueError(f"a {self.kind!r} trigger fires on an event, not after a delay")
 
     def _wait_checkpoint(self, ctx: TriggerContext, timeout_s: float) -> Fired:
         deadline = time.monotonic() + timeout_s

@@ -84,3 +84,27 @@ def test_multi_agent_fans_out_to_child_workflows(env: LocalEnvironment) -> None:
     assert calls[root.workflow_id] == 2  # plan + merge
     assert all(calls[c.workflow_id] == 3 for c in children)  # plan, 1 turn, write
     assert [len(n) for n in root.output["children"]] == [3, 3, 3]
+
+
+def test_a_kill_after_a_checkpoint_with_delayed_recovery(env: LocalEnvironment) -> None:
+    """The ``checkpointed`` trigger reads the SUT's own store; ``delayed`` recovery (pod
+    rescheduling) holds the replacement back, which time_to_resume shows."""
+    golden = golden_baseline(run_trial(env, spec().golden()))
+    delayed = spec(trigger=Trigger("checkpointed", step=1), trigger_name="after_ckpt_1",
+                   fault=KillFault(), recovery=Recovery("delayed", delay_s=1.5))  # fmt: skip
+    result = run_trial(env, delayed, golden)
+    assert result.valid == "true", result.judgement.summary()
+    fired = result.history.events_of("trigger_fired")
+    assert fired and fired[0].detail == {"step": 1}
+    llm_records = [s.step for s in result.history.steps if s.kind == "llm"]
+    assert llm_records == sorted(set(llm_records)), "no LLM step recorded twice"
+    assert result.figures.time_to_resume_s is not None and result.figures.time_to_resume_s >= 1.5
+
+
+def test_a_seeded_random_trigger_fires_at_the_same_time_for_the_same_seed() -> None:
+    first = Trigger("random", window_s=(0.2, 0.9), seed=7)
+    again = Trigger("random", window_s=(0.2, 0.9), seed=7)
+    other = Trigger("random", window_s=(0.2, 0.9), seed=8)
+    delays = [t.planned_delay_s() for t in (first, again, other)]
+    assert delays[0] == delays[1] != delays[2]
+    assert all(0.2 <= d <= 0.9 for d in delays)
