@@ -60,7 +60,7 @@ def savings_display(trials: pd.DataFrame) -> DisplayTable:
     rows = []
     for r in savings_table(trials).to_dict("records"):
         rows.append((
-            str(r["scenario"]), f"{r['nockpt_sut']} -> {r['ckpt_sut']}",
+            str(r["scenario"]), f"{r['nockpt_sut']} -> {r['ckpt_sut']}", str(r["env"]),
             f"{r['trials_nockpt']} / {r['trials_ckpt']}",
             _pair(r["redundant_tokens_p50_nockpt"], r["redundant_tokens_p50_ckpt"], tokens),
             percent(r["redundant_tokens_cut"]), ratio(r["redundant_tokens_ratio"]),
@@ -71,8 +71,8 @@ def savings_display(trials: pd.DataFrame) -> DisplayTable:
         ))
     return DisplayTable(
         "What checkpointing saved",
-        ("scenario", "SUT off -> on", "trials off / on", "redundant tokens p50", "tokens cut",
-         "off / on", "redundant cost p50", "time to recover p50", "off / on",
+        ("scenario", "SUT off -> on", "env", "trials off / on", "redundant tokens p50",
+         "tokens cut", "off / on", "redundant cost p50", "time to recover p50", "off / on",
          "completion delay p50"),
         tuple(rows),
         "Medians over the trials with a fault; each cell reads checkpointing off -> on. "
@@ -84,7 +84,8 @@ def summary_display(trials: pd.DataFrame) -> DisplayTable:
     rows = []
     for r in summary_table(trials).to_dict("records"):
         rows.append((
-            str(r["scenario"]), str(r["sut"]), "on" if r["checkpointing"] else "off",
+            str(r["scenario"]), str(r["sut"]), str(r["env"]),
+            "on" if r["checkpointing"] else "off",
             str(r["trials"]),
             f"{r['valid_true']} / {r['valid_false']} / {r['valid_unknown']}",
             f"{r['verdicts_true']} / {r['verdicts_false']} / {r['verdicts_unknown']}"
@@ -96,8 +97,8 @@ def summary_display(trials: pd.DataFrame) -> DisplayTable:
             str(r["never_recovered"]), seconds(r["completion_delay_s_p50"]),
         ))
     return DisplayTable(
-        "Per scenario and SUT",
-        ("scenario", "SUT", "checkpointing", "trials", "valid true / false / unknown",
+        "Per scenario, SUT and environment",
+        ("scenario", "SUT", "env", "checkpointing", "trials", "valid true / false / unknown",
          "verdicts true / false / unknown / not promised", "redundant tokens p50 / p95",
          "redundant cost p50 / p95", "time to resume p50 / p95", "time to recover p50 / p95",
          "never recovered", "completion delay p50"),

@@ -27,7 +27,7 @@ _SPREAD_FIGURES = (
 )
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "scenario", "sut", "checkpointing", "trials",
+    "scenario", "sut", "env", "checkpointing", "trials",
     "valid_true", "valid_false", "valid_unknown",
     "verdicts_true", "verdicts_false", "verdicts_unknown", "verdicts_not_promised",
     *(f"{f}_{q}" for f in _SPREAD_FIGURES for q in ("p50", "p95")),
@@ -35,10 +35,17 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 )
 _PAIRED = ("redundant_tokens", "redundant_cost_usd", "time_to_recover_s", "completion_delay_s")
 SAVINGS_COLUMNS: tuple[str, ...] = (
-    "scenario", "runtime", "ckpt_sut", "nockpt_sut", "trials_ckpt", "trials_nockpt",
+    "scenario", "runtime", "env", "ckpt_sut", "nockpt_sut", "trials_ckpt", "trials_nockpt",
     *(f"{f}_p50_{mode}" for f in _PAIRED for mode in ("ckpt", "nockpt")),
     "redundant_tokens_cut", "redundant_tokens_ratio", "time_to_recover_ratio",
 )
+
+
+def _by_environment(trials: pd.DataFrame) -> pd.DataFrame:
+    """Trials with an ``env`` to group by (``local`` where a line did not say), so one report
+    compares environments instead of mixing them."""
+    env = trials["env"] if "env" in trials.columns else pd.Series("local", index=trials.index)
+    return trials.assign(env=env.fillna("local").astype(str))
 
 
 def has_fault(trials: pd.DataFrame) -> pd.Series:
@@ -57,9 +64,10 @@ def verdict_columns(trials: pd.DataFrame) -> list[str]:
     return [c for c in trials.columns if c.startswith(VERDICT_PREFIX)]
 
 
-def _summary_row(scenario: str, sut: str, group: pd.DataFrame) -> dict[str, Any]:
+def _summary_row(scenario: str, sut: str, env: str, group: pd.DataFrame) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "scenario": scenario, "sut": sut, "checkpointing": bool(group["checkpointing"].iloc[0]),
+        "scenario": scenario, "sut": sut, "env": env,
+        "checkpointing": bool(group["checkpointing"].iloc[0]),
         "trials": len(group),
     }
     for value in ("true", "false", "unknown"):
@@ -77,10 +85,11 @@ def _summary_row(scenario: str, sut: str, group: pd.DataFrame) -> dict[str, Any]
 
 
 def summary_table(trials: pd.DataFrame) -> pd.DataFrame:
-    """One row per (scenario, SUT): counts, verdict tallies, medians and p95s of the figures."""
+    """One row per (scenario, SUT, environment): counts, verdict tallies, medians and p95s."""
     rows = [
-        _summary_row(str(scenario), str(sut), group)
-        for (scenario, sut), group in trials.groupby(["scenario", "sut"], sort=True)
+        _summary_row(str(scenario), str(sut), str(env), group)
+        for (scenario, sut, env), group in _by_environment(trials).groupby(
+            ["scenario", "sut", "env"], sort=True)
     ]
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
@@ -99,16 +108,17 @@ def _verdict_cell(values: Iterable[Any]) -> str:
 
 
 def verdict_table(trials: pd.DataFrame) -> pd.DataFrame:
-    """One row per (scenario, SUT), one column per property: e.g. ``"17 true, 1 false"``."""
+    """One row per (scenario, SUT, environment), one column per property: ``"17 true, 1 false"``."""
     columns = verdict_columns(trials)
     names = [c.removeprefix(VERDICT_PREFIX) for c in columns]
     rows = []
-    for (scenario, sut), group in trials.groupby(["scenario", "sut"], sort=True):
-        row = {"scenario": scenario, "sut": sut}
+    for (scenario, sut, env), group in _by_environment(trials).groupby(
+            ["scenario", "sut", "env"], sort=True):
+        row = {"scenario": scenario, "sut": sut, "env": env}
         row.update({n: _verdict_cell(group[c]) for n, c in zip(names, columns, strict=True)})
         rows.append(row)
     ordered = [p for p in PROPERTIES if p in names] + [n for n in names if n not in PROPERTIES]
-    return pd.DataFrame(rows, columns=["scenario", "sut", *ordered])
+    return pd.DataFrame(rows, columns=["scenario", "sut", "env", *ordered])
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -144,11 +154,12 @@ def savings_table(trials: pd.DataFrame) -> pd.DataFrame:
     nockpt median / ckpt median (NaN when the ckpt median is 0); ``time_to_recover_ratio`` =
     nockpt p50 / ckpt p50. Only scenarios where both modes ran get a row.
     """
-    faulted = trials[has_fault(trials)]
+    faulted = _by_environment(trials[has_fault(trials)])
     runtime = faulted["sut"].astype("string").str.removesuffix(NOCKPT_SUFFIX)
     rows = []
-    for (scenario, name), group in faulted.groupby([faulted["scenario"], runtime], sort=True):
+    for (scenario, name, env), group in faulted.groupby(
+            [faulted["scenario"], runtime, faulted["env"]], sort=True):
         on, off = group[group["checkpointing"]], group[~group["checkpointing"]]
         if len(on) and len(off):
-            rows.append(_savings_row(str(scenario), str(name), on, off))
+            rows.append({**_savings_row(str(scenario), str(name), on, off), "env": str(env)})
     return pd.DataFrame(rows, columns=list(SAVINGS_COLUMNS))

@@ -115,3 +115,19 @@ def test_headline_without_faults_or_trials(
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     assert headline(load_results([empty]).trials) == "no trials in the results store"
+
+
+def test_environments_are_compared_not_mixed(
+    trials: list[dict[str, Any]], write_results: WriteResults
+) -> None:
+    docker = [{**t, "env": "docker", "trial_id": t["trial_id"] + "-docker",
+               "redundant_tokens": (t["redundant_tokens"] or 0) * 2} for t in trials]  # fmt: skip
+    frame = _frame(trials + docker, write_results)
+    summary = summary_table(frame)
+    assert list(zip(summary["sut"], summary["env"], strict=True)) == [
+        ("reference", "docker"), ("reference", "local"),
+        ("reference-nockpt", "docker"), ("reference-nockpt", "local")]
+    assert set(verdict_table(frame)["env"]) == {"docker", "local"}
+    savings = savings_table(frame)
+    by_env = dict(zip(savings["env"], savings["redundant_tokens_p50_nockpt"], strict=True))
+    assert by_env["docker"] == 2 * by_env["local"]
