@@ -11,13 +11,14 @@ Docker (SIGKILL -> kill, SIGTERM -> kill(signal=SIGTERM), SIGSTOP -> pause, SIGC
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from harness.llm import ProviderClient
-from harness.net import ToxiproxyClient
+from harness.net import ToxiproxyClient, ToxiproxyError
 
 
 class EnvironmentStartError(RuntimeError):
@@ -38,6 +39,13 @@ class Links:
     provider_url: str
     postgres_proxy: str
     provider_proxy: str
+
+
+def delete_links(toxiproxy: ToxiproxyClient, links: Links) -> None:
+    """Remove a trial's proxies; one already gone (a reset, a crashed server) is no error."""
+    for name in (links.postgres_proxy, links.provider_proxy):
+        with contextlib.suppress(ToxiproxyError):
+            toxiproxy.delete_proxy(name)
 
 
 class Worker(Protocol):
@@ -132,4 +140,5 @@ __all__ = [
     "EnvironmentStartError",
     "Links",
     "Worker",
+    "delete_links",
 ]

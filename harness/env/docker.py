@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from harness.env import EnvironmentStartError, Links
+from harness.env import EnvironmentStartError, Links, delete_links
 from harness.env.local import new_run_id
 from harness.env.postgres import create_database, free_port, labelled_name
 from harness.images import ImageSet
@@ -356,9 +356,7 @@ class DockerEnvironment:
         )
 
     def remove_links(self, links: Links) -> None:
-        for name in (links.postgres_proxy, links.provider_proxy):
-            with contextlib.suppress(Exception):
-                self.toxiproxy().delete_proxy(name)
+        delete_links(self.toxiproxy(), links)
 
     def start_worker(self, name: str, executor_id: str, argv: Sequence[str], *,
                      wait_ready: bool = True, extra_env: Mapping[str, str] | None = None,

@@ -27,7 +27,7 @@ from types import TracebackType
 import psycopg
 from psycopg import sql
 
-from harness.env import CapabilityUnavailable, EnvironmentStartError, Links
+from harness.env import CapabilityUnavailable, EnvironmentStartError, Links, delete_links
 from harness.env.cgroups import CgroupUnavailable, MemoryCgroup, memory_cgroup
 from harness.env.postgres import (
     ENV_URL,
@@ -282,9 +282,7 @@ class LocalEnvironment:
         )
 
     def remove_links(self, links: Links) -> None:
-        for name in (links.postgres_proxy, links.provider_proxy):
-            with contextlib.suppress(Exception):
-                self.toxiproxy().delete_proxy(name)
+        delete_links(self.toxiproxy(), links)
 
     def start_worker(
         self,
