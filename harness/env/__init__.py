@@ -12,7 +12,8 @@ Docker (SIGKILL -> kill, SIGTERM -> kill(signal=SIGTERM), SIGSTOP -> pause, SIGC
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +40,28 @@ class Links:
     provider_url: str
     postgres_proxy: str
     provider_proxy: str
+
+
+def wait_for_ready_line(
+    worker: Worker, read_log: Callable[[], str], timeout_s: float, interval_s: float = 0.02
+) -> None:
+    """Block until ``worker`` printed ``worker <executor id> ready``; an exit before that or a
+    timeout raises :class:`EnvironmentStartError` with the worker's log tail."""
+    marker = f"worker {worker.executor_id} ready"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if marker in read_log():
+            return
+        code = worker.poll()
+        if code is not None:
+            raise EnvironmentStartError(
+                f"worker {worker.name} exited with code {code} before it was ready.\n"
+                f"--- log ---\n{worker.tail()}"
+            )
+        time.sleep(interval_s)
+    raise EnvironmentStartError(
+        f"worker {worker.name} not ready after {timeout_s:.0f}s.\n--- log ---\n{worker.tail()}"
+    )
 
 
 def delete_links(toxiproxy: ToxiproxyClient, links: Links) -> None:
@@ -141,4 +164,5 @@ __all__ = [
     "Links",
     "Worker",
     "delete_links",
+    "wait_for_ready_line",
 ]

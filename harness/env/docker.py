@@ -34,9 +34,9 @@ from typing import Any
 import httpx
 import psycopg
 
-from harness.env import EnvironmentStartError, Links, delete_links
+from harness.env import EnvironmentStartError, Links, delete_links, wait_for_ready_line
 from harness.env.local import new_run_id
-from harness.env.postgres import create_database, free_port, labelled_name
+from harness.env.postgres import create_database, free_port, labelled_name, query_error_after
 from harness.images import ImageSet
 from harness.llm import ProviderClient
 from harness.net import ToxiproxyClient
@@ -143,19 +143,8 @@ class ContainerWorker:
         return self.poll()
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
-        marker = f"worker {self.executor_id} ready".encode()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if marker in self._container.logs():
-                return
-            if self.poll() is not None:
-                raise EnvironmentStartError(
-                    f"worker container {self.name} exited with code {self._exit} before it was "
-                    f"ready.\n--- logs ---\n{self.tail()}"
-                )
-            time.sleep(0.05)
-        raise EnvironmentStartError(
-            f"worker container {self.name} not ready after {timeout_s:.0f}s.\n{self.tail()}"
+        wait_for_ready_line(
+            self, lambda: self._container.logs().decode(errors="replace"), timeout_s, 0.05
         )
 
     def signal(self, signum: int) -> None:
@@ -292,15 +281,9 @@ class DockerEnvironment:
         return "(no logs)"
 
     def _wait_postgres(self) -> None:
-        deadline, last = time.monotonic() + self.ready_timeout_s, ""
-        while time.monotonic() < deadline:
-            try:
-                with psycopg.connect(self.postgres_url, connect_timeout=2) as conn:
-                    conn.execute("SELECT 1")
-                return
-            except psycopg.Error as exc:
-                last = str(exc).strip()
-                time.sleep(0.2)
+        last = query_error_after(self.postgres_url, self.ready_timeout_s, interval_s=0.2)
+        if last is None:
+            return
         raise EnvironmentStartError(
             f"the postgres container did not answer a query within {self.ready_timeout_s:.0f}s "
             f"({last}).\n--- logs ---\n{self._logs('postgres')}"

@@ -27,7 +27,13 @@ from types import TracebackType
 import psycopg
 from psycopg import sql
 
-from harness.env import CapabilityUnavailable, EnvironmentStartError, Links, delete_links
+from harness.env import (
+    CapabilityUnavailable,
+    EnvironmentStartError,
+    Links,
+    delete_links,
+    wait_for_ready_line,
+)
 from harness.env.cgroups import CgroupUnavailable, MemoryCgroup, memory_cgroup
 from harness.env.postgres import (
     ENV_URL,
@@ -93,21 +99,7 @@ class WorkerProcess:
 
     def wait_ready(self, timeout_s: float = 20.0) -> None:
         """Block until the worker printed its ``ready`` line; a timeout shows its log."""
-        marker = f"worker {self.executor_id} ready"
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if marker in self.log_path.read_text(errors="replace"):
-                return
-            if self.poll() is not None:
-                raise EnvironmentStartError(
-                    f"worker {self.name} exited with code {self.poll()} before it was ready.\n"
-                    f"--- {self.log_path} ---\n{_tail(self.log_path)}"
-                )
-            time.sleep(0.02)
-        raise EnvironmentStartError(
-            f"worker {self.name} not ready after {timeout_s:.0f}s.\n"
-            f"--- {self.log_path} ---\n{_tail(self.log_path)}"
-        )
+        wait_for_ready_line(self, lambda: self.log_path.read_text(errors="replace"), timeout_s)
 
     def signal(self, signum: int) -> None:
         """Send ``signum`` to the worker's whole process group."""

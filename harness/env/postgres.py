@@ -254,22 +254,32 @@ class EmbeddedPostgres:
             )
 
     def _wait_ready(self) -> None:
-        import psycopg
-
-        deadline = time.monotonic() + self.start_timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            try:
-                with psycopg.connect(self.url, connect_timeout=2) as conn:
-                    conn.execute("SELECT 1")
-                return
-            except psycopg.OperationalError as exc:
-                last = exc
-                time.sleep(0.05)
+        last = query_error_after(self.url, self.start_timeout)
+        if last is None:
+            return
         raise PostgresStartError(
             f"Postgres on {self.host}:{self.port} did not answer a query within "
             f"{self.start_timeout:.0f}s ({last}).\n--- server log ---\n{_tail(self.log_path)}"
         )
+
+
+def query_error_after(url: str, timeout_s: float, interval_s: float = 0.05) -> str | None:
+    """Poll until a query succeeds on ``url`` (None) or ``timeout_s`` passes (the last error).
+
+    A real query, not the first "ready" log line: Postgres logs that before it accepts TCP.
+    """
+    import psycopg
+
+    deadline, last = time.monotonic() + timeout_s, "no attempt"
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(url, connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+            return None
+        except psycopg.Error as exc:
+            last = str(exc).strip()
+            time.sleep(interval_s)
+    return last
 
 
 def labelled_name(prefix: str, label: str, *, length: int = 40) -> str:
