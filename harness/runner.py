@@ -32,7 +32,7 @@ from harness.env import CapabilityUnavailable, Environment, Links, Worker
 from harness.faults import Fault, FaultTarget, FaultUnavailable, ShapesWorkers, WorkerSetup
 from harness.figures import compute_figures
 from harness.history import EventKind, GoldenBaseline, HarnessEvent, History, JSONValue, Outcome
-from harness.sut import SutClient, SystemUnderTest, get_sut
+from harness.sut import ClientContext, SutClient, SystemUnderTest, WorkerSpec, get_sut
 from harness.trial import TrialResult, TrialSpec
 from harness.triggers import TriggerContext, TriggerNeverFired
 
@@ -75,18 +75,19 @@ class _Trial:
         return max(0.1, self.deadline - time.monotonic())
 
     def start_worker(self, executor_id: str, *, wait_ready: bool = True) -> Worker:
-        argv = self.sut.worker_argv(
+        command = self.sut.worker_command(WorkerSpec(
             workload=self.spec.workload,
             postgres_url=self.links.postgres_url,
             provider_url=self.links.provider_url,
             executor_id=executor_id,
             options=self.spec.options,
-        )
+        ))
         with self.lock:
             name = f"{executor_id}.{len(self.workers)}"
             try:
                 worker = self.env.start_worker(
-                    name, executor_id, argv, wait_ready=False, extra_env=self.setup.env,
+                    name, executor_id, command.argv, wait_ready=False,
+                    extra_env={**command.env, **self.setup.env},
                     memory_limit_mb=self.setup.memory_limit_mb,
                 )
             except CapabilityUnavailable as exc:
@@ -275,7 +276,8 @@ def run_trial(env: Environment, spec: TrialSpec,
     trial.events.add("trial_started", detail={"trial_id": spec.trial_id})
     supervisor = _Supervisor(trial)
     try:
-        with trial.sut.connect(trial.db_url) as client:
+        ctx = ClientContext(postgres_url=trial.db_url, provider_url=env.provider_client().base_url)
+        with trial.sut.connect(ctx) as client:
             _start_workers(trial)
             supervisor.start()
             try:

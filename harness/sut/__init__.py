@@ -10,91 +10,36 @@ verdict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol
-
-from harness.history import PROPERTIES, JSONValue, Outcome, Property, StepRecord, WorkflowRecord
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    """Timing knobs of a worker. Short leases keep trials fast; production would use ~30 s."""
-
-    lease_s: float = 2.0
-    heartbeat_s: float = 0.5
-    poll_s: float = 0.1
-    grace_s: float = 2.0
-    max_recovery_attempts: int = 10
-
-
-class SutClient(Protocol):
-    """The harness's side of a SUT: start workflows, read its store."""
-
-    def start(self, workload: str, workflow_id: str, params: Mapping[str, JSONValue]) -> None: ...
-
-    def wait(self, workflow_id: str, timeout_s: float) -> Outcome:
-        """Block until the workflow is terminal; raises TimeoutError."""
-        ...
-
-    def workflows(self, root_ids: Sequence[str]) -> list[WorkflowRecord]:
-        """Status rows of the roots and all their descendants."""
-        ...
-
-    def step_records(self, workflow_ids: Sequence[str]) -> list[StepRecord]: ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> SutClient: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-class SystemUnderTest(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def checkpointing(self) -> bool: ...
-
-    @property
-    def promises(self) -> frozenset[Property]:
-        """The properties whose verdicts decide this SUT's verdict (ARCHITECTURE.md)."""
-        ...
-
-    def worker_argv(
-        self,
-        *,
-        workload: str,
-        postgres_url: str,
-        provider_url: str,
-        executor_id: str,
-        options: WorkerOptions,
-    ) -> list[str]: ...
-
-    def connect(self, postgres_url: str) -> SutClient: ...
-
+from harness.history import PROPERTIES, Property
+from harness.sut._protocol import (
+    ClientContext,
+    RecoversExecutors,
+    RecoveryPolicyName,
+    Service,
+    ServiceContext,
+    SutClient,
+    SutDescription,
+    SystemUnderTest,
+    WorkerCommand,
+    WorkerOptions,
+    WorkerSpec,
+)
 
 ALL_PROPERTIES: frozenset[Property] = frozenset(PROPERTIES)
 NOCKPT_PROMISES: frozenset[Property] = frozenset(
-    {"terminates", "single_outcome", "output_consistency", "effects_once",
-     "single_active_execution"}
+    {"terminates", "single_outcome", "output_consistency", "effects_once"}
 )
+"""Without step records nothing fences a zombie before its outcome write (ARCHITECTURE.md)."""
 
 
 def _registry() -> dict[str, SystemUnderTest]:
     from harness.sut.reference import ReferenceSut
 
     return {
-        "reference": ReferenceSut("reference", checkpointing=True, promises=ALL_PROPERTIES),
+        "reference": ReferenceSut("reference", checkpointing=True, promises=ALL_PROPERTIES,
+                                  twin="reference-nockpt"),
         "reference-nockpt": ReferenceSut(
-            "reference-nockpt", checkpointing=False, promises=NOCKPT_PROMISES
+            "reference-nockpt", checkpointing=False, promises=NOCKPT_PROMISES, twin=None
         ),
     }
 
@@ -113,8 +58,16 @@ __all__ = [
     "ALL_PROPERTIES",
     "NOCKPT_PROMISES",
     "SUT_NAMES",
+    "ClientContext",
+    "RecoversExecutors",
+    "RecoveryPolicyName",
+    "Service",
+    "ServiceContext",
     "SutClient",
+    "SutDescription",
     "SystemUnderTest",
+    "WorkerCommand",
     "WorkerOptions",
+    "WorkerSpec",
     "get_sut",
 ]

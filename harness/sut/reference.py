@@ -18,7 +18,16 @@ from types import TracebackType
 from typing import Any
 
 from harness.history import JSONValue, Outcome, Property, StepKind, StepRecord, WorkflowRecord
-from harness.sut import SutClient, WorkerOptions
+from harness.sut._protocol import (
+    ClientContext,
+    RecoveryPolicyName,
+    Service,
+    ServiceContext,
+    SutClient,
+    SutDescription,
+    WorkerCommand,
+    WorkerSpec,
+)
 from harness.workloads import (
     WORKLOADS,
     AgentContext,
@@ -33,6 +42,10 @@ from harness.workloads import (
 from reference_runtime import App, Runtime, StepInfo, WorkflowInfo, current_context
 
 app = App("durabench-reference")
+
+ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
+"""The worker's DSN travels in its environment, never in argv."""
+ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 
 
 @dataclass
@@ -214,32 +227,47 @@ class ReferenceClient:
 
 @dataclass(frozen=True)
 class ReferenceSut:
+    """``reference`` (checkpointing on) or ``reference-nockpt`` (off): one runtime, two modes."""
+
     name: str
     checkpointing: bool
     promises: frozenset[Property]
+    twin: str | None = None
+    recovery_policies: frozenset[RecoveryPolicyName] = frozenset(
+        {"restart", "delayed", "standby"}
+    )
+    durable_store: str = "postgres"
 
-    def worker_argv(
-        self,
-        *,
-        workload: str,
-        postgres_url: str,
-        provider_url: str,
-        executor_id: str,
-        options: WorkerOptions,
-    ) -> list[str]:
-        return [
+    def available(self) -> str | None:
+        return None
+
+    def describe(self) -> SutDescription:
+        mode = "checkpointing on" if self.checkpointing else "checkpointing off (re-runs all)"
+        return SutDescription(
+            summary=f"reference_runtime (this project), {mode}",
+            install="",
+            notes=("leases with heartbeats and fencing epochs; a standby takes over when the "
+                   "lease expires",),
+        )
+
+    def services(self, ctx: ServiceContext) -> Sequence[Service]:
+        return ()
+
+    def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
+        o = spec.options
+        argv = (
             sys.executable, "-m", "harness.sut.worker",
-            "--sut", self.name,
-            "--workload", workload,
-            "--postgres", postgres_url,
-            "--provider", provider_url,
-            "--executor-id", executor_id,
-            "--lease", str(options.lease_s),
-            "--heartbeat", str(options.heartbeat_s),
-            "--poll", str(options.poll_s),
-            "--grace", str(options.grace_s),
-            "--max-recovery-attempts", str(options.max_recovery_attempts),
-        ]  # fmt: skip
+            "--checkpointing", "on" if self.checkpointing else "off",
+            "--workload", spec.workload,
+            "--executor-id", spec.executor_id,
+            "--lease", str(o.lease_s),
+            "--heartbeat", str(o.heartbeat_s),
+            "--poll", str(o.poll_s),
+            "--grace", str(o.grace_s),
+            "--max-recovery-attempts", str(o.max_recovery_attempts),
+        )  # fmt: skip
+        return WorkerCommand(argv, {ENV_POSTGRES: spec.postgres_url,
+                                    ENV_PROVIDER: spec.provider_url})
 
-    def connect(self, postgres_url: str) -> SutClient:
-        return ReferenceClient(postgres_url)
+    def connect(self, ctx: ClientContext) -> SutClient:
+        return ReferenceClient(ctx.postgres_url)

@@ -1,5 +1,6 @@
-"""Worker entrypoint: ``python -m harness.sut.worker --sut reference --workload research_agent
---postgres URL --provider URL``.
+"""Worker entrypoint of the reference SUTs: ``python -m harness.sut.worker --checkpointing on
+--workload research_agent`` with the DSN and provider URL in ``DURABENCH_WORKER_POSTGRES_URL`` and
+``DURABENCH_WORKER_PROVIDER_URL`` (never in argv, where any local user could read a password).
 
 Prints ``worker <executor-id> ready`` once it is claiming workflows. SIGTERM stops claiming,
 lets the running step finish within ``--grace`` seconds, releases leases and exits 0.
@@ -16,16 +17,14 @@ import sys
 import threading
 from types import FrameType
 
-from harness.sut import SUT_NAMES
+from harness.sut.reference import ENV_POSTGRES, ENV_PROVIDER, WORKER, app
 from harness.workloads import WORKLOADS
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m harness.sut.worker", description=__doc__)
-    p.add_argument("--sut", required=True, choices=SUT_NAMES)
+    p.add_argument("--checkpointing", choices=("on", "off"), default="on")
     p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
-    p.add_argument("--postgres", required=True, help="Postgres URL of the SUT's store")
-    p.add_argument("--provider", required=True, help="base URL of the mock LLM provider")
     p.add_argument("--executor-id", default=f"{socket.gethostname()}-{os.getpid()}")
     p.add_argument("--lease", type=float, default=2.0)
     p.add_argument("--heartbeat", type=float, default=0.5)
@@ -36,24 +35,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    postgres = os.environ.get(ENV_POSTGRES, "")
+    provider = os.environ.get(ENV_PROVIDER, "")
+    if not postgres or not provider:
+        parser.error(f"set {ENV_POSTGRES} and {ENV_PROVIDER} (the trial's database and provider)")
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
-    from harness.sut.reference import WORKER, app
     from reference_runtime import Runtime
 
     runtime = Runtime(
         app,
-        args.postgres,
+        postgres,
         executor_id=args.executor_id,
-        checkpointing=args.sut == "reference",
+        checkpointing=args.checkpointing == "on",
         lease_s=args.lease,
         heartbeat_s=args.heartbeat,
         poll_s=args.poll,
         max_recovery_attempts=args.max_recovery_attempts,
     )
-    WORKER.provider_url = args.provider
+    WORKER.provider_url = provider
     WORKER.runtime = runtime
     stop = threading.Event()
 

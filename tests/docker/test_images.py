@@ -98,8 +98,10 @@ def test_compose_services_healthchecks_and_loopback_ports() -> None:
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
     worker = services["worker"]
     assert "ports" not in worker and "container_name" not in worker  # scalable
-    command = " ".join(worker["command"])
-    assert "@toxiproxy:15432/" in command and "http://toxiproxy:18000" in command
+    env = worker["environment"]
+    assert "@toxiproxy:15432/" in env["DURABENCH_WORKER_POSTGRES_URL"]
+    assert env["DURABENCH_WORKER_PROVIDER_URL"] == "http://toxiproxy:18000"
+    assert "postgresql://" not in " ".join(worker["command"]), "no DSN in a worker's argv"
     assert worker["depends_on"]["toxiproxy-populate"]["condition"] == (
         "service_completed_successfully")
     assert services["postgres"]["image"] == "${DURABENCH_POSTGRES_IMAGE:-postgres:16}"

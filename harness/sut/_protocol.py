@@ -1,0 +1,228 @@
+"""The SUT protocol: what a durable runtime must tell the harness to be judged by it.
+
+A system under test is an object (usually a frozen dataclass) registered under the entry point
+group ``durabench.suts``. The reference runtime's two SUTs register exactly like a third party's.
+The harness never special-cases a SUT by name: everything it needs is here.
+
+Lifecycle of one trial, as the runner drives a SUT:
+1. ``available()`` -- None when the SUT can run here, else a one-line reason naming what to install
+   (the trial is skipped with it, or fails under ``DURABENCH_REQUIRE=<name>``);
+2. ``services(ctx)`` -- servers of the SUT's own (e.g. Temporal's dev server) that the
+   environment starts like Postgres, checks and always tears down; a Postgres-only SUT has none;
+3. ``worker_command(spec)`` -- the argv and environment of one worker process (secrets go in the
+   environment, never in argv); the worker prints ``worker <id> ready`` once it claims work;
+4. ``connect(ctx)`` -- a :class:`SutClient` that starts workflows and reads the SUT's own records
+   back into the history;
+5. the recovery policy (``restart``, ``delayed``, ``standby`` or ``supervised``) replaces or
+   supplements dead workers; ``supervised`` means the harness plays a supervisor the runtime's docs
+   call for (e.g. DBOS Conductor): after ``detection_delay_s`` it asks the client to hand a dead
+   executor's workflows to a live one (:class:`RecoversExecutors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Literal, Protocol, runtime_checkable
+
+from harness.history import JSONValue, Outcome, Property, StepRecord, WorkflowRecord
+
+RecoveryPolicyName = Literal["restart", "delayed", "standby", "supervised"]
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """Timing knobs of a worker. Short leases keep trials fast; production would use ~30 s.
+
+    A SUT maps them onto its own settings (a lease, an activity timeout, a heartbeat) and says how
+    in :meth:`SystemUnderTest.describe`.
+    """
+
+    lease_s: float = 2.0
+    heartbeat_s: float = 0.5
+    poll_s: float = 0.1
+    grace_s: float = 2.0
+    max_recovery_attempts: int = 10
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a SUT needs to build one worker's command."""
+
+    workload: str
+    postgres_url: str
+    """The trial's database as the worker reaches it (through the ``worker→postgres`` link)."""
+    provider_url: str
+    """The mock LLM provider as the worker reaches it (through the ``worker→provider`` link)."""
+    executor_id: str
+    options: WorkerOptions = field(default_factory=WorkerOptions)
+    service_urls: Mapping[str, str] = field(default_factory=dict)
+    """The SUT's own services as the worker reaches them (through their links), by name."""
+
+
+@dataclass(frozen=True)
+class WorkerCommand:
+    """One worker process. ``argv[0]`` is the host's Python; a container environment runs its own.
+
+    ``env`` is added to the worker's environment. Put DSNs and other secrets there, never in argv
+    (any local user can read a process's argv).
+    """
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """Where a SUT's own services run: a directory for their data and logs, the run id (label
+    everything with it so ``durabench sweep`` can find leftovers), and the host to bind."""
+
+    work_dir: str
+    run_id: str
+    bind_host: str = "127.0.0.1"
+
+
+class Service(Protocol):
+    """A server of the SUT's own (context manager: started in ``__enter__``, always torn down).
+
+    ``url`` is how the harness reaches it directly; the environment puts a Toxiproxy link in front
+    of it for the workers. ``crash()`` stops it without a clean shutdown and ``restart()`` brings it
+    back on the same address with its data: the ``db_crash`` fault of a SUT whose durable store this
+    service is.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    def crash(self) -> None: ...
+
+    def restart(self) -> None: ...
+
+    def tail(self, lines: int = 15) -> str: ...
+
+    def __enter__(self) -> Service: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class ClientContext:
+    """What the harness's own client of a SUT may use: direct addresses, never through a link, so
+    the harness's reads are not affected by the faults it injects."""
+
+    postgres_url: str
+    provider_url: str
+    service_urls: Mapping[str, str] = field(default_factory=dict)
+
+
+class SutClient(Protocol):
+    """The harness's side of a SUT: start workflows, read its store."""
+
+    def start(self, workload: str, workflow_id: str, params: Mapping[str, JSONValue]) -> None: ...
+
+    def wait(self, workflow_id: str, timeout_s: float) -> Outcome:
+        """Block until the workflow is terminal; raises TimeoutError."""
+        ...
+
+    def workflows(self, root_ids: Sequence[str]) -> list[WorkflowRecord]:
+        """Status rows of the roots and all their descendants."""
+        ...
+
+    def step_records(self, workflow_ids: Sequence[str]) -> list[StepRecord]:
+        """Completed steps as the SUT recorded them, each with the executor and the epoch
+        (execution attempt) that wrote it; ``[]`` for a SUT that records none."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> SutClient: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@runtime_checkable
+class RecoversExecutors(Protocol):
+    """Optional ability of a client: hand a dead executor's pending workflows to a live one (what
+    an external supervisor such as DBOS Conductor does). Needed for the ``supervised`` policy."""
+
+    def recover_executor(self, dead_executor: str, live_executor: str) -> list[str]:
+        """Returns the ids of the workflows handed over."""
+        ...
+
+
+@dataclass(frozen=True)
+class SutDescription:
+    """What ``durabench suts`` and the report say about a SUT."""
+
+    summary: str
+    """One line: the runtime, its version if known, and its mode."""
+    install: str
+    """What to install for it, e.g. ``pip install 'durabench[dbos]'``; "" when built in."""
+    notes: tuple[str, ...] = ()
+    """How it is deployed here, and what the harness plays for it (a supervisor, a resume loop)."""
+    known_findings: Mapping[str, str] = field(default_factory=dict)
+    """Scenario (or ``scenario::case``) -> the explanation of a known breach of a promise."""
+
+
+class SystemUnderTest(Protocol):
+    """A durable runtime plus its mode. See the module docstring for the lifecycle."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def checkpointing(self) -> bool: ...
+
+    @property
+    def promises(self) -> frozenset[Property]:
+        """The properties whose verdicts decide this SUT's verdict (ARCHITECTURE.md)."""
+        ...
+
+    @property
+    def twin(self) -> str | None:
+        """The name of its checkpointing-off twin (``plain`` for a peer that cannot switch
+        checkpointing off); None for a SUT that is itself a twin."""
+        ...
+
+    @property
+    def recovery_policies(self) -> frozenset[RecoveryPolicyName]:
+        """The recovery policies this SUT supports natively or through a documented supervisor."""
+        ...
+
+    @property
+    def durable_store(self) -> str:
+        """What ``db_crash`` crashes: ``"postgres"`` or the name of one of its services."""
+        ...
+
+    def available(self) -> str | None:
+        """None when it can run here, else the reason and what to install."""
+        ...
+
+    def describe(self) -> SutDescription: ...
+
+    def services(self, ctx: ServiceContext) -> Sequence[Service]: ...
+
+    def worker_command(self, spec: WorkerSpec) -> WorkerCommand: ...
+
+    def connect(self, ctx: ClientContext) -> SutClient: ...
+
+
+REQUIRED_ATTRIBUTES: tuple[str, ...] = (
+    "name", "checkpointing", "promises", "twin", "recovery_policies", "durable_store",
+    "available", "describe", "services", "worker_command", "connect",
+)  # fmt: skip
+"""What a registered object must have; checked when it is loaded, not in the middle of a trial."""
