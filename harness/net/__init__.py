@@ -4,18 +4,47 @@ Every link (``worker→postgres``, ``worker→provider``) passes through a Toxip
 toxics to it or disable it. The harness speaks Toxiproxy 2.x's HTTP API only, so the same scenarios
 run against either server:
 
-**Real Toxiproxy** (users with Docker or the Go binary). Either point the harness at a running
+**Real Toxiproxy** (the default wherever one can be had). Either point the harness at a running
 server, e.g. ``docker run --rm --net=host ghcr.io/shopify/toxiproxy`` then
-``export TOXIPROXY_URL=http://127.0.0.1:8474``, or put ``toxiproxy-server`` on PATH and the
-launcher starts it on a free 127.0.0.1 port for each run.
+``export TOXIPROXY_URL=http://127.0.0.1:8474``, or give it a ``toxiproxy-server`` binary
+(``DURABENCH_TOXIPROXY_SERVER=/path/to/toxiproxy-server``, or the binary on PATH) and the launcher
+starts it on a free 127.0.0.1 port for each run. ``scripts/build-toxiproxy.sh TARBALL OUT_DIR``
+builds one from a Toxiproxy source tarball (README, "Toxiproxy"). Servers older than 2.1.0 are
+refused with their version and what to do.
 
-**Embedded server** (the default where Toxiproxy cannot be installed):
+**Embedded server** (the fallback where no real Toxiproxy can be had; force it with
+``DURABENCH_TOXIPROXY_SERVER=embedded``):
 ``python -m harness.net serve [--host 127.0.0.1] [--port 8474] [--seed N]`` runs an asyncio
 reimplementation of the same API and toxics (latency, bandwidth, slow_close, timeout, reset_peer,
 slicer, limit_data) with Toxiproxy's semantics; it prints ``listening on http://127.0.0.1:<port>``
-first. Known differences: a proxy ``listen`` with no host binds 127.0.0.1 (Toxiproxy binds every
-interface); ``/version`` reports ``2.12.0+durabench-embedded``; the HTTP-only toxics of later
-Toxiproxy releases are not implemented (the API answers 400 invalid toxic type).
+first. The contract tests (``tests/net``) run every check against it and, when a real server is
+available, against Toxiproxy 2.12.0 too.
+
+Differences from Toxiproxy 2.12.0, measured against the real server, and what the embedded
+server does about each:
+
+- every proxy object carries an extra ``"Logger": {}`` -- **not copied**: a Go struct field
+  leaking into the JSON, not API; clients ignore unknown keys (ours does; the contract tests allow
+  exactly this extra key);
+- error bodies are JSON sent as ``text/plain`` -- **not copied** (``application/json``): the body
+  is the same JSON, and the client reads bodies, never content types;
+- ``/populate`` with a rejected body answers ``"proxies": null`` beside the error -- **copied**;
+- a proxy ``listen`` with no host binds every interface -- **not copied**: the embedded server
+  binds 127.0.0.1 (the harness binds servers to loopback only); give a host to choose;
+- unknown routes answer 404 ``404 page not found`` (plain text), a known route with another
+  method 405 with no body -- **copied**;
+- a whole-number ``toxicity`` is printed as an integer (``1``, not ``1.0``) -- **copied** (the same
+  JSON number; byte-for-byte like the real server);
+- ``/version`` says ``2.12.0`` -- the embedded one says ``2.12.0+durabench-embedded``, so every
+  run can tell which server it had (:class:`Identity`);
+- an API call (create, update, delete) takes ~1 ms on both here (measured side by side by
+  ``benchmarks/proxy_overhead.py``: ``api_ms`` vs ``real_api_ms``);
+- later releases' HTTP-only toxics, ``-config``, ``-proxy-metrics`` and ``/metrics`` -- **not
+  implemented** (400 invalid toxic type; durabench's faults do not use them).
+
+Which server served a run: :attr:`ToxiproxyServer.identity` for a started one, or
+:func:`identity_of` for any client; its ``label`` (``real 2.12.0`` / ``embedded``) goes into
+every trial's results line.
 
 Usage::
 
@@ -26,13 +55,15 @@ Usage::
         with toxiproxy.disabled(link.name):
             ...                     # partition: connections dropped, new ones refused
 
-``toxiproxy_server`` picks ``TOXIPROXY_URL``, else ``toxiproxy-server`` on PATH, else the embedded
-server (force one with ``mode=``). Errors are :mod:`harness.net.errors` exceptions.
+``toxiproxy_server`` picks ``TOXIPROXY_URL``, else ``DURABENCH_TOXIPROXY_SERVER``, else
+``toxiproxy-server`` on PATH, else the embedded server (force one with ``mode=``). Errors are
+:mod:`harness.net.errors` exceptions.
 """
 
 from __future__ import annotations
 
-from ._launcher import ENV_URL, ToxiproxyServer, toxiproxy_server
+from ._identity import MIN_VERSION, Identity, identify, identity_of
+from ._launcher import ENV_SERVER, ENV_URL, ToxiproxyServer, find_binary, toxiproxy_server
 from .client import ProxyInfo, Stream, ToxicInfo, ToxicType, ToxiproxyClient
 from .errors import (
     ConflictError,
@@ -47,8 +78,11 @@ from .errors import (
 )
 
 __all__ = [
+    "ENV_SERVER",
     "ENV_URL",
+    "MIN_VERSION",
     "ConflictError",
+    "Identity",
     "NotFoundError",
     "ProxyConflictError",
     "ProxyInfo",
@@ -63,5 +97,8 @@ __all__ = [
     "ToxiproxyRequestError",
     "ToxiproxyServer",
     "ToxiproxyUnavailableError",
+    "find_binary",
+    "identify",
+    "identity_of",
     "toxiproxy_server",
 ]

@@ -12,7 +12,10 @@
 
 Errors are ``{"error": message, "status": code}`` with Toxiproxy's messages: 400 bad request body /
 missing required field / invalid stream / invalid toxic type, 404 proxy or toxic not found, 409
-proxy or toxic already exists. Like Toxiproxy, requests from browsers (``User-Agent: Mozilla/...``)
+proxy or toxic already exists; a ``/populate`` whose body is rejected adds ``"proxies": null``,
+one that fails part-way lists the proxies it made. Unknown routes answer 404
+``404 page not found`` and known routes with another method 405 with no body, as Toxiproxy's
+router does. Like Toxiproxy, requests from browsers (``User-Agent: Mozilla/...``)
 get 403, so a web page cannot drive the API.
 """
 
@@ -86,6 +89,13 @@ def _spec(body: dict[str, Any], where: str = "") -> ProxySpec:
     return spec
 
 
+async def _populate_specs(request: web.Request) -> list[ProxySpec]:
+    body = await _body(request)
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        raise errors.bad_body("expected a JSON array of proxies")
+    return [_spec(item, f" at proxy {i + 1}") for i, item in enumerate(body)]
+
+
 class Api:
     """Request handlers over one :class:`ProxyCollection`."""
 
@@ -102,10 +112,10 @@ class Api:
         return _json(proxy_json(proxy), status=201)
 
     async def populate(self, request: web.Request) -> web.Response:
-        body = await _body(request)
-        if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
-            raise errors.bad_body("expected a JSON array of proxies")
-        specs = [_spec(item, f" at proxy {i + 1}") for i, item in enumerate(body)]
+        try:
+            specs = await _populate_specs(request)
+        except errors.ApiError as exc:  # as Toxiproxy: nothing created, "proxies": null
+            return _json({**exc.body(), "proxies": None}, status=exc.status)
         async with self.proxies.lock:
             done, failure = await self.proxies.populate(specs)
         payload: dict[str, Any] = {"proxies": [proxy_json(p) for p in done]}
@@ -183,6 +193,10 @@ async def _errors_as_json(request: web.Request, handler: _Handler) -> web.Stream
         return await handler(request)
     except errors.ApiError as exc:
         return _json(exc.body(), status=exc.status)
+    except web.HTTPMethodNotAllowed:  # Toxiproxy's router: 405 with an empty body
+        return web.Response(status=405)
+    except web.HTTPNotFound:  # ... and Go's plain-text 404 for a route it does not have
+        return web.Response(status=404, text="404 page not found\n")
 
 
 def make_app(proxies: ProxyCollection) -> web.Application:

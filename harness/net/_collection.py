@@ -30,7 +30,8 @@ def toxic_json(entry: ToxicEntry) -> dict[str, Any]:
         "name": entry.name,
         "type": entry.type,
         "stream": entry.stream,
-        "toxicity": entry.toxicity,
+        # Toxiproxy's float32 prints whole numbers without a fraction: 1, not 1.0.
+        "toxicity": int(entry.toxicity) if entry.toxicity.is_integer() else entry.toxicity,
         "attributes": attributes_of(entry.toxic),
     }
 

@@ -1,7 +1,9 @@
 """Fixtures for the Toxiproxy contract tests: servers, an echo upstream, and throwaway proxies.
 
-``toxiproxy`` is parametrized over the embedded server (always) and a real Toxiproxy (only when
-``TOXIPROXY_URL`` is set; it must reach 127.0.0.1 of this host, e.g. ``docker run --net=host``).
+``toxiproxy`` is parametrized over the embedded server (always) and a real Toxiproxy: the one at
+``TOXIPROXY_URL`` (it must reach 127.0.0.1 of this host, e.g. ``docker run --net=host``), else a
+``toxiproxy-server`` binary (``DURABENCH_TOXIPROXY_SERVER`` or PATH) started for the session.
+Without either, the real half skips -- and fails when ``DURABENCH_REQUIRE`` names ``toxiproxy``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import httpx
 import pytest
 from netkit import EchoServer, unique_name
 
-from harness.net import ProxyInfo, ToxiproxyClient, ToxiproxyError, toxiproxy_server
+from harness.net import (
+    ProxyInfo,
+    ToxiproxyClient,
+    ToxiproxyError,
+    find_binary,
+    identify,
+    toxiproxy_server,
+)
+from harness.require import skip_or_fail
 
 
 @dataclass(frozen=True)
@@ -41,16 +51,30 @@ def embedded_url() -> Iterator[str]:
         yield server.url
 
 
+@pytest.fixture(scope="session")
+def real_url() -> Iterator[str]:
+    """A real Toxiproxy: ``TOXIPROXY_URL``, else a binary started for the session."""
+    url = os.environ.get("TOXIPROXY_URL")
+    if url:
+        yield url
+        return
+    if find_binary() is None:
+        skip_or_fail(
+            "toxiproxy",
+            "no real Toxiproxy to check the contract against: set TOXIPROXY_URL, or put "
+            "toxiproxy-server on PATH / in DURABENCH_TOXIPROXY_SERVER (scripts/build-toxiproxy.sh)",
+        )
+    with toxiproxy_server("tests-net-real", mode="binary") as server:
+        yield server.url
+
+
 @pytest.fixture(params=["embedded", "real"])
 def toxiproxy(request: pytest.FixtureRequest) -> Iterator[Target]:
-    if request.param == "real":
-        url = os.environ.get("TOXIPROXY_URL")
-        if not url:
-            pytest.skip("TOXIPROXY_URL is not set: no real Toxiproxy to check the contract against")
-    else:
-        url = request.getfixturevalue("embedded_url")
-    url = url.rstrip("/")
+    fixture = "real_url" if request.param == "real" else "embedded_url"
+    url = request.getfixturevalue(fixture).rstrip("/")
     with ToxiproxyClient(url, timeout_s=5.0) as client, httpx.Client(timeout=5.0) as http:
+        if request.param == "real" and (kind := identify(client.version()).kind) != "real":
+            skip_or_fail("toxiproxy", f"the server at {url} is the {kind} one, not Toxiproxy")
         yield Target(request.param, url, client, http)
 
 

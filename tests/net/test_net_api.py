@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -9,8 +10,17 @@ import pytest
 from conftest import Target
 from netkit import EchoServer, unique_name
 
+from harness.net import ToxiproxyClient
+
 PROXY_KEYS = {"name", "listen", "upstream", "enabled", "toxics"}
 TOXIC_KEYS = {"name", "type", "stream", "toxicity", "attributes"}
+REAL_ONLY_KEYS = {"Logger"}  # Toxiproxy's Go struct leaks it; the embedded server does not copy it
+
+
+def assert_proxy_keys(target: Target, proxy: dict[str, Any]) -> None:
+    extra = set(proxy) - PROXY_KEYS
+    assert set(proxy) >= PROXY_KEYS, proxy
+    assert extra <= (REAL_ONLY_KEYS if target.kind == "real" else set()), proxy
 
 
 def call(target: Target, method: str, path: str, body: Any = None) -> httpx.Response:
@@ -19,7 +29,7 @@ def call(target: Target, method: str, path: str, body: Any = None) -> httpx.Resp
 
 def assert_error(response: httpx.Response, status: int, message_start: str) -> None:
     assert response.status_code == status, response.text
-    body = response.json()
+    body = response.json()  # JSON, whatever the content type (the real server says text/plain)
     assert body["status"] == status
     assert body["error"].startswith(message_start), body
 
@@ -43,8 +53,8 @@ def test_version_answers_200(toxiproxy: Target) -> None:
         assert response.text.startswith("2.")
 
 
-def test_create_proxy_is_201_with_the_proxy(created: dict[str, Any]) -> None:
-    assert set(created) == PROXY_KEYS
+def test_create_proxy_is_201_with_the_proxy(toxiproxy: Target, created: dict[str, Any]) -> None:
+    assert_proxy_keys(toxiproxy, created)
     assert created["enabled"] is True
     assert created["toxics"] == []
     host, _, port = created["listen"].rpartition(":")
@@ -198,7 +208,9 @@ def test_populate_creates_then_keeps_identical_proxies(
         assert first.status_code == 201, first.text
         proxies = first.json()["proxies"]
         assert [p["name"] for p in proxies] == [s["name"] for s in specs]
-        assert all(set(p) == PROXY_KEYS and p["enabled"] for p in proxies)
+        for p in proxies:
+            assert_proxy_keys(toxiproxy, p)
+            assert p["enabled"] is True
         again = call(toxiproxy, "POST", "/populate", specs)
         assert again.status_code == 201 and again.json()["proxies"] == proxies
     finally:
@@ -206,9 +218,83 @@ def test_populate_creates_then_keeps_identical_proxies(
             call(toxiproxy, "DELETE", f"/proxies/{spec['name']}")
 
 
-def test_populate_rejects_a_proxy_without_upstream(toxiproxy: Target) -> None:
-    response = call(toxiproxy, "POST", "/populate", [{"name": unique_name("pop")}])
-    assert_error(response, 400, "missing required field: upstream")
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([{"name": "pop_x"}], "missing required field: upstream at proxy 1"),
+        ({"name": "pop_x"}, "bad request body"),
+        ("[", "bad request body"),
+    ],
+)
+def test_populate_rejects_a_bad_body_with_null_proxies(
+    toxiproxy: Target, body: Any, message: str
+) -> None:
+    if isinstance(body, str):
+        response = toxiproxy.http.post(toxiproxy.url + "/populate", content=body)
+    else:
+        response = call(toxiproxy, "POST", "/populate", body)
+    assert_error(response, 400, message)
+    assert response.json()["proxies"] is None
+    assert "pop_x" not in call(toxiproxy, "GET", "/proxies").json()
+
+
+def test_populate_failing_part_way_lists_what_it_made(
+    toxiproxy: Target, echo_server: EchoServer
+) -> None:
+    made, taken = unique_name("pop"), unique_name("pop")
+    specs = [
+        {"name": made, "listen": "127.0.0.1:0", "upstream": echo_server.address},
+        {"name": taken, "listen": echo_server.address, "upstream": echo_server.address},
+    ]
+    try:
+        response = call(toxiproxy, "POST", "/populate", specs)
+        assert_error(response, 500, f"listen tcp {echo_server.address}")
+        assert [p["name"] for p in response.json()["proxies"]] == [made]
+    finally:
+        call(toxiproxy, "DELETE", f"/proxies/{made}")
+
+
+def test_whole_toxicity_is_an_integer_on_the_wire(
+    toxiproxy: Target, created: dict[str, Any]
+) -> None:
+    path = f"/proxies/{created['name']}/toxics"
+    whole = call(toxiproxy, "POST", path, {"type": "latency", "name": "one", "toxicity": 1.0})
+    half = call(toxiproxy, "POST", path, {"type": "latency", "name": "half", "toxicity": 0.5})
+    assert re.search(r'"toxicity":\s*1[,}]', whole.text), whole.text
+    assert re.search(r'"toxicity":\s*0\.5[,}]', half.text), half.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "body"),
+    [
+        ("GET", "/no/such/route", 404, b"404 page not found\n"),
+        ("PUT", "/proxies", 405, b""),
+        ("GET", "/populate", 405, b""),
+        ("DELETE", "/version", 405, b""),
+    ],
+)
+def test_unknown_routes_and_methods(
+    toxiproxy: Target, method: str, path: str, status: int, body: bytes
+) -> None:
+    response = call(toxiproxy, method, path)
+    assert (response.status_code, response.content) == (status, body)
+
+
+def test_browsers_are_refused(toxiproxy: Target) -> None:
+    response = toxiproxy.http.get(toxiproxy.url + "/version", headers={"User-Agent": "Mozilla/5"})
+    assert response.status_code == 403 and response.text.startswith("User agent not allowed")
+
+
+def test_embedded_listen_without_host_binds_loopback(
+    embedded_url: str, echo_server: EchoServer
+) -> None:
+    """The documented difference: Toxiproxy binds every interface here, the embedded server not."""
+    with ToxiproxyClient(embedded_url) as client:
+        info = client.create_proxy(unique_name("lo"), ":0", echo_server.address)
+        try:
+            assert info.listen_host == "127.0.0.1" and info.listen_port > 0
+        finally:
+            client.delete_proxy(info.name)
 
 
 def _free_port() -> int:

@@ -7,6 +7,7 @@ import socket
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from conftest import Target
@@ -14,6 +15,8 @@ from netkit import EchoServer, connect, unique_name
 from toxiproxy.api import APIConsumer
 
 from harness.net import (
+    MIN_VERSION,
+    Identity,
     ProxyConflictError,
     ProxyInfo,
     ProxyNotFoundError,
@@ -23,8 +26,13 @@ from harness.net import (
     ToxiproxyRequestError,
     ToxiproxyServer,
     ToxiproxyUnavailableError,
+    find_binary,
+    identify,
+    identity_of,
     toxiproxy_server,
 )
+from harness.net._identity import parse_version
+from harness.require import skip_or_fail
 
 
 def test_errors_are_translated(toxiproxy: Target, proxy: ProxyInfo) -> None:
@@ -108,13 +116,132 @@ def test_launcher_uses_toxiproxy_url(embedded_url: str, monkeypatch: pytest.Monk
     with toxiproxy_server("t") as server, server.client() as client:
         assert server.mode == "external" and server.url == embedded_url
         assert client.version().startswith("2.")
+        assert server.identity is not None and server.identity.label == "embedded"
 
 
 def test_launcher_explains_an_unreachable_toxiproxy_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TOXIPROXY_URL", f"http://127.0.0.1:{_closed_port()}")
+    url = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("TOXIPROXY_URL", url)
     server = toxiproxy_server("t", start_timeout_s=1.0)
-    with pytest.raises(ToxiproxyUnavailableError, match="TOXIPROXY_URL"):
+    with pytest.raises(ToxiproxyUnavailableError) as info:
         server.__enter__()
+    message = str(info.value)
+    assert "\n" not in message, message  # one line
+    assert message.startswith(f"TOXIPROXY_URL={url} does not answer"), message
+    assert "unset TOXIPROXY_URL" in message
+
+
+def _fake_binary(tmp_path: Path, body: str) -> Path:
+    """An executable named toxiproxy-server that runs ``body`` (Python) with the server's argv."""
+    path = tmp_path / "toxiproxy-server"
+    path.write_text(f"#!{sys.executable}\nimport sys\n{body}\n")
+    path.chmod(0o755)
+    return path
+
+
+def _without_real_toxiproxy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("TOXIPROXY_URL", "DURABENCH_TOXIPROXY_SERVER", "DURABENCH_REQUIRE"):
+        monkeypatch.delenv(name, raising=False)
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+def test_a_binary_that_does_not_start_shows_its_log_and_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _without_real_toxiproxy(monkeypatch, tmp_path)
+    marker = f"flag provided but not defined: -host {uuid.uuid4().hex}"
+    _fake_binary(tmp_path, f"print({marker!r}, flush=True); sys.exit(2)")
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    server = toxiproxy_server("t", start_timeout_s=10.0)
+    assert server.mode == "binary"
+    with pytest.raises(ToxiproxyUnavailableError) as info:
+        server.__enter__()
+    message = str(info.value)
+    assert "exited with code 2" in message and marker in message, message
+    assert "DURABENCH_TOXIPROXY_SERVER=embedded" in message  # what to do
+    assert server._process is None
+
+
+def test_a_binary_that_cannot_be_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _without_real_toxiproxy(monkeypatch, tmp_path)
+    missing = tmp_path / "no-such-toxiproxy-server"
+    monkeypatch.setenv("DURABENCH_TOXIPROXY_SERVER", str(missing))
+    with pytest.raises(ToxiproxyUnavailableError, match="cannot be run") as info:
+        toxiproxy_server("t").__enter__()
+    assert str(missing) in str(info.value)
+
+
+def test_a_too_old_binary_is_refused_with_its_version(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _without_real_toxiproxy(monkeypatch, tmp_path)
+    serve_old = (
+        "from http.server import BaseHTTPRequestHandler, HTTPServer\n"
+        "class H(BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write(b'2.0.0')\n"
+        "print('Starting old toxiproxy', flush=True)\n"
+        "HTTPServer(('127.0.0.1', int(sys.argv[sys.argv.index('-port') + 1])), H).serve_forever()"
+    )
+    binary = _fake_binary(tmp_path, serve_old)
+    monkeypatch.setenv("DURABENCH_TOXIPROXY_SERVER", str(binary))
+    server = toxiproxy_server("t", start_timeout_s=10.0)
+    with pytest.raises(ToxiproxyUnavailableError) as info:
+        server.__enter__()
+    message = str(info.value)
+    assert "version '2.0.0'" in message and ">= 2.1.0" in message, message
+    assert "Starting old toxiproxy" in message  # its log
+    assert "scripts/build-toxiproxy.sh" in message
+    assert server._process is None  # stopped, not leaked
+
+
+def test_required_toxiproxy_refuses_the_embedded_fallback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _without_real_toxiproxy(monkeypatch, tmp_path)
+    monkeypatch.setenv("DURABENCH_REQUIRE", "toxiproxy")
+    with pytest.raises(ToxiproxyUnavailableError, match="no real Toxiproxy here"):
+        toxiproxy_server("t")
+    assert toxiproxy_server("t", mode="embedded").mode == "embedded"  # explicit still works
+
+
+def test_embedded_can_be_forced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _without_real_toxiproxy(monkeypatch, tmp_path)
+    _fake_binary(tmp_path, "sys.exit(1)")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert toxiproxy_server("t").mode == "binary"
+    monkeypatch.setenv("DURABENCH_TOXIPROXY_SERVER", "embedded")
+    with toxiproxy_server("t") as server:
+        assert server.mode == "embedded"
+        assert server.identity == Identity("embedded", "2.12.0+durabench-embedded")
+        assert server.identity.label == "embedded"
+
+
+def test_the_real_binary_identifies_itself() -> None:
+    binary = find_binary()
+    if binary is None or os.environ.get("DURABENCH_TOXIPROXY_SERVER") == "embedded":
+        skip_or_fail("toxiproxy", "no toxiproxy-server (DURABENCH_TOXIPROXY_SERVER or PATH)")
+    with toxiproxy_server("t", mode="binary") as server, server.client() as client:
+        assert server.identity is not None and server.identity.kind == "real"
+        assert server.identity == identity_of(client)
+        assert server.identity.label == f"real {server.identity.version}"
+        assert parse_version(server.identity.version) >= MIN_VERSION  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("version", "label", "parsed"),
+    [
+        ("2.12.0", "real 2.12.0", (2, 12, 0)),
+        ("v2.1.4", "real 2.1.4", (2, 1, 4)),
+        ("2.12.0+durabench-embedded", "embedded", (2, 12, 0)),
+        ("git", "real git", None),
+    ],
+)
+def test_identity_from_version(version: str, label: str, parsed: tuple[int, ...] | None) -> None:
+    assert identify(version).label == label
+    assert parse_version(version) == parsed
 
 
 def test_launcher_starts_and_stops_the_embedded_server() -> None:
