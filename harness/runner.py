@@ -32,6 +32,7 @@ from harness.env import CapabilityUnavailable, Environment, Links, Worker
 from harness.faults import Fault, FaultTarget, FaultUnavailable, ShapesWorkers, WorkerSetup
 from harness.figures import compute_figures
 from harness.history import EventKind, GoldenBaseline, HarnessEvent, History, JSONValue, Outcome
+from harness.net import ToxiproxyError, identity_of
 from harness.sut import ClientContext, SutClient, SystemUnderTest, WorkerSpec, get_sut
 from harness.trial import TrialResult, TrialSpec
 from harness.triggers import TriggerContext, TriggerNeverFired
@@ -272,6 +273,7 @@ def run_trial(env: Environment, spec: TrialSpec,
     Raises :class:`harness.faults.FaultUnavailable` when the fault cannot run on this machine.
     """
     started_ns, t0 = time.time_ns(), time.monotonic()
+    toxiproxy = toxiproxy_label(env)
     trial = _prepare(env, spec, t0)
     trial.events.add("trial_started", detail={"trial_id": spec.trial_id})
     supervisor = _Supervisor(trial)
@@ -302,7 +304,17 @@ def run_trial(env: Environment, spec: TrialSpec,
         started_at=datetime.datetime.fromtimestamp(started_ns / 1e9, datetime.UTC).isoformat(),
         wall_s=time.monotonic() - t0,
         promised=frozenset(trial.sut.promises),
+        toxiproxy=toxiproxy,
     )
+
+
+def toxiproxy_label(env: Environment) -> str:
+    """Which Toxiproxy serves ``env``'s links (``real 2.12.0`` / ``embedded``), asked of the
+    server itself, so it is right however the environment found it."""
+    try:
+        return identity_of(env.toxiproxy()).label
+    except ToxiproxyError as exc:
+        return f"unknown ({type(exc).__name__})"
 
 
 def golden_baseline(result: TrialResult) -> GoldenBaseline:

@@ -114,6 +114,8 @@ class TrialResult:
     wall_s: float
     postgres_version: str = ""
     promised: frozenset[str] = frozenset()
+    toxiproxy: str = ""
+    """Which Toxiproxy served the trial: ``real 2.12.0`` or ``embedded`` (harness.net.Identity)."""
 
     @property
     def valid(self) -> str:
@@ -157,6 +159,7 @@ class TrialResult:
             "verdict_summary": self.judgement.summary(),
             "history": to_json(self.history),
             "versions": versions(self.postgres_version),
+            "toxiproxy": self.toxiproxy or None,
             "host": socket.gethostname(),
             "started_at": self.started_at,
             "wall_s": round(self.wall_s, 3),

@@ -27,7 +27,7 @@ _SPREAD_FIGURES = (
 )
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "scenario", "sut", "env", "checkpointing", "trials",
+    "scenario", "sut", "env", "toxiproxy", "checkpointing", "trials",
     "valid_true", "valid_false", "valid_unknown",
     "verdicts_true", "verdicts_false", "verdicts_unknown", "verdicts_not_promised",
     *(f"{f}_{q}" for f in _SPREAD_FIGURES for q in ("p50", "p95")),
@@ -64,9 +64,17 @@ def verdict_columns(trials: pd.DataFrame) -> list[str]:
     return [c for c in trials.columns if c.startswith(VERDICT_PREFIX)]
 
 
+def _distinct(group: pd.DataFrame, column: str) -> str:
+    """The distinct values of a text column, e.g. which Toxiproxy served the trials."""
+    if column not in group.columns:
+        return "-"
+    return ", ".join(sorted({str(v) for v in group[column].dropna()})) or "-"
+
+
 def _summary_row(scenario: str, sut: str, env: str, group: pd.DataFrame) -> dict[str, Any]:
     row: dict[str, Any] = {
         "scenario": scenario, "sut": sut, "env": env,
+        "toxiproxy": _distinct(group, "toxiproxy"),
         "checkpointing": bool(group["checkpointing"].iloc[0]),
         "trials": len(group),
     }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from harness.env.local import LocalEnvironment
 from harness.faults import KillFault
+from harness.net import ENV_URL, find_binary
 from harness.runner import golden_baseline, run_trial
 from harness.trial import Recovery, TrialSpec, canonical_params
 from harness.triggers import Trigger
@@ -42,6 +44,10 @@ def test_two_golden_runs_with_one_seed_bill_identical_tokens(env: LocalEnvironme
     assert first.history.workflows[0].status == "SUCCESS"
     baseline = golden_baseline(first)
     assert sum(baseline.step_tokens.values()) == baseline.tokens_billed
+    # the results line says which Toxiproxy served the trial, as the launcher chose it
+    real = bool(os.environ.get(ENV_URL)) or find_binary() is not None
+    label = first.to_json()["toxiproxy"]
+    assert label == "embedded" if not real else str(label).startswith("real 2."), label
 
 
 @pytest.mark.parametrize("sut", ["reference", "reference-nockpt"])
