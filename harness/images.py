@@ -8,9 +8,10 @@ Image names (:class:`ImageSet`, read by the docker environment and ``docker-comp
 - Toxiproxy: ``DURABENCH_TOXIPROXY_IMAGE``, default ``ghcr.io/shopify/toxiproxy:2.12.0``, offline
   ``durabench-toxiproxy:latest``.
 
-Both Toxiproxy images run ``/toxiproxy -host=0.0.0.0`` by default (API on 8474) and have a
-``/toxiproxy-cli list`` for healthchecks; both Postgres images honour the official image's
-``POSTGRES_*`` variables and ``PGDATA``. So a consumer starts either set the same way.
+Both Toxiproxy images run the real Toxiproxy server as ``/toxiproxy -host=0.0.0.0`` by default
+(API on 8474) and have a ``/toxiproxy-cli list`` for healthchecks; both Postgres images honour
+the official image's ``POSTGRES_*`` variables and ``PGDATA``. So a consumer starts either set the
+same way.
 
 Online build (needs PyPI and Docker Hub): ``durabench:latest`` from ``python:3.12-slim`` with
 ``docker/Dockerfile``. Offline build (needs only the Debian mirror apt uses and PyPI on the host;
@@ -23,8 +24,12 @@ nothing is pulled), in order:
    the dependency list and the Python tag), and the project's own wheel;
 4. build ``durabench:latest`` FROM the base with those wheels (no network inside the build);
 5. build ``durabench-postgres:latest`` (Postgres 15 from the base) and
-   ``durabench-toxiproxy:latest`` (the project image running the embedded Toxiproxy-compatible
-   server).
+   ``durabench-toxiproxy:latest``: the real ``toxiproxy-server`` and ``toxiproxy-cli`` built on the
+   host (``DURABENCH_TOXIPROXY_SERVER``, else ``toxiproxy-server`` on PATH; the CLI beside it;
+   ``scripts/build-toxiproxy.sh`` makes both from a source tarball) copied onto the base
+   (``docker/Dockerfile.toxiproxy``). Without such a binary it falls back to the project image
+   running the embedded Toxiproxy-compatible server (``docker/Dockerfile.toxiproxy-embedded``) and
+   says so; the image's ``org.durabench.toxiproxy`` label and ``-version`` tell which it is.
 
 Every failure raises :class:`ImagesError` whose message says what to do next.
 """
@@ -68,7 +73,9 @@ ROOTFS_LABEL = "org.durabench.rootfs"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 _PROJECT_FILES = ("pyproject.toml", "README.md", "harness", "reference_runtime")
 _DOCKER_FILES = ("Dockerfile", "Dockerfile.postgres", "Dockerfile.toxiproxy",
-                 "toxiproxy-entrypoint.sh", "toxiproxy_cli.py", "postgres-entrypoint.sh")
+                 "Dockerfile.toxiproxy-embedded", "toxiproxy-entrypoint.sh", "toxiproxy_cli.py",
+                 "postgres-entrypoint.sh")
+TOXIPROXY_LABEL = "org.durabench.toxiproxy"
 _ENGINE_HINT = ("start one with `sudo scripts/docker-engine.sh` (installs docker.io and runs "
                 "dockerd --iptables=false), or point DOCKER_HOST at a running engine")
 
@@ -456,10 +463,42 @@ def _build_offline_images(ctx: Path, options: BuildOptions, stages: list[Stage],
                      _OFFLINE_HINT)
         detail.append(f"{postgres} (PostgreSQL 15) FROM {BASE_IMAGE}")
     with _stage(stages, "toxiproxy image", log) as detail:
-        docker_build(ctx, "Dockerfile.toxiproxy", toxiproxy, {"PROJECT_IMAGE": project}, log,
-                     _OFFLINE_HINT)
-        detail.append(f"{toxiproxy} FROM {project}")
+        detail.append(_build_toxiproxy_image(ctx, project, toxiproxy, log))
     return [project, postgres, toxiproxy]
+
+
+def _real_toxiproxy() -> tuple[Path, Path] | None:
+    """The host's ``toxiproxy-server`` and the ``toxiproxy-cli`` beside it, if both exist."""
+    from harness.net import find_binary
+
+    found = find_binary()
+    server = Path(shutil.which(found) or found) if found else None
+    if server is None or not server.is_file():
+        return None
+    cli = server.with_name("toxiproxy-cli")
+    return (server, cli) if cli.is_file() else None
+
+
+def _build_toxiproxy_image(ctx: Path, project: str, tag: str, log: Log) -> str:
+    """The real Toxiproxy onto the base image, or the embedded fallback; returns the detail."""
+    real = _real_toxiproxy()
+    if real is None:
+        log("[images] no toxiproxy-server + toxiproxy-cli (DURABENCH_TOXIPROXY_SERVER or PATH): "
+            f"{tag} runs the embedded Toxiproxy-compatible server; for the real one build it with "
+            "scripts/build-toxiproxy.sh TARBALL OUT_DIR and set DURABENCH_TOXIPROXY_SERVER")
+        docker_build(ctx, "Dockerfile.toxiproxy-embedded", tag, {"PROJECT_IMAGE": project}, log,
+                     _OFFLINE_HINT)
+        return f"{tag} FROM {project} (embedded server: no real toxiproxy-server found)"
+    server, cli = real
+    version = _run([str(server), "-version"], f"{server} -version",
+                   f"{server} does not run here; rebuild it (scripts/build-toxiproxy.sh)").strip()
+    label = f"real {version.rsplit(' ', 1)[-1]}"
+    (ctx / "toxiproxy").mkdir(exist_ok=True)
+    shutil.copy2(server, ctx / "toxiproxy" / "toxiproxy-server")
+    shutil.copy2(cli, ctx / "toxiproxy" / "toxiproxy-cli")
+    docker_build(ctx, "Dockerfile.toxiproxy", tag,
+                 {"BASE_IMAGE": BASE_IMAGE, "TOXIPROXY_LABEL": label}, log, _OFFLINE_HINT)
+    return f"{tag} ({label}, from {server}) FROM {BASE_IMAGE}"
 
 
 # -- CLI: durabench images ----------------------------------------------------------------------

@@ -205,9 +205,31 @@ def test_toxiproxy_role_answers_version(offline_images: ImageSet, container: lis
     assert health.returncode == 0, health.stderr
 
 
-def test_toxiproxy_role_refuses_flags_it_does_not_implement(offline_images: ImageSet) -> None:
-    proc = _docker("run", "--rm", offline_images.toxiproxy, "-config", "/x.json")
-    assert proc.returncode == 2 and "unsupported argument '-config'" in proc.stderr
+def test_toxiproxy_image_runs_the_real_server(offline_images: ImageSet) -> None:
+    proc = _docker("run", "--rm", offline_images.toxiproxy, "-version")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.strip()
+    label = images.image_label(offline_images.toxiproxy, images.TOXIPROXY_LABEL)
+    if "+durabench-embedded" in out:
+        skip_or_fail("toxiproxy", f"{offline_images.toxiproxy} runs the embedded server ({out}): "
+                                  "build it with DURABENCH_TOXIPROXY_SERVER=/path/to/"
+                                  "toxiproxy-server (scripts/build-toxiproxy.sh)")
+    assert out == "toxiproxy-server version 2.12.0", out
+    assert label == "real 2.12.0", label
+
+
+def test_embedded_toxiproxy_entrypoint_refuses_flags_it_does_not_implement() -> None:
+    """The fallback image's /toxiproxy (a shell script) refuses what it cannot do, and knows
+    -version; run here with the host's sh and Python."""
+    script = ROOT / "docker" / "toxiproxy-entrypoint.sh"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    refused = subprocess.run(["sh", str(script), "-config", "/x.json"], capture_output=True,
+                             text=True, timeout=30, check=False, env=env)
+    assert refused.returncode == 2 and "unsupported argument '-config'" in refused.stderr
+    version = subprocess.run(["sh", str(script), "-version"], capture_output=True, text=True,
+                             timeout=30, check=False, env=env, cwd=ROOT)
+    assert version.stdout.strip() == "toxiproxy-server version 2.12.0+durabench-embedded", (
+        version.stderr)
 
 
 @pytest.fixture
