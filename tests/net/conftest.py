@@ -25,7 +25,7 @@ from harness.net import (
     identify,
     toxiproxy_server,
 )
-from harness.require import skip_or_fail
+from harness.require import required, skip_or_fail
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Target:
     """A server under test and a client for it."""
 
     kind: str
+    """``real`` or ``embedded``: what the server's ``GET /version`` says."""
     url: str
     client: ToxiproxyClient
     http: httpx.Client
@@ -52,8 +53,8 @@ def embedded_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def real_url() -> Iterator[str]:
-    """A real Toxiproxy: ``TOXIPROXY_URL``, else a binary started for the session."""
+def external_url() -> Iterator[str]:
+    """The server to compare with: ``TOXIPROXY_URL``, else a real binary started for the session."""
     url = os.environ.get("TOXIPROXY_URL")
     if url:
         yield url
@@ -68,14 +69,17 @@ def real_url() -> Iterator[str]:
         yield server.url
 
 
-@pytest.fixture(params=["embedded", "real"])
+@pytest.fixture(params=["embedded", "external"])
 def toxiproxy(request: pytest.FixtureRequest) -> Iterator[Target]:
-    fixture = "real_url" if request.param == "real" else "embedded_url"
+    """``embedded``: the embedded server started here; ``external``: ``TOXIPROXY_URL`` or the
+    real binary. ``Target.kind`` is what the server says it is (``real`` or ``embedded``)."""
+    fixture = "external_url" if request.param == "external" else "embedded_url"
     url = request.getfixturevalue(fixture).rstrip("/")
     with ToxiproxyClient(url, timeout_s=5.0) as client, httpx.Client(timeout=5.0) as http:
-        if request.param == "real" and (kind := identify(client.version()).kind) != "real":
-            skip_or_fail("toxiproxy", f"the server at {url} is the {kind} one, not Toxiproxy")
-        yield Target(request.param, url, client, http)
+        kind = identify(client.version()).kind
+        if request.param == "external" and kind != "real" and "toxiproxy" in required():
+            skip_or_fail("toxiproxy", f"the server at {url} is the embedded one, not Toxiproxy")
+        yield Target(kind, url, client, http)
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Contract: each toxic's effect on real TCP through a proxy to an echo server on 127.0.0.1.
 
-Timing tolerances follow Toxiproxy's own tests: expected delay, +- jitter, + 10 ms (a little more
-where a close has to travel through both sockets).
+Lower bounds are strict (the toxic's delay, minus its jitter): a toxic that did not act fails.
+Upper bounds allow scheduling noise of half the expected delay (at least 30 ms): that still tells a
+delay applied once from one applied twice, and passes on a loaded machine.
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ from netkit import connect, recv_exactly, recv_until_closed
 from harness.net import ProxyInfo
 
 SLACK_S = 0.010
+
+
+def assert_delay(measured: float, expected: float, *, early: float = 0.0) -> None:
+    """``measured`` is the toxic's ``expected`` delay: not less (but ``early``), not doubled."""
+    late = max(3 * SLACK_S, expected / 2)
+    assert expected - early <= measured <= expected + late, (
+        f"expected {expected:.3f}s (-{early:.3f}s/+{late:.3f}s), measured {measured:.3f}s"
+    )
 
 
 def round_trip_s(sock: socket.socket, payload: bytes = b"ping") -> float:
@@ -40,16 +49,16 @@ def test_no_toxic_echoes(proxy: ProxyInfo) -> None:
 def test_latency_delays_each_round_trip(toxiproxy: Target, proxy: ProxyInfo, stream: str) -> None:
     toxiproxy.client.add_toxic(proxy.name, "latency", stream=stream, latency=100, jitter=10)
     with connect(proxy) as sock:
-        assert 0.100 - 0.010 <= median_round_trip_s(sock) <= 0.100 + 0.010 + SLACK_S
+        assert_delay(median_round_trip_s(sock), 0.100, early=0.010)
 
 
 def test_toxics_change_live_connections(toxiproxy: Target, proxy: ProxyInfo) -> None:
     with connect(proxy) as sock:
         assert median_round_trip_s(sock) < 0.05
         toxiproxy.client.add_toxic(proxy.name, "latency", name="lag", latency=80)
-        assert 0.080 <= median_round_trip_s(sock) <= 0.080 + SLACK_S
+        assert_delay(median_round_trip_s(sock), 0.080)
         toxiproxy.client.update_toxic(proxy.name, "lag", latency=150)
-        assert 0.150 <= median_round_trip_s(sock) <= 0.150 + SLACK_S
+        assert_delay(median_round_trip_s(sock), 0.150)
         toxiproxy.client.remove_toxic(proxy.name, "lag")
         assert median_round_trip_s(sock) < 0.05
 
@@ -69,7 +78,7 @@ def test_bandwidth_limits_the_rate(toxiproxy: Target, proxy: ProxyInfo) -> None:
         sock.sendall(payload)
         assert recv_exactly(sock, len(payload)) == payload
         elapsed = time.perf_counter() - started
-    assert 0.5 - 0.05 <= elapsed <= 0.5 + 0.1
+    assert_delay(elapsed, 0.5, early=0.05)
 
 
 def test_slow_close_delays_the_close(toxiproxy: Target, proxy: ProxyInfo) -> None:
@@ -80,7 +89,7 @@ def test_slow_close_delays_the_close(toxiproxy: Target, proxy: ProxyInfo) -> Non
         sock.shutdown(socket.SHUT_WR)
         assert recv_until_closed(sock) == b""
         elapsed = time.perf_counter() - started
-    assert 0.200 <= elapsed <= 0.200 + 3 * SLACK_S
+    assert_delay(elapsed, 0.200)
 
 
 def test_timeout_drops_data_then_closes(toxiproxy: Target, proxy: ProxyInfo) -> None:
@@ -90,7 +99,7 @@ def test_timeout_drops_data_then_closes(toxiproxy: Target, proxy: ProxyInfo) -> 
         sock.sendall(b"lost")
         assert recv_until_closed(sock) == b""
         elapsed = time.perf_counter() - started
-    assert 0.200 - SLACK_S <= elapsed <= 0.200 + 3 * SLACK_S
+    assert_delay(elapsed, 0.200, early=SLACK_S)
 
 
 def test_timeout_zero_holds_until_removed_then_closes(toxiproxy: Target, proxy: ProxyInfo) -> None:
@@ -112,7 +121,7 @@ def test_reset_peer_resets_the_connection(toxiproxy: Target, proxy: ProxyInfo) -
         with pytest.raises(ConnectionResetError):
             recv_until_closed(sock)
         elapsed = time.perf_counter() - started
-    assert 0.100 <= elapsed <= 0.100 + 3 * SLACK_S
+    assert_delay(elapsed, 0.100)
 
 
 def test_limit_data_closes_after_n_bytes(toxiproxy: Target, proxy: ProxyInfo) -> None:
