@@ -37,8 +37,11 @@ server does about each:
   JSON number; byte-for-byte like the real server);
 - ``/version`` says ``2.12.0`` -- the embedded one says ``2.12.0+durabench-embedded``, so every
   run can tell which server it had (:class:`Identity`);
-- an API call (create, update, delete) takes ~1 ms on both here (measured side by side by
-  ``benchmarks/proxy_overhead.py``: ``api_ms`` vs ``real_api_ms``);
+- an API call (create, update, delete) takes the same time on both: ~1.5 ms idle, ~5 ms on a
+  loaded 2-core machine (``benchmarks/proxy_overhead.py`` measures them side by side: ``api_ms``
+  vs ``real_api_ms``). The 70-90 ms once seen per call was the caller's, not the server's: every
+  ``httpx.get`` (and new ``httpx.Client``) builds a TLS context, 20 ms idle and ~100 ms loaded,
+  even for plain HTTP; the client and the launcher use ``requests`` for that reason;
 - later releases' HTTP-only toxics, ``-config``, ``-proxy-metrics`` and ``/metrics`` -- **not
   implemented** (400 invalid toxic type; durabench's faults do not use them).
 

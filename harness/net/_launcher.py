@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-import httpx
+import requests
 
 from . import errors
 from ._identity import MIN_VERSION, Identity, identify, parse_version
@@ -190,13 +190,13 @@ class ToxiproxyServer:
         last_error = "no attempt"
         while time.monotonic() < deadline:
             self._check_alive()
-            try:
-                response = httpx.get(f"{self.url}/version", timeout=1.0)
+            try:  # requests, not httpx: httpx.get builds a TLS context per call (20-100 ms)
+                response = requests.get(f"{self.url}/version", timeout=1.0)
                 if response.status_code == 200:
                     return _version_of(response)
                 last_error = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
+            except requests.RequestException as exc:
+                last_error = _reason(exc)
             if self.mode == "external":
                 raise errors.ToxiproxyUnavailableError(
                     f"{ENV_URL}={self.url} does not answer GET /version ({last_error}); start "
@@ -248,7 +248,14 @@ class ToxiproxyServer:
             process.wait(timeout=_STOP_GRACE_S)
 
 
-def _version_of(response: httpx.Response) -> str:
+def _reason(exc: BaseException) -> str:
+    """The innermost cause, e.g. ``[Errno 111] Connection refused``, not urllib3's retry text."""
+    while exc.__context__ is not None and exc.__context__ is not exc:
+        exc = exc.__context__
+    return f"{type(exc).__name__}: {exc}"[:160]
+
+
+def _version_of(response: requests.Response) -> str:
     """``{"version": "2.12.0"}`` (2.1.3+), or the plain text of older servers."""
     try:
         data = response.json()
