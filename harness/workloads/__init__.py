@@ -20,6 +20,8 @@ from harness.workloads._calls import (
     run_tool,
 )
 from harness.workloads._context import JSON, AgentContext, ChildSpec, LlmReply, LlmRequest
+from harness.workloads._timing import TimeCompression
+from harness.workloads.deep_research import DeepResearchParams, deep_research
 from harness.workloads.multi_agent import multi_agent
 from harness.workloads.research_agent import ResearchParams, research_agent
 
@@ -28,6 +30,7 @@ Workload = Callable[[AgentContext, Mapping[str, JSON]], JSON]
 WORKLOADS: dict[str, Workload] = {
     "research_agent": research_agent,
     "multi_agent": multi_agent,
+    "deep_research": deep_research,
 }
 
 
@@ -50,13 +53,16 @@ __all__ = [
     "WORKLOADS",
     "AgentContext",
     "ChildSpec",
+    "DeepResearchParams",
     "GarbageResponseError",
     "LlmReply",
     "LlmRequest",
     "ResearchParams",
+    "TimeCompression",
     "Workload",
     "attribution",
     "call_llm",
+    "deep_research",
     "get_workload",
     "multi_agent",
     "post_effect",
