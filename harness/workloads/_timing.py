@@ -25,7 +25,7 @@ class TimeCompression:
     """How fast the model writes in real life (output tokens per second)."""
     tool_latency_real_s: float = 70.0
     """How long one tool call (search, fetch and read pages) takes in real life."""
-    time_scale: float = 100.0
+    time_scale: float = 150.0
     """One measured second stands for this many real seconds; 1 means no compression."""
 
     def __post_init__(self) -> None:

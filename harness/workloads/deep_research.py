@@ -53,7 +53,7 @@ DELEGATE_TOOL = {
 @dataclass(frozen=True)
 class DeepResearchParams:
     """Knobs of the deep-research loop. Defaults: 40 LLM calls standing for ~50 real minutes
-    (about 30 measured seconds at ``time_scale`` 100)."""
+    (about 21 measured seconds at ``time_scale`` 150, plus the runtime's own overhead)."""
 
     topic: str = "durable execution for LLM agents"
     llm_calls: int = 40
@@ -69,7 +69,7 @@ class DeepResearchParams:
     tool_result_tokens: int = 1000
     tokens_per_second_real: float = 50.0
     tool_latency_real_s: float = 70.0
-    time_scale: float = 100.0
+    time_scale: float = 150.0
     model: str = DEFAULT_MODEL
     role: str = "lead"
 
@@ -124,6 +124,30 @@ class DeepResearchParams:
         if not 1 <= call <= self.llm_calls:
             raise ValueError(f"call must be 1 .. {self.llm_calls}, got {call}")
         return (call - 1) / self.llm_calls
+
+    def crash_calls(self, points: int, first: float = 0.1, last: float = 0.9
+                    ) -> list[tuple[int, float]]:
+        """``points`` crash points evenly spaced from ``first`` to ``last`` of the loop, as
+        (the lead's LLM call to crash in, the share of the loop done then); ValueError when the
+        loop is too short to give them distinct calls."""
+        if points < 2:
+            raise ValueError(f"a crash sweep needs at least 2 points, got {points}")
+        wanted = [first + (last - first) * i / (points - 1) for i in range(points)]
+        calls = [min(self.llm_calls, round(f * self.llm_calls) + 1) for f in wanted]
+        if len(set(calls)) != len(calls):
+            raise ValueError(f"{points} crash points need a longer loop than {self.llm_calls} "
+                             f"LLM calls (they would share calls {calls})")
+        return [(call, self.done_fraction(call)) for call in calls]
+
+    def real_time_estimate_s(self) -> float:
+        """Real seconds of the lead's loop (generation and tools; sub-agents counted as their
+        own loop once, since they run concurrently)."""
+        per_turn = self.output_tokens / self.tokens_per_second_real + self.tool_latency_real_s
+        lead = (self.llm_calls - 2) * per_turn + (self.output_tokens + self.report_tokens) \
+            / self.tokens_per_second_real
+        subs = (self.sub_agent_calls - 2) * per_turn + 2 * self.output_tokens \
+            / self.tokens_per_second_real
+        return lead + (subs if self.fan_out_step is not None else 0.0)
 
     def sub_agent_params(self, part: int) -> dict[str, JSON]:
         return {**self.to_json(), "topic": f"{self.topic} / part {part}", "role": "sub-agent",
