@@ -13,7 +13,9 @@ together; under ``standby`` the children may run on either worker, so the other 
 Every placement must pass. Asserts: every promised verdict; the killed worker is the one the case
 names; with checkpointing, per (workflow, step) from the ledger, nothing was billed beyond the
 golden run except the steps in flight at the kill, each at most once more
-(``waste_evidence.excess_problems``); without it, a killed orchestrator plans again.
+(``waste_evidence.excess_problems``), and the orchestrator's plan (done before any child existed)
+not at all; without it, a killed orchestrator plans again. The trigger records both executors
+(``child_executor``, ``parent_executor``), so a report shows which placement each run had.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from waste_evidence import calls, excess_problems
+from waste_evidence import billed, calls, excess_problems
 
 from harness.faults import KillFault
 from harness.history import History, JSONValue
@@ -107,6 +109,10 @@ def test_fanout_worker_dies(trials: TrialRunner, sut: str, victim: str, policy: 
     if get_sut(sut).checkpointing:
         problems = excess_problems(history, golden)
         assert not problems, f"waste beyond the steps in flight, per (workflow, step): {problems}"
+        # The plan was done before any child existed: no allowance for it, whatever the ledger's
+        # in-flight rule grants the waiting orchestrator.
+        assert billed(history)[("lead", 0)] == billed(golden)[("lead", 0)], (
+            "with checkpointing the orchestrator's plan must not be billed again")
     elif victim == "parent" or fired[0].detail["child_executor"] == expected:
         assert calls(history)[("lead", 0)] > calls(golden)[("lead", 0)], (
             "without checkpointing the killed orchestrator should have planned again")

@@ -6,8 +6,13 @@ Reads the crash-sweep trials of a results store: trials with a fault and a ``cra
 1. :func:`money_chart` -- the headline chart: dollars wasted per crash (``redundant_cost_usd``,
    median over seeds) against the share of the loop done at the crash, one line per SUT; a
    checkpointing-off SUT is dashed and shares its checkpointing twin's colour.
-2. :func:`time_table` -- time compression made visible: every duration of the sweep both as
-   measured and as its real-time equivalent (measured x ``time_scale`` of the workload params).
+2. :func:`time_table` -- time compression made visible: every duration of the sweep as measured,
+   x ``time_scale`` (the workload params' scale), and calibrated. Runtime overhead (round trips,
+   process starts) is not compressed, so on a loaded machine a run takes longer than its compressed
+   waits and "x scale" overstates it; the **calibrated** equivalent maps the measured golden run
+   onto the real-time length the workload stands for (its own estimate from its real-time speeds,
+   ``harness.workloads.nominal_real_time_s``): effective scale = nominal real length / measured
+   golden duration. The projection uses the calibrated figures.
 3. :func:`projection_table` -- per SUT, the measured per-crash waste turned into dollars and
    agent-hours per month for ``failures_per_hour`` and ``runs_per_day`` (formula in
    :data:`FORMULA`, shown next to the table).
@@ -31,6 +36,7 @@ import pandas as pd
 from harness.report._charts import Chart, figure
 from harness.report._display import DisplayTable, usd
 from harness.report._tables import NOCKPT_SUFFIX, has_fault
+from harness.workloads import nominal_real_time_s
 
 DAYS_PER_MONTH = 365.25 / 12
 FAILURE_RATE_SOURCE = "https://docs.cloud.google.com/compute/docs/instances/create-use-preemptible"
@@ -38,11 +44,12 @@ DEFAULT_FAILURES_PER_HOUR = 1 / 24
 DEFAULT_RUNS_PER_DAY = 100.0
 FORMULA = (
     "crashes/month = F x T x N x 30.44, with F failures per hour of running, T the real-time "
-    "length of one run in hours (golden duration x time scale) and N runs per day; "
+    "length of one run in hours (what the workload stands for) and N runs per day; "
     "$/month = crashes/month x mean $ wasted per crash over the sweep's evenly spaced crash "
     "points (which stand for a crash at a uniformly random moment); agent-hours lost/month = "
-    "crashes/month x mean work redone per crash ((time to recover - time to resume) x time "
-    "scale). Without crashes the same runs cost N x 30.44 x golden $ a month."
+    "crashes/month x mean work redone per crash ((time to recover - time to resume) x the "
+    "effective scale, T / measured golden duration). Without crashes the same runs cost "
+    "N x 30.44 x golden $ a month."
 )
 _PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
@@ -67,8 +74,18 @@ def _param(raw: Any, name: str, default: float) -> float:
         return default
 
 
+def _nominal_s(workload: Any, raw: Any) -> float:
+    try:
+        params = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        return math.nan
+    nominal = nominal_real_time_s(str(workload), params) if isinstance(params, dict) else None
+    return math.nan if nominal is None else nominal
+
+
 def sweep_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """The crash-sweep trials, with ``time_scale``, ``model`` and ``pct_done`` columns."""
+    """The crash-sweep trials, with ``time_scale``, ``nominal_s`` (real-time length the run
+    stands for), ``effective_scale``, ``model``, ``pct_done`` and ``redone_s`` columns."""
     if "crash_fraction" not in trials.columns or trials.empty:
         return trials.iloc[0:0]
     frame = trials[has_fault(trials) & pd.to_numeric(trials["crash_fraction"],
@@ -77,6 +94,10 @@ def sweep_trials(trials: pd.DataFrame) -> pd.DataFrame:
     frame["time_scale"] = [_param(p, "time_scale", 1.0) for p in params]
     frame["model"] = [json.loads(p).get("model", "?") if isinstance(p, str) else "?"
                       for p in params]
+    nominal = [_nominal_s(w, p) for w, p in zip(frame["workload"], params, strict=True)]
+    frame["nominal_s"] = pd.Series(nominal, index=frame.index, dtype="float64").fillna(
+        frame["golden_duration_s"] * frame["time_scale"])
+    frame["effective_scale"] = frame["nominal_s"] / frame["golden_duration_s"]
     frame["pct_done"] = pd.to_numeric(frame["crash_fraction"]) * 100
     frame["redone_s"] = (frame["time_to_recover_s"] - frame["time_to_resume_s"]).clip(lower=0)
     return frame
@@ -90,12 +111,12 @@ def _style(sut: str, suts: list[str]) -> tuple[str, str]:
 
 def _minutes_axis(ax: Any, frame: pd.DataFrame) -> None:
     """A top axis in real-time minutes into the run (golden duration x time scale)."""
-    run_min = float((frame["golden_duration_s"] * frame["time_scale"]).median()) / 60
+    run_min = float(frame["nominal_s"].median()) / 60
     if math.isnan(run_min) or run_min <= 0:
         return
     top = ax.secondary_xaxis("top", functions=(lambda pct: pct * run_min / 100,
                                                lambda minutes: minutes * 100 / run_min))
-    top.set_xlabel(f"real-time minutes into a ~{run_min:.0f}-minute run (measured x time scale)",
+    top.set_xlabel(f"real-time minutes into the ~{run_min:.0f}-minute run it stands for",
                    fontsize=8)
 
 
@@ -142,10 +163,11 @@ def _minutes(seconds: float) -> str:
     return "n/a" if math.isnan(seconds) else f"{seconds / 60:,.1f} min"
 
 
-def _both(measured: float, scale: float) -> str:
+def _three(measured: float, scale: float, effective: float) -> str:
     if math.isnan(measured):
         return "n/a"
-    return f"{measured:.2f} s | {_minutes(measured * scale)}"
+    return (f"{measured:.2f} s | {_minutes(measured * scale)} | "
+            f"{_minutes(measured * effective)}")
 
 
 def time_table(trials: pd.DataFrame) -> DisplayTable | None:
@@ -156,30 +178,32 @@ def time_table(trials: pd.DataFrame) -> DisplayTable | None:
     rows = []
     for sut, part in frame.groupby("sut", sort=True):
         scale = float(part["time_scale"].median())
+        effective = float(part["effective_scale"].median())
         rows.append((
-            str(sut), f"x{scale:g}", str(len(part)),
-            _both(float(part["golden_duration_s"].median()), scale),
-            _both(float(part["time_to_recover_s"].median()), scale),
-            _both(float(part["redone_s"].mean()), scale),
-            _both(float(part["completion_delay_s"].median()), scale),
+            str(sut), f"x{scale:g} / x{effective:.0f}", str(len(part)),
+            _three(float(part["golden_duration_s"].median()), scale, effective),
+            _three(float(part["time_to_resume_s"].median()), scale, effective),
+            _three(float(part["time_to_recover_s"].median()), scale, effective),
+            _three(float(part["redone_s"].mean()), scale, effective),
+            _three(float(part["completion_delay_s"].median()), scale, effective),
         ))
     return DisplayTable(
-        "Crash sweep: time as measured | real-time equivalent",
-        ("SUT", "time scale", "crashes", "run (golden)", "time to recover p50",
-         "work redone per crash (mean)", "completion delay p50"),
+        "Crash sweep: time as measured | x time scale | calibrated real time",
+        ("SUT", "time scale / effective", "crashes", "run (golden)", "time to resume p50",
+         "time to recover p50", "work redone per crash (mean)", "completion delay p50"),
         tuple(rows),
-        "Every simulated wait (generation, tools) ran time_scale times faster than real; the "
-        "real-time equivalent is the measured value x time_scale. Restarts, leases and the "
-        "runtime's own round trips are not compressed, so equivalents of figures that include "
-        "them (time to recover, completion delay) overstate that part.")
+        "Every simulated wait (generation, tools) ran time_scale times faster than real. 'x time "
+        "scale' multiplies the measured value by it; 'calibrated' by the effective scale, the "
+        "real-time length the workload stands for / the measured golden run, which absorbs the "
+        "runtime's uncompressed overhead. Restarts and leases are not compressed at all, so real-"
+        "time equivalents of time to resume (and of what includes it) overstate that part.")
 
 
 def _projection_row(sut: str, part: pd.DataFrame, p: Projection) -> tuple[str, ...]:
-    scale = float(part["time_scale"].median())
-    run_h = float(part["golden_duration_s"].median()) * scale / 3600
+    run_h = float(part["nominal_s"].median()) / 3600
     crashes = p.failures_per_hour * run_h * p.runs_per_day * DAYS_PER_MONTH
     per_crash = float(part["redundant_cost_usd"].mean())
-    lost_h = float(part["redone_s"].mean()) * scale / 3600
+    lost_h = float(part["redone_s"].mean()) * float(part["effective_scale"].median()) / 3600
     golden_cost = float((part["cost_usd"] - part["redundant_cost_usd"]).median())
     mode = "on" if bool(part["checkpointing"].iloc[0]) else "off"
     return (sut, mode, ", ".join(sorted(part["model"].astype(str).unique())),

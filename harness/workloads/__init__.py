@@ -34,6 +34,17 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 
+def nominal_real_time_s(workload: str, params: Mapping[str, JSON]) -> float | None:
+    """The real-time length a time-compressed workload's run stands for (its own estimate from
+    its real-time speeds); None for a workload that is not time-compressed or bad parameters."""
+    if workload != "deep_research":
+        return None
+    try:
+        return DeepResearchParams.from_json(params).real_time_estimate_s()
+    except (TypeError, ValueError):
+        return None
+
+
 def get_workload(name: str) -> Workload:
     try:
         return WORKLOADS[name]
@@ -65,6 +76,7 @@ __all__ = [
     "deep_research",
     "get_workload",
     "multi_agent",
+    "nominal_real_time_s",
     "post_effect",
     "research_agent",
     "run_tool",

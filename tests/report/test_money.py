@@ -12,9 +12,11 @@ import pytest
 from harness.cli import main
 from harness.report import Projection, load_results
 from harness.report._money import DAYS_PER_MONTH, money_chart, projection_table, time_table
+from harness.workloads import DeepResearchParams
 
 SCALE = 100.0
-GOLDEN_S = 36.0  # stands for 60 real minutes at x100
+GOLDEN_S = 36.0  # 60 minutes at x100, but the loop stands for NOMINAL_S (overhead absorbed)
+NOMINAL_S = DeepResearchParams(time_scale=SCALE).real_time_estimate_s()
 
 
 def _line(sut: str, fraction: float, waste_usd: float, redone_s: float) -> dict[str, Any]:
@@ -44,11 +46,13 @@ def test_projection_follows_its_formula(sweep: Path) -> None:
     table = projection_table(trials, Projection(failures_per_hour=0.5, runs_per_day=10))
     assert table is not None
     rows = {row[0]: row for row in table.rows}
-    crashes = 0.5 * (GOLDEN_S * SCALE / 3600) * 10 * DAYS_PER_MONTH  # F x T x N x days
+    crashes = 0.5 * (NOMINAL_S / 3600) * 10 * DAYS_PER_MONTH  # F x T x N x days
     off = rows["reference-nockpt"]
+    assert off[3] == f"{NOMINAL_S / 60:,.1f} min"
     assert off[4] == f"{crashes:,.1f}"
     assert off[6] == f"${crashes * (2 * 0.5):,.2f}"  # mean waste over 10/50/90% = $1.00
-    assert off[7] == f"{crashes * (30 * 0.5 * SCALE / 3600):,.1f} h"
+    effective = NOMINAL_S / GOLDEN_S  # mean redone 15 s measured, calibrated on the golden run
+    assert off[7] == f"{crashes * 15 * effective / 3600:,.1f} h"
     assert rows["reference"][7] == "0.0 h" and rows["reference"][6] == f"${crashes * 0.05:,.2f}"
     assert "crashes/month = F x T x N" in table.note
 
@@ -57,7 +61,9 @@ def test_time_table_shows_measured_and_real_time(sweep: Path) -> None:
     table = time_table(load_results([sweep]).trials)
     assert table is not None
     row = {r[0]: r for r in table.rows}["reference-nockpt"]
-    assert row[1] == "x100" and row[3] == "36.00 s | 60.0 min"
+    effective = NOMINAL_S / GOLDEN_S
+    assert row[1] == f"x100 / x{effective:.0f}"
+    assert row[3] == f"36.00 s | 60.0 min | {NOMINAL_S / 60:.1f} min"
 
 
 def test_chart_only_when_there_is_a_sweep(sweep: Path, tmp_path: Path) -> None:
