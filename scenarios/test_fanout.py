@@ -42,7 +42,12 @@ CHILD_STEP = 1
 @dataclass(frozen=True)
 class ChildCallHeld(Trigger):
     """Hold the first LLM call of logical step ``step`` made by a child of the trial's workflow;
-    fire once it is held, naming the executor to fault: the child's or the orchestrator's."""
+    fire once it is held, naming the executor to fault: the child's or the orchestrator's.
+
+    Child workflow ids are the SUT's business, so the provider rule matches the logical step
+    alone (no orchestrator call has it, and a trial's provider serves only that trial while it
+    runs); ``wait`` then checks that the held call belongs to a child of the trial's workflow.
+    ``kind="received"`` and ``call`` only satisfy the base class; ``call`` is not used."""
 
     victim: str = "child"
 
