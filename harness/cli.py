@@ -35,6 +35,7 @@ def _error(command: str, message: str) -> None:
 
 def _run_report(args: argparse.Namespace) -> int:
     from harness.report import ResultsInputError, load_results, write_report
+    from harness.report._money import Projection
 
     try:
         results = load_results(args.results)
@@ -44,7 +45,8 @@ def _run_report(args: argparse.Namespace) -> int:
     for issue in results.issues:
         print(issue, file=sys.stderr)
     try:
-        files = write_report(results, args.out, title=args.title)
+        files = write_report(results, args.out, title=args.title, projection=Projection(
+            args.failures_per_hour, args.runs_per_day))
     except OSError as exc:
         _error("report", f"cannot write the report to {args.out}: {exc.strerror or exc}")
         return 2
@@ -92,7 +94,21 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("results", nargs="+", metavar="RESULTS", help="results JSONL file(s)")
     parser.add_argument("--out", required=True, metavar="DIR", help="report directory")
     parser.add_argument("--title", default=None, metavar="T", help="report title")
+    _add_projection_arguments(parser)
     parser.set_defaults(handler=_run_report)
+
+
+def _add_projection_arguments(parser: argparse.ArgumentParser) -> None:
+    """The money projection of crash sweeps (harness/report/_money.py)."""
+    from harness.report._money import DEFAULT_FAILURES_PER_HOUR, DEFAULT_RUNS_PER_DAY
+
+    parser.add_argument("--failures-per-hour", type=_non_negative,
+                        default=DEFAULT_FAILURES_PER_HOUR, metavar="F",
+                        help="worker failures per hour of running, for the monthly projection "
+                             "(default 1/24: a Google Cloud preemptible VM stops within 24 h)")
+    parser.add_argument("--runs-per-day", type=_non_negative, default=DEFAULT_RUNS_PER_DAY,
+                        metavar="N", help="agent runs per day, for the monthly projection "
+                                          "(default 100, an assumption)")
 
 
 def _add_gate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,14 +1,15 @@
 """The durabench pytest plugin (entry point ``pytest11: durabench``).
 
 Options (group ``durabench``): ``--env``, ``--sut``, ``--seeds``, ``--results``,
-``--trial-timeout``, ``--keep-env``. Fixtures:
+``--trial-timeout``, ``--keep-env``, ``--model``. Fixtures:
 
 - ``durabench_env`` (session): the environment every trial of this pytest process runs in;
 - ``trials`` (session): a :class:`TrialRunner` — ``trials.run(spec)`` runs the golden run once per
   key, then the trial, appends both to the results store and returns the :class:`TrialResult`;
   ``trials.require_valid(result)`` fails the test with a readable summary when a promised verdict
   is false or unknown;
-- ``seed``: tests that take it run once per seed (``--seeds N`` gives seeds 0..N-1).
+- ``seed``: tests that take it run once per seed (``--seeds N`` gives seeds 0..N-1);
+- ``model``: the ``--model`` of the long workloads (``deep_research``).
 
 Tests parametrized over ``sut`` only run for the SUTs named by ``--sut``.
 """
@@ -16,8 +17,10 @@ Tests parametrized over ``sut`` only run for the SUTs named by ``--sut``.
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,9 +29,10 @@ import pytest
 from harness.env import Environment
 from harness.env.local import LocalEnvironment, new_run_id
 from harness.faults import FaultUnavailable
+from harness.llm import DEFAULT_MODEL, DEFAULT_PRICES, check_model
 from harness.require import required, skip_or_fail
 from harness.results import DEFAULT_RESULTS, append_result
-from harness.runner import GoldenCache, run_trial
+from harness.runner import GoldenCache, run_trial, with_golden
 from harness.sut import SUT_NAMES
 from harness.trial import TrialResult, TrialSpec
 
@@ -48,6 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seconds before a trial is cut off and judged unknown (default: 90)")
     group.addoption("--keep-env", action="store_true",
                     help="keep the environment's work dir (logs, ledger) after the run")
+    group.addoption("--model", default=DEFAULT_MODEL,
+                    help="mock model of the long workloads, priced as the real model it stands "
+                         f"for (default: {DEFAULT_MODEL}; one of {', '.join(DEFAULT_PRICES)})")
 
 
 def selected_suts(config: pytest.Config) -> list[str]:
@@ -68,6 +75,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ProgressReporter(config), "durabench-progress")
     if config.getoption("--seeds") < 1:
         raise pytest.UsageError("--seeds must be at least 1")
+    try:
+        check_model(str(config.getoption("--model")))
+    except ValueError as exc:
+        raise pytest.UsageError(f"--model: {exc}") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -102,6 +113,7 @@ class TrialRunner:
         self.golden = GoldenCache(env)
         self._done: dict[TrialSpec, TrialResult] = {}
         self._recorded_golden = 0
+        self._record_lock = threading.Lock()
 
     def run(self, spec: TrialSpec) -> TrialResult:
         spec = replace(spec, timeout_s=self.timeout_s)
@@ -119,10 +131,43 @@ class TrialRunner:
         return self._done[spec]
 
     def _record(self, result: TrialResult) -> None:
-        for golden in self.golden.results[self._recorded_golden :]:
-            append_result(self.results, golden.to_json())
-        self._recorded_golden = len(self.golden.results)
-        append_result(self.results, result.to_json())
+        with self._record_lock:
+            for golden in self.golden.results[self._recorded_golden :]:
+                append_result(self.results, golden.to_json())
+            self._recorded_golden = len(self.golden.results)
+            append_result(self.results, result.to_json())
+
+    def run_many(self, specs: Sequence[TrialSpec], parallel: int = 8) -> list[TrialResult]:
+        """Run ``specs`` concurrently (at most ``parallel`` at once, plus their missing golden
+        runs beside them: trials mostly wait on simulated LLM and tool time, and a trial needs
+        its baseline only to be judged); results in the order of ``specs``.
+
+        A spec may ask for a longer ``timeout_s`` than ``--trial-timeout`` (a long loop); the
+        longer of the two applies. Trials that cannot run skip (or fail) the test, as in
+        :meth:`run`.
+        """
+        specs = [replace(s, timeout_s=max(s.timeout_s, self.timeout_s)) for s in specs]
+        todo = [s for s in dict.fromkeys(specs) if s not in self._done]
+        goldens = {s.golden_key: s.golden() for s in todo if self.golden.cached(s) is None}
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(max(1, min(parallel, len(todo) or 1)) + len(goldens)) as pool:
+            golden_runs = [pool.submit(run_trial, self.env, g) for g in goldens.values()]
+            futures = {s: pool.submit(run_trial, self.env, s, self.golden.cached(s))
+                       for s in todo}
+            for golden in golden_runs:
+                self.golden.store(golden.result())
+            for spec, future in futures.items():
+                try:
+                    result = future.result()
+                except FaultUnavailable as exc:
+                    skip_or_fail(spec.fault.name if spec.fault else "golden", str(exc))
+                if result.history.golden is None:
+                    result = with_golden(result, self.golden.baseline(spec))
+                self._record(result)
+                self._done[spec] = result
+        self._progress(f"{len(todo)} trials and {len(goldens)} golden runs in parallel: "
+                       f"{time.monotonic() - t0:.1f}s")
+        return [self._done[s] for s in specs]
 
     def _progress(self, line: str) -> None:
         """One line per trial on the terminal (not captured); silent in xdist workers."""
@@ -164,6 +209,12 @@ def durabench_env(request: pytest.FixtureRequest) -> Iterator[Environment]:
         return
     with LocalEnvironment(run_id=run_id, keep=keep) as env:
         yield env
+
+
+@pytest.fixture(scope="session")
+def model(request: pytest.FixtureRequest) -> str:
+    """The ``--model`` the long workloads call (the ledger prices their tokens at its price)."""
+    return str(request.config.getoption("--model"))
 
 
 @pytest.fixture(scope="session")

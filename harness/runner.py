@@ -20,6 +20,7 @@ Steps of :func:`run_trial`, in order:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import threading
 import time
@@ -340,6 +341,18 @@ def golden_baseline(result: TrialResult) -> GoldenBaseline:
     )
 
 
+def with_golden(result: TrialResult, golden: GoldenBaseline) -> TrialResult:
+    """The same trial's figures and verdicts against ``golden``: for a trial that ran beside its
+    golden run instead of after it (the history is complete either way; only the baseline was
+    missing)."""
+    history = dataclasses.replace(result.history, golden=golden)
+    return dataclasses.replace(
+        result, history=history, figures=compute_figures(history),
+        judgement=judge(history, result.judgement.promised),
+        golden_tokens_billed=golden.tokens_billed,
+        golden_duration_s=golden.duration_s)
+
+
 class GoldenCache:
     """Golden runs, once per (SUT, workload, params, seed); safe to share between threads."""
 
@@ -348,6 +361,20 @@ class GoldenCache:
         self._lock = threading.Lock()
         self._baselines: dict[tuple[str, str, str, int], GoldenBaseline] = {}
         self.results: list[TrialResult] = []
+
+    def cached(self, spec: TrialSpec) -> GoldenBaseline | None:
+        """The baseline of ``spec`` if its golden run is done, else None (runs nothing)."""
+        with self._lock:
+            return self._baselines.get(spec.golden_key)
+
+    def store(self, result: TrialResult) -> GoldenBaseline:
+        """Keep a golden run made elsewhere (e.g. in parallel with its trials)."""
+        baseline = golden_baseline(result)
+        with self._lock:
+            if result.spec.golden_key not in self._baselines:
+                self.results.append(result)
+                self._baselines[result.spec.golden_key] = baseline
+            return self._baselines[result.spec.golden_key]
 
     def baseline(self, spec: TrialSpec) -> GoldenBaseline:
         with self._lock:

@@ -63,6 +63,8 @@ class TrialSpec:
     trigger: Trigger | None = None
     trigger_name: str = ""
     crash_step: int | None = None
+    crash_fraction: float | None = None
+    """The share of the loop completed when the fault fires (crash sweeps); None elsewhere."""
     recovery: Recovery = field(default_factory=Recovery)
     seed: int = 0
     timeout_s: float = 60.0
@@ -141,6 +143,7 @@ class TrialResult:
             "seed": spec.seed,
             "env": self.env,
             "crash_step": spec.crash_step,
+            "crash_fraction": spec.crash_fraction,
             "tokens_billed": fig.tokens_billed,
             "golden_tokens_billed": self.golden_tokens_billed,
             "redundant_tokens": fig.redundant_tokens,

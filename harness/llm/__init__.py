@@ -28,25 +28,39 @@ from harness.llm._errors import (
     ProviderStartError,
 )
 from harness.llm._ledger import entry_from_json
-from harness.llm._prices import DEFAULT_PRICES, ModelPrice, PriceTable, load_prices
+from harness.llm._prices import (
+    DEFAULT_MODEL,
+    DEFAULT_PRICES,
+    PRICE_SOURCES,
+    PRICES_READ_ON,
+    ModelPrice,
+    PriceTable,
+    check_model,
+    load_prices,
+)
 from harness.llm._process import ProviderProcess
 from harness.llm._responses import (
     HEADER_ATTEMPT,
     HEADER_EXECUTOR,
     HEADER_NONCE,
     HEADER_STEP,
+    HEADER_TOKENS_PER_SECOND,
     HEADER_WORKFLOW_ID,
 )
 from harness.llm._rules import RuleAction
 from harness.llm._tokenizer import count_prompt_tokens, count_text_tokens
 
 __all__ = [
+    "DEFAULT_MODEL",
     "DEFAULT_PRICES",
     "HEADER_ATTEMPT",
     "HEADER_EXECUTOR",
     "HEADER_NONCE",
     "HEADER_STEP",
+    "HEADER_TOKENS_PER_SECOND",
     "HEADER_WORKFLOW_ID",
+    "PRICES_READ_ON",
+    "PRICE_SOURCES",
     "CallNotDeliveredError",
     "ModelPrice",
     "PriceTable",
@@ -57,6 +71,7 @@ __all__ = [
     "ProviderStartError",
     "RuleAction",
     "WaitEvent",
+    "check_model",
     "count_prompt_tokens",
     "count_text_tokens",
     "entry_from_json",

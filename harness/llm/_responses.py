@@ -37,6 +37,9 @@ HEADER_STEP = "X-Durabench-Step"
 HEADER_ATTEMPT = "X-Durabench-Attempt"
 HEADER_EXECUTOR = "X-Durabench-Executor"
 HEADER_NONCE = "X-Durabench-Nonce"
+HEADER_TOKENS_PER_SECOND = "X-Durabench-Tokens-Per-Second"
+"""Optional: the generation speed to simulate for this one request (overrides the provider's
+``--tokens-per-second``). Time-compressed workloads send it (see harness/workloads/_timing.py)."""
 DEFAULT_COMPLETION_TOKENS = 32
 NONCE_LENGTH = 16
 _FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
@@ -105,6 +108,23 @@ def attribution_from_headers(headers: Mapping[str, str]) -> Attribution:
         attempt=_int_header(headers, HEADER_ATTEMPT),
         executor=headers.get(HEADER_EXECUTOR) or None,
     )
+
+
+def speed_from_headers(headers: Mapping[str, str]) -> float | None:
+    """The request's ``X-Durabench-Tokens-Per-Second`` (a positive number), None when absent."""
+    raw = headers.get(HEADER_TOKENS_PER_SECOND)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ChatRequestError(
+            400, f"header {HEADER_TOKENS_PER_SECOND} must be a positive number, got {raw!r}",
+            type="invalid_request_error", code="invalid_header", param=HEADER_TOKENS_PER_SECOND,
+        )
+    return value
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ Routes: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /v1/ledger[?wor
 Attribution headers read from every chat request (all optional; a workload sends all four):
 ``X-Durabench-Workflow-Id``, ``X-Durabench-Step`` (logical step index, int),
 ``X-Durabench-Attempt`` (execution attempt = the runtime's fencing epoch, int),
-``X-Durabench-Executor``. A non-integer step or attempt is a 400. Answers carry
-``X-Durabench-Nonce``.
+``X-Durabench-Executor``. A non-integer step or attempt is a 400. Optional
+``X-Durabench-Tokens-Per-Second`` sets this request's simulated generation speed (a time-compressed
+workload sends it); a non-positive value is a 400. Answers carry ``X-Durabench-Nonce``.
 
 One chat request, in order (see ``_ledger.py`` for the three ledger phases):
 
@@ -52,6 +53,7 @@ from harness.llm._responses import (
     failure_reply,
     models_body,
     parse_chat_request,
+    speed_from_headers,
 )
 from harness.llm._rules import CallPlan
 from harness.llm._state import (
@@ -146,9 +148,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     state = request.app[PROVIDER_STATE]
     body = await request.read()
     nonce = state.next_nonce()
-    attribution, chat, invalid = Attribution(), None, None
+    attribution, chat, invalid, speed = Attribution(), None, None, None
     try:
         attribution = attribution_from_headers(request.headers)
+        speed = speed_from_headers(request.headers)
         chat = parse_chat_request(body, state.config.prices)
     except ChatRequestError as exc:
         invalid = exc
@@ -166,7 +169,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         state.ledger.record_settled(entry["request_id"], delivered=False)
         return web.Response(status=ABANDONED_STATUS)
     reply = _generate(state, chat, attribution, nonce, plan)
-    await asyncio.sleep(plan.latency_s + state.generation_delay_s(reply.completion_tokens))
+    await asyncio.sleep(plan.latency_s + state.generation_delay_s(reply.completion_tokens, speed))
     return await _answer(request, state, entry, reply)
 
 

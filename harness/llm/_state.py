@@ -49,8 +49,11 @@ class ProviderState:
         self._nonces += 1
         return nonce
 
-    def generation_delay_s(self, completion_tokens: int) -> float:
-        tps = self.config.tokens_per_second
+    def generation_delay_s(self, completion_tokens: int, tokens_per_second: float | None = None
+                           ) -> float:
+        """Simulated generation time: the request's own speed when it sent one, else the
+        provider's ``--tokens-per-second`` (0 = no delay)."""
+        tps = self.config.tokens_per_second if tokens_per_second is None else tokens_per_second
         return completion_tokens / tps if tps > 0 else 0.0
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from harness.report._gate import (
     format_gate,
 )
 from harness.report._headline import headline
+from harness.report._money import Projection
 from harness.report._report import ReportFiles, write_report
 from harness.report._store import (
     SUPPORTED_SCHEMA,
@@ -40,6 +41,7 @@ __all__ = [
     "GateResult",
     "LoadIssue",
     "LoadedResults",
+    "Projection",
     "ReportFiles",
     "ResultsInputError",
     "evaluate_gate",

@@ -41,6 +41,10 @@ class ReportPage:
     tables: tuple[DisplayTable, ...]
     charts: tuple[Chart, ...]
     chart_notes: tuple[str, ...] = ()
+    top_charts: tuple[Chart, ...] = ()
+    """Shown right after the headline (the money chart of a crash sweep)."""
+    top_tables: tuple[DisplayTable, ...] = ()
+    """Shown right after ``top_charts`` (the money projection)."""
 
 
 def _html_table(table: DisplayTable) -> str:
@@ -71,6 +75,8 @@ def render_html(page: ReportPage) -> str:
         f"<style>{_CSS}</style>", "</head>", "<body>", f"<h1>{esc(page.title)}</h1>",
         f'<p class="headline">{esc(page.headline)}</p>',
         *(f'<p class="meta">{esc(line)}</p>' for line in page.meta),
+        *(_html_chart(c) for c in page.top_charts),
+        *(_html_table(t) for t in page.top_tables),
         *(_html_table(t) for t in page.tables),
         *(_html_chart(c) for c in page.charts),
         *(f'<p class="note">{esc(n)}</p>' for n in page.chart_notes),
@@ -98,10 +104,10 @@ def _md_table(table: DisplayTable) -> list[str]:
 def render_markdown(page: ReportPage, charts_hint: str = "index.html") -> str:
     lines = [f"## {page.title}", "", f"**{_md_cell(page.headline)}**", ""]
     lines += [f"{_md_cell(m)}  " for m in page.meta] + [""]
-    for table in page.tables:
+    for table in (*page.top_tables, *page.tables):
         lines += _md_table(table)
-    if page.charts:
-        names = ", ".join(c.title.lower() for c in page.charts)
+    if page.charts or page.top_charts:
+        names = ", ".join(c.title.lower() for c in (*page.top_charts, *page.charts))
         lines.append(f"Charts ({names}) are in `{charts_hint}` of the report directory.")
     return "\n".join(lines) + "\n"
 

@@ -25,13 +25,15 @@ from harness.report._display import (
     verdicts_display,
 )
 from harness.report._headline import headline
+from harness.report._money import Projection, money_section
 from harness.report._page import ReportPage, join_meta, render_html, render_markdown
 from harness.report._store import LoadedResults
 from harness.report._tables import savings_table, summary_table
 from harness.report._timeline import pick_representative, timeline_chart
 
 DEFAULT_TITLE = "durabench report"
-CHART_FILES = ("redundant_tokens.png", "time_to_recover.png", "timeline.png")
+CHART_FILES = ("redundant_tokens.png", "time_to_recover.png", "timeline.png",
+               "waste_per_crash_usd.png")
 
 
 @dataclass(frozen=True)
@@ -98,17 +100,21 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def write_report(results: LoadedResults, out_dir: str | Path,
-                 title: str | None = None) -> ReportFiles:
-    """Write the report of ``results`` into ``out_dir`` (created if needed)."""
+                 title: str | None = None, projection: Projection | None = None) -> ReportFiles:
+    """Write the report of ``results`` into ``out_dir`` (created if needed); ``projection``
+    sets the failure rate and runs per day of the monthly money projection (crash sweeps)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trials_csv = _write_csv(results.trials, out / "trials.csv")
     summary_csv = _write_csv(summary_table(results.trials), out / "summary.csv")
     savings_csv = _write_csv(savings_table(results.trials), out / "savings.csv")
     charts, notes = _charts(results, out)
+    # money hook (harness/report/_money.py): headline chart and projection first, when present
+    money_charts, money_tables = money_section(results.trials, out, projection)
     page = ReportPage(
         title=title or DEFAULT_TITLE, headline=headline(results.trials), meta=_meta(results),
-        tables=_tables(results), charts=charts, chart_notes=notes)
+        tables=_tables(results), charts=charts, chart_notes=notes,
+        top_charts=money_charts, top_tables=money_tables)
     index_html = out / "index.html"
     index_html.write_text(render_html(page), encoding="utf-8")
     summary_md = out / "summary.md"
@@ -116,4 +122,4 @@ def write_report(results: LoadedResults, out_dir: str | Path,
     return ReportFiles(
         out_dir=out, index_html=index_html, summary_md=summary_md, trials_csv=trials_csv,
         summary_csv=summary_csv, savings_csv=savings_csv,
-        charts=tuple(out / c.filename for c in charts), headline=page.headline)
+        charts=tuple(out / c.filename for c in (*money_charts, *charts)), headline=page.headline)

@@ -20,6 +20,8 @@ from harness.workloads._calls import (
     run_tool,
 )
 from harness.workloads._context import JSON, AgentContext, ChildSpec, LlmReply, LlmRequest
+from harness.workloads._timing import TimeCompression
+from harness.workloads.deep_research import DeepResearchParams, deep_research
 from harness.workloads.multi_agent import multi_agent
 from harness.workloads.research_agent import ResearchParams, research_agent
 
@@ -28,7 +30,19 @@ Workload = Callable[[AgentContext, Mapping[str, JSON]], JSON]
 WORKLOADS: dict[str, Workload] = {
     "research_agent": research_agent,
     "multi_agent": multi_agent,
+    "deep_research": deep_research,
 }
+
+
+def nominal_real_time_s(workload: str, params: Mapping[str, JSON]) -> float | None:
+    """The real-time length a time-compressed workload's run stands for (its own estimate from
+    its real-time speeds); None for a workload that is not time-compressed or bad parameters."""
+    if workload != "deep_research":
+        return None
+    try:
+        return DeepResearchParams.from_json(params).real_time_estimate_s()
+    except (TypeError, ValueError):
+        return None
 
 
 def get_workload(name: str) -> Workload:
@@ -50,15 +64,19 @@ __all__ = [
     "WORKLOADS",
     "AgentContext",
     "ChildSpec",
+    "DeepResearchParams",
     "GarbageResponseError",
     "LlmReply",
     "LlmRequest",
     "ResearchParams",
+    "TimeCompression",
     "Workload",
     "attribution",
     "call_llm",
+    "deep_research",
     "get_workload",
     "multi_agent",
+    "nominal_real_time_s",
     "post_effect",
     "research_agent",
     "run_tool",

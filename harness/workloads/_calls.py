@@ -4,7 +4,8 @@
   off (``max_retries=0``): a retry is a new billed request, so it belongs to the durable step's
   retry policy where the history can see it, not hidden inside the SDK.
 - Attribution headers tell the provider's ledger whose call it is (workflow, logical step,
-  attempt = the runtime's fencing epoch, executor).
+  attempt = the runtime's fencing epoch, executor). A request's ``tokens_per_second`` travels as
+  the ``X-Durabench-Tokens-Per-Second`` header (the provider's simulated speed for that call).
 - Tools are local and deterministic; ``search`` sleeps ``latency_s`` to stand in for a slow API
   and returns ``result_tokens`` words, so the agent's context grows turn by turn.
 """
@@ -28,6 +29,7 @@ HEADER_WORKFLOW = "X-Durabench-Workflow-Id"
 HEADER_STEP = "X-Durabench-Step"
 HEADER_ATTEMPT = "X-Durabench-Attempt"
 HEADER_EXECUTOR = "X-Durabench-Executor"
+HEADER_TOKENS_PER_SECOND = "X-Durabench-Tokens-Per-Second"
 
 LLM_TIMEOUT_S = float(os.environ.get("DURABENCH_LLM_TIMEOUT_S", "30"))
 """Per request. A hung provider call fails after this and the step's retry policy takes over."""
@@ -64,10 +66,13 @@ def call_llm(
     provider_url: str, step: int, request: LlmRequest, headers: Mapping[str, str]
 ) -> LlmReply:
     """One chat completion; returns the JSON a durable step records."""
+    extra_headers = dict(headers)
+    if "tokens_per_second" in request:
+        extra_headers[HEADER_TOKENS_PER_SECOND] = f"{float(request['tokens_per_second']):g}"
     kwargs: dict[str, Any] = {
         "model": request.get("model", "mock-gpt-4o"),
         "messages": request["messages"],
-        "extra_headers": dict(headers),
+        "extra_headers": extra_headers,
     }
     if "tools" in request:
         kwargs["tools"] = request["tools"]

@@ -25,6 +25,9 @@ class LlmRequest(TypedDict, total=False):
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]]
     max_tokens: int
+    tokens_per_second: float
+    """Not sent in the body: the generation speed the provider simulates for this call, sent as
+    the ``X-Durabench-Tokens-Per-Second`` header (time-compressed workloads set it)."""
 
 
 class LlmReply(TypedDict):

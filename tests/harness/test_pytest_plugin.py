@@ -69,3 +69,13 @@ def test_a_skipped_capability_fails_when_required(
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*DURABENCH_REQUIRE requires 'oom', but no writable memory*"])
+
+
+def test_an_unknown_model_is_a_usage_error_listing_the_priced_ones(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_model(model): assert model == 'mock-claude-sonnet-5.5'")
+    pytester.runpytest("--model", "mock-claude-sonnet-5.5").assert_outcomes(passed=1)
+    result = pytester.runpytest("--model", "gpt-nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--model: unknown model 'gpt-nope'*mock-gpt-6.2-sol*"])

@@ -10,7 +10,7 @@ import pytest
 from harness.env.local import LocalEnvironment
 from harness.faults import KillFault
 from harness.net import ENV_URL, find_binary
-from harness.runner import golden_baseline, run_trial
+from harness.runner import golden_baseline, run_trial, with_golden
 from harness.trial import Recovery, TrialSpec, canonical_params
 from harness.triggers import Trigger
 from harness.workloads import ResearchParams
@@ -114,3 +114,20 @@ def test_a_seeded_random_trigger_fires_at_the_same_time_for_the_same_seed() -> N
     delays = [t.planned_delay_s() for t in (first, again, other)]
     assert delays[0] == delays[1] != delays[2]
     assert all(0.2 <= d <= 0.9 for d in delays)
+
+
+def test_a_trial_run_beside_its_golden_run_is_judged_against_it_afterwards(
+    env: LocalEnvironment,
+) -> None:
+    """``with_golden`` (used by ``TrialRunner.run_many``): the same history, figures and verdicts
+    as if the baseline had been known when the trial ran."""
+    golden = golden_baseline(run_trial(env, spec().golden()))
+    held = spec(trigger=Trigger("received", call=2), trigger_name="beside", fault=KillFault())
+    alone = run_trial(env, held)
+    assert alone.figures.redundant_tokens is None
+    assert alone.judgement.verdicts["bounded_waste"].valid == "unknown"
+    judged = with_golden(alone, golden)
+    assert judged.history.golden == golden and judged.golden_tokens_billed == golden.tokens_billed
+    assert judged.figures.redundant_tokens == judged.figures.tokens_billed - golden.tokens_billed
+    assert judged.judgement.verdicts["bounded_waste"].valid == "true"
+    assert judged.valid == "true", judged.judgement.summary()

@@ -9,7 +9,7 @@ import openai
 import pytest
 from llm_provider_support import TOOLS, USER, openai_client
 
-from harness.llm import ProviderClient, ProviderProcess, count_prompt_tokens
+from harness.llm import DEFAULT_PRICES, ProviderClient, ProviderProcess, count_prompt_tokens
 
 
 def test_final_answer_parses_and_is_billed(
@@ -81,7 +81,7 @@ def test_bad_requests_raise_the_sdk_classes(provider: ProviderProcess) -> None:
 
 def test_models_lists_the_price_table(provider: ProviderProcess) -> None:
     ids = {m.id for m in openai_client(provider.url).models.list()}
-    assert ids == {"mock-gpt-4o", "mock-gpt-4o-mini"}
+    assert ids == set(DEFAULT_PRICES)
 
 
 def test_healthz(provider: ProviderProcess, client: ProviderClient) -> None:

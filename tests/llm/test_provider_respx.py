@@ -8,7 +8,7 @@ import openai
 import pytest
 from llm_provider_support import TOOLS, USER
 
-from harness.llm import count_prompt_tokens
+from harness.llm import DEFAULT_PRICES, count_prompt_tokens
 from harness.llm.respx_fixtures import MOCK_BASE_URL, MockProvider, mock_llm, mock_provider
 
 __all__ = ["mock_llm"]  # the fixture is used by name below
@@ -41,5 +41,5 @@ def test_fixture_errors_raise_the_sdk_classes() -> None:
             _sdk().chat.completions.create(model="gpt-unknown", messages=USER)
         with pytest.raises(openai.BadRequestError, match="Streaming"):
             _sdk().chat.completions.create(model="mock-gpt-4o", messages=USER, stream=True)
-        assert {m.id for m in _sdk().models.list()} == {"mock-gpt-4o", "mock-gpt-4o-mini"}
+        assert {m.id for m in _sdk().models.list()} == set(DEFAULT_PRICES)
     assert [e.tokens for e in provider.entries] == [0, 0]
