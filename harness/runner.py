@@ -5,7 +5,10 @@ Steps of :func:`run_trial`, in order:
    the trial; worker(s) started per the recovery policy, through the links;
 2. a supervisor watches the workers: one that dies (whatever killed it) is recorded and, under
    the ``restart``/``delayed`` policies, replaced by a worker with the same executor id — what a
-   pod restart does; under ``standby`` the already-running second worker takes over;
+   pod restart does; under ``standby`` the already-running second worker takes over; under
+   ``supervised`` the harness plays the SUT's documented supervisor (e.g. DBOS Conductor):
+   ``detection_delay_s`` after the death it asks the client to hand the dead executor's
+   workflows to the live worker (``supervisor_recovered`` event);
 3. the trigger is armed, the workflow started;
 4. when the trigger fires: the fault is injected, the trigger released, and the fault healed
    (always, in ``finally``);
@@ -32,7 +35,14 @@ from harness.env import CapabilityUnavailable, Environment, Links, Worker
 from harness.faults import Fault, FaultTarget, FaultUnavailable, ShapesWorkers, WorkerSetup
 from harness.figures import compute_figures
 from harness.history import EventKind, GoldenBaseline, HarnessEvent, History, JSONValue, Outcome
-from harness.sut import ClientContext, SutClient, SystemUnderTest, WorkerSpec, get_sut
+from harness.sut import (
+    ClientContext,
+    RecoversExecutors,
+    SutClient,
+    SystemUnderTest,
+    WorkerSpec,
+    get_sut,
+)
 from harness.trial import TrialResult, TrialSpec
 from harness.triggers import TriggerContext, TriggerNeverFired
 
@@ -137,6 +147,8 @@ class _Supervisor(threading.Thread):
         self.stopping = threading.Event()
         self.seen: set[int] = set()
         self.error: BaseException | None = None
+        self.client: SutClient | None = None
+        """Set before start(); the supervised policy hands executors over through it."""
 
     def run(self) -> None:
         try:
@@ -154,9 +166,32 @@ class _Supervisor(threading.Thread):
             recovery = self.trial.spec.recovery
             if recovery.policy == "standby" or self.stopping.is_set():
                 continue
+            if recovery.policy == "supervised":
+                if self.stopping.wait(recovery.detection_delay_s):
+                    return
+                self._hand_over(worker)
+                continue
             if self.stopping.wait(recovery.delay_s if recovery.policy == "delayed" else 0.0):
                 return
             self.trial.start_worker(worker.executor_id, wait_ready=False)
+
+    def _hand_over(self, dead: Worker) -> None:
+        """The supervisor's move: the dead executor's workflows go to a live worker."""
+        client = self.client
+        if not isinstance(client, RecoversExecutors):
+            raise RuntimeError(f"SUT {self.trial.sut.name}'s client has no recover_executor(); "
+                               "the supervised policy needs it (harness.sut.RecoversExecutors)")
+        with self.trial.lock:
+            live = [w for w in self.trial.workers
+                    if w.alive and w.executor_id != dead.executor_id]  # fmt: skip
+        if not live:
+            return
+        handed = client.recover_executor(dead.executor_id, live[0].executor_id)
+        self.trial.events.add("supervisor_recovered", worker=live[0].name,
+                              executor=live[0].executor_id,
+                              detail={"dead_executor": dead.executor_id, "workflows": handed,
+                                      "detection_delay_s":
+                                          self.trial.spec.recovery.detection_delay_s})
 
     def stop(self) -> None:
         """Stop watching; a last sweep records a death the final poll interval hid."""
@@ -195,7 +230,7 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
 def _start_workers(trial: _Trial) -> None:
     short = uuid.uuid4().hex[:6]
     started = [trial.start_worker(f"w1-{short}", wait_ready=False)]
-    if trial.spec.recovery.policy == "standby" and trial.spec.fault is not None:
+    if trial.spec.recovery.policy in ("standby", "supervised") and trial.spec.fault is not None:
         started.append(trial.start_worker(f"w2-{short}", wait_ready=False))
     for worker in started:  # started together, so a standby costs no extra start-up time
         worker.wait_ready(timeout_s=min(30.0, trial.remaining()))
@@ -254,6 +289,11 @@ def _collect(trial: _Trial, client: SutClient, outcomes: list[Outcome],
 
 def _prepare(env: Environment, spec: TrialSpec, t0: float) -> _Trial:
     sut = get_sut(spec.sut)
+    if spec.fault is not None and spec.recovery.policy not in sut.recovery_policies:
+        raise ValueError(
+            f"SUT {sut.name} does not support the {spec.recovery.policy!r} recovery policy; "
+            f"it supports {', '.join(sorted(sut.recovery_policies))}"
+        )
     db_url = env.create_database(spec.trial_id)
     label = f"{spec.trial_id}-{uuid.uuid4().hex[:8]}"
     trial_dir = env.work_dir / label
@@ -279,6 +319,7 @@ def run_trial(env: Environment, spec: TrialSpec,
         ctx = ClientContext(postgres_url=trial.db_url, provider_url=env.provider_client().base_url)
         with trial.sut.connect(ctx) as client:
             _start_workers(trial)
+            supervisor.client = client
             supervisor.start()
             try:
                 outcomes = _drive(trial, client)

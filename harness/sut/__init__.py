@@ -33,6 +33,7 @@ NOCKPT_PROMISES: frozenset[Property] = frozenset(
 
 
 def _registry() -> dict[str, SystemUnderTest]:
+    from harness.sut.dbos import DBOS_SUT
     from harness.sut.reference import ReferenceSut
 
     return {
@@ -41,10 +42,11 @@ def _registry() -> dict[str, SystemUnderTest]:
         "reference-nockpt": ReferenceSut(
             "reference-nockpt", checkpointing=False, promises=NOCKPT_PROMISES, twin=None
         ),
+        "dbos": DBOS_SUT,
     }
 
 
-SUT_NAMES: tuple[str, ...] = ("reference", "reference-nockpt")
+SUT_NAMES: tuple[str, ...] = ("reference", "reference-nockpt", "dbos")
 
 
 def get_sut(name: str) -> SystemUnderTest:
