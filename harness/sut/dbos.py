@@ -105,6 +105,22 @@ def dbos_version() -> str | None:
         return None
 
 
+def sqlalchemy_url(dsn: str) -> str:
+    """A libpq DSN (``key=value`` or URL) as the ``postgresql://`` URL DBOS's config takes."""
+    from urllib.parse import quote, urlencode
+
+    info = {k: str(v) for k, v in psycopg.conninfo.conninfo_to_dict(dsn).items()}
+    user = quote(info.pop("user", ""), safe="")
+    password = info.pop("password", None)
+    auth = f"{user}:{quote(password, safe='')}@" if password is not None else (
+        f"{user}@" if user else "")
+    host = info.pop("host", "127.0.0.1")
+    port = info.pop("port", "5432")
+    dbname = quote(info.pop("dbname", "postgres"), safe="")
+    query = f"?{urlencode(info)}" if info else ""
+    return f"postgresql://{auth}{host}:{port}/{dbname}{query}"
+
+
 def _json(text: str | None) -> JSONValue:
     """A stored value as JSON (the workers store DBOS's portable JSON; never unpickled)."""
     if text is None:
@@ -163,7 +179,7 @@ class DbosClient:
 
         self._observer = observer
         self._url = postgres_url
-        self._client = DBOSClient(system_database_url=postgres_url, application_name=APP_NAME,
+        self._client = DBOSClient(system_database_url=sqlalchemy_url(postgres_url), application_name=APP_NAME,
                                   serializer=DBOSPortableJSONSerializer(), lazy=True)  # fmt: skip
         self._conn: psycopg.Connection[Any] | None = None
 

@@ -49,6 +49,7 @@ from harness.sut.dbos import (
     ENV_POSTGRES,
     ENV_PROVIDER,
     QUEUE,
+    sqlalchemy_url,
 )
 from harness.workloads import (
     WORKLOADS,
@@ -170,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
 def config(executor_id: str, postgres_url: str) -> DBOSConfig:
     return {
         "name": APP_NAME,
-        "system_database_url": postgres_url,
+        "system_database_url": sqlalchemy_url(postgres_url),
         "executor_id": executor_id,
         "application_version": APP_VERSION,
         "serializer": DBOSPortableJSONSerializer(),
