@@ -179,8 +179,9 @@ class DbosClient:
 
         self._observer = observer
         self._url = postgres_url
-        self._client = DBOSClient(system_database_url=sqlalchemy_url(postgres_url), application_name=APP_NAME,
-                                  serializer=DBOSPortableJSONSerializer(), lazy=True)  # fmt: skip
+        self._client = DBOSClient(system_database_url=sqlalchemy_url(postgres_url),
+                                  application_name=APP_NAME, lazy=True,
+                                  serializer=DBOSPortableJSONSerializer())  # fmt: skip
         self._conn: psycopg.Connection[Any] | None = None
 
     def __enter__(self) -> DbosClient:
