@@ -14,7 +14,8 @@ Lifecycle:
 2. register the :data:`QUEUE` the harness enqueues to, print ``worker <executor id> ready``;
 3. serve until SIGTERM; then ``DBOS.destroy(workflow_completion_timeout_sec=grace)`` — DBOS
    itself installs no signal handler; its documented shutdown waits up to the timeout for running
-   workflows, and what is still running stays PENDING for the next worker with this executor id.
+   workflows, and what is still running stays PENDING for the next worker with this executor id
+   (or, under ``supervised``, for the live one); then the process exits 0.
 
 Each step returns the executor id and the **epoch** of the execution that ran it: DBOS keeps no
 executor per step, so the harness reads them back from the recorded output. The epoch is the
@@ -180,7 +181,7 @@ def config(executor_id: str, postgres_url: str) -> DBOSConfig:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # returns only on a usage error
     parser = _parser()
     args = parser.parse_args(argv)
     postgres = os.environ.get(ENV_POSTGRES, "")
@@ -200,7 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"worker {args.executor_id} ready", flush=True)
     stop.wait()
     DBOS.destroy(workflow_completion_timeout_sec=math.ceil(args.grace))
-    return 0
+    # destroy() leaves a workflow still running in its thread pool (it stays PENDING for the
+    # next worker with this executor id); interpreter exit would join that thread, so leave now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
