@@ -38,6 +38,7 @@ from harness.history import EventKind, GoldenBaseline, HarnessEvent, History, JS
 from harness.sut import (
     ClientContext,
     RecoversExecutors,
+    ReportsLiveness,
     SutClient,
     SystemUnderTest,
     WorkerSpec,
@@ -47,6 +48,7 @@ from harness.trial import TrialResult, TrialSpec
 from harness.triggers import TriggerContext, TriggerNeverFired
 
 SUPERVISOR_POLL_S = 0.05
+LIVENESS_POLL_S = 0.25
 
 
 @dataclass
@@ -149,11 +151,15 @@ class _Supervisor(threading.Thread):
         self.error: BaseException | None = None
         self.client: SutClient | None = None
         """Set before start(); the supervised policy hands executors over through it."""
+        self.handed: set[str] = set()
+        """Executors the supervised policy declared dead (each is handed over once)."""
+        self.next_liveness_check = 0.0
 
     def run(self) -> None:
         try:
             while not self.stopping.wait(SUPERVISOR_POLL_S):
                 self._check()
+                self._check_silence()
         except BaseException as exc:  # surfaced by stop(); a dead supervisor must not hide
             self.error = exc
 
@@ -169,28 +175,47 @@ class _Supervisor(threading.Thread):
             if recovery.policy == "supervised":
                 if self.stopping.wait(recovery.detection_delay_s):
                     return
-                self._hand_over(worker)
+                self._hand_over(worker.executor_id, "exited")
                 continue
             if self.stopping.wait(recovery.delay_s if recovery.policy == "delayed" else 0.0):
                 return
             self.trial.start_worker(worker.executor_id, wait_ready=False)
 
-    def _hand_over(self, dead: Worker) -> None:
+    def _check_silence(self) -> None:
+        """``supervised`` only: a live worker silent for ``detection_delay_s`` (frozen, cut off)
+        is declared dead like an exited one, when the client can tell (ReportsLiveness)."""
+        recovery = self.trial.spec.recovery
+        now = time.monotonic()
+        if (recovery.policy != "supervised" or not isinstance(self.client, ReportsLiveness)
+                or now < self.next_liveness_check):
+            return
+        self.next_liveness_check = now + LIVENESS_POLL_S
+        with self.trial.lock:
+            alive = sorted({w.executor_id for w in self.trial.workers if w.alive} - self.handed)
+        if len(alive) < 2:
+            return  # nobody to hand over to
+        for executor in self.client.silent_executors(alive, recovery.detection_delay_s):
+            self._hand_over(executor, "silent")
+
+    def _hand_over(self, dead_executor: str, reason: str) -> None:
         """The supervisor's move: the dead executor's workflows go to a live worker."""
         client = self.client
         if not isinstance(client, RecoversExecutors):
             raise RuntimeError(f"SUT {self.trial.sut.name}'s client has no recover_executor(); "
                                "the supervised policy needs it (harness.sut.RecoversExecutors)")
+        if dead_executor in self.handed:
+            return
         with self.trial.lock:
             live = [w for w in self.trial.workers
-                    if w.alive and w.executor_id != dead.executor_id]  # fmt: skip
+                    if w.alive and w.executor_id not in (dead_executor, *self.handed)]
         if not live:
             return
-        handed = client.recover_executor(dead.executor_id, live[0].executor_id)
+        self.handed.add(dead_executor)
+        handed = client.recover_executor(dead_executor, live[0].executor_id)
         self.trial.events.add("supervisor_recovered", worker=live[0].name,
                               executor=live[0].executor_id,
-                              detail={"dead_executor": dead.executor_id, "workflows": handed,
-                                      "detection_delay_s":
+                              detail={"dead_executor": dead_executor, "reason": reason,
+                                      "workflows": handed, "detection_delay_s":
                                           self.trial.spec.recovery.detection_delay_s})
 
     def stop(self) -> None:

@@ -164,6 +164,18 @@ class RecoversExecutors(Protocol):
         ...
 
 
+@runtime_checkable
+class ReportsLiveness(Protocol):
+    """Optional ability of a client: which executors have gone silent, as the SUT's supervisor
+    hears them (DBOS Conductor declares an executor dead when its connection stops answering).
+    Lets the ``supervised`` policy detect a frozen (paused) worker, not only an exited one."""
+
+    def silent_executors(self, executor_ids: Sequence[str], silence_s: float) -> list[str]:
+        """Those of ``executor_ids`` not heard from for at least ``silence_s`` (never-heard-of
+        ones are not silent)."""
+        ...
+
+
 @dataclass(frozen=True)
 class SutDescription:
     """What ``durabench suts`` and the report say about a SUT."""

@@ -88,6 +88,23 @@ SELECT s.status, COALESCE(o.output, s.output), COALESCE(o.error, s.error)
 FROM dbos.workflow_status s LEFT JOIN dbos.workflow_output o USING (workflow_uuid)
 WHERE s.workflow_uuid = %s
 """
+HEARTBEAT_TABLE = "durabench_executor_heartbeats"
+"""Where each worker beats every :data:`HEARTBEAT_S` (the trial database, public schema): the
+harness's stand-in for the connection DBOS Conductor watches. Not a DBOS table."""
+HEARTBEAT_S = 0.25
+HEARTBEAT_SQL = (
+    f"INSERT INTO {HEARTBEAT_TABLE} (executor_id, beat_ms) "
+    "VALUES (%s, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) "
+    "ON CONFLICT (executor_id) DO UPDATE SET beat_ms = EXCLUDED.beat_ms"
+)
+HEARTBEAT_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {HEARTBEAT_TABLE} "
+    "(executor_id text PRIMARY KEY, beat_ms bigint NOT NULL)"
+)
+_SILENT_SQL = (
+    f"SELECT executor_id FROM {HEARTBEAT_TABLE} WHERE executor_id = ANY(%s) "
+    "AND beat_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - %s"
+)
 _STEPS_SQL = """
 SELECT workflow_uuid, function_id, function_name, output, error, child_workflow_id,
        completed_at_epoch_ms
@@ -246,6 +263,14 @@ class DbosClient:
     def step_records(self, workflow_ids: Sequence[str]) -> list[StepRecord]:
         return [step_record(r) for r in self._query(_STEPS_SQL, (list(workflow_ids),))]
 
+    def silent_executors(self, executor_ids: Sequence[str], silence_s: float) -> list[str]:
+        """Executors whose worker has not beaten for ``silence_s`` (server clock)."""
+        try:
+            rows = self._query(_SILENT_SQL, (list(executor_ids), int(silence_s * 1000)))
+        except (psycopg.errors.UndefinedTable, psycopg.OperationalError):
+            return []  # no worker has beaten yet, or the database is down: nothing to judge
+        return [r[0] for r in rows]
+
     def recover_executor(self, dead_executor: str, live_executor: str) -> list[str]:
         """What DBOS Conductor has a live executor do when one dies: DBOS's own recovery of the
         dead executor's PENDING workflows of this version (re-enqueued; a live executor of the
@@ -323,9 +348,10 @@ NOTES: tuple[str, ...] = (
     "standby (a second worker, no supervisor) is not a DBOS deployment: DBOS never takes over "
     "another executor's workflows by itself (they stay PENDING until Conductor or a recovery "
     "call acts), so scenarios asking for a takeover run dbos under 'supervised'",
-    "the supervisor detects a worker's exit; a frozen (SIGSTOPped) worker is not detected, so "
-    "under pause nobody takes over and the worker simply resumes (Conductor would detect it by "
-    "missed heartbeats after its executor timeout)",
+    "the supervisor declares an executor dead detection_delay_s after its process exits, or "
+    f"once it has not heard the worker's heartbeat (every {HEARTBEAT_S} s through the "
+    "worker->postgres link, the stand-in for Conductor's connection) for detection_delay_s: "
+    "a frozen or cut-off worker is taken over, as Conductor would",
     "SIGTERM: DBOS installs no signal handler; the worker calls DBOS.destroy("
     "workflow_completion_timeout_sec=grace_s) as DBOS's docs describe; workflows still running "
     "stay PENDING for the next worker with the same executor id",

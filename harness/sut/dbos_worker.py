@@ -49,6 +49,9 @@ from harness.sut.dbos import (
     APP_VERSION,
     ENV_POSTGRES,
     ENV_PROVIDER,
+    HEARTBEAT_DDL,
+    HEARTBEAT_S,
+    HEARTBEAT_SQL,
     QUEUE,
     sqlalchemy_url,
 )
@@ -157,6 +160,20 @@ def register_workflows(max_recovery_attempts: int) -> None:
                                          max_recovery_attempts=max_recovery_attempts)(body)
 
 
+def heartbeat(stop: threading.Event) -> None:
+    """Beat every HEARTBEAT_S until ``stop``: what the supervised policy's supervisor listens to
+    (the stand-in for DBOS Conductor's connection to this executor). Errors are ridden out."""
+    conn: psycopg.Connection[Any] | None = None
+    while not stop.wait(HEARTBEAT_S):
+        try:
+            if conn is None or conn.closed:
+                conn = psycopg.connect(WORKER.postgres_url, autocommit=True, connect_timeout=2)
+                conn.execute(HEARTBEAT_DDL)
+            conn.execute(HEARTBEAT_SQL, (WORKER.executor_id,))
+        except psycopg.Error:
+            conn = None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m harness.sut.dbos_worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -198,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:  # returns only on a usage error
     DBOS(config=config(args.executor_id, postgres))
     DBOS.launch()
     DBOS.register_queue(QUEUE, polling_interval_sec=args.poll)
+    threading.Thread(target=heartbeat, args=(stop,), name="heartbeat", daemon=True).start()
     print(f"worker {args.executor_id} ready", flush=True)
     stop.wait()
     DBOS.destroy(workflow_completion_timeout_sec=math.ceil(args.grace))
