@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.env.local import LocalEnvironment
-from harness.faults import KillFault
+from harness.faults import KillFault, PauseFault
 from harness.runner import golden_baseline, run_trial
 from harness.sut import get_sut
 from harness.sut.dbos import DBOS_SUT, sqlalchemy_url, status_of
@@ -98,6 +98,25 @@ def test_supervised_recovery_hands_a_dead_executors_workflow_to_the_live_one(
     assert root.status == "SUCCESS" and root.executor == handed[0].executor != dead
     late = [s for s in history.steps if s.epoch == 2]
     assert late and {s.executor for s in late} == {root.executor}
+
+
+@needs_dbos
+def test_a_frozen_worker_is_taken_over_and_fenced_when_it_resumes(env: LocalEnvironment) -> None:
+    golden = golden_baseline(run_trial(env, spec().golden()))
+    trial = spec(trigger=Trigger("received", call=2), trigger_name="held2",
+                 fault=PauseFault(duration_s=3.0),
+                 recovery=Recovery("supervised", detection_delay_s=1.0))  # fmt: skip
+    result = run_trial(env, trial, golden)
+    assert result.valid == "true", result.judgement.summary()
+    history = result.history
+    handed = history.events_of("supervisor_recovered")
+    assert len(handed) == 1 and handed[0].detail["reason"] == "silent"
+    fault_at, healed = history.fault_at_ns, history.healed_ns
+    assert fault_at is not None and healed is not None
+    assert not [s for s in history.steps if s.epoch == 1 and s.recorded_ns > fault_at], (
+        "the zombie finished its step body but its checkpoint was refused")
+    assert not [e for e in history.trial_ledger() if e.attempt == 1 and e.received_ns > healed]
+    assert history.workflows[0].epoch == 2
 
 
 @needs_dbos
