@@ -34,6 +34,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -88,9 +89,15 @@ def _read_epoch(workflow_id: str) -> int:
     """This execution's epoch; 0 when another claim already superseded it (DBOS will fence
     every checkpoint it tries, so whatever it writes is stale)."""
     token = current_owner_xid(workflow_id)
-    with psycopg.connect(WORKER.postgres_url, connect_timeout=10) as conn:
-        row = conn.execute(_EPOCH_SQL, (workflow_id, token)).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    delay = 0.1
+    while True:  # like DBOS's own system-database calls, ride out a lost connection
+        try:
+            with psycopg.connect(WORKER.postgres_url, connect_timeout=5) as conn:
+                row = conn.execute(_EPOCH_SQL, (workflow_id, token)).fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
+        except psycopg.OperationalError:
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def _stamp() -> dict[str, Any]:
