@@ -16,7 +16,8 @@ Lifecycle of one trial, as the runner drives a SUT:
 5. the recovery policy (``restart``, ``delayed``, ``standby`` or ``supervised``) replaces or
    supplements dead workers; ``supervised`` means the harness plays a supervisor the runtime's docs
    call for (e.g. DBOS Conductor): after ``detection_delay_s`` it asks the client to hand a dead
-   executor's workflows to a live one (:class:`RecoversExecutors`).
+   executor's workflows to a live one (:class:`RecoversExecutors`); a client that can tell which
+   executors went silent (:class:`ReportsLiveness`) also gets frozen workers handed over.
 """
 
 from __future__ import annotations
