@@ -353,8 +353,10 @@ NOTES: tuple[str, ...] = (
     "worker->postgres link, the stand-in for Conductor's connection) for detection_delay_s: "
     "a frozen or cut-off worker is taken over, as Conductor would",
     "SIGTERM: DBOS installs no signal handler; the worker calls DBOS.destroy("
-    "workflow_completion_timeout_sec=grace_s) as DBOS's docs describe; workflows still running "
-    "stay PENDING for the next worker with the same executor id",
+    "workflow_completion_timeout_sec=grace_s) as DBOS's docs describe, then exits 0; "
+    "destroy waits for whole workflows (not only the running step) and keeps them running, so "
+    "a short workflow may finish inside the grace period; one still running stays PENDING for "
+    "the next worker with the same executor id (or the supervisor's hand-over)",
     "a zombie finishes the step body it is in, then is stopped when it tries to checkpoint "
     "(the owner check of DBOS's step write); LLM calls it made are waste, not a breach",
     "retries: llm and effect steps 5 attempts (0.2 s, x2 backoff), tool 3; max_recovery_attempts "
