@@ -8,14 +8,19 @@ Measures, on one server:
    of 500 samples taken before and 500 after step 2;
 2. per_step: one workflow of 2,000 no-op steps; the body's wall time / 2,000;
 3. recover_1000_s: one worker claiming (lease expired, dead owner) and finishing 1,000 PENDING
-   one-step workflows.
+   one-step workflows;
+4. dbos_per_step_us: DBOS Transact (the ``dbos`` SUT's runtime, when installed) on its own system
+   database of the same server: one workflow of 2,000 no-op steps, the body's wall time / 2,000.
 
 The last line is ``per_step_us=<n> floor_us=<n> ratio=<runtime/floor> recover_1000_s=<n>
-peak_rss_mb=<n>``.
+peak_rss_mb=<n> dbos_per_step_us=<n> dbos_ratio=<dbos/floor>`` (``nan`` for DBOS when
+``pip install 'durabench[dbos]'`` has not been run).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import resource
 import statistics
 import sys
@@ -104,6 +109,48 @@ def recover_s(url: str, client: Runtime) -> float:
     return elapsed
 
 
+def dbos_per_step_us(url: str) -> float:
+    """DBOS's cost per no-op step, in a fresh system database on the same server; nan when DBOS
+    is not installed."""
+    if importlib.util.find_spec("dbos") is None:
+        print("dbos: not installed (pip install 'durabench[dbos]'); skipped", flush=True)
+        return math.nan
+    from dbos import DBOS
+    from dbos._serialization import DBOSPortableJSONSerializer
+
+    from harness.sut.dbos import sqlalchemy_url
+
+    @DBOS.step()
+    def dbos_noop(i: int) -> int:
+        return i
+
+    @DBOS.workflow()
+    def dbos_many_steps(n: int) -> int:
+        started = time.perf_counter_ns()
+        for i in range(n):
+            dbos_noop(i)
+        return time.perf_counter_ns() - started
+
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = "durabench_dbos_bench"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS durabench_dbos_bench WITH (FORCE)")
+        conn.execute("CREATE DATABASE durabench_dbos_bench")
+    DBOS(config={"name": "step-overhead", "log_level": "WARNING",
+                 "system_database_url": sqlalchemy_url(psycopg.conninfo.make_conninfo(**info)),
+                 "serializer": DBOSPortableJSONSerializer()})
+    try:
+        DBOS.launch()
+        elapsed = dbos_many_steps(STEPS)
+    finally:
+        DBOS.destroy()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS durabench_dbos_bench WITH (FORCE)")
+    per_step = float(elapsed) / STEPS / 1000
+    print(f"dbos: {per_step:.1f} us per step over {STEPS} steps", flush=True)
+    return per_step
+
+
 def main() -> None:
     with postgres_from_env(run_id="step-overhead") as pg:
         url = pg.url
@@ -120,6 +167,7 @@ def main() -> None:
             print(f"runtime: {per_step:.1f} us per step over {STEPS} steps", flush=True)
             stop.set()
             worker.join(timeout=5)
+        dbos_step = dbos_per_step_us(url)
         floor = statistics.median(before + floor_samples(url, 500)) / 1000
         print(f"floor: {floor:.1f} us per INSERT+COMMIT (median of 1000)", flush=True)
         with Runtime(app, url, "bench-client", schema=SCHEMA) as client:
@@ -130,7 +178,8 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"per_step_us={per_step:.1f} floor_us={floor:.1f} ratio={per_step / floor:.2f} "
-        f"recover_1000_s={recover:.2f} peak_rss_mb={peak_mb:.1f}"
+        f"recover_1000_s={recover:.2f} peak_rss_mb={peak_mb:.1f} "
+        f"dbos_per_step_us={dbos_step:.1f} dbos_ratio={dbos_step / floor:.2f}"
     )
 
 

@@ -56,6 +56,7 @@ EventKind = Literal[
     "trigger_fired",
     "fault_fired",
     "fault_healed",
+    "supervisor_recovered",
     "trial_timeout",
     "trial_ended",
 ]

@@ -322,9 +322,15 @@ def import_base(tarball: Path, options: BuildOptions) -> bool:
 # -- host wheels --------------------------------------------------------------------------------
 
 
+IMAGE_EXTRAS = ("dbos",)
+"""Optional dependency groups the project image includes (docker/Dockerfile reads the same)."""
+
+
 def project_dependencies(project_dir: Path) -> list[str]:
     with (project_dir / "pyproject.toml").open("rb") as f:
-        deps: list[str] = tomllib.load(f)["project"]["dependencies"]
+        project = tomllib.load(f)["project"]
+    extras = project.get("optional-dependencies", {})
+    deps: list[str] = [*project["dependencies"], *(d for e in IMAGE_EXTRAS for d in extras[e])]
     return deps
 
 

@@ -5,7 +5,10 @@ Steps of :func:`run_trial`, in order:
    the trial; worker(s) started per the recovery policy, through the links;
 2. a supervisor watches the workers: one that dies (whatever killed it) is recorded and, under
    the ``restart``/``delayed`` policies, replaced by a worker with the same executor id — what a
-   pod restart does; under ``standby`` the already-running second worker takes over;
+   pod restart does; under ``standby`` the already-running second worker takes over; under
+   ``supervised`` the harness plays the SUT's documented supervisor (e.g. DBOS Conductor):
+   ``detection_delay_s`` after the death it asks the client to hand the dead executor's
+   workflows to the live worker (``supervisor_recovered`` event);
 3. the trigger is armed, the workflow started;
 4. when the trigger fires: the fault is injected, the trigger released, and the fault healed
    (always, in ``finally``);
@@ -34,11 +37,20 @@ from harness.faults import Fault, FaultTarget, FaultUnavailable, ShapesWorkers, 
 from harness.figures import compute_figures
 from harness.history import EventKind, GoldenBaseline, HarnessEvent, History, JSONValue, Outcome
 from harness.net import ToxiproxyError, identity_of
-from harness.sut import ClientContext, SutClient, SystemUnderTest, WorkerSpec, get_sut
+from harness.sut import (
+    ClientContext,
+    RecoversExecutors,
+    ReportsLiveness,
+    SutClient,
+    SystemUnderTest,
+    WorkerSpec,
+    get_sut,
+)
 from harness.trial import TrialResult, TrialSpec
 from harness.triggers import TriggerContext, TriggerNeverFired
 
 SUPERVISOR_POLL_S = 0.05
+LIVENESS_POLL_S = 0.25
 
 
 @dataclass
@@ -139,11 +151,17 @@ class _Supervisor(threading.Thread):
         self.stopping = threading.Event()
         self.seen: set[int] = set()
         self.error: BaseException | None = None
+        self.client: SutClient | None = None
+        """Set before start(); the supervised policy hands executors over through it."""
+        self.handed: set[str] = set()
+        """Executors the supervised policy declared dead (each is handed over once)."""
+        self.next_liveness_check = 0.0
 
     def run(self) -> None:
         try:
             while not self.stopping.wait(SUPERVISOR_POLL_S):
                 self._check()
+                self._check_silence()
         except BaseException as exc:  # surfaced by stop(); a dead supervisor must not hide
             self.error = exc
 
@@ -156,9 +174,51 @@ class _Supervisor(threading.Thread):
             recovery = self.trial.spec.recovery
             if recovery.policy == "standby" or self.stopping.is_set():
                 continue
+            if recovery.policy == "supervised":
+                if self.stopping.wait(recovery.detection_delay_s):
+                    return
+                self._hand_over(worker.executor_id, "exited")
+                continue
             if self.stopping.wait(recovery.delay_s if recovery.policy == "delayed" else 0.0):
                 return
             self.trial.start_worker(worker.executor_id, wait_ready=False)
+
+    def _check_silence(self) -> None:
+        """``supervised`` only: a live worker silent for ``detection_delay_s`` (frozen, cut off)
+        is declared dead like an exited one, when the client can tell (ReportsLiveness)."""
+        recovery = self.trial.spec.recovery
+        now = time.monotonic()
+        if (recovery.policy != "supervised" or not isinstance(self.client, ReportsLiveness)
+                or now < self.next_liveness_check):
+            return
+        self.next_liveness_check = now + LIVENESS_POLL_S
+        with self.trial.lock:
+            alive = sorted({w.executor_id for w in self.trial.workers if w.alive} - self.handed)
+        if len(alive) < 2:
+            return  # nobody to hand over to
+        for executor in self.client.silent_executors(alive, recovery.detection_delay_s):
+            self._hand_over(executor, "silent")
+
+    def _hand_over(self, dead_executor: str, reason: str) -> None:
+        """The supervisor's move: the dead executor's workflows go to a live worker."""
+        client = self.client
+        if not isinstance(client, RecoversExecutors):
+            raise RuntimeError(f"SUT {self.trial.sut.name}'s client has no recover_executor(); "
+                               "the supervised policy needs it (harness.sut.RecoversExecutors)")
+        if dead_executor in self.handed:
+            return
+        with self.trial.lock:
+            live = [w for w in self.trial.workers
+                    if w.alive and w.executor_id not in (dead_executor, *self.handed)]
+        if not live:
+            return
+        self.handed.add(dead_executor)
+        handed = client.recover_executor(dead_executor, live[0].executor_id)
+        self.trial.events.add("supervisor_recovered", worker=live[0].name,
+                              executor=live[0].executor_id,
+                              detail={"dead_executor": dead_executor, "reason": reason,
+                                      "workflows": handed, "detection_delay_s":
+                                          self.trial.spec.recovery.detection_delay_s})
 
     def stop(self) -> None:
         """Stop watching; a last sweep records a death the final poll interval hid."""
@@ -197,7 +257,7 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
 def _start_workers(trial: _Trial) -> None:
     short = uuid.uuid4().hex[:6]
     started = [trial.start_worker(f"w1-{short}", wait_ready=False)]
-    if trial.spec.recovery.policy == "standby" and trial.spec.fault is not None:
+    if trial.spec.recovery.policy in ("standby", "supervised") and trial.spec.fault is not None:
         started.append(trial.start_worker(f"w2-{short}", wait_ready=False))
     for worker in started:  # started together, so a standby costs no extra start-up time
         worker.wait_ready(timeout_s=min(30.0, trial.remaining()))
@@ -256,6 +316,11 @@ def _collect(trial: _Trial, client: SutClient, outcomes: list[Outcome],
 
 def _prepare(env: Environment, spec: TrialSpec, t0: float) -> _Trial:
     sut = get_sut(spec.sut)
+    if spec.fault is not None and spec.recovery.policy not in sut.recovery_policies:
+        raise ValueError(
+            f"SUT {sut.name} does not support the {spec.recovery.policy!r} recovery policy; "
+            f"it supports {', '.join(sorted(sut.recovery_policies))}"
+        )
     db_url = env.create_database(spec.trial_id)
     label = f"{spec.trial_id}-{uuid.uuid4().hex[:8]}"
     trial_dir = env.work_dir / label
@@ -282,6 +347,7 @@ def run_trial(env: Environment, spec: TrialSpec,
         ctx = ClientContext(postgres_url=trial.db_url, provider_url=env.provider_client().base_url)
         with trial.sut.connect(ctx) as client:
             _start_workers(trial)
+            supervisor.client = client
             supervisor.start()
             try:
                 outcomes = _drive(trial, client)

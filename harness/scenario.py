@@ -10,6 +10,7 @@ from typing import cast
 
 from harness.faults import Fault
 from harness.history import HarnessEvent, History
+from harness.sut import get_sut
 from harness.trial import Recovery, RecoveryPolicy, TrialSpec, canonical_params
 from harness.triggers import Trigger, crash_point
 from harness.workloads import ResearchParams
@@ -34,7 +35,11 @@ def research_trial(
     params: ResearchParams = SUITE_PARAMS,
 ) -> TrialSpec:
     """A ``research_agent`` trial; ``crash`` names a crash point of :func:`crash_point`, or labels
-    a custom ``trigger`` (then give ``crash_step``, the logical step it lands in)."""
+    a custom ``trigger`` (then give ``crash_step``, the logical step it lands in).
+
+    ``recovery="standby"`` asks for a takeover by a second, already running worker; for a SUT
+    whose docs give takeovers to a supervisor (DBOS: Conductor) it becomes ``supervised``."""
+    recovery = takeover_policy(sut, recovery)
     if trigger is None:
         trigger, crash_step = crash_point(
             crash, calls=params.llm_calls, tool_latency_s=params.tool_latency_s
@@ -51,6 +56,14 @@ def research_trial(
         recovery=Recovery(cast(RecoveryPolicy, recovery)),
         seed=seed,
     )
+
+
+def takeover_policy(sut: str, recovery: str) -> str:
+    """``standby`` for a SUT that takes over natively, else ``supervised`` when it supports it."""
+    policies = get_sut(sut).recovery_policies
+    if recovery == "standby" and "standby" not in policies and "supervised" in policies:
+        return "supervised"
+    return recovery
 
 
 def worker_deaths(history: History) -> tuple[HarnessEvent, ...]:

@@ -27,8 +27,12 @@ from harness.triggers import Trigger
 
 RESULT_SCHEMA = 1
 
-RecoveryPolicy = Literal["restart", "delayed", "standby"]
-RECOVERY_POLICIES: tuple[RecoveryPolicy, ...] = ("restart", "delayed", "standby")
+RecoveryPolicy = Literal["restart", "delayed", "standby", "supervised"]
+RECOVERY_POLICIES: tuple[RecoveryPolicy, ...] = ("restart", "delayed", "standby", "supervised")
+
+DEFAULT_DETECTION_DELAY_S = 2.0
+"""How long the ``supervised`` policy's supervisor takes to declare a dead worker dead: the
+suite's lease (2 s), so takeovers are comparable across SUTs. DBOS Conductor's default is 60 s."""
 
 
 @dataclass(frozen=True)
@@ -39,16 +43,23 @@ class Recovery:
       recovers the workflows it owned without waiting for their leases.
     - ``delayed``: the same after ``delay_s`` (pod rescheduling).
     - ``standby``: a second worker is running from the start; it takes over once the lease expires.
+    - ``supervised``: a second worker is running from the start, and the harness plays the
+      supervisor the SUT's docs call for (e.g. DBOS Conductor): ``detection_delay_s`` after it sees
+      a worker die, it asks the SUT's client to hand the dead executor's workflows to the live one
+      (:class:`harness.sut.RecoversExecutors`). Reports state the delay.
     """
 
     policy: RecoveryPolicy = "restart"
     delay_s: float = 0.0
+    detection_delay_s: float = DEFAULT_DETECTION_DELAY_S
 
     def __post_init__(self) -> None:
         if self.policy not in RECOVERY_POLICIES:
             raise ValueError(
                 f"unknown recovery policy {self.policy!r}; valid: {', '.join(RECOVERY_POLICIES)}"
             )
+        if self.delay_s < 0 or self.detection_delay_s < 0:
+            raise ValueError("Recovery delays must be >= 0 seconds")
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,8 @@ class TrialResult:
             "trigger": spec.trigger_name,
             "trigger_spec": spec.trigger.to_json() if spec.trigger else None,
             "recovery": spec.recovery.policy,
+            "detection_delay_s": (spec.recovery.detection_delay_s
+                                  if spec.recovery.policy == "supervised" else None),
             "seed": spec.seed,
             "env": self.env,
             "crash_step": spec.crash_step,

@@ -15,6 +15,7 @@ from harness.sut._protocol import (
     ClientContext,
     RecoversExecutors,
     RecoveryPolicyName,
+    ReportsLiveness,
     Service,
     ServiceContext,
     SutClient,
@@ -33,6 +34,7 @@ NOCKPT_PROMISES: frozenset[Property] = frozenset(
 
 
 def _registry() -> dict[str, SystemUnderTest]:
+    from harness.sut.dbos import DBOS_SUT
     from harness.sut.reference import ReferenceSut
 
     return {
@@ -41,10 +43,11 @@ def _registry() -> dict[str, SystemUnderTest]:
         "reference-nockpt": ReferenceSut(
             "reference-nockpt", checkpointing=False, promises=NOCKPT_PROMISES, twin=None
         ),
+        "dbos": DBOS_SUT,
     }
 
 
-SUT_NAMES: tuple[str, ...] = ("reference", "reference-nockpt")
+SUT_NAMES: tuple[str, ...] = ("reference", "reference-nockpt", "dbos")
 
 
 def get_sut(name: str) -> SystemUnderTest:
@@ -61,6 +64,7 @@ __all__ = [
     "ClientContext",
     "RecoversExecutors",
     "RecoveryPolicyName",
+    "ReportsLiveness",
     "Service",
     "ServiceContext",
     "SutClient",

@@ -16,7 +16,8 @@ Lifecycle of one trial, as the runner drives a SUT:
 5. the recovery policy (``restart``, ``delayed``, ``standby`` or ``supervised``) replaces or
    supplements dead workers; ``supervised`` means the harness plays a supervisor the runtime's docs
    call for (e.g. DBOS Conductor): after ``detection_delay_s`` it asks the client to hand a dead
-   executor's workflows to a live one (:class:`RecoversExecutors`).
+   executor's workflows to a live one (:class:`RecoversExecutors`); a client that can tell which
+   executors went silent (:class:`ReportsLiveness`) also gets frozen workers handed over.
 """
 
 from __future__ import annotations
@@ -161,6 +162,18 @@ class RecoversExecutors(Protocol):
 
     def recover_executor(self, dead_executor: str, live_executor: str) -> list[str]:
         """Returns the ids of the workflows handed over."""
+        ...
+
+
+@runtime_checkable
+class ReportsLiveness(Protocol):
+    """Optional ability of a client: which executors have gone silent, as the SUT's supervisor
+    hears them (DBOS Conductor declares an executor dead when its connection stops answering).
+    Lets the ``supervised`` policy detect a frozen (paused) worker, not only an exited one."""
+
+    def silent_executors(self, executor_ids: Sequence[str], silence_s: float) -> list[str]:
+        """Those of ``executor_ids`` not heard from for at least ``silence_s`` (never-heard-of
+        ones are not silent)."""
         ...
 
 

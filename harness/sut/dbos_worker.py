@@ -1,0 +1,237 @@
+"""Worker entry point of the ``dbos`` SUT: ``python -m harness.sut.dbos_worker --workload
+research_agent`` with the DSN and provider URL in ``DURABENCH_WORKER_POSTGRES_URL`` and
+``DURABENCH_WORKER_PROVIDER_URL`` (never in argv).
+
+The workload runs as a DBOS workflow; each context call is one DBOS step (``llm``, ``tool``,
+``effect``) and ``fan_out`` starts DBOS child workflows. Deployed as DBOS's self-hosting docs
+describe: executor id from the config (``--executor-id``), a pinned ``application_version``
+(:data:`APP_VERSION`) so a restarted worker recovers what it left PENDING, the system database on
+the trial's Postgres, values stored as DBOS's portable JSON (never pickle).
+
+Lifecycle:
+1. register the workflows and steps, configure and ``DBOS.launch()`` (which recovers this
+   executor's PENDING workflows of this version: DBOS's startup recovery);
+2. register the :data:`QUEUE` the harness enqueues to, print ``worker <executor id> ready``;
+3. serve until SIGTERM; then ``DBOS.destroy(workflow_completion_timeout_sec=grace)`` — DBOS
+   itself installs no signal handler; its documented shutdown waits up to the timeout for running
+   workflows, and what is still running stays PENDING for the next worker with this executor id
+   (or, under ``supervised``, for the live one); then the process exits 0.
+
+Each step returns the executor id and the **epoch** of the execution that ran it: DBOS keeps no
+executor per step, so the harness reads them back from the recorded output. The epoch is the
+workflow row's ``recovery_attempts`` as this execution's claim set it (DBOS counts every dispatch
+there), read once when the workflow body starts, by the execution's own ownership token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import logging
+import math
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from dbos import DBOS, DBOSConfig
+from dbos._context import current_owner_xid
+from dbos._serialization import DBOSPortableJSONSerializer
+
+from harness.history import JSONValue
+from harness.sut.dbos import (
+    APP_NAME,
+    APP_VERSION,
+    ENV_POSTGRES,
+    ENV_PROVIDER,
+    HEARTBEAT_DDL,
+    HEARTBEAT_S,
+    HEARTBEAT_SQL,
+    QUEUE,
+    sqlalchemy_url,
+)
+from harness.workloads import (
+    WORKLOADS,
+    AgentContext,
+    ChildSpec,
+    LlmReply,
+    LlmRequest,
+    attribution,
+    call_llm,
+    post_effect,
+    run_tool,
+)
+
+
+@dataclass
+class _Worker:
+    executor_id: str = ""
+    provider_url: str = ""
+    postgres_url: str = ""
+
+
+WORKER = _Worker()
+_EPOCH: contextvars.ContextVar[int] = contextvars.ContextVar("durabench_dbos_epoch", default=0)
+
+_EPOCH_SQL = (
+    "SELECT recovery_attempts FROM dbos.workflow_status "
+    "WHERE workflow_uuid = %s AND owner_xid = %s"
+)
+
+
+def _read_epoch(workflow_id: str) -> int:
+    """This execution's epoch; 0 when another claim already superseded it (DBOS will fence
+    every checkpoint it tries, so whatever it writes is stale)."""
+    token = current_owner_xid(workflow_id)
+    delay = 0.1
+    while True:  # like DBOS's own system-database calls, ride out a lost connection
+        try:
+            with psycopg.connect(WORKER.postgres_url, connect_timeout=5) as conn:
+                row = conn.execute(_EPOCH_SQL, (workflow_id, token)).fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
+        except psycopg.OperationalError:
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _stamp() -> dict[str, Any]:
+    return {"executor": WORKER.executor_id, "epoch": _EPOCH.get()}
+
+
+def _headers(step: int) -> dict[str, str]:
+    return attribution(str(DBOS.workflow_id), step, _EPOCH.get(), WORKER.executor_id)
+
+
+@DBOS.step(name="llm", retries_allowed=True, max_attempts=5, interval_seconds=0.2,
+           backoff_rate=2.0)  # fmt: skip
+def llm_step(step: int, request: dict[str, Any]) -> dict[str, Any]:
+    reply = call_llm(WORKER.provider_url, step, request, _headers(step))  # type: ignore[arg-type]
+    return {**reply, **_stamp()}
+
+
+@DBOS.step(name="tool", retries_allowed=True, max_attempts=3, interval_seconds=0.2)
+def tool_step(step: int, name: str, arguments: dict[str, Any], latency_s: float,
+              result_tokens: int) -> dict[str, Any]:  # fmt: skip
+    return {"step": step, "result": run_tool(name, arguments, latency_s, result_tokens),
+            **_stamp()}  # fmt: skip
+
+
+@DBOS.step(name="effect", retries_allowed=True, max_attempts=5, interval_seconds=0.2,
+           backoff_rate=2.0)  # fmt: skip
+def effect_step(step: int, name: str, key: str, payload: Any) -> dict[str, Any]:
+    applied = post_effect(WORKER.provider_url, name, key, payload, _headers(step))
+    return {"step": step, "applied": applied, **_stamp()}
+
+
+class _DbosContext:
+    """AgentContext on DBOS: every call is one step; ``fan_out`` starts child workflows."""
+
+    @property
+    def workflow_id(self) -> str:
+        return str(DBOS.workflow_id)
+
+    def llm(self, step: int, request: LlmRequest) -> LlmReply:
+        return llm_step(step, dict(request))  # type: ignore[return-value]
+
+    def tool(self, step: int, name: str, arguments: Mapping[str, JSONValue], *,
+             latency_s: float = 0.0, result_tokens: int = 100) -> JSONValue:  # fmt: skip
+        return tool_step(step, name, dict(arguments), latency_s, result_tokens)["result"]
+
+    def effect(self, step: int, name: str, key: str, payload: JSONValue) -> bool:
+        return bool(effect_step(step, name, key, payload)["applied"])
+
+    def fan_out(self, step: int, children: Sequence[ChildSpec]) -> list[JSONValue]:
+        handles = [DBOS.start_workflow(_WORKFLOWS[c.workload], dict(c.params)) for c in children]
+        return [h.get_result() for h in handles]
+
+
+_CONTEXT: AgentContext = _DbosContext()
+_WORKFLOWS: dict[str, Any] = {}
+
+
+def register_workflows(max_recovery_attempts: int) -> None:
+    """One DBOS workflow per workload, under the workload's name (what the client enqueues)."""
+    for name, workload in WORKLOADS.items():
+        def body(params: dict[str, Any], _workload: Any = workload) -> Any:
+            _EPOCH.set(_read_epoch(str(DBOS.workflow_id)))
+            return _workload(_CONTEXT, params)
+
+        body.__name__ = body.__qualname__ = f"durabench_{name}"
+        _WORKFLOWS[name] = DBOS.workflow(name=name,
+                                         max_recovery_attempts=max_recovery_attempts)(body)
+
+
+def heartbeat(stop: threading.Event) -> None:
+    """Beat every HEARTBEAT_S until ``stop``: what the supervised policy's supervisor listens to
+    (the stand-in for DBOS Conductor's connection to this executor). Errors are ridden out."""
+    conn: psycopg.Connection[Any] | None = None
+    while not stop.wait(HEARTBEAT_S):
+        try:
+            if conn is None or conn.closed:
+                conn = psycopg.connect(WORKER.postgres_url, autocommit=True, connect_timeout=2)
+                conn.execute(HEARTBEAT_DDL)
+            conn.execute(HEARTBEAT_SQL, (WORKER.executor_id,))
+        except psycopg.Error:
+            conn = None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m harness.sut.dbos_worker", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
+    p.add_argument("--executor-id", default=f"{socket.gethostname()}-{os.getpid()}")
+    p.add_argument("--poll", type=float, default=0.1, help="queue polling interval (s)")
+    p.add_argument("--grace", type=float, default=2.0,
+                   help="on SIGTERM, DBOS.destroy waits this long for running workflows")
+    p.add_argument("--max-recovery-attempts", type=int, default=10)
+    return p
+
+
+def config(executor_id: str, postgres_url: str) -> DBOSConfig:
+    return {
+        "name": APP_NAME,
+        "system_database_url": sqlalchemy_url(postgres_url),
+        "executor_id": executor_id,
+        "application_version": APP_VERSION,
+        "serializer": DBOSPortableJSONSerializer(),
+        "log_level": "INFO",
+        "sys_db_pool_size": 10,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:  # returns only on a usage error
+    parser = _parser()
+    args = parser.parse_args(argv)
+    postgres = os.environ.get(ENV_POSTGRES, "")
+    provider = os.environ.get(ENV_PROVIDER, "")
+    if not postgres or not provider:
+        parser.error(f"set {ENV_POSTGRES} and {ENV_PROVIDER} (the trial's database and provider)")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(message)s")  # fmt: skip
+    WORKER.executor_id, WORKER.provider_url, WORKER.postgres_url = (
+        args.executor_id, provider, postgres)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    register_workflows(args.max_recovery_attempts)
+    DBOS(config=config(args.executor_id, postgres))
+    DBOS.launch()
+    DBOS.register_queue(QUEUE, polling_interval_sec=args.poll)
+    threading.Thread(target=heartbeat, args=(stop,), name="heartbeat", daemon=True).start()
+    print(f"worker {args.executor_id} ready", flush=True)
+    stop.wait()
+    DBOS.destroy(workflow_completion_timeout_sec=math.ceil(args.grace))
+    # destroy() leaves a workflow still running in its thread pool (it stays PENDING for the
+    # next worker with this executor id); interpreter exit would join that thread, so leave now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
