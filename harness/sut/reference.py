@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from harness.history import JSONValue, Outcome, Property, StepKind, StepRecord, WorkflowRecord
+from harness.sut import ALL_PROPERTIES
 from harness.sut._protocol import (
     ClientContext,
     RecoveryPolicyName,
@@ -40,6 +41,11 @@ from harness.workloads import (
     run_tool,
 )
 from reference_runtime import App, Runtime, StepInfo, WorkflowInfo, current_context
+
+NOCKPT_PROMISES: frozenset[Property] = frozenset(
+    {"terminates", "single_outcome", "output_consistency", "effects_once"}
+)
+"""Without step records nothing fences a zombie before its outcome write (ARCHITECTURE.md)."""
 
 app = App("durabench-reference")
 
@@ -271,3 +277,11 @@ class ReferenceSut:
 
     def connect(self, ctx: ClientContext) -> SutClient:
         return ReferenceClient(ctx.postgres_url)
+
+
+REFERENCE = ReferenceSut("reference", checkpointing=True, promises=ALL_PROPERTIES,
+                         twin="reference-nockpt")
+"""Entry point ``durabench.suts: reference``."""
+REFERENCE_NOCKPT = ReferenceSut("reference-nockpt", checkpointing=False,
+                                promises=NOCKPT_PROMISES, twin=None)
+"""Entry point ``durabench.suts: reference-nockpt``."""
