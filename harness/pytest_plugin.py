@@ -46,6 +46,7 @@ ALL_SUTS = "all"
 DURABENCH_FIXTURES = frozenset({"durabench_sut", "durabench_seed", "durabench_env", "trials"})
 """Using any of these opts a test into the plugin's parametrization and the ``durabench`` mark."""
 _SELECTED = pytest.StashKey[list[str]]()
+_SELECTION_ERROR = pytest.StashKey[pytest.UsageError]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -122,7 +123,11 @@ def _parametrized_by_test(metafunc: pytest.Metafunc, name: str) -> bool:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = metafunc.fixturenames
     if "durabench_sut" in names and not _parametrized_by_test(metafunc, "durabench_sut"):
-        suts = selected_suts(metafunc.config)
+        try:
+            suts = selected_suts(metafunc.config)
+        except pytest.UsageError as exc:  # raised after collection, as one clean line
+            metafunc.config.stash[_SELECTION_ERROR] = exc
+            suts = []
         metafunc.parametrize("durabench_sut", suts, ids=suts, indirect=True)
     if "durabench_seed" in names and not _parametrized_by_test(metafunc, "durabench_seed"):
         seeds = range(metafunc.config.getoption("--seeds"))
@@ -132,6 +137,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark durabench tests; drop those a test parametrized with a SUT ``--sut`` did not select."""
+    if _SELECTION_ERROR in config.stash:
+        raise config.stash[_SELECTION_ERROR]
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:

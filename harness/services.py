@@ -155,7 +155,8 @@ class ServicePool:
     def _start(self, sut: SystemUnderTest) -> RunningServices:
         work_dir = Path(self.env.work_dir) / f"services-{sut.name}"
         work_dir.mkdir(parents=True, exist_ok=True)
-        ctx = ServiceContext(work_dir=str(work_dir), run_id=self.env.run_id)
+        ctx = ServiceContext(work_dir=str(work_dir), run_id=self.env.run_id,
+                             postgres_url=self.env.postgres_url)
         started: dict[str, Service] = {}
         with contextlib.ExitStack() as stack:
             for service in sut.services(ctx):
