@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "sut"))
-from sut_dists import BROKEN_IMPORT, MISSING_PARTS, UNAVAILABLE_SUT, register  # noqa: E402
+from sut_dists import BROKEN_IMPORT, MISSING_PARTS, UNAVAILABLE_SUT, register
 
 pytest_plugins = ["pytester"]
 
