@@ -81,6 +81,7 @@ if TYPE_CHECKING:
         Workload,
         attribution,
         call_llm,
+        get_workload,
         post_effect,
         run_tool,
     )
@@ -94,7 +95,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "harness.workloads": (
         "AgentContext", "ChildSpec", "LlmReply", "LlmRequest", "ResearchParams", "Workload",
-        "attribution", "call_llm", "post_effect", "run_tool",
+        "attribution", "call_llm", "get_workload", "post_effect", "run_tool",
     ),
     "harness.faults": (
         "DbCrashFault", "DegradeFault", "EvictFault", "Fault", "FaultTarget", "FaultUnavailable",
@@ -174,6 +175,7 @@ __all__ = [
     "canonical_params",
     "crash_point",
     "get_sut",
+    "get_workload",
     "post_effect",
     "research_trial",
     "run_tool",
