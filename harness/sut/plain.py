@@ -67,8 +67,8 @@ CREATE TABLE IF NOT EXISTS {JOBS_TABLE} (
 )
 """
 """``status``: PENDING, SUCCESS, ERROR or DEAD_LETTER (claimed more than the attempt limit).
-``attempt`` counts claims; the execution that wrote the outcome leaves its own attempt and
-executor on the row."""
+``attempt`` counts claims and ``executor`` is the latest claimer (the workflow record's epoch and
+executor); the outcome is whichever execution finished first, possibly a superseded one."""
 
 _COLUMNS = "job_id, parent_id, status, executor, attempt, output, created_ns, updated_ns"
 

@@ -59,10 +59,11 @@ WHERE job_id = (
 RETURNING job_id, workload, params, attempt
 """
 FINISH = f"""
-UPDATE {JOBS_TABLE} SET status = %(status)s, output = %(output)s, executor = %(me)s,
-       attempt = %(attempt)s, updated_ns = %(now)s, lease_until = NULL
+UPDATE {JOBS_TABLE} SET status = %(status)s, output = %(output)s, updated_ns = %(now)s,
+       lease_until = NULL
 WHERE job_id = %(job)s AND status = 'PENDING'
 """
+"""First writer wins, whichever claim it runs under: nothing fences a superseded execution."""
 RETRYABLE_CALL = (openai.APIError, httpx.HTTPError, GarbageResponseError)
 
 
@@ -203,8 +204,8 @@ class Worker:
         return output
 
     def finish(self, job: Job, status: str, output: Any) -> None:
-        params = {"status": status, "output": Jsonb(output), "me": self.executor_id,
-                  "attempt": job.attempt, "now": time.time_ns(), "job": job.job_id}  # fmt: skip
+        params = {"status": status, "output": Jsonb(output), "now": time.time_ns(),
+                  "job": job.job_id}  # fmt: skip
         done = self.queue.run(lambda c: c.execute(FINISH, params).rowcount, retry_s=3600.0)
         if not done:
             log.info("job %s was already finished by another execution", job.job_id)
