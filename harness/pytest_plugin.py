@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.env import Environment
+from harness.env import CapabilityUnavailable, Environment
 from harness.env.local import LocalEnvironment, new_run_id
 from harness.faults import FaultUnavailable
 from harness.require import required, skip_or_fail
@@ -203,11 +203,13 @@ class TrialRunner:
                 pytest.skip(f"{spec.sut} does not support the {spec.recovery.policy!r} recovery "
                             f"policy (it supports {', '.join(sorted(sut.recovery_policies))})")
             t0 = time.monotonic()
-            baseline = self.golden.baseline(spec)
             try:
+                baseline = self.golden.baseline(spec)
                 result = run_trial(self.env, spec, baseline, self.services)
             except FaultUnavailable as exc:
                 skip_or_fail(spec.fault.name if spec.fault else "golden", str(exc))
+            except CapabilityUnavailable as exc:  # e.g. the SUT's services in this environment
+                skip_or_fail(spec.sut, str(exc))
             self._record(result)
             self._done[spec] = result
             self._progress(f"{spec.trial_id}: {result.valid} in {time.monotonic() - t0:.1f}s "

@@ -14,9 +14,10 @@ records. Workers (``python -m harness.sut.plain_worker``) claim jobs with
 - a job held by their own executor id that they are not running (a restarted worker: its
   previous incarnation's work died with it, as after a pod restart);
 - a job whose lease expired (the queue's visibility timeout: a standby takes over).
-Holders renew the lease by heartbeat. The first execution to finish writes the outcome
-(``WHERE status = 'PENDING'``); a later one's write is a no-op. There is no fencing: a paused
-worker that wakes up keeps running and spending until its outcome write finds the job done.
+Holders renew the lease by heartbeat, and check before every call that their claim is still
+the job's latest (a worker that finds its lease lost stops). The first execution to finish writes
+the outcome (``WHERE status = 'PENDING'``); a later one's write is a no-op. Nothing fences the
+moment between a check and the call it guards: a worker paused there still makes that call.
 
 Promises: terminates, single_outcome, effects_once (idempotency keys at the effect sink). Not
 output_consistency (a zombie can win the outcome write), nor anything that needs step records.
@@ -25,12 +26,14 @@ output_consistency (a zombie can win the outcome write), nor anything that needs
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -46,6 +49,9 @@ from harness.sut._protocol import (
     WorkerCommand,
     WorkerSpec,
 )
+
+T = TypeVar("T")
+log = logging.getLogger("plain")
 
 JOBS_TABLE = "durabench_plain_jobs"
 ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
@@ -80,6 +86,41 @@ def connect(dsn: str) -> psycopg.Connection:
                            tcp_user_timeout=5000)  # fmt: skip
 
 
+class Queue:
+    """One autocommit connection shared by threads; reconnects on connection errors."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    def run(self, op: Callable[[psycopg.Connection], T], *, retry_s: float) -> T:
+        """Run ``op`` (idempotent), retrying on a fresh connection until ``retry_s`` passed."""
+        deadline, delay = time.monotonic() + retry_s, 0.05
+        while True:
+            try:
+                with self._lock:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = connect(self._dsn)
+                    return op(self._conn)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                with self._lock:
+                    if self._conn is not None:
+                        self._conn.close()
+                    self._conn = None
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("postgres unreachable (%s); retrying", type(exc).__name__)
+                time.sleep(delay)
+                delay = min(1.0, delay * 2)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+
+
 def ensure_schema(conn: psycopg.Connection) -> None:
     # another process may create it at the same moment
     with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
@@ -96,12 +137,13 @@ def _record(row: tuple[Any, ...]) -> WorkflowRecord:
 
 
 class PlainClient:
-    """Submits jobs and reads the job table; never runs a job itself."""
+    """Submits jobs and reads the job table; never runs a job itself. Rides out a Postgres
+    restart (reconnects for up to a minute)."""
 
     def __init__(self, postgres_url: str, observer: str = "harness") -> None:
         self._observer = observer
-        self._conn = connect(postgres_url)
-        ensure_schema(self._conn)
+        self._db = Queue(postgres_url)
+        self._db.run(ensure_schema, retry_s=60.0)
 
     def __enter__(self) -> PlainClient:
         return self
@@ -111,20 +153,22 @@ class PlainClient:
         self.close()
 
     def close(self) -> None:
-        self._conn.close()
+        self._db.close()
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self._db.run(lambda c: c.execute(sql, params).fetchall(), retry_s=60.0)
 
     def start(self, workload: str, workflow_id: str, params: Mapping[str, JSONValue]) -> None:
         now = time.time_ns()
-        self._conn.execute(
+        self._db.run(lambda c: c.execute(
             f"INSERT INTO {JOBS_TABLE} (job_id, workload, params, created_ns, updated_ns) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (job_id) DO NOTHING",
-            (workflow_id, workload, Jsonb(dict(params)), now, now),
-        )
+            (workflow_id, workload, Jsonb(dict(params)), now, now)), retry_s=60.0)  # fmt: skip
 
     def _get(self, workflow_id: str) -> WorkflowRecord | None:
-        row = self._conn.execute(f"SELECT {_COLUMNS} FROM {JOBS_TABLE} WHERE job_id = %s",
-                                 (workflow_id,)).fetchone()  # fmt: skip
-        return None if row is None else _record(row)
+        rows = self._rows(f"SELECT {_COLUMNS} FROM {JOBS_TABLE} WHERE job_id = %s",
+                          (workflow_id,))  # fmt: skip
+        return _record(rows[0]) if rows else None
 
     def wait(self, workflow_id: str, timeout_s: float) -> Outcome:
         deadline = time.monotonic() + timeout_s
@@ -139,9 +183,9 @@ class PlainClient:
             time.sleep(0.05)
 
     def workflows(self, root_ids: Sequence[str]) -> list[WorkflowRecord]:
-        rows = self._conn.execute(
+        rows = self._rows(
             f"SELECT {_COLUMNS} FROM {JOBS_TABLE} WHERE job_id = ANY(%s) OR parent_id = ANY(%s) "
-            "ORDER BY created_ns", (list(root_ids), list(root_ids))).fetchall()  # fmt: skip
+            "ORDER BY created_ns", (list(root_ids), list(root_ids)))  # fmt: skip
         return [_record(r) for r in rows]
 
     def step_records(self, workflow_ids: Sequence[str]) -> list[StepRecord]:
@@ -175,8 +219,9 @@ class PlainSut:
                 "restart/delayed: the replacement (same executor id) reclaims its job at once; "
                 "standby: a second worker claims it when its lease (the queue's visibility "
                 "timeout) expires",
-                "no fencing: the first execution to finish writes the outcome; a resumed "
-                "zombie keeps spending until then",
+                "no fencing: a worker checks it still holds the job before each call and "
+                "stops when it lost it, but a pause between check and call still lets one "
+                "superseded call through; the first execution to finish writes the outcome",
             ),
         )
 

@@ -32,7 +32,7 @@ import openai
 import psycopg
 from psycopg.types.json import Jsonb
 
-from harness.sut.plain import ENV_POSTGRES, ENV_PROVIDER, JOBS_TABLE, connect, ensure_schema
+from harness.sut.plain import ENV_POSTGRES, ENV_PROVIDER, JOBS_TABLE, Queue, ensure_schema
 from harness.workloads import (
     WORKLOADS,
     ChildSpec,
@@ -67,35 +67,6 @@ WHERE job_id = %(job)s AND status = 'PENDING'
 RETRYABLE_CALL = (openai.APIError, httpx.HTTPError, GarbageResponseError)
 
 
-class Queue:
-    """One autocommit connection shared by the worker's threads; reconnects on errors."""
-
-    def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
-        self._conn: psycopg.Connection | None = None
-        self._lock = threading.Lock()
-
-    def run(self, op: Callable[[psycopg.Connection], T], *, retry_s: float) -> T:
-        """Run ``op`` (idempotent), retrying on a fresh connection until ``retry_s`` passed."""
-        deadline, delay = time.monotonic() + retry_s, 0.05
-        while True:
-            try:
-                with self._lock:
-                    if self._conn is None or self._conn.closed:
-                        self._conn = connect(self._dsn)
-                    return op(self._conn)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                with self._lock:
-                    if self._conn is not None:
-                        self._conn.close()
-                    self._conn = None
-                if time.monotonic() > deadline:
-                    raise
-                log.warning("postgres unreachable (%s); retrying", type(exc).__name__)
-                time.sleep(delay)
-                delay = min(1.0, delay * 2)
-
-
 @dataclass(frozen=True)
 class Job:
     job_id: str
@@ -118,19 +89,28 @@ def _with_retries(call: Callable[[], T], what: str, retries: int = 4) -> T:
     raise AssertionError("unreachable")
 
 
-class PlainContext:
-    """AgentContext with nothing durable: every call simply happens."""
+class JobLost(Exception):
+    """Another worker claimed the job (this one's lease expired): stop without writing."""
 
-    def __init__(self, worker: Worker, workflow_id: str, attempt: int) -> None:
+
+class PlainContext:
+    """AgentContext with nothing durable: every call simply happens, once the worker has
+    checked that it still holds the job (a lost lease stops the run; nothing fences the moment
+    between the check and the call)."""
+
+    def __init__(self, worker: Worker, workflow_id: str, attempt: int,
+                 root_id: str | None = None) -> None:  # fmt: skip
         self._worker = worker
         self._workflow_id = workflow_id
         self._attempt = attempt
+        self._root_id = root_id or workflow_id
 
     @property
     def workflow_id(self) -> str:
         return self._workflow_id
 
     def _headers(self, step: int) -> dict[str, str]:
+        self._worker.check_held(self._root_id, self._attempt)
         return attribution(self._workflow_id, step, self._attempt, self._worker.executor_id)
 
     def llm(self, step: int, request: LlmRequest) -> LlmReply:
@@ -140,6 +120,7 @@ class PlainContext:
 
     def tool(self, step: int, name: str, arguments: Mapping[str, Any], *,
              latency_s: float = 0.0, result_tokens: int = 100) -> Any:  # fmt: skip
+        self._worker.check_held(self._root_id, self._attempt)
         return run_tool(name, arguments, latency_s, result_tokens)
 
     def effect(self, step: int, name: str, key: str, payload: Any) -> bool:
@@ -158,7 +139,7 @@ class PlainContext:
                       self._attempt)  # fmt: skip
             try:
                 self._worker.register_child(job, parent_id=self._workflow_id)
-                results[i] = self._worker.execute(job)
+                results[i] = self._worker.execute(job, root_id=self._root_id)
             except BaseException as exc:
                 errors.append(exc)
 
@@ -191,11 +172,21 @@ class Worker:
         row = self.queue.run(lambda c: c.execute(CLAIM, params).fetchone(), retry_s=0.0)
         return None if row is None else Job(row[0], row[1], row[2], int(row[3]))
 
-    def execute(self, job: Job) -> Any:
+    def check_held(self, root_id: str, attempt: int) -> None:
+        """Raise :class:`JobLost` unless this execution's claim is still the job's latest."""
+        sql = f"SELECT attempt, status FROM {JOBS_TABLE} WHERE job_id = %s"
+        row = self.queue.run(lambda c: c.execute(sql, (root_id,)).fetchone(), retry_s=60.0)
+        if row is None or int(row[0]) != attempt or row[1] != "PENDING":
+            raise JobLost(f"job {root_id}: attempt {attempt} superseded (now {row})")
+
+    def execute(self, job: Job, root_id: str | None = None) -> Any:
         """Run the job's agent loop from step 0 and write its outcome; returns the output."""
-        ctx = PlainContext(self, job.job_id, job.attempt)
+        ctx = PlainContext(self, job.job_id, job.attempt, root_id)
         try:
             output = WORKLOADS[job.workload](ctx, job.params)
+        except JobLost:
+            log.warning("job %s: lost its lease to another worker; stopping", job.job_id)
+            raise
         except Exception as exc:
             log.exception("job %s failed", job.job_id)
             self.finish(job, "ERROR", {"error": f"{type(exc).__name__}: {exc}"})
@@ -229,7 +220,7 @@ class Worker:
             try:
                 self.execute(job)
             except Exception:
-                pass  # logged and recorded by execute()
+                pass  # logged (and an error recorded) by execute()
             finally:
                 with self.lock:
                     self.running.pop(job.job_id, None)
