@@ -6,8 +6,8 @@ Steps of a worker's life:
 2. every ``--poll`` seconds claim one job (:data:`CLAIM`, ``FOR UPDATE SKIP LOCKED``) and run its
    agent loop from step 0 in a thread; a heartbeat renews the leases of the jobs it runs;
 3. the first execution to finish a job writes its outcome (retried until Postgres answers);
-4. SIGTERM: stop claiming, let running jobs finish within ``--grace`` seconds, expire the
-   leases of the rest so another worker can take them at once, exit 0.
+4. SIGTERM: stop claiming, let running jobs finish within half of ``--grace`` seconds, expire
+   the leases of the rest so another worker can take them at once, exit 0.
 
 LLM and effect calls are retried a few times with backoff, as any agent loop does; nothing is
 recorded between steps.
@@ -265,8 +265,9 @@ class Worker:
                 self.start_job(job)
 
     def shutdown(self) -> None:
-        """Let running jobs finish within the grace period; expire the leases of the rest."""
-        deadline = time.monotonic() + self.args.grace
+        """Let running jobs finish within half the grace period (the rest is the margin for
+        releasing and exiting before the SIGKILL); expire the leases of the rest."""
+        deadline = time.monotonic() + self.args.grace / 2
         with self.lock:
             threads = [t for _, t in self.running.values()]
         for t in threads:
@@ -307,7 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         worker.serve()
     finally:
         worker.shutdown()
-    return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # job threads left running hold nothing: their leases are expired
 
 
 if __name__ == "__main__":
