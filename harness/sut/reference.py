@@ -3,9 +3,10 @@
 Each context call becomes one durable step of the runtime (``llm``, ``tool``, ``effect``), and
 ``fan_out`` becomes child workflows. The two SUTs are one runtime with checkpointing on or off.
 
-Worker side: ``python -m harness.sut.worker --sut reference ...`` sets the provider URL and runs
-:data:`app` in a runtime worker loop. Harness side: :class:`ReferenceClient` starts workflows and
-reads the runtime's store through its public API (``get_workflow``, ``list_steps``, ...).
+Registered as :data:`REFERENCE` and :data:`REFERENCE_NOCKPT` (entry points ``durabench.suts``).
+Worker side: ``python -m harness.sut.worker --checkpointing on|off ...`` sets the provider URL and
+runs :data:`app` in a runtime worker loop. Harness side: :class:`ReferenceClient` starts
+workflows and reads the runtime's store through its public API (``get_workflow``, ...).
 """
 
 from __future__ import annotations
