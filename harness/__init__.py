@@ -1,0 +1,220 @@
+"""durabench's public API: what a user needs to write a SUT, a workload, a fault and a scenario
+file in their own repository (``docs/extending.md``). Import from ``harness``, not from its
+modules; everything not listed in ``__all__`` is the harness's own machinery and may change.
+
+- a **SUT**: :class:`SystemUnderTest` and the values that cross it (:class:`WorkerSpec`,
+  :class:`WorkerCommand`, :class:`ClientContext`, :class:`SutClient`, :class:`Service`, ...),
+  registered under the entry point group :data:`ENTRY_POINT_GROUP`;
+- a **workload**: a function ``(ctx: AgentContext, params) -> JSON``;
+- a **fault**: a frozen dataclass with ``name``, ``kills_worker``, ``inject(target)`` and
+  ``heal(target)`` (:class:`Fault`, :class:`FaultTarget`);
+- a **scenario file**: a pytest module whose tests take the plugin's fixtures ``trials``
+  (a :class:`TrialRunner`), ``durabench_sut`` and ``durabench_seed`` and build
+  :class:`TrialSpec` values (:func:`research_trial` for the suite's agent loop).
+
+Names are resolved on first use, so a worker process that imports ``harness.sut...`` does not pay
+for the pytest plugin, the checkers or the report.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.env import CapabilityUnavailable, Environment, Links, Worker
+    from harness.faults import (
+        DbCrashFault,
+        DegradeFault,
+        EvictFault,
+        Fault,
+        FaultTarget,
+        FaultUnavailable,
+        KillFault,
+        OomFault,
+        PartitionFault,
+        PauseFault,
+        ProviderErrorsFault,
+        ShapesWorkers,
+        WorkerSetup,
+    )
+    from harness.history import (
+        PROPERTIES,
+        TERMINAL_STATUSES,
+        History,
+        JSONValue,
+        LedgerEntry,
+        Outcome,
+        Property,
+        StepKind,
+        StepRecord,
+        WorkflowRecord,
+    )
+    from harness.pytest_plugin import TrialRunner
+    from harness.require import skip_or_fail
+    from harness.runner import run_trial
+    from harness.scenario import SUITE_PARAMS, research_trial, worker_deaths
+    from harness.sut import (
+        ALL_PROPERTIES,
+        ENTRY_POINT_GROUP,
+        ClientContext,
+        RecoversExecutors,
+        RecoveryPolicyName,
+        Service,
+        ServiceContext,
+        SutClient,
+        SutDescription,
+        SutLoadError,
+        SystemUnderTest,
+        WorkerCommand,
+        WorkerOptions,
+        WorkerSpec,
+        get_sut,
+        sut_names,
+    )
+    from harness.trial import Recovery, RecoveryPolicy, TrialResult, TrialSpec, canonical_params
+    from harness.triggers import (
+        CRASH_POINTS,
+        Fired,
+        Trigger,
+        TriggerContext,
+        TriggerNeverFired,
+        crash_point,
+    )
+    from harness.workloads import (
+        AgentContext,
+        ChildSpec,
+        DeepResearchParams,
+        LlmReply,
+        LlmRequest,
+        ResearchParams,
+        Workload,
+        attribution,
+        call_llm,
+        get_workload,
+        post_effect,
+        run_tool,
+    )
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "harness.sut": (
+        "ALL_PROPERTIES", "ENTRY_POINT_GROUP", "ClientContext", "RecoversExecutors",
+        "RecoveryPolicyName", "Service", "ServiceContext", "SutClient", "SutDescription",
+        "SutLoadError", "SystemUnderTest", "WorkerCommand", "WorkerOptions", "WorkerSpec",
+        "get_sut", "sut_names",
+    ),
+    "harness.workloads": (
+        "AgentContext", "ChildSpec", "DeepResearchParams", "LlmReply", "LlmRequest",
+        "ResearchParams", "Workload", "attribution", "call_llm", "get_workload", "post_effect",
+        "run_tool",
+    ),
+    "harness.faults": (
+        "DbCrashFault", "DegradeFault", "EvictFault", "Fault", "FaultTarget", "FaultUnavailable",
+        "KillFault", "OomFault", "PartitionFault", "PauseFault", "ProviderErrorsFault",
+        "ShapesWorkers", "WorkerSetup",
+    ),
+    "harness.history": (
+        "PROPERTIES", "TERMINAL_STATUSES", "History", "JSONValue", "LedgerEntry", "Outcome",
+        "Property", "StepKind", "StepRecord", "WorkflowRecord",
+    ),
+    "harness.env": ("CapabilityUnavailable", "Environment", "Links", "Worker"),
+    "harness.trial": (
+        "Recovery", "RecoveryPolicy", "TrialResult", "TrialSpec", "canonical_params",
+    ),
+    "harness.triggers": (
+        "CRASH_POINTS", "Fired", "Trigger", "TriggerContext", "TriggerNeverFired", "crash_point",
+    ),
+    "harness.scenario": ("SUITE_PARAMS", "research_trial", "worker_deaths"),
+    "harness.runner": ("run_trial",),
+    "harness.pytest_plugin": ("TrialRunner",),
+    "harness.require": ("skip_or_fail",),
+}  # fmt: skip
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = [
+    "ALL_PROPERTIES",
+    "CRASH_POINTS",
+    "ENTRY_POINT_GROUP",
+    "PROPERTIES",
+    "SUITE_PARAMS",
+    "TERMINAL_STATUSES",
+    "AgentContext",
+    "CapabilityUnavailable",
+    "ChildSpec",
+    "ClientContext",
+    "DbCrashFault",
+    "DeepResearchParams",
+    "DegradeFault",
+    "Environment",
+    "EvictFault",
+    "Fault",
+    "FaultTarget",
+    "FaultUnavailable",
+    "Fired",
+    "History",
+    "JSONValue",
+    "KillFault",
+    "LedgerEntry",
+    "Links",
+    "LlmReply",
+    "LlmRequest",
+    "OomFault",
+    "Outcome",
+    "PartitionFault",
+    "PauseFault",
+    "Property",
+    "ProviderErrorsFault",
+    "RecoversExecutors",
+    "Recovery",
+    "RecoveryPolicy",
+    "RecoveryPolicyName",
+    "ResearchParams",
+    "Service",
+    "ServiceContext",
+    "ShapesWorkers",
+    "StepKind",
+    "StepRecord",
+    "SutClient",
+    "SutDescription",
+    "SutLoadError",
+    "SystemUnderTest",
+    "TrialResult",
+    "TrialRunner",
+    "TrialSpec",
+    "Trigger",
+    "TriggerContext",
+    "TriggerNeverFired",
+    "Worker",
+    "WorkerCommand",
+    "WorkerOptions",
+    "WorkerSetup",
+    "WorkerSpec",
+    "WorkflowRecord",
+    "Workload",
+    "attribution",
+    "call_llm",
+    "canonical_params",
+    "crash_point",
+    "get_sut",
+    "get_workload",
+    "post_effect",
+    "research_trial",
+    "run_tool",
+    "run_trial",
+    "skip_or_fail",
+    "sut_names",
+    "worker_deaths",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,7 +1,8 @@
 """The ``durabench`` command line.
 
 Subcommands: ``suite`` (the main job: chaos suite + report), ``report`` (results store -> report
-directory) and ``gate`` (results store -> exit status for CI). Each subcommand is registered by
+directory), ``gate`` (results store -> exit status for CI), ``images`` and ``suts`` (the
+registered systems under test). Each subcommand is registered by
 one ``_add_<name>`` function that sets a ``handler`` default; add new subcommands the same way in
 :func:`build_parser`.
 
@@ -147,6 +148,16 @@ def _add_images(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(handler=images.run_images)
 
 
+def _add_suts(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from harness.sut import _catalog
+
+    parser = commands.add_parser(
+        "suts", help="list the registered systems under test, installed or not",
+        description=_catalog.__doc__)
+    _catalog.add_arguments(parser)
+    parser.set_defaults(handler=_catalog.run_suts)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; one ``_add_<name>`` call per subcommand."""
     parser = argparse.ArgumentParser(
@@ -157,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(commands)
     _add_gate(commands)
     _add_images(commands)
+    _add_suts(commands)
     return parser
 
 

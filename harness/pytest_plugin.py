@@ -1,17 +1,25 @@
 """The durabench pytest plugin (entry point ``pytest11: durabench``).
 
+It changes nothing for tests that did not ask for it: only tests that use its fixtures are
+parametrized, selected or marked, so installing durabench leaves other projects' tests (their own
+``seed`` or ``sut`` arguments included) untouched.
+
 Options (group ``durabench``): ``--env``, ``--sut``, ``--seeds``, ``--results``,
 ``--trial-timeout``, ``--keep-env``, ``--model``. Fixtures:
 
+- ``durabench_sut``: the name of a SUT; a test that takes it runs once per SUT selected by
+  ``--sut`` (any registered name, a comma list, or ``all``: every registered SUT that can run
+  here). A selected SUT that cannot run here skips with its install command (fails when
+  ``DURABENCH_REQUIRE`` names it);
+- ``durabench_seed``: a test that takes it runs once per seed (``--seeds N``: seeds 0..N-1);
 - ``durabench_env`` (session): the environment every trial of this pytest process runs in;
 - ``trials`` (session): a :class:`TrialRunner` — ``trials.run(spec)`` runs the golden run once per
   key, then the trial, appends both to the results store and returns the :class:`TrialResult`;
   ``trials.require_valid(result)`` fails the test with a readable summary when a promised verdict
   is false or unknown;
-- ``seed``: tests that take it run once per seed (``--seeds N`` gives seeds 0..N-1);
-- ``model``: the ``--model`` of the long workloads (``deep_research``).
+- ``durabench_model``: the ``--model`` of the long workloads (``deep_research``).
 
-Tests parametrized over ``sut`` only run for the SUTs named by ``--sut``.
+Every test that uses one of these fixtures carries the ``durabench`` marker (``-m durabench``).
 """
 
 from __future__ import annotations
@@ -26,25 +34,33 @@ from pathlib import Path
 
 import pytest
 
-from harness.env import Environment
+from harness.env import CapabilityUnavailable, Environment
 from harness.env.local import LocalEnvironment, new_run_id
 from harness.faults import FaultUnavailable
 from harness.llm import DEFAULT_MODEL, DEFAULT_PRICES, check_model
 from harness.require import required, skip_or_fail
 from harness.results import DEFAULT_RESULTS, append_result
 from harness.runner import GoldenCache, run_trial, with_golden
-from harness.sut import SUT_NAMES
+from harness.services import ServicePool
+from harness.sut import SutLoadError, get_sut, sut_names
 from harness.trial import TrialResult, TrialSpec
 
 ENVIRONMENTS = ("local", "docker")
+ALL_SUTS = "all"
+DURABENCH_FIXTURES = frozenset({"durabench_sut", "durabench_seed", "durabench_env", "trials"})
+"""Using any of these opts a test into the plugin's parametrization and the ``durabench`` mark."""
+_SELECTED = pytest.StashKey[list[str]]()
+_SELECTION_ERROR = pytest.StashKey[pytest.UsageError]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("durabench", "durabench chaos suite")
     group.addoption("--env", default="local", choices=ENVIRONMENTS,
                     help="where the parts run (default: local)")  # fmt: skip
-    group.addoption("--sut", default=",".join(SUT_NAMES),
-                    help=f"comma-separated SUTs to run (default: all: {', '.join(SUT_NAMES)})")
+    group.addoption("--sut", default=ALL_SUTS,
+                    help="SUTs for tests that take durabench_sut: a registered name, a comma "
+                         "list, or 'all' (every registered SUT that can run here; the default)."
+                         " `durabench suts` lists them")  # fmt: skip
     group.addoption("--seeds", type=int, default=1, help="seeds per trial (default: 1)")
     group.addoption("--results", default=str(DEFAULT_RESULTS),
                     help=f"results store to append to (default: {DEFAULT_RESULTS})")
@@ -57,19 +73,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"for (default: {DEFAULT_MODEL}; one of {', '.join(DEFAULT_PRICES)})")
 
 
+def resolve_suts(text: str) -> list[str]:
+    """``--sut`` -> SUT names. ``all``: every registered SUT that can run here, plus those
+    ``DURABENCH_REQUIRE`` names (so that their absence fails instead of vanishing).
+
+    Raises :class:`pytest.UsageError` for an unknown name or a SUT that cannot be loaded.
+    """
+    try:
+        registered = sut_names()
+        names: list[str] = []
+        for name in (s.strip() for s in text.split(",")):
+            if name == ALL_SUTS:
+                wanted = required()
+                names += [n for n in registered
+                          if n in wanted or get_sut(n).available() is None]  # fmt: skip
+            elif name:
+                names.append(name)
+        unknown = [n for n in names if n not in registered]
+        if unknown or not names:
+            raise pytest.UsageError(
+                f"--sut: unknown SUT(s) {', '.join(unknown) or '(none given)'}; valid SUTs: "
+                f"{', '.join(registered)} or {ALL_SUTS} (`durabench suts` lists them)"
+            )
+        for name in names:
+            get_sut(name)  # load and validate now, not in the middle of a trial
+    except SutLoadError as exc:
+        raise pytest.UsageError(f"--sut: {exc}") from exc
+    return list(dict.fromkeys(names))
+
+
 def selected_suts(config: pytest.Config) -> list[str]:
-    names = [s.strip() for s in str(config.getoption("--sut")).split(",") if s.strip()]
-    unknown = [n for n in names if n not in SUT_NAMES]
-    if unknown or not names:
-        raise pytest.UsageError(
-            f"--sut: unknown SUT(s) {', '.join(unknown) or '(none given)'}; "
-            f"valid SUTs: {', '.join(SUT_NAMES)}"
-        )
-    return names
+    """The SUTs ``--sut`` selects, resolved on first use (a run without durabench tests never
+    loads a SUT)."""
+    if _SELECTED not in config.stash:
+        config.stash[_SELECTED] = resolve_suts(str(config.getoption("--sut")))
+    return config.stash[_SELECTED]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    selected_suts(config)
+    config.addinivalue_line(
+        "markers", "durabench: a durabench trial test (set on every test using its fixtures)")
+    if config.getoption("--sut") != ALL_SUTS:
+        selected_suts(config)  # a typo in an explicit --sut is a usage error at once
     required()  # a typo in DURABENCH_REQUIRE is a usage error, not a silent no-op
     if not hasattr(config, "workerinput"):  # the xdist controller or a plain run
         config.pluginmanager.register(ProgressReporter(config), "durabench-progress")
@@ -81,49 +126,102 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--model: {exc}") from None
 
 
+def _parametrized_by_test(metafunc: pytest.Metafunc, name: str) -> bool:
+    return any(name in str(m.args[0]).replace(" ", "").split(",")
+               for m in metafunc.definition.iter_markers("parametrize") if m.args)  # fmt: skip
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "seed" in metafunc.fixturenames:
-        seeds = metafunc.config.getoption("--seeds")
-        metafunc.parametrize("seed", range(seeds), ids=[f"seed{s}" for s in range(seeds)])
+    names = metafunc.fixturenames
+    if "durabench_sut" in names and not _parametrized_by_test(metafunc, "durabench_sut"):
+        try:
+            suts = selected_suts(metafunc.config)
+        except pytest.UsageError as exc:  # raised after collection, as one clean line
+            metafunc.config.stash[_SELECTION_ERROR] = exc
+            suts = []
+        metafunc.parametrize("durabench_sut", suts, ids=suts, indirect=True)
+    if "durabench_seed" in names and not _parametrized_by_test(metafunc, "durabench_seed"):
+        seeds = range(metafunc.config.getoption("--seeds"))
+        metafunc.parametrize("durabench_seed", seeds, ids=[f"seed{s}" for s in seeds],
+                             indirect=True)  # fmt: skip
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    wanted = set(selected_suts(config))
+    """Mark durabench tests; drop those a test parametrized with a SUT ``--sut`` did not select."""
+    if _SELECTION_ERROR in config.stash:
+        raise config.stash[_SELECTION_ERROR]
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
+        if not DURABENCH_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            keep.append(item)
+            continue
+        item.add_marker("durabench")
         callspec = getattr(item, "callspec", None)
-        sut = callspec.params.get("sut") if callspec is not None else None
-        (drop if sut is not None and sut not in wanted else keep).append(item)
+        sut = callspec.params.get("durabench_sut") if callspec is not None else None
+        (drop if sut is not None and sut not in selected_suts(config) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
 
 
+def ensure_runnable(sut_name: str) -> None:
+    """Skip (or fail, under ``DURABENCH_REQUIRE=<name>``) unless the SUT can run here."""
+    reason = get_sut(sut_name).available()
+    if reason is not None:
+        skip_or_fail(sut_name, reason)
+
+
+@pytest.fixture
+def durabench_sut(request: pytest.FixtureRequest) -> str:
+    """A SUT selected by ``--sut``; the plugin parametrizes every test that takes it."""
+    name = getattr(request, "param", None)
+    if not isinstance(name, str):
+        raise pytest.UsageError("durabench_sut is parametrized by the durabench plugin; "
+                                "parametrize it yourself with SUT names, or not at all")
+    ensure_runnable(name)
+    return name
+
+
+@pytest.fixture
+def durabench_seed(request: pytest.FixtureRequest) -> int:
+    """A seed in 0..--seeds-1; the plugin parametrizes every test that takes it."""
+    return int(getattr(request, "param", 0))
+
+
 class TrialRunner:
     """Runs trials in one environment, caches them by spec and records them in the store."""
 
-    def __init__(
-        self, env: Environment, results: Path, timeout_s: float, config: pytest.Config
-    ) -> None:
+    def __init__(self, env: Environment, results: Path, timeout_s: float, config: pytest.Config,
+                 services: ServicePool) -> None:  # fmt: skip
         self.env = env
         self.config = config
         self.results = results
         self.timeout_s = timeout_s
-        self.golden = GoldenCache(env)
+        self.services = services
+        self.golden = GoldenCache(env, services)
         self._done: dict[TrialSpec, TrialResult] = {}
         self._recorded_golden = 0
         self._record_lock = threading.Lock()
 
     def run(self, spec: TrialSpec) -> TrialResult:
+        """Run ``spec`` (once per spec in this session). Skips when the SUT cannot run here or
+        does not support the trial's recovery policy."""
         spec = replace(spec, timeout_s=self.timeout_s)
         if spec not in self._done:
+            ensure_runnable(spec.sut)
+            sut = get_sut(spec.sut)
+            if spec.recovery.policy not in sut.recovery_policies:
+                pytest.skip(f"{spec.sut} does not support the {spec.recovery.policy!r} recovery "
+                            f"policy (it supports {', '.join(sorted(sut.recovery_policies))})")
             t0 = time.monotonic()
-            baseline = self.golden.baseline(spec)
             try:
-                result = run_trial(self.env, spec, baseline)
+                baseline = self.golden.baseline(spec)
+                result = run_trial(self.env, spec, baseline, self.services)
             except FaultUnavailable as exc:
                 skip_or_fail(spec.fault.name if spec.fault else "golden", str(exc))
+            except CapabilityUnavailable as exc:  # e.g. the SUT's services in this environment
+                skip_or_fail(spec.sut, str(exc))
             self._record(result)
             self._done[spec] = result
             self._progress(f"{spec.trial_id}: {result.valid} in {time.monotonic() - t0:.1f}s "
@@ -147,12 +245,15 @@ class TrialRunner:
         :meth:`run`.
         """
         specs = [replace(s, timeout_s=max(s.timeout_s, self.timeout_s)) for s in specs]
+        for sut in dict.fromkeys(s.sut for s in specs):
+            ensure_runnable(sut)
         todo = [s for s in dict.fromkeys(specs) if s not in self._done]
         goldens = {s.golden_key: s.golden() for s in todo if self.golden.cached(s) is None}
         t0 = time.monotonic()
         with ThreadPoolExecutor(max(1, min(parallel, len(todo) or 1)) + len(goldens)) as pool:
-            golden_runs = [pool.submit(run_trial, self.env, g) for g in goldens.values()]
-            futures = {s: pool.submit(run_trial, self.env, s, self.golden.cached(s))
+            golden_runs = [pool.submit(run_trial, self.env, g, None, self.services)
+                           for g in goldens.values()]
+            futures = {s: pool.submit(run_trial, self.env, s, self.golden.cached(s), self.services)
                        for s in todo}
             for golden in golden_runs:
                 self.golden.store(golden.result())
@@ -176,10 +277,22 @@ class TrialRunner:
             reporter.write_line(f"[durabench] {line}")
 
     def require_suts(self, *names: str) -> None:
-        """Skip a comparison test unless ``--sut`` selected every SUT it compares."""
+        """Skip a comparison test unless ``--sut`` selected every SUT it compares (and each
+        can run here)."""
         missing = [n for n in names if n not in selected_suts(self.config)]
         if missing:
             pytest.skip(f"this comparison needs {', '.join(missing)} in --sut")
+        for name in names:
+            ensure_runnable(name)
+
+    def twin_of(self, sut: str) -> str:
+        """The checkpointing-off twin of ``sut`` for a comparison; skips when it has none or
+        ``--sut`` did not select it."""
+        twin = get_sut(sut).twin
+        if twin is None:
+            pytest.skip(f"{sut} has no checkpointing-off twin to compare with")
+        self.require_suts(sut, twin)
+        return twin
 
     @staticmethod
     def require_valid(result: TrialResult) -> None:
@@ -212,23 +325,28 @@ def durabench_env(request: pytest.FixtureRequest) -> Iterator[Environment]:
 
 
 @pytest.fixture(scope="session")
-def model(request: pytest.FixtureRequest) -> str:
+def durabench_model(request: pytest.FixtureRequest) -> str:
     """The ``--model`` the long workloads call (the ledger prices their tokens at its price)."""
     return str(request.config.getoption("--model"))
 
 
 @pytest.fixture(scope="session")
-def trials(request: pytest.FixtureRequest, durabench_env: Environment) -> TrialRunner:
-    return TrialRunner(
-        durabench_env,
-        Path(str(request.config.getoption("--results"))),
-        float(request.config.getoption("--trial-timeout")),
-        request.config,
-    )
+def trials(request: pytest.FixtureRequest, durabench_env: Environment) -> Iterator[TrialRunner]:
+    """Runs trials in ``durabench_env``; SUTs' own services live as long as the session."""
+    with ServicePool(durabench_env) as services:
+        yield TrialRunner(
+            durabench_env,
+            Path(str(request.config.getoption("--results"))),
+            float(request.config.getoption("--trial-timeout")),
+            request.config,
+            services,
+        )
 
 
 
 def _is_scenario(nodeid: str) -> bool:
+    """Under xdist the controller sees only node ids: a guess for the total, never for which
+    reports are durabench's (those carry the ``durabench`` keyword)."""
     return nodeid.startswith("scenarios/") or "/scenarios/" in nodeid
 
 
@@ -244,7 +362,8 @@ class ProgressReporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.total = sum(_is_scenario(item.nodeid) for item in session.items)
+        self.total = sum(item.get_closest_marker("durabench") is not None
+                         for item in session.items)  # fmt: skip
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
@@ -253,7 +372,7 @@ class ProgressReporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         finished = report.when == "call" or (report.when == "setup" and report.outcome != "passed")
         reporter = self.config.pluginmanager.getplugin("terminalreporter")
-        if not finished or not _is_scenario(report.nodeid) or reporter is None:
+        if not finished or "durabench" not in report.keywords or reporter is None:
             return
         self.done += 1
         name = report.nodeid.split("::", 1)[-1]

@@ -3,7 +3,9 @@
 Where a capability cannot run (no writable memory cgroup, no Chromium, no Docker engine, no real
 Toxiproxy), its tests skip with the reason. CI names what it can run in ``DURABENCH_REQUIRE``
 (comma-separated), and those skips fail instead, so a green CI cannot hide a capability that
-silently stopped working. Values: ``oom``, ``db_crash``, ``chromium``, ``toxiproxy``, ``docker``.
+silently stopped working. Values: ``oom``, ``db_crash``, ``chromium``, ``toxiproxy``, ``docker``,
+and the name of any registered SUT (e.g. ``dbos``: a SUT whose runtime is not installed fails
+instead of skipping, and ``--sut all`` includes it).
 """
 
 from __future__ import annotations
@@ -21,10 +23,15 @@ def required() -> frozenset[str]:
     names = {n.strip() for n in os.environ.get(ENV_REQUIRE, "").split(",") if n.strip()}
     unknown = names - set(CAPABILITIES)
     if unknown:
-        raise pytest.UsageError(
-            f"{ENV_REQUIRE} names unknown capabilities {sorted(unknown)}; "
-            f"valid: {', '.join(CAPABILITIES)}"
-        )
+        from harness.sut import sut_names  # entry point metadata only; no SUT is imported
+
+        valid = (*CAPABILITIES, *sut_names())
+        unknown -= set(valid)
+        if unknown:
+            raise pytest.UsageError(
+                f"{ENV_REQUIRE} names unknown capabilities {sorted(unknown)}; "
+                f"valid: {', '.join(valid)}"
+            )
     return frozenset(names)
 
 

@@ -1,8 +1,9 @@
 """The trial runner: run one trial end to end and judge it.
 
 Steps of :func:`run_trial`, in order:
-1. a fresh database and a pair of Toxiproxy links (``worker→postgres``, ``worker→provider``) for
-   the trial; worker(s) started per the recovery policy, through the links;
+1. the SUT's own services, if it has any, started once per environment (:mod:`harness.services`);
+   a fresh database and Toxiproxy links (``worker→postgres``, ``worker→provider``, one in front
+   of each service) for the trial; worker(s) started per the recovery policy, through the links;
 2. a supervisor watches the workers: one that dies (whatever killed it) is recorded and, under
    the ``restart``/``delayed`` policies, replaced by a worker with the same executor id — what a
    pod restart does; under ``standby`` the already-running second worker takes over; under
@@ -28,7 +29,7 @@ import datetime
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.checkers import judge
@@ -37,6 +38,7 @@ from harness.faults import Fault, FaultTarget, FaultUnavailable, ShapesWorkers, 
 from harness.figures import compute_figures
 from harness.history import EventKind, GoldenBaseline, HarnessEvent, History, JSONValue, Outcome
 from harness.net import ToxiproxyError, identity_of
+from harness.services import RunningServices, ServiceLinks, ServicePool
 from harness.sut import (
     ClientContext,
     RecoversExecutors,
@@ -80,6 +82,7 @@ class _Trial:
     trial_dir: Path
     workflow_id: str
     deadline: float
+    services: RunningServices
     setup: WorkerSetup = field(default_factory=WorkerSetup)
     events: _Events = field(default_factory=_Events)
     workers: list[Worker] = field(default_factory=list)
@@ -95,6 +98,7 @@ class _Trial:
             provider_url=self.links.provider_url,
             executor_id=executor_id,
             options=self.spec.options,
+            service_urls=self.links.service_urls,
         ))
         with self.lock:
             name = f"{executor_id}.{len(self.workers)}"
@@ -243,7 +247,8 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
         return True
 
     target = FaultTarget(trial.env, victim, trial.workflow_id, trial.links, trial.trial_dir,
-                         release, wait_outcome)  # fmt: skip
+                         release, wait_outcome,
+                         durable_store=trial.services.durable_store(trial.env))  # fmt: skip
     try:
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                          pid=victim.pid, detail={"fault": fault.name})  # fmt: skip
@@ -314,13 +319,14 @@ def _collect(trial: _Trial, client: SutClient, outcomes: list[Outcome],
     )
 
 
-def _prepare(env: Environment, spec: TrialSpec, t0: float) -> _Trial:
+def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool) -> _Trial:
     sut = get_sut(spec.sut)
     if spec.fault is not None and spec.recovery.policy not in sut.recovery_policies:
         raise ValueError(
-            f"SUT {sut.name} does not support the {spec.recovery.policy!r} recovery policy; "
+            f"SUT {sut.name!r} does not support the {spec.recovery.policy!r} recovery policy; "
             f"it supports {', '.join(sorted(sut.recovery_policies))}"
         )
+    services = pool.for_sut(sut)
     db_url = env.create_database(spec.trial_id)
     label = f"{spec.trial_id}-{uuid.uuid4().hex[:8]}"
     trial_dir = env.work_dir / label
@@ -328,23 +334,39 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float) -> _Trial:
     trial_dir.chmod(0o777)  # workers may run as another user (containers); faults drop files here
     fault = spec.fault
     setup = fault.worker_setup(trial_dir) if isinstance(fault, ShapesWorkers) else WorkerSetup()
-    return _Trial(spec, env, sut, db_url, env.create_links(spec.trial_id, db_url), trial_dir,
-                  workflow_id=label, deadline=t0 + spec.timeout_s, setup=setup)  # fmt: skip
+    links = env.create_links(spec.trial_id, db_url)
+    try:
+        service_links = services.link(env, spec.trial_id)
+    except BaseException:
+        env.remove_links(links)
+        raise
+    links = replace(links, service_urls=service_links.worker_urls,
+                    service_proxies=service_links.proxies)  # fmt: skip
+    return _Trial(spec, env, sut, db_url, links, trial_dir, workflow_id=label,
+                  deadline=t0 + spec.timeout_s, services=services, setup=setup)  # fmt: skip
 
 
-def run_trial(env: Environment, spec: TrialSpec,
-              golden: GoldenBaseline | None = None) -> TrialResult:
+def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None = None,
+              services: ServicePool | None = None) -> TrialResult:
     """Run ``spec`` in ``env``; never leaves a worker or link behind, also on error or timeout.
 
-    Raises :class:`harness.faults.FaultUnavailable` when the fault cannot run on this machine.
+    ``services``: the pool that keeps SUTs' own services running between trials; without one,
+    a SUT's services are started for this trial and torn down after it.
+
+    Raises :class:`harness.faults.FaultUnavailable` when the fault cannot run on this machine,
+    :class:`ValueError` when the SUT does not support the trial's recovery policy.
     """
+    if services is None:
+        with ServicePool(env) as pool:
+            return run_trial(env, spec, golden, pool)
     started_ns, t0 = time.time_ns(), time.monotonic()
     toxiproxy = toxiproxy_label(env)
-    trial = _prepare(env, spec, t0)
+    trial = _prepare(env, spec, t0, services)
     trial.events.add("trial_started", detail={"trial_id": spec.trial_id})
     supervisor = _Supervisor(trial)
     try:
-        ctx = ClientContext(postgres_url=trial.db_url, provider_url=env.provider_client().base_url)
+        ctx = ClientContext(postgres_url=trial.db_url, provider_url=env.provider_client().base_url,
+                            service_urls=trial.services.direct_urls)
         with trial.sut.connect(ctx) as client:
             _start_workers(trial)
             supervisor.client = client
@@ -358,6 +380,8 @@ def run_trial(env: Environment, spec: TrialSpec,
         supervisor.stopping.set()
         trial.stop_workers()
         env.remove_links(trial.links)
+        RunningServices.unlink(env, ServiceLinks(trial.links.service_urls,
+                                                 trial.links.service_proxies))
     judgement = judge(history, trial.sut.promises)
     return TrialResult(
         spec=spec,
@@ -422,8 +446,9 @@ def with_golden(result: TrialResult, golden: GoldenBaseline) -> TrialResult:
 class GoldenCache:
     """Golden runs, once per (SUT, workload, params, seed); safe to share between threads."""
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, services: ServicePool | None = None) -> None:
         self._env = env
+        self._services = services
         self._lock = threading.Lock()
         self._baselines: dict[tuple[str, str, str, int], GoldenBaseline] = {}
         self.results: list[TrialResult] = []
@@ -445,7 +470,7 @@ class GoldenCache:
     def baseline(self, spec: TrialSpec) -> GoldenBaseline:
         with self._lock:
             if spec.golden_key not in self._baselines:
-                result = run_trial(self._env, spec.golden())
+                result = run_trial(self._env, spec.golden(), services=self._services)
                 self.results.append(result)
                 self._baselines[spec.golden_key] = golden_baseline(result)
             return self._baselines[spec.golden_key]

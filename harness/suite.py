@@ -1,6 +1,7 @@
 """``durabench suite``: the main job — run the chaos suite, then write its report.
 
-Steps: a run id -> ``pytest scenarios/`` with the durabench plugin, appending every trial to
+Steps: a run id -> ``pytest scenarios/ --sut all`` (every installed SUT, unless ``--sut`` names
+others) with the durabench plugin, appending every trial to
 ``<out-root>/<run id>/results.jsonl`` (progress: one line per trial) -> ``durabench report`` into
 the same directory -> print the report path and the headline. The exit status is pytest's, so a
 false or unknown verdict fails the job, but the report is written either way.
@@ -23,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-root", default="reports", metavar="DIR",
                         help="where the run's directory is created (default: reports)")
     parser.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds per trial")
-    parser.add_argument("--sut", default=None, help="comma-separated SUTs (default: all)")
+    parser.add_argument("--sut", default="all",
+                        help="registered SUT names, comma-separated, or 'all': every SUT "
+                             "installed here (the default; `durabench suts` lists them)")
     parser.add_argument("--workers", type=int, default=2, metavar="N",
                         help="parallel pytest workers (pytest-xdist; default: 2)")
     parser.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
@@ -33,8 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _pytest_argv(args: argparse.Namespace, results: Path) -> list[str]:
     argv = [sys.executable, "-m", "pytest", *args.scenarios, "--results", str(results),
             "--seeds", str(args.seeds), "-p", "no:cacheprovider", "-q", "-rfE"]  # fmt: skip
-    if args.sut:
-        argv += ["--sut", args.sut]
+    argv += ["--sut", args.sut]
     if args.workers > 1:
         argv += ["-n", str(args.workers)]
     return argv + list(args.pytest_arg)

@@ -24,16 +24,20 @@ import itertools
 import os
 import time
 
-import pytest
 from waste_evidence import calls, excess_problems, in_flight
 
-from harness.faults import KillFault
-from harness.history import History
-from harness.pytest_plugin import TrialRunner
-from harness.sut import SUT_NAMES, get_sut
-from harness.trial import Recovery, TrialResult, TrialSpec, canonical_params
-from harness.triggers import Trigger
-from harness.workloads import DeepResearchParams
+from harness import (
+    DeepResearchParams,
+    History,
+    KillFault,
+    Recovery,
+    TrialResult,
+    TrialRunner,
+    TrialSpec,
+    Trigger,
+    canonical_params,
+    get_sut,
+)
 
 SWEEP_POINTS = int(os.environ.get("DURABENCH_SWEEP_POINTS", "8"))
 SWEEP_CALLS = int(os.environ.get("DURABENCH_SWEEP_CALLS", "40"))
@@ -83,9 +87,8 @@ def _check_replayed(result: TrialResult, golden: History) -> None:
                          f"crash is billed again; these were not: {missing}")
 
 
-@pytest.mark.parametrize("sut", SUT_NAMES)
-def test_crash_sweep(trials: TrialRunner, sut: str, model: str, seed: int) -> None:
-    params = DeepResearchParams(llm_calls=SWEEP_CALLS, model=model)
+def test_crash_sweep(trials: TrialRunner, sut: str, durabench_model: str, seed: int) -> None:
+    params = DeepResearchParams(llm_calls=SWEEP_CALLS, model=durabench_model)
     specs = sweep_specs(sut, params, seed)
     t0 = time.monotonic()
     results = trials.run_many(specs, parallel=len(specs))

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.faults import DbCrashFault
-from harness.pytest_plugin import TrialRunner
-from harness.scenario import research_trial
-from harness.sut import SUT_NAMES, get_sut
+from harness import DbCrashFault, TrialRunner, get_sut, research_trial
 
 
 @pytest.mark.parametrize("crash", ["between_steps", "mid_step_late"])
-@pytest.mark.parametrize("sut", SUT_NAMES)
 def test_db_crash_is_ridden_out(trials: TrialRunner, sut: str, crash: str, seed: int) -> None:
     result = trials.run(research_trial("db_crash", sut, DbCrashFault(down_s=2.0), crash,
                                        seed=seed))  # fmt: skip

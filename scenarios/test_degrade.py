@@ -11,18 +11,11 @@ from __future__ import annotations
 
 import itertools
 
-import pytest
-
-from harness.faults import DegradeFault
-from harness.pytest_plugin import TrialRunner
-from harness.scenario import SUITE_PARAMS, research_trial
-from harness.sut import SUT_NAMES, get_sut
-from harness.triggers import Trigger
+from harness import SUITE_PARAMS, DegradeFault, TrialRunner, Trigger, get_sut, research_trial
 
 LATENCIES_MS = (0, 25, 100)
 
 
-@pytest.mark.parametrize("sut", SUT_NAMES)
 def test_lost_commit_ack_records_once(trials: TrialRunner, sut: str, seed: int) -> None:
     # Armed when call 3 is delivered: the next bytes Postgres sends back (the ack of that step's
     # commit, among others) are dropped and the connection reset.
@@ -52,18 +45,18 @@ def _durations(trials: TrialRunner, sut: str, seed: int) -> list[float]:
     return durations
 
 
-def test_postgres_latency_is_paid_per_checkpoint(trials: TrialRunner, seed: int) -> None:
+def test_postgres_latency_is_paid_per_checkpoint(trials: TrialRunner, sut: str, seed: int) -> None:
     """Each checkpoint is one round trip, so a slow Postgres link slows a checkpointing run step
-    by step; without checkpointing the run makes a handful of round trips in all."""
-    trials.require_suts("reference", "reference-nockpt")
+    by step; without checkpointing (its twin) the run makes a handful of round trips in all."""
+    twin = trials.twin_of(sut)
     steps = SUITE_PARAMS.llm_calls + SUITE_PARAMS.turns + 1
     added: dict[str, list[float]] = {}
-    for sut in ("reference", "reference-nockpt"):
-        durations = _durations(trials, sut, seed)
-        added[sut] = [d - durations[0] for d in durations]
-        per_step = [round(a / steps * 1000, 1) for a in added[sut]]
-        print(f"{sut}: added time per step at {LATENCIES_MS} ms link latency: {per_step} ms")
-    ckpt, nockpt = added["reference"], added["reference-nockpt"]
+    for name in (sut, twin):
+        durations = _durations(trials, name, seed)
+        added[name] = [d - durations[0] for d in durations]
+        per_step = [round(a / steps * 1000, 1) for a in added[name]]
+        print(f"{name}: added time per step at {LATENCIES_MS} ms link latency: {per_step} ms")
+    ckpt, nockpt = added[sut], added[twin]
     assert all(a < b for a, b in itertools.pairwise(ckpt)), (
         f"a checkpointing run should slow down with the link latency {LATENCIES_MS}: {ckpt}"
     )

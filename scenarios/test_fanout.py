@@ -26,12 +26,21 @@ from dataclasses import dataclass
 import pytest
 from waste_evidence import billed, calls, excess_problems
 
-from harness.faults import KillFault
-from harness.history import History, JSONValue
-from harness.pytest_plugin import TrialRunner
-from harness.sut import SUT_NAMES, get_sut
-from harness.trial import Recovery, RecoveryPolicy, TrialSpec, canonical_params
-from harness.triggers import Fired, Trigger, TriggerContext, TriggerNeverFired
+from harness import (
+    Fired,
+    History,
+    JSONValue,
+    KillFault,
+    Recovery,
+    RecoveryPolicy,
+    TrialRunner,
+    TrialSpec,
+    Trigger,
+    TriggerContext,
+    TriggerNeverFired,
+    canonical_params,
+    get_sut,
+)
 
 FANOUT_PARAMS: dict[str, JSONValue] = {"agents": 2, "child_turns": 2, "tokens_per_turn": 120,
                                        "tool_latency_s": 0.1}
@@ -98,7 +107,6 @@ def golden_history(trials: TrialRunner, spec: TrialSpec) -> History:
 
 @pytest.mark.parametrize("policy", ["restart", "standby"])
 @pytest.mark.parametrize("victim", ["child", "parent"])
-@pytest.mark.parametrize("sut", SUT_NAMES)
 def test_fanout_worker_dies(trials: TrialRunner, sut: str, victim: str, policy: str,
                             seed: int) -> None:
     result = trials.run(fanout_spec(sut, victim, policy, seed))

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import pytest
 
-from harness.faults import OomFault
-from harness.pytest_plugin import TrialRunner
-from harness.scenario import SUITE_PARAMS, research_trial, worker_deaths
-from harness.sut import SUT_NAMES, get_sut
-from harness.triggers import Trigger
+from harness import (
+    SUITE_PARAMS,
+    OomFault,
+    TrialRunner,
+    Trigger,
+    get_sut,
+    research_trial,
+    worker_deaths,
+)
 
 TOOL_STEPS = (1, SUITE_PARAMS.turns)
 """The tool of the first and of the last turn turns memory-hungry."""
 
 
 @pytest.mark.parametrize("step", TOOL_STEPS)
-@pytest.mark.parametrize("sut", SUT_NAMES)
 def test_oom_kill_recovers(trials: TrialRunner, sut: str, step: int, seed: int) -> None:
     # Armed when the turn's LLM answer is delivered: the tool that follows allocates.
     trigger = Trigger("delivered", call=step + 1)

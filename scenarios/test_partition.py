@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.faults import PartitionFault
-from harness.pytest_plugin import TrialRunner
-from harness.scenario import research_trial, worker_deaths
-from harness.sut import SUT_NAMES, get_sut
+from harness import PartitionFault, TrialRunner, get_sut, research_trial, worker_deaths
 
 CASES = {
     "postgres_down": ("between_steps", PartitionFault(link="postgres", mode="down")),
@@ -27,7 +24,6 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("sut", SUT_NAMES)
 def test_partition_is_ridden_out(trials: TrialRunner, sut: str, case: str, seed: int) -> None:
     crash, fault = CASES[case]
     spec = research_trial("partition", sut, fault, crash, seed=seed)

@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.faults import PauseFault
-from harness.pytest_plugin import TrialRunner
-from harness.scenario import research_trial
-from harness.sut import SUT_NAMES, get_sut
+from harness import PauseFault, TrialRunner, get_sut, research_trial
 
 
 @pytest.mark.parametrize("crash", ["mid_step_early", "mid_step_late"])
-@pytest.mark.parametrize("sut", SUT_NAMES)
 def test_paused_zombie_is_fenced(trials: TrialRunner, sut: str, crash: str, seed: int) -> None:
     fault = PauseFault(duration_s=3.0)  # the suite's lease is 2 s
     result = trials.run(research_trial("pause", sut, fault, crash, recovery="standby", seed=seed))

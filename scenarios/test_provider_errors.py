@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.faults import ProviderErrorsFault
-from harness.pytest_plugin import TrialRunner
-from harness.scenario import research_trial
-from harness.sut import SUT_NAMES
-from harness.triggers import Trigger
+from harness import ProviderErrorsFault, TrialRunner, Trigger, research_trial
 
 BURSTS = {
     "429x3": ProviderErrorsFault(status=429, count=3),
@@ -24,7 +20,6 @@ BURSTS = {
 
 
 @pytest.mark.parametrize("burst", list(BURSTS))
-@pytest.mark.parametrize("sut", SUT_NAMES)
 def test_provider_errors_are_retried(trials: TrialRunner, sut: str, burst: str,
                                      seed: int) -> None:  # fmt: skip
     fault = BURSTS[burst]

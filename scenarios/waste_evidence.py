@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from harness.history import TERMINAL_STATUSES, History, LedgerEntry
+from harness import TERMINAL_STATUSES, History, LedgerEntry
 
 Key = tuple[str, int]
 

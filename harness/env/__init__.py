@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from harness.llm import ProviderClient
 from harness.net import ToxiproxyClient, ToxiproxyError
@@ -40,6 +41,29 @@ class Links:
     provider_url: str
     postgres_proxy: str
     provider_proxy: str
+    service_urls: Mapping[str, str] = field(default_factory=dict)
+    """The SUT's own services as its workers reach them (through their links), by name."""
+    service_proxies: Mapping[str, str] = field(default_factory=dict)
+    """Service name -> the Toxiproxy proxy in front of it."""
+
+
+def url_address(url: str) -> tuple[str, int]:
+    """``host, port`` of ``scheme://host:port/...`` or ``host:port``."""
+    parts = urlsplit(url if "://" in url else f"tcp://{url}")
+    if parts.hostname is None or parts.port is None:
+        raise ValueError(f"URL {url!r} names no host:port")
+    return parts.hostname, parts.port
+
+
+def with_address(url: str, host: str, port: int) -> str:
+    """``url`` pointing at ``host:port`` instead (scheme, credentials, path and query kept)."""
+    if "://" not in url:
+        return f"{host}:{port}"
+    parts = urlsplit(url)
+    netloc = f"{host}:{port}"
+    if parts.username:
+        netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def wait_for_ready_line(
@@ -121,6 +145,11 @@ class Environment(Protocol):
         """A host directory the workers can see at the same path (trial dirs live here)."""
         ...
 
+    @property
+    def postgres_url(self) -> str:
+        """The Postgres server (its maintenance database) as the harness reaches it."""
+        ...
+
     def provider_client(self) -> ProviderClient: ...
 
     def toxiproxy(self) -> ToxiproxyClient: ...
@@ -132,6 +161,12 @@ class Environment(Protocol):
     def create_links(self, label: str, database_url: str) -> Links: ...
 
     def remove_links(self, links: Links) -> None: ...
+
+    def create_service_link(self, label: str, service: str, url: str) -> tuple[str, str]:
+        """A Toxiproxy proxy in front of a SUT's own service at ``url`` (as the harness reaches
+        it) for one trial; returns ``(url as the workers reach it, proxy name)``. Raises
+        :class:`CapabilityUnavailable` where the workers cannot reach such a service."""
+        ...
 
     def start_worker(
         self,
@@ -164,5 +199,7 @@ __all__ = [
     "Links",
     "Worker",
     "delete_links",
+    "url_address",
     "wait_for_ready_line",
+    "with_address",
 ]

@@ -34,7 +34,13 @@ from typing import Any
 import httpx
 import psycopg
 
-from harness.env import EnvironmentStartError, Links, delete_links, wait_for_ready_line
+from harness.env import (
+    CapabilityUnavailable,
+    EnvironmentStartError,
+    Links,
+    delete_links,
+    wait_for_ready_line,
+)
 from harness.env.local import new_run_id
 from harness.env.postgres import create_database, free_port, labelled_name, query_error_after
 from harness.images import ImageSet
@@ -340,6 +346,13 @@ class DockerEnvironment:
 
     def remove_links(self, links: Links) -> None:
         delete_links(self.toxiproxy(), links)
+
+    def create_service_link(self, label: str, service: str, url: str) -> tuple[str, str]:
+        raise CapabilityUnavailable(
+            f"the SUT's service {service!r} runs as a host process bound to 127.0.0.1, which "
+            "worker containers cannot reach; SUTs with services of their own run on --env local "
+            "(a containerised service is future work)"
+        )
 
     def start_worker(self, name: str, executor_id: str, argv: Sequence[str], *,
                      wait_ready: bool = True, extra_env: Mapping[str, str] | None = None,

@@ -32,7 +32,9 @@ from harness.env import (
     EnvironmentStartError,
     Links,
     delete_links,
+    url_address,
     wait_for_ready_line,
+    with_address,
 )
 from harness.env.cgroups import CgroupUnavailable, MemoryCgroup, memory_cgroup
 from harness.env.postgres import (
@@ -275,6 +277,13 @@ class LocalEnvironment:
 
     def remove_links(self, links: Links) -> None:
         delete_links(self.toxiproxy(), links)
+
+    def create_service_link(self, label: str, service: str, url: str) -> tuple[str, str]:
+        """A proxy on 127.0.0.1 in front of a SUT's own service (a local process)."""
+        host, port = url_address(url)
+        proxy = self.toxiproxy().create_proxy(
+            f"svc_{labelled_name('', label)}_{service}", "127.0.0.1:0", f"{host}:{port}")
+        return with_address(url, proxy.listen_host, proxy.listen_port), proxy.name
 
     def start_worker(
         self,

@@ -19,6 +19,14 @@ from typing import Protocol, runtime_checkable
 from harness.env import Environment, Links, Worker
 
 
+class DurableStore(Protocol):
+    """What ``db_crash`` acts on (see :mod:`harness.services`)."""
+
+    def crash(self) -> None: ...
+
+    def restart(self) -> None: ...
+
+
 class FaultUnavailable(RuntimeError):
     """The fault cannot run on this machine; the trial is skipped with this reason (or fails
     when ``DURABENCH_REQUIRE`` names the fault)."""
@@ -42,13 +50,33 @@ class FaultTarget:
     ``inject``; a fault that lets the worker go on (evict's grace period, pause, a partition)
     calls it itself at the moment the held call should complete."""
 
+    durable_store: DurableStore | None = None
+    """What ``db_crash`` crashes: the SUT's durable store (None: the environment's Postgres)."""
+
     def proxy(self, link: str) -> str:
-        """The Toxiproxy proxy of ``link`` (``postgres`` or ``provider``)."""
+        """The Toxiproxy proxy of ``link`` (``postgres``, ``provider`` or a SUT service's name)."""
         if link == "postgres":
             return self.links.postgres_proxy
         if link == "provider":
             return self.links.provider_proxy
-        raise ValueError(f"unknown link {link!r}; valid links: postgres, provider")
+        if link in self.links.service_proxies:
+            return self.links.service_proxies[link]
+        valid = ", ".join(["postgres", "provider", *self.links.service_proxies])
+        raise ValueError(f"unknown link {link!r}; valid links: {valid}")
+
+    def crash_store(self) -> None:
+        """Crash the SUT's durable store without a clean shutdown."""
+        if self.durable_store is None:
+            self.env.crash_postgres()
+        else:
+            self.durable_store.crash()
+
+    def restart_store(self) -> None:
+        """Bring the durable store back (a no-op when it runs) and wait until it answers."""
+        if self.durable_store is None:
+            self.env.start_postgres()
+        else:
+            self.durable_store.restart()
 
 
 @dataclass(frozen=True)

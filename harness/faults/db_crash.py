@@ -1,8 +1,9 @@
-"""``db_crash``: Postgres immediate shutdown (no checkpoint, like a power cut or an OOM kill of the
-postmaster), restarted after ``down_s`` seconds.
+"""``db_crash``: the SUT's durable store crashes and restarts after ``down_s`` seconds: Postgres
+immediate shutdown (no checkpoint, like a power cut or an OOM kill of the postmaster), or the
+crash of the SUT's own server that its ``durable_store`` names.
 
 Workers must ride it out (reconnect with backoff) or be replaced; nothing recorded may be lost and
-no workflow may be left pending. Heal makes sure Postgres is running again.
+no workflow may be left pending. Heal makes sure the store is running again.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ class DbCrashFault:
 
     def inject(self, target: FaultTarget) -> None:
         try:
-            target.env.crash_postgres()
+            target.crash_store()
         except CapabilityUnavailable as exc:
             raise FaultUnavailable(str(exc)) from exc
         time.sleep(self.down_s)
 
     def heal(self, target: FaultTarget) -> None:
         try:
-            target.env.start_postgres()
+            target.restart_store()
         except CapabilityUnavailable:
             return  # inject could not crash it either

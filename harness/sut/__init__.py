@@ -1,8 +1,10 @@
-"""Systems under test: a durable runtime plus its mode, behind one small protocol.
+"""Systems under test: a durable runtime plus its mode, behind one documented protocol.
 
-The harness never reaches into a runtime's internals except through its adapter here. An adapter
-says how to start a worker process (``worker_argv``) and gives a client that starts workflows and
-reads the SUT's own store back as history (workflow records and step records).
+The protocol is :mod:`harness.sut._protocol` (:class:`SystemUnderTest` and the values that cross
+it); the registry (:mod:`harness.sut._registry`) finds SUTs through the entry point group
+``durabench.suts``. The harness never reaches into a runtime's internals except through its
+adapter, and never special-cases a SUT by name: ``reference``, ``reference-nockpt`` and ``plain``
+are registered in durabench's ``pyproject.toml`` exactly like a third party's SUT.
 
 Each SUT declares the properties it promises (ARCHITECTURE.md, Verdicts); only those decide its
 verdict.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from harness.history import PROPERTIES, Property
 from harness.sut._protocol import (
+    REQUIRED_ATTRIBUTES,
     ClientContext,
     RecoversExecutors,
     RecoveryPolicyName,
@@ -25,42 +28,31 @@ from harness.sut._protocol import (
     WorkerOptions,
     WorkerSpec,
 )
+from harness.sut._registry import (
+    ENTRY_POINT_GROUP,
+    SutLoadError,
+    UnknownSutError,
+    get_sut,
+    registrations,
+    sut_names,
+)
 
 ALL_PROPERTIES: frozenset[Property] = frozenset(PROPERTIES)
-NOCKPT_PROMISES: frozenset[Property] = frozenset(
-    {"terminates", "single_outcome", "output_consistency", "effects_once"}
-)
-"""Without step records nothing fences a zombie before its outcome write (ARCHITECTURE.md)."""
+"""Every property of ARCHITECTURE.md: what a SUT that promises everything declares."""
 
 
-def _registry() -> dict[str, SystemUnderTest]:
-    from harness.sut.dbos import DBOS_SUT
-    from harness.sut.reference import ReferenceSut
+def available_sut_names() -> tuple[str, ...]:
+    """Registered SUTs that can run here (``available()`` is None): what ``--sut all`` means.
 
-    return {
-        "reference": ReferenceSut("reference", checkpointing=True, promises=ALL_PROPERTIES,
-                                  twin="reference-nockpt"),
-        "reference-nockpt": ReferenceSut(
-            "reference-nockpt", checkpointing=False, promises=NOCKPT_PROMISES, twin=None
-        ),
-        "dbos": DBOS_SUT,
-    }
-
-
-SUT_NAMES: tuple[str, ...] = ("reference", "reference-nockpt", "dbos")
-
-
-def get_sut(name: str) -> SystemUnderTest:
-    suts = _registry()
-    if name not in suts:
-        raise ValueError(f"unknown SUT {name!r}; valid SUTs: {', '.join(SUT_NAMES)}")
-    return suts[name]
+    Raises :class:`SutLoadError` when one of them cannot be loaded.
+    """
+    return tuple(n for n in sut_names() if get_sut(n).available() is None)
 
 
 __all__ = [
     "ALL_PROPERTIES",
-    "NOCKPT_PROMISES",
-    "SUT_NAMES",
+    "ENTRY_POINT_GROUP",
+    "REQUIRED_ATTRIBUTES",
     "ClientContext",
     "RecoversExecutors",
     "RecoveryPolicyName",
@@ -69,9 +61,14 @@ __all__ = [
     "ServiceContext",
     "SutClient",
     "SutDescription",
+    "SutLoadError",
     "SystemUnderTest",
+    "UnknownSutError",
     "WorkerCommand",
     "WorkerOptions",
     "WorkerSpec",
+    "available_sut_names",
     "get_sut",
+    "registrations",
+    "sut_names",
 ]

@@ -7,8 +7,11 @@ The harness never special-cases a SUT by name: everything it needs is here.
 Lifecycle of one trial, as the runner drives a SUT:
 1. ``available()`` -- None when the SUT can run here, else a one-line reason naming what to install
    (the trial is skipped with it, or fails under ``DURABENCH_REQUIRE=<name>``);
-2. ``services(ctx)`` -- servers of the SUT's own (e.g. Temporal's dev server) that the
-   environment starts like Postgres, checks and always tears down; a Postgres-only SUT has none;
+2. ``services(ctx)`` -- servers of the SUT's own (e.g. Temporal's dev server) that the harness
+   starts like Postgres (once per environment), checks (their ``url`` must accept a TCP
+   connection) and always tears down; workers reach them through a Toxiproxy link
+   (``WorkerSpec.service_urls``), the harness directly (``ClientContext.service_urls``); a
+   Postgres-only SUT has none (:mod:`harness.services`);
 3. ``worker_command(spec)`` -- the argv and environment of one worker process (secrets go in the
    environment, never in argv); the worker prints ``worker <id> ready`` once it claims work;
 4. ``connect(ctx)`` -- a :class:`SutClient` that starts workflows and reads the SUT's own records
@@ -82,6 +85,9 @@ class ServiceContext:
     work_dir: str
     run_id: str
     bind_host: str = "127.0.0.1"
+    postgres_url: str = ""
+    """The environment's Postgres server as the harness reaches it, for a service that keeps
+    its own data there (e.g. a Temporal server with the Postgres persistence); "" if none."""
 
 
 class Service(Protocol):

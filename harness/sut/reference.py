@@ -3,9 +3,10 @@
 Each context call becomes one durable step of the runtime (``llm``, ``tool``, ``effect``), and
 ``fan_out`` becomes child workflows. The two SUTs are one runtime with checkpointing on or off.
 
-Worker side: ``python -m harness.sut.worker --sut reference ...`` sets the provider URL and runs
-:data:`app` in a runtime worker loop. Harness side: :class:`ReferenceClient` starts workflows and
-reads the runtime's store through its public API (``get_workflow``, ``list_steps``, ...).
+Registered as :data:`REFERENCE` and :data:`REFERENCE_NOCKPT` (entry points ``durabench.suts``).
+Worker side: ``python -m harness.sut.worker --checkpointing on|off ...`` sets the provider URL and
+runs :data:`app` in a runtime worker loop. Harness side: :class:`ReferenceClient` starts
+workflows and reads the runtime's store through its public API (``get_workflow``, ...).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from harness.history import JSONValue, Outcome, Property, StepKind, StepRecord, WorkflowRecord
+from harness.sut import ALL_PROPERTIES
 from harness.sut._protocol import (
     ClientContext,
     RecoveryPolicyName,
@@ -40,6 +42,11 @@ from harness.workloads import (
     run_tool,
 )
 from reference_runtime import App, Runtime, StepInfo, WorkflowInfo, current_context
+
+NOCKPT_PROMISES: frozenset[Property] = frozenset(
+    {"terminates", "single_outcome", "output_consistency", "effects_once"}
+)
+"""Without step records nothing fences a zombie before its outcome write (ARCHITECTURE.md)."""
 
 app = App("durabench-reference")
 
@@ -271,3 +278,11 @@ class ReferenceSut:
 
     def connect(self, ctx: ClientContext) -> SutClient:
         return ReferenceClient(ctx.postgres_url)
+
+
+REFERENCE = ReferenceSut("reference", checkpointing=True, promises=ALL_PROPERTIES,
+                         twin="reference-nockpt")
+"""Entry point ``durabench.suts: reference``."""
+REFERENCE_NOCKPT = ReferenceSut("reference-nockpt", checkpointing=False,
+                                promises=NOCKPT_PROMISES, twin=None)
+"""Entry point ``durabench.suts: reference-nockpt``."""

@@ -257,11 +257,12 @@ def compose_stack(offline_images: ImageSet) -> Iterator[dict[str, str]]:
 
 
 def test_a_workflow_runs_through_the_compose_stack(compose_stack: dict[str, str]) -> None:
-    from harness.sut import get_sut
+    from harness import ClientContext, get_sut
 
     url = (f"postgresql://postgres:durabench@127.0.0.1:"
            f"{compose_stack['DURABENCH_POSTGRES_PORT']}/durabench")
-    with get_sut("reference").connect(url) as client:
+    provider_url = f"http://127.0.0.1:{compose_stack['DURABENCH_PROVIDER_PORT']}"
+    with get_sut("reference").connect(ClientContext(url, provider_url)) as client:
         client.start("research_agent", "compose-1", {"turns": 2})
         outcome = client.wait("compose-1", timeout_s=60)
     assert outcome.status == "SUCCESS", outcome
