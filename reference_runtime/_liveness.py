@@ -27,6 +27,12 @@ Lifecycle of :class:`SessionLock`:
    e.g. a paused or partitioned one) it retries every ``probe_s``;
 3. ``stop()`` closes the connection, releasing the lock. Idempotent.
 
+Trust: a worker relies on other executors' missing locks (:attr:`SessionLock.trusts_absence`)
+only while it holds its own lock, and not before :data:`SETTLE_S` after it took it *again*. A lost
+session of one's own usually has a cause others share (Postgres restarted or failed over, the
+network hiccuped): they are reconnecting too, and their locks are briefly missing although they
+live. The first acquisition is trusted at once, so a fresh standby detects deaths from the start.
+
 States: ``held`` (ours), ``elsewhere`` (another session holds the key, so other workers see this
 executor as alive: claiming is safe from churn), ``lost`` (no session of ours; do not claim).
 """
@@ -38,6 +44,7 @@ import logging
 import os
 import select
 import threading
+import time
 from collections.abc import Callable
 from typing import Literal
 
@@ -48,6 +55,9 @@ from reference_runtime._db import Database
 log = logging.getLogger("reference_runtime")
 
 LockState = Literal["held", "elsewhere", "lost"]
+SETTLE_S = 5.0
+"""After re-taking its lock, a worker waits this long before trusting missing locks: more than the
+2 s cap of the reconnect backoff every worker's monitor uses, so live peers are back by then."""
 
 LIVE_EXECUTORS = """
 SELECT objid FROM pg_locks
@@ -77,16 +87,20 @@ class SessionLock:
         executor_id: str,
         *,
         probe_s: float,
+        settle_s: float = SETTLE_S,
         on_change: Callable[[LockState], None] = lambda state: None,
     ) -> None:
         self._db = db
         self._key = (lock_namespace(schema), executor_id)
         self._probe_s = probe_s
+        self._settle_s = settle_s
+        self._trust_at = 0.0
+        self._ever_held = False
         self._on_change = on_change
         self._state: LockState = "lost"
         self._conn: psycopg.Connection | None = None
         self._stop = threading.Event()
-        self._wake_r, self._wake_w = os.pipe()
+        self._wake_r = self._wake_w = -1
         self._thread: threading.Thread | None = None
         self._failures = 0
 
@@ -99,11 +113,17 @@ class SessionLock:
         """False while no session holds this executor's key: a claim would look dead at once."""
         return self._state != "lost"
 
+    @property
+    def trusts_absence(self) -> bool:
+        """True when another executor's missing lock may be taken for its death (module doc)."""
+        return self._state == "held" and time.monotonic() >= self._trust_at
+
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         """Try the lock once, then keep it (or keep trying) on a monitor thread. Idempotent."""
         if self._thread is not None:
             return
+        self._wake_r, self._wake_w = os.pipe()
         self._attempt()
         self._thread = threading.Thread(
             target=self._monitor, name="reference_runtime-liveness", daemon=True
@@ -121,8 +141,9 @@ class SessionLock:
             self._thread.join(timeout=max(2.0, self._probe_s * 2))
         self._drop()
         for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     # -- the monitor -----------------------------------------------------------------------------
     def _monitor(self) -> None:
@@ -209,7 +230,11 @@ class SessionLock:
 
     def _set(self, state: LockState) -> None:
         changed, self._state = state != self._state, state
-        if changed:
-            if state == "held":
-                log.info("executor lock of %r held", self._key[1])
-            self._on_change(state)
+        if not changed:
+            return
+        if state == "held":
+            if self._ever_held:
+                self._trust_at = time.monotonic() + self._settle_s
+            self._ever_held = True
+            log.info("executor lock of %r held", self._key[1])
+        self._on_change(state)

@@ -69,8 +69,11 @@ WITH live AS MATERIALIZED ({live}), c AS (
       -- renews such a lease (it matches on the epoch) unless another worker took it meanwhile
       AND NOT (workflow_id = ANY(%(held)s))
       AND (executor_id IS NULL OR lease_expires_at < now() OR executor_id = %(me)s
-           -- the owner's session ended (its executor lock is gone): it died, take over now
-           OR NOT EXISTS (SELECT 1 FROM live WHERE live.objid = hashtext(executor_id)::oid))
+           -- the owner's session ended (its executor lock is gone): it died, take over now;
+           -- trusted only while the claimer's own lock is held (else we are the one cut off)
+           OR (%(detect)s
+               AND EXISTS (SELECT 1 FROM live WHERE live.objid = hashtext(%(me)s)::oid)
+               AND NOT EXISTS (SELECT 1 FROM live WHERE live.objid = hashtext(executor_id)::oid)))
     ORDER BY created_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -183,9 +186,11 @@ class Store:
         limit: int,
         lease_s: float,
         max_recovery_attempts: int,
+        detect: bool = True,
     ) -> list[Claim]:
         """Claim up to ``limit`` PENDING workflows: unowned, lease-expired, owned by an executor
-        whose session lock is gone (``_liveness``), or ours but not held."""
+        whose session lock is gone (``_liveness``; only with ``detect`` and while our own lock
+        is held), or ours but not held."""
         params = {
             "names": list(names),
             "me": executor_id,
@@ -194,6 +199,7 @@ class Store:
             "lease": lease_s,
             "max": max_recovery_attempts,
             "ns": self._namespace,
+            "detect": detect,
         }
         rows = self.db.run(lambda c: c.execute(self._claim_sql, params).fetchall())
         return [Claim(r[0], r[1], list(r[2]), int(r[3]), r[4], r[5], r[6]) for r in rows]

@@ -110,6 +110,7 @@ class Worker:
             limit=free,
             lease_s=self._opts.lease_s,
             max_recovery_attempts=self._opts.max_recovery_attempts,
+            detect=self._liveness.trusts_absence,
         )
         for claim in claims:
             if claim.status == "DEAD_LETTER":

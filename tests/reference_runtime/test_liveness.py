@@ -48,10 +48,12 @@ def test_the_lock_is_held_for_the_session_and_retaken_after_it_is_severed(
 ) -> None:
     rt = make_runtime("w-lock")
     states: list[LockState] = []
-    lock = SessionLock(rt._db, schema, "w-lock", probe_s=0.2, on_change=states.append)
+    lock = SessionLock(rt._db, schema, "w-lock", probe_s=0.2, settle_s=600,
+                       on_change=states.append)  # fmt: skip
     lock.start()
     try:
         assert lock.state == "held" and lock.may_claim
+        assert lock.trusts_absence, "a first acquisition is trusted at once"
         (pid,) = _lock_pids(pg_url, schema, "w-lock")
         twin = SessionLock(rt._db, schema, "w-lock", probe_s=0.2)
         twin.start()  # the same executor id in another session: it must not block nor steal
@@ -63,6 +65,7 @@ def test_the_lock_is_held_for_the_session_and_retaken_after_it_is_severed(
         (again,) = _lock_pids(pg_url, schema, "w-lock")
         assert again != pid
         assert states == ["held", "lost", "held"]
+        assert not lock.trusts_absence, "after losing its own session, a worker waits to settle"
     finally:
         lock.stop()
     assert _lock_pids(pg_url, schema, "w-lock") == [], "stop() must release the lock"
@@ -86,7 +89,8 @@ def test_a_killed_worker_is_taken_over_long_before_its_lease_expires(
     took = time.monotonic() - killed_at
     assert took < LEASE_S / 3, f"takeover took {took:.2f}s with a {LEASE_S:.0f}s lease"
     # The claim says why: the owner's session ended while its lease was still running.
-    assert f"epoch 2, session_ended from {owner}" in workers[survivor].stderr()
+    wait_for(lambda: f"epoch 2, session_ended from {owner}" in workers[survivor].stderr(), 10,
+             "the survivor's log of its claim")  # fmt: skip
     (tmp_path / "go").touch()
     assert handle.result(timeout=15) == ["s1", "s2", "s3", survivor]
     assert [e for e in read_log(tmp_path) if e[0] == "s1"] == [["s1", owner, "1"]]
@@ -105,7 +109,8 @@ def test_a_paused_worker_keeps_its_lock_so_only_its_lease_lets_a_standby_in(
         live = spawn_worker("w-live", *short)
         wait_for(lambda: _owner(client, "paused") == ("w-live", 2), 15, "the takeover")
         assert _lock_pids(pg_url, schema, "w-zombie"), "a paused worker's session lives on"
-        assert "epoch 2, lease_expired from w-zombie" in live.stderr()
+        wait_for(lambda: "epoch 2, lease_expired from w-zombie" in live.stderr(), 10,
+                 "the new owner's log of its claim")  # fmt: skip
         (tmp_path / "go").touch()
         assert handle.result(timeout=15) == ["s1", "s2", "s3", "w-live"]
     finally:
@@ -168,7 +173,8 @@ def test_a_worker_whose_session_was_severed_is_fenced_after_a_takeover(
         (2, "w-other", 2),
     ]
     assert not _started(tmp_path, "s3", "w-severed")
-    assert "session_ended from w-severed" in other.stderr()
+    wait_for(lambda: "epoch 2, session_ended from w-severed" in other.stderr(), 10,
+             "the new owner's log of its claim")  # fmt: skip
 
 
 def test_a_worker_claims_nothing_while_its_lock_is_lost(
@@ -192,3 +198,24 @@ def test_a_worker_claims_nothing_while_its_lock_is_lost(
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def test_a_missing_lock_lets_a_claim_in_only_when_the_claimer_trusts_it(
+    make_runtime: RuntimeFactory, pg_url: str, schema: str
+) -> None:
+    rt = make_runtime("claimer")
+    rt.start_workflow(apps.child_work, 1, workflow_id="orphan")
+    sql(pg_url, f"UPDATE {schema}.workflows SET executor_id = 'ghost', epoch = 1, "
+                "lease_expires_at = now() + interval '1 hour' WHERE workflow_id = 'orphan'")
+    claim = dict(executor_id="claimer", names=["child_work"], held=[], limit=5, lease_s=30.0,
+                 max_recovery_attempts=10)  # fmt: skip
+    assert rt.store.claim(**claim) == [], "the claimer holds no lock: it may be the one cut off"
+    lock = SessionLock(rt._db, schema, "claimer", probe_s=0.2)
+    lock.start()
+    try:
+        assert rt.store.claim(**claim, detect=False) == []
+        (taken,) = rt.store.claim(**claim, detect=True)
+        assert (taken.workflow_id, taken.epoch) == ("orphan", 2)
+        assert (taken.reason, taken.previous_owner) == ("session_ended", "ghost")
+    finally:
+        lock.stop()
