@@ -2,8 +2,10 @@
 
 The reference runtime uses the grace period: it stops claiming, lets the in-flight step finish
 and record, releases its lease and exits, so the standby starts at once instead of waiting out the
-lease. The test measures time_to_resume against a kill at the same point and asserts the
-direction; with checkpointing, a step that finished in the grace period is not paid for twice.
+lease; with checkpointing, a step that finished in the grace period is not paid for twice. A
+killed worker is taken over as fast (its Postgres session ends with it, and with it its executor
+lock: docs/reference_runtime.md), so both resume well before the lease would have expired; what
+the grace period buys is the in-flight step, not time.
 """
 
 from __future__ import annotations
@@ -33,14 +35,18 @@ def test_evict_recovers(trials: TrialRunner, sut: str, crash: str, seed: int) ->
 
 
 @pytest.mark.parametrize("crash", CRASHES)
-def test_evict_resumes_sooner_than_kill(trials: TrialRunner, crash: str, seed: int) -> None:
+def test_evict_and_kill_resume_before_the_lease_expires(
+    trials: TrialRunner, crash: str, seed: int
+) -> None:
     evicted = trials.run(research_trial("evict", "reference", EvictFault(), crash,
                                         recovery="standby", seed=seed))  # fmt: skip
     killed = trials.run(research_trial("kill", "reference", KillFault(), crash,
                                        recovery="standby", seed=seed))  # fmt: skip
     e, k = evicted.figures.time_to_resume_s, killed.figures.time_to_resume_s
     assert e is not None and k is not None
-    assert e < k, (
-        f"a worker that releases its lease on SIGTERM should be taken over sooner than a killed "
-        f"one that holds it until it expires: evict {e:.2f}s vs kill {k:.2f}s"
+    lease = evicted.spec.options.lease_s
+    assert e < lease and k < lease, (
+        f"an evicted worker releases its lease and a killed one's session lock goes with it: "
+        f"both should be taken over before the {lease}s lease expires: "
+        f"evict {e:.2f}s, kill {k:.2f}s"
     )
