@@ -165,9 +165,14 @@ class SessionLock:
             self._probe(conn)
 
     def _wait(self, fds: list[int], timeout: float) -> bool:
-        """Wait until ``fds`` are readable or ``timeout``; True when stopping."""
-        with contextlib.suppress(OSError, ValueError):
-            select.select([*fds, self._wake_r], [], [], timeout)
+        """Wait until ``fds`` are readable (or closed) or ``timeout``; True when stopping."""
+        poller = select.poll()  # not select.select: it fails on descriptors above 1023
+        for fd in (*fds, self._wake_r):
+            poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        try:
+            poller.poll(timeout * 1000)
+        except OSError:
+            self._stop.wait(timeout)
         return self._stop.is_set()
 
     def _probe(self, conn: psycopg.Connection) -> None:
