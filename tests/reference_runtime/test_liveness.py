@@ -219,3 +219,25 @@ def test_a_missing_lock_lets_a_claim_in_only_when_the_claimer_trusts_it(
         assert (taken.reason, taken.previous_owner) == ("session_ended", "ghost")
     finally:
         lock.stop()
+
+
+def test_a_restarted_worker_takes_its_own_lock_again_and_recovers_its_workflow(
+    spawn_worker: Spawn, make_runtime: RuntimeFactory, tmp_path: Path, pg_url: str, schema: str
+) -> None:
+    """The ``restart`` recovery policy: a new process with the dead one's executor id."""
+    client = make_runtime("client")
+    first = spawn_worker("w-pod", *LONG_LEASE)
+    handle = client.start_workflow(apps.gated, str(tmp_path), workflow_id="restarted")
+    wait_for(lambda: _started(tmp_path, "s2-start", "w-pod"), 15, "step 2 to start")
+    (old_pid,) = _lock_pids(pg_url, schema, "w-pod")
+    first.signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    second = spawn_worker("w-pod", *LONG_LEASE)
+    wait_for(lambda: _lock_pids(pg_url, schema, "w-pod") not in ([], [old_pid]), 15,
+             "the restarted worker to take its lock")  # fmt: skip
+    wait_for(lambda: _owner(client, "restarted") == ("w-pod", 2), 15, "the recovery")
+    wait_for(lambda: "(epoch 2, own from w-pod)" in second.stderr(), 10,
+             "the restarted worker's claim log")  # fmt: skip
+    assert "held by another session" not in second.stderr()
+    (tmp_path / "go").touch()
+    assert handle.result(timeout=15) == ["s1", "s2", "s3", "w-pod"]
