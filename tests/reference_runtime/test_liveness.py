@@ -1,20 +1,26 @@
 """Session liveness (``reference_runtime._liveness``) with real Postgres and real signals: a killed
 worker is taken over long before its lease expires, a paused one still waits out its lease and is
-fenced, a worker whose session was severed is fenced and re-acquires its lock.
+fenced, a worker whose session was severed or whose Toxiproxy link was cut is fenced and
+re-acquires its lock, a restarted worker takes its own lock again.
 
 Orders are pinned with signals and the workflow's file gate, never with sleeps; the only timing
 assertion compares a takeover with a third of a 30 s lease."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rt_support import RuntimeFactory, WorkerProcess, read_log, sql, wait_for
 
+from harness.net import ToxiproxyClient, toxiproxy_server
 from reference_runtime import Runtime
 from reference_runtime._liveness import LockState, SessionLock, lock_namespace
 from tests.reference_runtime import apps
@@ -241,3 +247,56 @@ def test_a_restarted_worker_takes_its_own_lock_again_and_recovers_its_workflow(
     assert "held by another session" not in second.stderr()
     (tmp_path / "go").touch()
     assert handle.result(timeout=15) == ["s1", "s2", "s3", "w-pod"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "lease", "reason"),
+    [("down", LEASE_S, "session_ended"), ("timeout", 1.5, "lease_expired")],
+    ids=["proxy-down-closes-the-session", "black-hole-keeps-the-session"],
+)
+def test_a_partitioned_worker_is_taken_over_and_fenced(
+    make_runtime: RuntimeFactory, tmp_path: Path, pg_url: str, schema: str,
+    mode: str, lease: float, reason: str,
+) -> None:  # fmt: skip
+    """The worker reaches Postgres through a Toxiproxy link, the standby directly. A disabled
+    proxy closes the worker's sessions (its lock goes: taken over at once); a black hole keeps
+    them open (its lock stays: the lease decides). Either way its late writes are fenced."""
+    timing = ["--lease", str(lease), "--heartbeat", str(min(1.0, lease / 5)), "--poll", "0.1"]
+    pg = conninfo_to_dict(pg_url)
+    client = make_runtime("client")
+    with toxiproxy_server(f"rt-{uuid.uuid4().hex[:6]}") as server, server.client() as toxiproxy:
+        link = toxiproxy.create_proxy(f"rt_pg_{uuid.uuid4().hex[:6]}", "127.0.0.1:0",
+                                      f"{pg.get('host') or '127.0.0.1'}:{pg.get('port') or 5432}")
+        proxied = make_conninfo(pg_url, host=link.listen_host, port=str(link.listen_port))
+        with WorkerProcess(proxied, schema, "w-cut", tmp_path, *timing) as cut:
+            handle = client.start_workflow(apps.gated, str(tmp_path), workflow_id="cut")
+            wait_for(lambda: _started(tmp_path, "s2-start", "w-cut"), 15, "step 2 to start")
+            with WorkerProcess(pg_url, schema, "w-direct", tmp_path, *timing) as direct:
+                with _partition(toxiproxy, link.name, mode):
+                    wait_for(lambda: _owner(client, "cut") == ("w-direct", 2), 30, "the takeover")
+                    wait_for(lambda: _started(tmp_path, "s2-start", "w-direct"), 15,
+                             "the new owner's step 2")  # fmt: skip
+                wait_for(lambda: f"(epoch 2, {reason} from w-cut)" in direct.stderr(), 10,
+                         "the new owner's claim log")  # fmt: skip
+                (tmp_path / "go").touch()
+                assert handle.result(timeout=30) == ["s1", "s2", "s3", "w-direct"]
+                wait_for(lambda: "cut epoch 1 fenced, abandoned" in cut.stderr(), 60,
+                         "the cut-off worker's late step write to be fenced")  # fmt: skip
+                assert cut.proc is not None and cut.proc.poll() is None
+    steps = client.list_steps("cut")
+    assert [(s.seq, s.executor_id, s.epoch) for s in steps] == [
+        (0, "w-cut", 1),
+        (1, "w-direct", 2),
+        (2, "w-direct", 2),
+    ]
+
+
+@contextlib.contextmanager
+def _partition(toxiproxy: ToxiproxyClient, proxy: str, mode: str) -> Iterator[None]:
+    if mode == "down":
+        with toxiproxy.disabled(proxy):
+            yield
+        return
+    with toxiproxy.toxic(proxy, "timeout", stream="upstream", timeout=0), \
+            toxiproxy.toxic(proxy, "timeout", stream="downstream", timeout=0):  # fmt: skip
+        yield
