@@ -4,6 +4,8 @@ Decorate workflows and steps on an :class:`App`; a :class:`Runtime` enqueues wor
 them on worker threads (``run_worker``) and records each step's JSON output in Postgres, so a
 workflow resumed after a crash replays its completed steps instead of running them again.
 Workers hold leases renewed by heartbeat; an epoch (fencing token) rejects a zombie's writes.
+Each worker also holds a per-executor lock for its session's life, so a worker that dies is taken
+over at once rather than when its lease expires (``_liveness``; docs/reference_runtime.md).
 See ARCHITECTURE.md, "Durable runtime contract". This package never imports ``harness``.
 """
 

@@ -23,6 +23,7 @@ from reference_runtime._context import WorkflowContext, current_execution
 from reference_runtime._db import Database
 from reference_runtime._errors import ReferenceRuntimeError, WorkflowConflictError
 from reference_runtime._handle import WorkflowHandle
+from reference_runtime._liveness import SessionLock
 from reference_runtime._runner import execute
 from reference_runtime._schema import DEFAULT_SCHEMA, check_schema_name, migrate
 from reference_runtime._steps import durable, encode
@@ -79,6 +80,10 @@ class Runtime:
             ),
             names=lambda: app.workflow_names,
             launch=self._execute,
+            liveness=SessionLock(
+                self._db, schema, executor_id, probe_s=min(heartbeat_s, poll_s * 4),
+                on_change=lambda _state: self._worker.wake(),
+            ),
         )
         self._closed = False
         self._close_lock = threading.Lock()

@@ -9,6 +9,10 @@ Fencing: a step record and an outcome are written only while the workflow row is
 still carries the writer's epoch. The step insert takes ``FOR SHARE`` on the workflow row inside
 its single statement, so it is ordered against a concurrent claim (which bumps the epoch): a
 step is either committed before the claim, and seen by the new owner's replay, or rejected.
+
+Claiming: a PENDING workflow is claimable when it has no owner, its lease expired, it is this
+executor's own (a restart), or its owner's executor lock is gone (its session ended: the worker
+died; see ``_liveness``). The last is only an accelerator: fencing above never depends on it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from reference_runtime._errors import (
     ReferenceRuntimeError,
     WorkflowCancelledError,
 )
+from reference_runtime._liveness import LIVE_EXECUTORS, lock_namespace
 from reference_runtime._types import Claim, StepInfo, WorkflowInfo
 
 _NS = "(extract(epoch FROM {col}) * 1000000)::bigint * 1000"
@@ -51,14 +56,24 @@ FROM wf
 """
 
 _CLAIM = """
-WITH c AS (
-    SELECT workflow_id FROM {s}.workflows
+WITH live AS MATERIALIZED ({live}), c AS (
+    SELECT workflow_id, executor_id AS previous,
+           CASE WHEN executor_id IS NULL THEN 'unowned'
+                WHEN executor_id = %(me)s THEN 'own'
+                WHEN lease_expires_at < now() THEN 'lease_expired'
+                ELSE 'session_ended' END AS reason
+    FROM {s}.workflows
     WHERE status = 'PENDING' AND name = ANY(%(names)s)
       -- never what this worker is running: after an outage longer than the lease, claiming it
       -- would fence our own live execution and pay its in-flight step again; the heartbeat
       -- renews such a lease (it matches on the epoch) unless another worker took it meanwhile
       AND NOT (workflow_id = ANY(%(held)s))
-      AND (executor_id IS NULL OR lease_expires_at < now() OR executor_id = %(me)s)
+      AND (executor_id IS NULL OR lease_expires_at < now() OR executor_id = %(me)s
+           -- the owner's session ended (its executor lock is gone): it died, take over now;
+           -- trusted only while the claimer's own lock is held (else we are the one cut off)
+           OR (%(detect)s
+               AND EXISTS (SELECT 1 FROM live WHERE live.objid = hashtext(%(me)s)::oid)
+               AND NOT EXISTS (SELECT 1 FROM live WHERE live.objid = hashtext(executor_id)::oid)))
     ORDER BY created_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -77,7 +92,7 @@ UPDATE {s}.workflows w SET
                  ELSE w.error END,
     updated_at = clock_timestamp()
 FROM c WHERE w.workflow_id = c.workflow_id
-RETURNING w.workflow_id, w.name, w.inputs, w.epoch, w.status
+RETURNING w.workflow_id, w.name, w.inputs, w.epoch, w.status, c.previous, c.reason
 """
 
 
@@ -88,7 +103,8 @@ class Store:
         self.db = db
         s = schema
         self._record_step_sql = _RECORD_STEP.format(s=s, now_ns=_NS.format(col="clock_timestamp()"))
-        self._claim_sql = _CLAIM.format(s=s)
+        self._claim_sql = _CLAIM.format(s=s, live=LIVE_EXECUTORS)
+        self._namespace = lock_namespace(schema)
         self._s = s
 
     # -- workflows -----------------------------------------------------------------------------
@@ -170,8 +186,11 @@ class Store:
         limit: int,
         lease_s: float,
         max_recovery_attempts: int,
+        detect: bool = True,
     ) -> list[Claim]:
-        """Claim up to ``limit`` PENDING workflows: unowned, lease-expired, or ours but not held."""
+        """Claim up to ``limit`` PENDING workflows: unowned, lease-expired, owned by an executor
+        whose session lock is gone (``_liveness``; only with ``detect`` and while our own lock
+        is held), or ours but not held."""
         params = {
             "names": list(names),
             "me": executor_id,
@@ -179,9 +198,11 @@ class Store:
             "limit": limit,
             "lease": lease_s,
             "max": max_recovery_attempts,
+            "ns": self._namespace,
+            "detect": detect,
         }
         rows = self.db.run(lambda c: c.execute(self._claim_sql, params).fetchall())
-        return [Claim(r[0], r[1], list(r[2]), int(r[3]), r[4]) for r in rows]
+        return [Claim(r[0], r[1], list(r[2]), int(r[3]), r[4], r[5], r[6]) for r in rows]
 
     def heartbeat(self, held: Sequence[tuple[str, int]], lease_s: float) -> set[str]:
         """Renew the leases of ``(workflow_id, epoch)`` pairs; returns the ids renewed."""

@@ -9,6 +9,7 @@ JSON: TypeAlias = Any
 """Anything ``json.dumps`` accepts."""
 
 WorkflowStatus = Literal["PENDING", "SUCCESS", "ERROR", "CANCELLED", "DEAD_LETTER"]
+ClaimReason = Literal["unowned", "own", "lease_expired", "session_ended"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"SUCCESS", "ERROR", "CANCELLED", "DEAD_LETTER"})
 
 
@@ -57,3 +58,7 @@ class Claim:
     inputs: list[JSON]
     epoch: int
     status: WorkflowStatus
+    previous_owner: str | None = None
+    reason: ClaimReason = "unowned"
+    """Why it was claimable: no owner, this executor's own (a restart), the owner's lease
+    expired, or the owner's session ended before its lease did (see ``_liveness``)."""

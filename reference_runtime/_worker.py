@@ -1,15 +1,19 @@
 """The worker loop: claim PENDING workflows, run each on a thread, keep their leases alive.
 
 Lifecycle of :class:`Worker`:
-1. ``run()`` starts the heartbeat thread, then loops: claim up to the free concurrency slots
-   (first round: this executor's own PENDING workflows, i.e. recovery after a restart; every
-   round: unowned or lease-expired ones, ``FOR UPDATE SKIP LOCKED``), start an execution thread
-   per claim, then sleep ``poll_s`` or until woken (a slot freed, a workflow enqueued here);
+1. ``run()`` takes this executor's session lock (``_liveness``: it announces the worker alive for
+   as long as its session lasts) and starts the heartbeat thread, then loops: claim up to the free
+   concurrency slots (first round: this executor's own PENDING workflows, i.e. recovery after a
+   restart; every round: unowned ones, lease-expired ones and those of executors whose session
+   ended, ``FOR UPDATE SKIP LOCKED``), start an execution thread per claim, then sleep ``poll_s``
+   or until woken (a slot freed, a workflow enqueued here). While no session holds this
+   executor's lock it claims nothing: other workers would see such a claim as a dead worker's;
 2. an execution waiting on a child frees its slot while it waits, so a worker never deadlocks
    on parents waiting for children it has no slot to run;
 3. ``drain(grace_s)`` stops claiming, lets executions reach their next step boundary within the
    grace, then releases the leases still held (owner NULL, lease expired) so another worker
-   claims them at once.
+   claims them at once, and last closes the session lock (earlier, another worker would take
+   over an execution that is still finishing its step).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from reference_runtime._errors import ReferenceRuntimeError
+from reference_runtime._liveness import SessionLock
 from reference_runtime._store import Store
 from reference_runtime._types import Claim
 
@@ -47,8 +52,10 @@ class Worker:
         options: WorkerOptions,
         names: Callable[[], list[str]],
         launch: Callable[[Claim], None],
+        liveness: SessionLock,
     ) -> None:
         self._store = store
+        self._liveness = liveness
         self._opts = options
         self._names = names
         self._launch = launch
@@ -71,6 +78,7 @@ class Worker:
     # -- the loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None) -> None:
         """Block, claiming and running workflows, until ``stop`` is set or :meth:`drain`."""
+        self._liveness.start()
         self._ensure_heartbeat()
         errors = 0
         while not self._stop.is_set() and not (stop is not None and stop.is_set()):
@@ -93,7 +101,7 @@ class Worker:
         with self._lock:
             free = self._opts.max_concurrency - self._active
             held = list(self._held)
-        if free <= 0:
+        if free <= 0 or not self._liveness.may_claim:
             return 0, 0
         claims = self._store.claim(
             self._opts.executor_id,
@@ -102,6 +110,7 @@ class Worker:
             limit=free,
             lease_s=self._opts.lease_s,
             max_recovery_attempts=self._opts.max_recovery_attempts,
+            detect=self._liveness.trusts_absence,
         )
         for claim in claims:
             if claim.status == "DEAD_LETTER":
@@ -121,10 +130,12 @@ class Worker:
             self._threads.add(thread)
             self._active += 1
         log.info(
-            "worker %s claimed %s (epoch %d)",
+            "worker %s claimed %s (epoch %d, %s%s)",
             self._opts.executor_id,
             claim.workflow_id,
             claim.epoch,
+            claim.reason,
+            f" from {claim.previous_owner}" if claim.previous_owner else "",
         )
         thread.start()
 
@@ -200,3 +211,4 @@ class Worker:
                 log.error("could not release leases %s: %s", [w for w, _ in held], exc)
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=1.0)
+        self._liveness.stop()

@@ -2,8 +2,10 @@
 
 The reference runtime uses the grace period: it stops claiming, lets the in-flight step finish
 and record, releases its lease and exits, so the standby starts at once instead of waiting out the
-lease. The test measures time_to_resume against a kill at the same point and asserts the
-direction; with checkpointing, a step that finished in the grace period is not paid for twice.
+lease; with checkpointing, a step that finished in the grace period is not paid for twice. A
+killed worker is taken over as fast (its Postgres session ends with it, and with it its executor
+lock: docs/reference_runtime.md), so both resume well before the lease would have expired: what
+the grace period buys is the in-flight step, not time, and that is what the comparison asserts.
 """
 
 from __future__ import annotations
@@ -28,16 +30,20 @@ def test_evict_recovers(trials: TrialRunner, sut: str, crash: str, seed: int) ->
         )
 
 
-@pytest.mark.parametrize("crash", CRASHES)
-def test_evict_resumes_sooner_than_kill(trials: TrialRunner, crash: str, seed: int) -> None:
+def test_evict_costs_less_than_kill(trials: TrialRunner, seed: int) -> None:
+    """Both are taken over before the lease would expire, so time no longer tells them apart
+    (timing belongs to ``benchmarks/takeover.py``); the grace period's gain is the in-flight step,
+    finished and recorded instead of paid twice."""
     trials.require_suts("reference")  # shown on the runtime whose lease release it documents
+    crash = "mid_step_late"
     evicted = trials.run(research_trial("evict", "reference", EvictFault(), crash,
                                         recovery="standby", seed=seed))  # fmt: skip
     killed = trials.run(research_trial("kill", "reference", KillFault(), crash,
                                        recovery="standby", seed=seed))  # fmt: skip
-    e, k = evicted.figures.time_to_resume_s, killed.figures.time_to_resume_s
-    assert e is not None and k is not None
-    assert e < k, (
-        f"a worker that releases its lease on SIGTERM should be taken over sooner than a killed "
-        f"one that holds it until it expires: evict {e:.2f}s vs kill {k:.2f}s"
+    trials.require_valid(evicted)
+    trials.require_valid(killed)
+    e, k = evicted.figures.redundant_tokens, killed.figures.redundant_tokens
+    assert e == 0 and k is not None and k > 0, (
+        f"an evicted worker finishes its in-flight step within the grace period; a killed one's "
+        f"is paid again by the standby: evict wasted {e} tokens, kill {k}"
     )

@@ -253,8 +253,9 @@ class ReferenceSut:
         return SutDescription(
             summary=f"reference_runtime (this project), {mode}",
             install="",
-            notes=("leases with heartbeats and fencing epochs; a standby takes over when the "
-                   "lease expires",),
+            notes=("leases with heartbeats and fencing epochs; a standby takes over as soon as "
+                   "the owner's Postgres session ends (process death), else when its lease "
+                   "expires (pause, partition)",),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

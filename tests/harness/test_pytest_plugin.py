@@ -186,7 +186,8 @@ def test_a_skipped_capability_fails_when_required(
 def test_an_unknown_model_is_a_usage_error_listing_the_priced_ones(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile("def test_model(durabench_model): assert durabench_model == 'mock-claude-sonnet-5.5'")
+    pytester.makepyfile(
+        "def test_model(durabench_model): assert durabench_model == 'mock-claude-sonnet-5.5'")
     pytester.runpytest("--model", "mock-claude-sonnet-5.5").assert_outcomes(passed=1)
     result = pytester.runpytest("--model", "gpt-nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
