@@ -52,6 +52,8 @@ from harness.trial import TrialResult, TrialSpec
 from harness.triggers import TriggerContext, TriggerNeverFired
 
 SUPERVISOR_POLL_S = 0.05
+WORKER_START_S = 60.0
+"""How long the first workers of a trial may take to print their ready line."""
 LIVENESS_POLL_S = 0.25
 
 
@@ -265,7 +267,10 @@ def _start_workers(trial: _Trial) -> None:
     if trial.spec.recovery.policy in ("standby", "supervised") and trial.spec.fault is not None:
         started.append(trial.start_worker(f"w2-{short}", wait_ready=False))
     for worker in started:  # started together, so a standby costs no extra start-up time
-        worker.wait_ready(timeout_s=min(30.0, trial.remaining()))
+        worker.wait_ready(timeout_s=WORKER_START_S)
+    # The trial's timeout bounds the workflow, not the start-up: on a loaded machine a worker may
+    # take seconds to import its runtime, and that must not eat the trial's budget.
+    trial.deadline = time.monotonic() + trial.spec.timeout_s
 
 
 def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
