@@ -210,6 +210,9 @@ class GoldenBaseline:
     :meth:`tokens_at` falls back to ``step_tokens`` for the root."""
     tool_executions: int | None = None
     """Tool executions the golden run recorded; None when unknown (older results)."""
+    path_effects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Workflow path -> names of the effects the golden run applied for it (sorted); empty in
+    older results. A workflow at that path that completes owes each of them at least once."""
 
     def tokens_at(self, path: str, step: int) -> int:
         """Golden tokens of logical ``step`` of the workflow at ``path``; 0 when it had none."""
@@ -342,7 +345,7 @@ def history_from_json(data: Mapping[str, JSONValue]) -> History:
 
 def golden_from_json(data: Mapping[str, JSONValue]) -> GoldenBaseline:
     """A :class:`GoldenBaseline` from its JSON; lines written before ``path_step_tokens`` and
-    ``tool_executions`` existed read with an empty mapping and None."""
+    ``tool_executions`` / ``path_effects`` existed read with empty mappings and None."""
     tools = data.get("tool_executions")
     return GoldenBaseline(
         tokens_billed=int(data["tokens_billed"]),
@@ -353,4 +356,6 @@ def golden_from_json(data: Mapping[str, JSONValue]) -> GoldenBaseline:
         path_step_tokens={str(path): {int(k): int(v) for k, v in steps.items()}
                           for path, steps in data.get("path_step_tokens", {}).items()},
         tool_executions=None if tools is None else int(tools),
+        path_effects={str(path): tuple(str(n) for n in names)
+                      for path, names in data.get("path_effects", {}).items()},
     )

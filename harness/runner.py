@@ -353,6 +353,11 @@ def golden_baseline(result: TrialResult) -> GoldenBaseline:
         if entry.step is not None and path is not None:
             steps = by_path.setdefault(path, {})
             steps[entry.step] = steps.get(entry.step, 0) + entry.tokens
+    effects: dict[str, set[str]] = {}
+    for effect in history.effects:
+        path = paths.get(effect.workflow_id or "")
+        if effect.applied and path is not None:
+            effects.setdefault(path, set()).add(effect.name)
     fig = result.figures
     return GoldenBaseline(
         tokens_billed=fig.tokens_billed,
@@ -362,6 +367,7 @@ def golden_baseline(result: TrialResult) -> GoldenBaseline:
         step_tokens=dict(by_path.get(ROOT_PATH, {})),
         path_step_tokens=by_path,
         tool_executions=fig.tool_executions,
+        path_effects={path: tuple(sorted(names)) for path, names in effects.items()},
     )
 
 
