@@ -176,6 +176,18 @@ class ToolExecution:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A SUT's own record of one execution claiming a workflow (optional evidence: only SUT
+    clients with the ``ReportsClaims`` ability give it). ``epoch`` is the fencing token the claim
+    took, ``claimed_ns`` when the claim committed."""
+
+    workflow_id: str
+    epoch: int
+    executor: str | None
+    claimed_ns: int
+
+
+@dataclass(frozen=True)
 class HarnessEvent:
     """Something the harness did or saw. ``worker`` is the harness's name for a worker."""
 
@@ -237,6 +249,8 @@ class History:
     events: tuple[HarnessEvent, ...] = ()
     tools: tuple[ToolExecution, ...] = ()
     """Tool executions from the provider's tool log (empty for results older than the log)."""
+    claims: tuple[Claim, ...] = ()
+    """Claims as the SUT recorded them, when its client reports them (else empty)."""
     golden: GoldenBaseline | None = None
     terminate_bound_s: float = 60.0
     """How long after the last heal every workflow must have reached a terminal state."""
@@ -336,6 +350,7 @@ def history_from_json(data: Mapping[str, JSONValue]) -> History:
         effects=tuple(_build(EffectRecord, e) for e in data.get("effects", ())),
         events=tuple(_build(HarnessEvent, e) for e in data.get("events", ())),
         tools=tuple(_build(ToolExecution, e) for e in data.get("tools", ())),
+        claims=tuple(_build(Claim, e) for e in data.get("claims", ())),
         golden=None if golden is None else golden_from_json(golden),
         terminate_bound_s=float(data.get("terminate_bound_s", 60.0)),
         started_ns=int(data.get("started_ns", 0)),

@@ -44,6 +44,7 @@ from harness.history import (
     workflow_paths,
 )
 from harness.sut import ClientContext, SutClient, SystemUnderTest, WorkerSpec, get_sut
+from harness.sut._protocol import ReportsClaims
 from harness.trial import TrialResult, TrialSpec
 from harness.triggers import TriggerContext, TriggerNeverFired
 
@@ -245,6 +246,7 @@ def _collect(trial: _Trial, client: SutClient, outcomes: list[Outcome],
     effects = [e for wid in ids for e in provider.effects(wid)]
     tools = [t for wid in ids for t in provider.tools(wid)]
     steps = client.step_records(ids) if trial.sut.checkpointing else []
+    claims = client.claims(ids) if isinstance(client, ReportsClaims) else []
     trial.stop_workers()
     ended_ns = trial.events.add("trial_ended")
     return History(
@@ -258,6 +260,7 @@ def _collect(trial: _Trial, client: SutClient, outcomes: list[Outcome],
         effects=tuple(effects),
         events=tuple(trial.events.items),
         tools=tuple(sorted(tools, key=lambda t: t.started_ns)),
+        claims=tuple(sorted(claims, key=lambda c: c.claimed_ns)),
         golden=golden,
         terminate_bound_s=trial.spec.terminate_bound_s,
         started_ns=started_ns,

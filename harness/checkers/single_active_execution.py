@@ -2,12 +2,13 @@
 
 An **execution** of a workflow is one epoch (the runtime's fencing token; the ledger, tool log and
 effect sink see it as the ``attempt`` header). Epoch ``e`` is **superseded** when a higher epoch
-``e' > e`` claimed the workflow. The claim itself is not in the history, so its time is bounded
-from above by the first activity of ``e'`` that the history shows (a ledger request, a tool
-execution, a step record or an effect delivery): ``claim(e') <= first_activity(e')``. The
-superseding claim of ``e`` is the earliest such bound over ``e' > e``. Judging against this
-upper bound never accuses a write the runtime could have made before the claim; it may miss one
-made between the real claim and the newer execution's first activity.
+``e' > e`` claimed the workflow. The claim time of ``e'`` is the SUT's recorded claim
+(``History.claims``, from clients with the ``ReportsClaims`` ability) or the first activity of
+``e'`` the history shows (a ledger request, a tool execution, a step record or an effect
+delivery), whichever is earlier: the first activity is an upper bound of the claim, so judging
+against it never accuses a write made before the claim, though without recorded claims it may
+miss one made between the real claim and the newer execution's first activity. The superseding
+claim of ``e`` is the earliest claim over ``e' > e``.
 
 Per workflow, **false** when any of these holds:
 
@@ -69,10 +70,14 @@ def _acts(history: History, wf: str, clock: Clock) -> list[_Act]:
     return sorted(acts, key=lambda a: (a.at_ns, a.epoch))
 
 
-def _claims(acts: list[_Act]) -> dict[int, _Act]:
-    """Epoch -> its first activity (the upper bound of its claim)."""
+def _claims(history: History, wf: str, acts: list[_Act], clock: Clock) -> dict[int, _Act]:
+    """Epoch -> its claim: the recorded one, or its first activity when that is earlier."""
     first: dict[int, _Act] = {}
-    for a in acts:
+    recorded = [_Act(c.claimed_ns, c.epoch, c.executor,
+                     f"claim {clock.at(c.claimed_ns)} wf={wf} epoch={c.epoch} "
+                     f"executor={c.executor}", False)
+                for c in history.claims if c.workflow_id == wf]
+    for a in sorted([*recorded, *acts], key=lambda a: a.at_ns):
         first.setdefault(a.epoch, a)
     return first
 
@@ -155,7 +160,7 @@ def check(history: History) -> Verdict:
         if not acts:
             continue
         active += 1
-        claims = _claims(acts)
+        claims = _claims(history, wf, acts, clock)
         record = records.get(wf)
         for verdict in (_late_write(wf, acts, claims), _shared_epoch(wf, acts),
                         None if record is None

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 from checker_histories import (
+    WF,
+    at,
     clean_run,
     crash_run,
     effect,
@@ -15,7 +17,7 @@ from checker_histories import (
 )
 
 from harness.checkers import single_active_execution
-from harness.history import History, Validity
+from harness.history import Claim, History, Validity
 
 CRASH = crash_run()
 
@@ -37,6 +39,10 @@ CASES: list[tuple[str, History, Validity, str]] = [
     ("zombie's record between the claim and the newer epoch's first activity is not seen",
      with_(CRASH, steps=(*CRASH.steps, rec(2, 2.95, seq=2, epoch=1, executor="w1")),
            ledger=CRASH.ledger), "true", "nothing accepted"),
+    ("... unless the SUT reports its claims", with_(
+        CRASH, steps=(*CRASH.steps, rec(2, 2.95, seq=2, epoch=1, executor="w1")),
+        claims=(Claim(WF, 1, "w1", at(0.0)), Claim(WF, 2, "w2", at(2.9)))),
+     "false", "epoch 1 wrote after epoch 2 had claimed"),
     # A zombie further along than its replacement (paused at its last step) writes the outcome:
     # the output carries the nonce of a response it received after the takeover.
     ("zombie's outcome: a response received after the takeover", with_(

@@ -42,6 +42,15 @@ def test_two_golden_runs_with_one_seed_bill_identical_tokens(env: LocalEnvironme
     assert first.history.workflows[0].status == "SUCCESS"
     baseline = golden_baseline(first)
     assert sum(baseline.step_tokens.values()) == baseline.tokens_billed
+    assert baseline.path_step_tokens == {"0": dict(baseline.step_tokens)}
+    assert baseline.path_effects == {"0": ("publish",)}
+    # every tool execution is harness evidence, attributed like an LLM call
+    tools = first.history.trial_tools()
+    assert [t.step for t in tools] == list(range(1, PARAMS.turns + 1))
+    assert all(t.ok and t.attempt == 1 and t.workflow_id == first.history.workflow_ids[0]
+               for t in tools)
+    assert baseline.tool_executions == len(tools) == first.figures.tool_executions
+    assert first.postgres_version and first.twin == "reference-nockpt"
 
 
 @pytest.mark.parametrize("sut", ["reference", "reference-nockpt"])
