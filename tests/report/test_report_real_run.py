@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import headline, load_results, write_report
+from harness.report import (
+    GateLimits,
+    evaluate_gate,
+    format_gate,
+    headline,
+    load_results,
+    write_report,
+)
 from harness.report._headline import headline_lines
 
 REAL_RUN = Path(__file__).parent / "fixtures" / "real_run.jsonl"
@@ -75,3 +82,13 @@ def test_a_failed_trial_is_named_with_its_property_and_timeline(tmp_path: Path,
     assert f"([timeline]({timeline.name}))" in md
     assert f'<a href="{timeline.name}">timeline</a>' in html
     assert html.index("FAILED: 1 of 16") < html.index("<table>")
+
+
+def test_the_gate_counts_each_trial_once_and_passes_a_healthy_run() -> None:
+    """time_to_recover follows ARCHITECTURE.md: the db_crash trials the worker rode out have one,
+    so a time-to-recover limit judges them instead of failing them as never recovered."""
+    trials = load_results([REAL_RUN]).trials
+    result = evaluate_gate(trials, GateLimits(max_ttr_p95=60.0))
+    assert result.trials == 16
+    assert result.passed, format_gate(result)
+    assert trials["time_to_recover_s"].notna().all()
