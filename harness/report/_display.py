@@ -145,7 +145,8 @@ def invalid_trials_display(trials: pd.DataFrame) -> DisplayTable:
         ("trial", "scenario", "SUT", "trigger", "seed", "valid", "verdicts"), rows, note)
 
 
-def issues_display(issues: Sequence[LoadIssue]) -> DisplayTable:
+def issues_display(issues: Sequence[LoadIssue],
+                   title: str = "Problems reading the results") -> DisplayTable:
     rows = tuple((f"{i.source}:{i.line}", i.level, i.message) for i in issues)
-    return DisplayTable("Problems reading the results", ("where", "level", "problem"), rows,
+    return DisplayTable(title, ("where", "level", "problem"), rows,
                         "These lines were left out of every table and chart.")

@@ -102,8 +102,10 @@ def _tables(results: LoadedResults) -> tuple[DisplayTable, ...]:
     trials = results.trials
     tables = [savings_display(trials), summary_display(trials), verdicts_display(trials),
               invalid_trials_display(trials)]
-    if results.issues:
-        tables.append(issues_display(results.issues))
+    if results.errors:
+        tables.append(issues_display(results.errors))
+    if results.warnings:
+        tables.append(issues_display(results.warnings, "Warnings reading the results"))
     return tuple(tables)
 
 

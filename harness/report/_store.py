@@ -7,10 +7,13 @@ Contract:
   :class:`LoadIssue` naming ``file:line``; the other lines are still loaded.
 - Lines whose ``kind`` is not ``"trial"`` are skipped with a warning (future record kinds).
 - A file that cannot be opened at all raises :class:`ResultsInputError`.
-- Each trial counts once: a line whose (env, run, trial_id) was already loaded is skipped with a
-  warning naming the first line. The *run* is the run id's first dash-separated field (the
-  session's start time that ``new_run_id`` puts first), so the per-xdist-worker run ids of one
-  session (``<time>-<hex>-gw0``, ``<time>-<hex>-gw1``) count as one run.
+- Each trial counts once: a line whose (env, run, trial_id, fault, fault_params, trigger_spec,
+  workload_params) was already loaded is skipped with a warning naming the first line. The *run*
+  is the run id's first dash-separated field (the session's start time that ``new_run_id`` puts
+  first), so the per-xdist-worker run ids of one session (``<time>-<hex>-gw0``,
+  ``<time>-<hex>-gw1``) count as one run. The fault's and trigger's parameters are part of the
+  key because two cases of one scenario may share a trial id (e.g. a link cut ``down`` and
+  black-holed ``timeout`` at the same crash point): those are different trials.
 
 Lifecycle of one line: decode -> parse JSON -> check ``schema`` -> upgrade to the current schema
 (one function per old version in :data:`harness.results.UPGRADES`) -> dispatch on ``kind`` ->
@@ -159,6 +162,17 @@ def _read_record(record: Mapping[str, Any]) -> ResultRecord:
         raise _LineError(f"not a results record: {exc}") from exc
 
 
+TrialKey = tuple[str, str, str, str]
+
+
+def _trial_key(record: Mapping[str, Any]) -> TrialKey:
+    """What makes two lines the same trial (module docstring)."""
+    spec = json.dumps([record.get("fault"), record.get("fault_params"),
+                       record.get("trigger_spec"), record.get("workload_params")],
+                      sort_keys=True, default=str)
+    return (str(record["env"]), run_of(str(record["run_id"])), str(record["trial_id"]), spec)
+
+
 def run_of(run_id: str) -> str:
     """The session a run id belongs to (its first dash-separated field; module docstring)."""
     return run_id.split("-", 1)[0]
@@ -245,7 +259,7 @@ def _load_file(
     rows: list[dict[str, Any]],
     histories: list[Mapping[str, Any] | None],
     issues: list[LoadIssue],
-    seen: dict[tuple[str, str, str], str],
+    seen: dict[TrialKey, str],
 ) -> None:
     source = str(path)
     for number, raw in _read_lines(path):
@@ -266,7 +280,7 @@ def _load_file(
         except _LineError as exc:
             issues.append(LoadIssue(source, number, "error", str(exc)))
             continue
-        key = (str(record["env"]), run_of(str(record["run_id"])), str(record["trial_id"]))
+        key = _trial_key(record)
         if key in seen:
             issues.append(LoadIssue(source, number, "warning",
                                     f"trial {key[2]} of run {key[1]} ({key[0]}) is already at "
@@ -290,7 +304,7 @@ def load_results(paths: Sequence[str | Path]) -> LoadedResults:
     rows: list[dict[str, Any]] = []
     histories: list[Mapping[str, Any] | None] = []
     issues: list[LoadIssue] = []
-    seen: dict[tuple[str, str, str], str] = {}
+    seen: dict[TrialKey, str] = {}
     for path in paths:
         _load_file(Path(path), rows, histories, issues, seen)
     return LoadedResults(

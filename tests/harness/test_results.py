@@ -1,7 +1,7 @@
 """The results line: one type written and read by the same code, and figures that can be
-recomputed from the stored history. Checked on the lines of a real run (kill and db_crash scenarios
-on the local environment, committed as tests/report/fixtures/real_run.jsonl) and on the schema-1
-example store in reports/example/."""
+recomputed from the stored history. Checked on the lines of a real run (kill, db_crash, partition
+and pause on the local environment, committed as tests/report/fixtures/real_run.jsonl) and on the
+schema-1 example store in reports/example/."""
 
 from __future__ import annotations
 
