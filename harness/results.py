@@ -9,9 +9,13 @@ Schema history (``schema`` field; :data:`RESULT_SCHEMA` is the newest):
 - 1: the first store format.
 - 2: adds ``twin`` (the SUT's checkpointing-off twin, from the SUT protocol), ``toxiproxy`` (which
   Toxiproxy served the links: ``""`` unknown), ``promised``, ``tool_executions`` and
-  ``redundant_tool_calls``; ``versions.postgres`` is filled. :func:`upgrade_1_to_2` reads a
-  schema-1 line with ``twin`` derived from the only convention schema 1 had (``X`` pairs with
-  ``X-nockpt``), zero tool executions and an unknown redundancy.
+  ``redundant_tool_calls``; ``versions.postgres`` is filled; ``time_to_recover_s`` follows the
+  completing execution and the in-flight allowance the ledger (ARCHITECTURE.md).
+  :func:`upgrade_1_to_2` reads a schema-1 line with ``twin`` derived from the only convention
+  schema 1 had (``X`` pairs with ``X-nockpt``) and its figures **recomputed from its stored
+  history** with the current definitions (so a schema-1 store reports what its trials measured,
+  by today's definitions; a line without a history keeps its figures). Verdicts are kept as
+  recorded.
 
 Appends take an exclusive ``flock`` on the file so parallel pytest workers never interleave
 lines, and each line is flushed and fsync'd before the lock is released.
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.figures import compute_figures
 from harness.history import History, JSONValue, history_from_json
 
 __all__ = [
@@ -153,8 +158,14 @@ def upgrade_1_to_2(record: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
     upgraded.setdefault("tool_executions", 0)
     upgraded.setdefault("redundant_tool_calls", None)
     upgraded.setdefault("promised", [])
+    history = upgraded.get("history")
+    if isinstance(history, Mapping):
+        figures = compute_figures(history_from_json(history)).as_json()
+        upgraded.update({k: v for k, v in figures.items() if k in _RECORD_FIELDS})
     return upgraded
 
+
+_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(ResultRecord))
 
 UPGRADES = {1: upgrade_1_to_2}
 """``UPGRADES[v]`` turns a schema-``v`` line into a schema-``v+1`` line."""
