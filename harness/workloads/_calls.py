@@ -102,6 +102,9 @@ def call_llm(
 
 
 TOOL_RECORD_TIMEOUT_S = 10.0
+"""Announcing a tool execution: like posting an effect."""
+TOOL_FINISH_TIMEOUT_S = 2.0
+"""Reporting its end is best effort: a black-holed provider link must not hold the step long."""
 
 
 def run_tool(name: str, arguments: Mapping[str, JSON], latency_s: float, result_tokens: int,
@@ -129,7 +132,7 @@ def run_tool(name: str, arguments: Mapping[str, JSON], latency_s: float, result_
     finally:
         with contextlib.suppress(httpx.HTTPError):
             httpx.post(f"{base}/v1/tools/{execution_id}/finish", json={"ok": ok},
-                       timeout=TOOL_RECORD_TIMEOUT_S)
+                       timeout=TOOL_FINISH_TIMEOUT_S)
 
 
 def _search(arguments: Mapping[str, JSON], latency_s: float, result_tokens: int) -> str:
