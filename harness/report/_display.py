@@ -44,6 +44,10 @@ def seconds(value: Any) -> str:
     return "n/a" if _missing(value) else f"{float(value):.2f} s"
 
 
+def _count(value: Any) -> str:
+    return "n/a" if _missing(value) else f"{float(value):g}"
+
+
 def ratio(value: Any) -> str:
     return "n/a" if _missing(value) else f"x{float(value):.1f}"
 
@@ -102,17 +106,19 @@ def summary_display(trials: pd.DataFrame) -> DisplayTable:
             _spread(r, "time_to_resume_s", seconds),
             _spread(r, "time_to_recover_s", seconds),
             str(r["never_recovered"]), seconds(r["completion_delay_s_p50"]),
+            _count(r["redundant_tool_calls_p50"]),
         ))
     return DisplayTable(
         "Per scenario, SUT and environment",
         ("scenario", "SUT", "env", "checkpointing", "trials", "valid true / false / unknown",
          "verdicts true / false / unknown / not promised", "redundant tokens p50 / p95",
          "redundant cost p50 / p95", "time to resume p50 / p95", "time to recover p50 / p95",
-         "never recovered", "completion delay p50"),
+         "never recovered", "completion delay p50", "redundant tool calls p50"),
         tuple(rows),
         f"p50 and p95 over seeds and triggers (linear interpolation); p95 only over at least "
         f"{MIN_P95_SAMPLES} trials; null figures are left out; "
-        "'never recovered' counts trials with a fault and no time to recover.",
+        "'never recovered' counts trials with a fault and no time to recover; redundant tool "
+        "calls are tool executions beyond the golden run's (n/a where unrecorded).",
     )
 
 

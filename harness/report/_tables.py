@@ -35,7 +35,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "valid_true", "valid_false", "valid_unknown",
     "verdicts_true", "verdicts_false", "verdicts_unknown", "verdicts_not_promised",
     *(f"{f}_{q}" for f in _SPREAD_FIGURES for q in ("p50", "p95")),
-    "never_recovered", "completion_delay_s_p50",
+    "never_recovered", "completion_delay_s_p50", "redundant_tool_calls_p50",
 )
 _PAIRED = ("redundant_tokens", "redundant_cost_usd", "time_to_recover_s", "completion_delay_s")
 SAVINGS_COLUMNS: tuple[str, ...] = (
@@ -91,6 +91,8 @@ def _summary_row(scenario: str, sut: str, env: str, group: pd.DataFrame) -> dict
     faulted = group[has_fault(group)]
     row["never_recovered"] = int(faulted["time_to_recover_s"].isna().sum())
     row["completion_delay_s_p50"] = quantile(group["completion_delay_s"], 0.5)
+    tools = group["redundant_tool_calls"] if "redundant_tool_calls" in group.columns else None
+    row["redundant_tool_calls_p50"] = math.nan if tools is None else quantile(tools, 0.5)
     return row
 
 
