@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -41,14 +42,16 @@ def test_a_worker_killed_mid_tool_leaves_an_unfinished_execution(
         target=_run_and_hang, args=(provider.url, workflow_id))
     worker.start()
     try:
-        for _ in range(200):
-            if client.tools(workflow_id):
-                break
+        # Kill only once the provider recorded the start (the tool then runs for 60 s): the
+        # order is pinned by the harness's own evidence, not by a sleep.
+        deadline = time.monotonic() + 120
+        while not client.tools(workflow_id) and worker.is_alive():
+            assert time.monotonic() < deadline, "the worker never announced its tool"
             worker.join(0.05)
-        assert worker.pid is not None
+        assert worker.pid is not None and worker.is_alive()
         os.kill(worker.pid, signal.SIGKILL)
     finally:
-        worker.join(10)
+        worker.join(30)
     (execution,) = client.tools(workflow_id)
     assert execution.executor == "doomed"
     assert (execution.finished_ns, execution.ok) == (None, None)
