@@ -3,9 +3,9 @@ worker; ``run_tool`` records through it; a provider restarted on the same ledger
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,28 +30,30 @@ def test_run_tool_records_start_and_finish(
     assert execution.finished_ns is not None and execution.finished_ns >= execution.started_ns
 
 
-def _run_and_hang(url: str, workflow_id: str) -> None:
-    run_tool("search", {"query": "q"}, 60.0, 5, provider_url=url,
-             headers=attribution(workflow_id, 1, 1, "doomed"))
+_HANG = """
+import sys
+from harness.workloads import attribution, run_tool
+run_tool("search", {"query": "q"}, 60.0, 5, provider_url=sys.argv[1],
+         headers=attribution(sys.argv[2], 1, 1, "doomed"))
+"""
 
 
 def test_a_worker_killed_mid_tool_leaves_an_unfinished_execution(
     provider: ProviderProcess, client: ProviderClient, workflow_id: str
 ) -> None:
-    worker = multiprocessing.get_context("spawn").Process(
-        target=_run_and_hang, args=(provider.url, workflow_id))
-    worker.start()
+    worker = subprocess.Popen([sys.executable, "-c", _HANG, provider.url, workflow_id])
     try:
         # Kill only once the provider recorded the start (the tool then runs for 60 s): the
         # order is pinned by the harness's own evidence, not by a sleep.
         deadline = time.monotonic() + 120
-        while not client.tools(workflow_id) and worker.is_alive():
+        while not client.tools(workflow_id) and worker.poll() is None:
             assert time.monotonic() < deadline, "the worker never announced its tool"
-            worker.join(0.05)
-        assert worker.pid is not None and worker.is_alive()
-        os.kill(worker.pid, signal.SIGKILL)
+            time.sleep(0.05)
+        assert worker.poll() is None, f"the worker exited early ({worker.returncode})"
+        worker.send_signal(signal.SIGKILL)
     finally:
-        worker.join(30)
+        worker.kill()
+        worker.wait(30)
     (execution,) = client.tools(workflow_id)
     assert execution.executor == "doomed"
     assert (execution.finished_ns, execution.ok) == (None, None)
