@@ -26,7 +26,16 @@ from harness.results import RESULT_SCHEMA, ResultRecord
 from harness.sut import WorkerOptions
 from harness.triggers import Trigger
 
-__all__ = ["RESULT_SCHEMA", "Recovery", "TrialResult", "TrialSpec", "canonical_params"]
+__all__ = [
+    "RECOVERY_POLICIES",
+    "RESULT_SCHEMA",
+    "Recovery",
+    "RecoveryPolicy",
+    "TrialResult",
+    "TrialSpec",
+    "canonical_params",
+    "versions",
+]
 
 RecoveryPolicy = Literal["restart", "delayed", "standby"]
 RECOVERY_POLICIES: tuple[RecoveryPolicy, ...] = ("restart", "delayed", "standby")
