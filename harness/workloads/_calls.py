@@ -11,7 +11,8 @@
   with the attribution headers) and reported when it returns, so a re-executed tool is visible in
   the history as harness evidence. The announcement is part of the call, like a remote search
   API's request: when the provider cannot be reached the tool fails and the durable step's retry
-  policy takes over. The report of its end is best effort.
+  policy takes over. The report of its end is best effort. A provider without a tool log (404, an
+  image built before it existed) lets the tool run unrecorded.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def run_tool(name: str, arguments: Mapping[str, JSON], latency_s: float, result_
     base = provider_url.rstrip("/")
     started = httpx.post(f"{base}/v1/tools", json={"name": name}, headers=dict(headers),
                          timeout=TOOL_RECORD_TIMEOUT_S)
+    if started.status_code == 404:  # a provider older than the tool log (e.g. a stale image)
+        return _search(arguments, latency_s, result_tokens)
     started.raise_for_status()
     execution_id = str(started.json()["execution_id"])
     ok = False
