@@ -193,15 +193,19 @@ def in_flight_steps(history: History) -> frozenset[int]:
 
 
 def in_flight_tools(history: History) -> frozenset[tuple[str, int]]:
-    """(workflow, logical step) of the in-flight steps (:func:`in_flight_calls`) that had a tool
-    execution started at or before ``fault_at``: the tool work a fault may make a runtime redo."""
+    """(workflow, logical step) of the in-flight steps (:func:`in_flight_calls`) whose tool the
+    fault caught: a tool execution of that step started at or before ``fault_at``, or one that
+    never finished (the tool log has no end for it: its worker died or was cut off in the middle,
+    as when an armed OOM fault kills the worker inside the tool it starts after ``fault_at``).
+    The tool work a fault may make a runtime redo, one execution per pair."""
     fault_at = history.fault_at_ns
     if fault_at is None:
         return frozenset()
     calls = in_flight_calls(history)
     return frozenset((t.workflow_id, t.step) for t in history.trial_tools()
                      if t.workflow_id is not None and t.step is not None
-                     and t.started_ns <= fault_at and (t.workflow_id, t.step) in calls)
+                     and (t.started_ns <= fault_at or t.finished_ns is None)
+                     and (t.workflow_id, t.step) in calls)
 
 
 def trial_duration_s(history: History) -> float | None:

@@ -19,8 +19,8 @@ and the faulted run:
 - Tool executions (when the golden run's count is known): ``redundant_tool_calls =
   tool_executions - golden.tool_executions``, with tool executions that finished with an error
   (``ok=False``: a retry, like a failed call) set aside; allowed: one per (workflow, step) of
-  ``in_flight_tools`` (a tool of the in-flight step started at or before ``fault_at``). Holds
-  when ``redundant - failed <= allowed``.
+  ``in_flight_tools`` (the in-flight step's tool, started at or before ``fault_at`` or cut off
+  unfinished by the fault). Holds when ``redundant - failed <= allowed``.
 
 **true** when both hold, **false** when either does not. **unknown** without a golden baseline or
 when the fault never fired.

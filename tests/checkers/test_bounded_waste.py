@@ -56,6 +56,13 @@ CASES: list[tuple[str, History, Validity, str]] = [
         CRASH, golden=replace(CRASH.golden, tool_executions=1),
         tools=(tool(1, 1.55), tool(1, 3.1, attempt=2, executor="w2"))),
      "false", "1 redundant tool execution(s) (besides 0 that failed) > 0 in flight"),
+    # An armed OOM fault fires before the tool starts; the tool's allocation kills the worker
+    # mid-tool: the unfinished execution shows the fault caught it.
+    ("a tool cut off after the fault fired, re-executed", with_(
+        CRASH, golden=replace(CRASH.golden, tool_executions=1),
+        events=(*CRASH.events[:2], event("fault_fired", 1.52), *CRASH.events[3:]),
+        tools=(tool(1, 1.55, finished=None), tool(1, 3.1, attempt=2, executor="w2"))),
+     "true", "redundant"),
     ("the in-flight step's tool re-executed", with_(
         CRASH, golden=replace(CRASH.golden, tool_executions=1),
         events=(*CRASH.events[:2], event("fault_fired", 2.7), *CRASH.events[3:]),
