@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         ClientContext,
         RecoversExecutors,
         RecoveryPolicyName,
+        ReportsClaims,
         Service,
         ServiceContext,
         SutClient,
@@ -99,9 +100,9 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "harness.sut": (
         "ALL_PROPERTIES", "ENTRY_POINT_GROUP", "ClientContext", "RecoversExecutors",
-        "RecoveryPolicyName", "Service", "ServiceContext", "SutClient", "SutDescription",
-        "SutLoadError", "SystemUnderTest", "WorkerCommand", "WorkerOptions", "WorkerSpec",
-        "get_sut", "sut_names",
+        "RecoveryPolicyName", "ReportsClaims", "Service", "ServiceContext", "SutClient",
+        "SutDescription", "SutLoadError", "SystemUnderTest", "WorkerCommand", "WorkerOptions",
+        "WorkerSpec", "get_sut", "sut_names",
     ),
     "harness.workloads": (
         "AgentContext", "ChildSpec", "DeepResearchParams", "LlmReply", "LlmRequest",
@@ -168,6 +169,7 @@ __all__ = [
     "Recovery",
     "RecoveryPolicy",
     "RecoveryPolicyName",
+    "ReportsClaims",
     "ResearchParams",
     "Service",
     "ServiceContext",

@@ -2,24 +2,39 @@
 
 The definitions are the ones in ARCHITECTURE.md ("Figures"); this module pins down the details:
 
-- Only the trial's workflows count (``History.trial_ledger()``: roots and their children).
+- Only the trial's workflows count (``History.trial_ledger()`` / ``trial_tools()``: roots and
+  their children).
 - ``tokens_billed`` / ``calls`` / ``cost_usd``: sums over *every* ledger entry of the trial,
   including requests whose response never reached the worker (``delivered=False``) and requests
   the provider rejected (they bill 0 tokens but are still calls).
-- ``redundant_*`` = figure - the golden run's figure; None without a golden baseline.
+- ``tool_executions``: tool executions in the provider's tool log (started, finished or not).
+- ``redundant_*`` = figure - the golden run's figure; None without a golden baseline (for
+  ``redundant_tool_calls``: also None when the golden run's tool count is unknown). A re-executed
+  tool costs no tokens; ``redundant_tool_calls`` is how redundant tool work is counted.
 - "before the fault" means at or before ``fault_at`` (``<=``); "after" means strictly after.
-- ``frontier``: the highest logical step with a ledger entry that was delivered and answered at or
-  before ``fault_at``; -1 when none was; None when no fault fired.
-- Activity = an LLM request (ledger ``received_ns``) or a step record (``recorded_ns``). The
-  *faulted execution* of a workflow is the (executor, attempt) of its latest activity at or before
-  ``fault_at``. An activity after ``fault_at`` is **live** when it comes from a newer attempt or a
-  different executor than the faulted execution, or — for the faulted execution itself — when it
-  happens after the last heal and that executor's worker did not exit after the fault (a paused or
-  partitioned worker that carries on once healed). This keeps requests a killed worker had already
-  put on the wire from counting as recovery.
+- Steps are identified by (workflow, logical step). :func:`frontiers` gives, per workflow of the
+  trial, the highest logical step with a ledger entry delivered and answered at or before
+  ``fault_at`` (-1 when none). The figure ``frontier`` is the first root's.
+- :func:`in_flight_calls` (the bounded_waste allowance) is judged from the ledger only: per
+  workflow not terminal at ``fault_at``, the highest logical step whose LLM call was received at
+  or before ``fault_at`` -- its successor's call was not (the workload's steps are sequential).
+- Activity = an LLM request (ledger ``received_ns``), a tool execution (``started_ns``) or a step
+  record (``recorded_ns``). The *faulted execution* of a workflow is the (executor, attempt) of
+  its latest activity at or before ``fault_at``. An activity after ``fault_at`` is **live** when
+  it comes from a newer attempt or a different executor than the faulted execution, or -- for
+  the faulted execution itself -- when it happens after the last heal and that executor's worker
+  did not exit after the fault (a paused or partitioned worker that carries on once healed).
+  This keeps requests a killed worker had already put on the wire from counting as resumption.
 - ``time_to_resume``: first live activity after ``fault_at``, minus ``fault_at``.
-- ``time_to_recover``: first live LLM request after ``fault_at`` whose logical step is beyond the
-  frontier, minus ``fault_at``. Always >= ``time_to_resume`` when both exist.
+- ``time_to_recover`` (per root, the trial's figure is the latest over roots): the first LLM
+  request received after ``fault_at`` whose logical step is beyond the root's frontier, made by
+  the **completing execution** -- the one the root's terminal WorkflowRecord names: ledger
+  ``attempt`` equal to the record's ``epoch`` (or, for a request without an attempt, the
+  record's ``executor``) -- minus ``fault_at``. A fault the same execution rides out (db_crash,
+  a partition, a hung call) therefore has a small time_to_recover. When the completing execution
+  made no such request (the fault caught the last LLM step), the root's terminal ``updated_ns``
+  stands in (at least ``fault_at``). None when a root is not terminal (never recovered) or no
+  fault fired.
 - ``duration``: from the earliest ``workflow_started`` event (else ``History.started_ns`` when
   non-zero) to the latest ``updated_ns`` of the trial's root WorkflowRecords; None when a root has
   no record or is not terminal. ``completion_delay`` = duration - golden duration.
@@ -32,7 +47,7 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from harness.history import TERMINAL_STATUSES, History, JSONValue
+from harness.history import TERMINAL_STATUSES, History, JSONValue, WorkflowRecord
 
 __all__ = [
     "Activity",
@@ -40,8 +55,10 @@ __all__ = [
     "compute_figures",
     "faulted_executions",
     "frontier",
+    "frontiers",
     "in_flight_calls",
     "in_flight_steps",
+    "in_flight_tools",
     "live_activities",
     "trial_duration_s",
 ]
@@ -65,6 +82,8 @@ class Figures:
     time_to_recover_s: float | None
     completion_delay_s: float | None
     duration_s: float | None
+    tool_executions: int = 0
+    redundant_tool_calls: int | None = None
 
     def as_json(self) -> dict[str, JSONValue]:
         return dataclasses.asdict(self)
@@ -72,11 +91,11 @@ class Figures:
 
 @dataclass(frozen=True)
 class Activity:
-    """One sign of a workflow making progress: an LLM request or a step record."""
+    """One sign of a workflow making progress: an LLM request, a tool execution, a step record."""
 
     at_ns: int
     kind: str
-    """``"llm_request"`` or ``"step_record"``."""
+    """``"llm_request"``, ``"tool_execution"`` or ``"step_record"``."""
     workflow_id: str
     executor: str | None
     attempt: int | None
@@ -88,9 +107,11 @@ def compute_figures(history: History) -> Figures:
     ledger = history.trial_ledger()
     tokens = sum(e.tokens for e in ledger)
     cost = sum(e.cost_usd for e in ledger)
+    tools = len(history.trial_tools())
     golden = history.golden
     fault_at = history.fault_at_ns
     duration = trial_duration_s(history)
+    golden_tools = None if golden is None else golden.tool_executions
     return Figures(
         tokens_billed=tokens,
         calls=len(ledger),
@@ -106,64 +127,85 @@ def compute_figures(history: History) -> Figures:
             None if golden is None or duration is None else duration - golden.duration_s
         ),
         duration_s=duration,
+        tool_executions=tools,
+        redundant_tool_calls=None if golden_tools is None else tools - golden_tools,
     )
 
 
-def frontier(history: History) -> int | None:
-    """Highest logical step delivered at or before the fault; -1 if none; None if no fault."""
+def frontiers(history: History) -> dict[str, int]:
+    """Workflow -> highest logical step delivered at or before the fault (-1 if none).
+
+    Every workflow of the trial (roots and the children the store knows) has an entry; empty when
+    no fault fired.
+    """
     fault_at = history.fault_at_ns
     if fault_at is None:
+        return {}
+    found = dict.fromkeys(history.workflow_ids, -1)
+    found.update(dict.fromkeys((w.workflow_id for w in history.workflows), -1))
+    for e in history.trial_ledger():
+        if (e.workflow_id is not None and e.step is not None and e.delivered
+                and e.responded_ns is not None and e.responded_ns <= fault_at):
+            found[e.workflow_id] = max(found.get(e.workflow_id, -1), e.step)
+    return found
+
+
+def frontier(history: History) -> int | None:
+    """The first root's frontier (:func:`frontiers`); None if no fault fired."""
+    front = frontiers(history)
+    if not front or not history.workflow_ids:
         return None
-    delivered = [
-        e.step
-        for e in history.trial_ledger()
-        if e.step is not None
-        and e.delivered
-        and e.responded_ns is not None
-        and e.responded_ns <= fault_at
-    ]
-    return max(delivered, default=-1)
+    return front[history.workflow_ids[0]]
+
+
+def _terminal_by(history: History, at_ns: int) -> frozenset[str]:
+    """Workflows whose record is terminal and was last updated at or before ``at_ns``.
+
+    The SUT's own record can only shrink what counts as in flight here, never widen it.
+    """
+    return frozenset(w.workflow_id for w in history.workflows
+                     if w.status in TERMINAL_STATUSES and w.updated_ns <= at_ns)
 
 
 def in_flight_calls(history: History) -> frozenset[tuple[str, int]]:
-    """(workflow, logical step) pairs whose LLM call the fault caught in flight.
+    """(workflow, logical step) pairs the fault caught in flight, judged from the ledger alone.
 
-    A pair is in flight when a request for it was received at or before ``fault_at`` and its
-    result was not yet safe at ``fault_at``: with checkpointing, no llm step record for it was
-    recorded at or before ``fault_at``; without, no response for it was delivered by then.
-    Empty when no fault fired.
+    Per workflow of the trial not already terminal at ``fault_at``: the highest logical step
+    whose LLM request was received at or before ``fault_at`` (while its successor's was not).
+    Step records play no part: a runtime that records late cannot widen this. Empty when no
+    fault fired.
     """
     fault_at = history.fault_at_ns
     if fault_at is None:
         return frozenset()
-    requested: set[tuple[str, int]] = {
-        (e.workflow_id, e.step)
-        for e in history.trial_ledger()
-        if e.workflow_id is not None and e.step is not None and e.received_ns <= fault_at
-    }
-    safe: set[tuple[str, int]]
-    if history.checkpointing:
-        safe = {
-            (r.workflow_id, r.step)
-            for r in history.steps
-            if r.kind == "llm" and r.step is not None and r.recorded_ns <= fault_at
-        }
-    else:
-        safe = {
-            (e.workflow_id, e.step)
-            for e in history.trial_ledger()
-            if e.workflow_id is not None
-            and e.step is not None
-            and e.delivered
-            and e.responded_ns is not None
-            and e.responded_ns <= fault_at
-        }
-    return frozenset(requested - safe)
+    done = _terminal_by(history, fault_at)
+    last: dict[str, int] = {}
+    for e in history.trial_ledger():
+        if (e.workflow_id is not None and e.step is not None and e.received_ns <= fault_at
+                and e.workflow_id not in done):
+            last[e.workflow_id] = max(last.get(e.workflow_id, e.step), e.step)
+    return frozenset(last.items())
 
 
 def in_flight_steps(history: History) -> frozenset[int]:
     """Logical steps of :func:`in_flight_calls` (workflow ids dropped)."""
     return frozenset(step for _, step in in_flight_calls(history))
+
+
+def in_flight_tools(history: History) -> frozenset[tuple[str, int]]:
+    """(workflow, logical step) of the in-flight steps (:func:`in_flight_calls`) whose tool the
+    fault caught: a tool execution of that step started at or before ``fault_at``, or one that
+    never finished (the tool log has no end for it: its worker died or was cut off in the middle,
+    as when an armed OOM fault kills the worker inside the tool it starts after ``fault_at``).
+    The tool work a fault may make a runtime redo, one execution per pair."""
+    fault_at = history.fault_at_ns
+    if fault_at is None:
+        return frozenset()
+    calls = in_flight_calls(history)
+    return frozenset((t.workflow_id, t.step) for t in history.trial_tools()
+                     if t.workflow_id is not None and t.step is not None
+                     and (t.started_ns <= fault_at or t.finished_ns is None)
+                     and (t.workflow_id, t.step) in calls)
 
 
 def trial_duration_s(history: History) -> float | None:
@@ -185,11 +227,15 @@ def trial_duration_s(history: History) -> float | None:
 # -- resume and recovery ---------------------------------------------------------------------------
 
 def _activities(history: History) -> Iterator[Activity]:
-    ids = set(history.workflow_ids) | {w.workflow_id for w in history.workflows}
+    ids = history.trial_workflow_set()
     for e in history.trial_ledger():
         if e.workflow_id is not None:
             yield Activity(e.received_ns, "llm_request", e.workflow_id, e.executor, e.attempt,
                            e.step)
+    for t in history.trial_tools():
+        if t.workflow_id is not None:
+            yield Activity(t.started_ns, "tool_execution", t.workflow_id, t.executor, t.attempt,
+                           t.step)
     for r in history.steps:
         if r.workflow_id in ids:
             yield Activity(r.recorded_ns, "step_record", r.workflow_id, r.executor, r.epoch,
@@ -258,14 +304,34 @@ def _time_to_resume_s(history: History) -> float | None:
     return (live[0].at_ns - fault_at) / _NS_PER_S
 
 
+def _completing(record: WorkflowRecord, executor: str | None, attempt: int | None) -> bool:
+    """Whether a request with this attribution came from the execution ``record`` names."""
+    if attempt is not None:
+        return attempt == record.epoch
+    return executor is not None and executor == record.executor
+
+
+def _root_recovered_ns(history: History, record: WorkflowRecord | None, front: int,
+                       fault_at: int) -> int | None:
+    if record is None or record.status not in TERMINAL_STATUSES:
+        return None
+    beyond = [e.received_ns for e in history.ledger
+              if e.workflow_id == record.workflow_id and e.received_ns > fault_at
+              and e.step is not None and e.step > front
+              and _completing(record, e.executor, e.attempt)]
+    return min(beyond) if beyond else max(record.updated_ns, fault_at)
+
+
 def _time_to_recover_s(history: History) -> float | None:
     fault_at = history.fault_at_ns
-    front = frontier(history)
-    if fault_at is None or front is None:
+    front = frontiers(history)
+    if fault_at is None or not front or not history.workflow_ids:
         return None
-    beyond = [
-        a.at_ns
-        for a in live_activities(history)
-        if a.kind == "llm_request" and a.step is not None and a.step > front
-    ]
-    return (min(beyond) - fault_at) / _NS_PER_S if beyond else None
+    records = {w.workflow_id: w for w in history.workflows}
+    recovered: list[int] = []
+    for root in history.workflow_ids:
+        at = _root_recovered_ns(history, records.get(root), front.get(root, -1), fault_at)
+        if at is None:
+            return None
+        recovered.append(at)
+    return (max(recovered) - fault_at) / _NS_PER_S

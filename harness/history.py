@@ -1,7 +1,8 @@
 """A trial's history: the time-ordered facts that figures and checkers read, and nothing else.
 
 Three sources feed it (see ARCHITECTURE.md):
-- the provider's **ledger** (every LLM request, billed or not, delivered or not) and effect sink;
+- the provider's **ledger** (every LLM request, billed or not, delivered or not), its effect sink
+  and its **tool log** (every tool execution a worker started, kept outside the workers);
 - the SUT's store, read through its adapter (**step records** and **workflow records**);
 - the **harness events** (worker started/exited, fault fired/healed, trigger fired, timeouts) and
   the outcomes that handles observed.
@@ -154,6 +155,40 @@ class EffectRecord:
 
 
 @dataclass(frozen=True)
+class ToolExecution:
+    """One tool execution as the provider's tool log saw it (harness evidence, not the SUT's).
+
+    A worker announces a tool before running it (``started_ns``, provider clock) and reports when
+    it returned (``finished_ns``; None when the worker never said so: killed, cut off, or still
+    running). Attribution is the same as a ledger entry's: ``step`` the workload's logical step,
+    ``attempt`` the runtime's fencing epoch, ``executor`` the worker's executor id. ``ok`` is False
+    when the tool raised, None while unfinished.
+    """
+
+    execution_id: str
+    workflow_id: str | None
+    step: int | None
+    attempt: int | None
+    executor: str | None
+    name: str
+    started_ns: int
+    finished_ns: int | None = None
+    ok: bool | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A SUT's own record of one execution claiming a workflow (optional evidence: only SUT
+    clients with the ``ReportsClaims`` ability give it). ``epoch`` is the fencing token the claim
+    took, ``claimed_ns`` when the claim committed."""
+
+    workflow_id: str
+    epoch: int
+    executor: str | None
+    claimed_ns: int
+
+
+@dataclass(frozen=True)
 class HarnessEvent:
     """Something the harness did or saw. ``worker`` is the harness's name for a worker."""
 
@@ -167,6 +202,10 @@ class HarnessEvent:
     detail: Mapping[str, JSONValue] = field(default_factory=dict)
 
 
+ROOT_PATH = "0"
+"""The path of a trial's (first) root workflow; see :func:`workflow_paths`."""
+
+
 @dataclass(frozen=True)
 class GoldenBaseline:
     """What the same trial costs without the fault."""
@@ -176,7 +215,23 @@ class GoldenBaseline:
     cost_usd: float
     duration_s: float
     step_tokens: Mapping[int, int]
-    """Logical step index -> tokens billed for that step's call in the golden run."""
+    """Logical step index -> tokens billed for that step's calls in the golden run, for the root
+    workflow (path :data:`ROOT_PATH`). Kept for the scenarios that read the root's costs."""
+    path_step_tokens: Mapping[str, Mapping[int, int]] = field(default_factory=dict)
+    """Workflow path (see :func:`workflow_paths`) -> logical step -> tokens billed in the golden
+    run, for the root and every child. Empty in results written before it existed: then
+    :meth:`tokens_at` falls back to ``step_tokens`` for the root."""
+    tool_executions: int | None = None
+    """Tool executions the golden run recorded; None when unknown (older results)."""
+    path_effects: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Workflow path -> names of the effects the golden run applied for it (sorted); empty in
+    older results. A workflow at that path that completes owes each of them at least once."""
+
+    def tokens_at(self, path: str, step: int) -> int:
+        """Golden tokens of logical ``step`` of the workflow at ``path``; 0 when it had none."""
+        if self.path_step_tokens:
+            return int(self.path_step_tokens.get(path, {}).get(step, 0))
+        return int(self.step_tokens.get(step, 0)) if path == ROOT_PATH else 0
 
 
 @dataclass(frozen=True)
@@ -193,6 +248,10 @@ class History:
     outcomes: tuple[Outcome, ...] = ()
     effects: tuple[EffectRecord, ...] = ()
     events: tuple[HarnessEvent, ...] = ()
+    tools: tuple[ToolExecution, ...] = ()
+    """Tool executions from the provider's tool log (empty for results older than the log)."""
+    claims: tuple[Claim, ...] = ()
+    """Claims as the SUT recorded them, when its client reports them (else empty)."""
     golden: GoldenBaseline | None = None
     terminate_bound_s: float = 60.0
     """How long after the last heal every workflow must have reached a terminal state."""
@@ -220,8 +279,45 @@ class History:
 
     def trial_ledger(self) -> tuple[LedgerEntry, ...]:
         """Ledger entries of the trial's workflows, children included."""
-        ids = set(self.workflow_ids) | {w.workflow_id for w in self.workflows}
+        ids = self.trial_workflow_set()
         return tuple(e for e in self.ledger if e.workflow_id in ids)
+
+    def trial_tools(self) -> tuple[ToolExecution, ...]:
+        """Tool executions of the trial's workflows, children included, in start order."""
+        ids = self.trial_workflow_set()
+        return tuple(sorted((t for t in self.tools if t.workflow_id in ids),
+                            key=lambda t: t.started_ns))
+
+    def trial_workflow_set(self) -> frozenset[str]:
+        """The trial's roots and every workflow the SUT's store knows (children)."""
+        return frozenset(self.workflow_ids) | {w.workflow_id for w in self.workflows}
+
+
+def workflow_paths(roots: tuple[str, ...] | list[str],
+                   workflows: tuple[WorkflowRecord, ...] | list[WorkflowRecord]) -> dict[str, str]:
+    """Workflow id -> a path that names it the same way in every run of the same trial.
+
+    Golden and faulted runs use different workflow ids, so per-(workflow, step) figures key
+    workflows by their place in the tree instead: the i-th root is ``str(i)`` (a trial has one
+    root, :data:`ROOT_PATH`), and a child is its parent's path, ``"."``, and its rank among its
+    siblings ordered by (``created_ns``, workflow id). The path is derived from the store's
+    ``parent_id`` links and creation order, never from the format of a SUT's ids. A workflow
+    whose parent is unknown (not a root, parent not in ``workflows``) gets no path.
+    """
+    paths = {wf: str(i) for i, wf in enumerate(roots)}
+    children: dict[str, list[WorkflowRecord]] = {}
+    for w in workflows:
+        if w.parent_id is not None and w.workflow_id not in paths:
+            children.setdefault(w.parent_id, []).append(w)
+    pending = list(paths)
+    while pending:
+        parent = pending.pop()
+        kids = sorted(children.get(parent, ()), key=lambda w: (w.created_ns, w.workflow_id))
+        for rank, kid in enumerate(kids):
+            if kid.workflow_id not in paths:
+                paths[kid.workflow_id] = f"{paths[parent]}.{rank}"
+                pending.append(kid.workflow_id)
+    return paths
 
 
 # -- JSON round trip -------------------------------------------------------------------------------
@@ -254,16 +350,28 @@ def history_from_json(data: Mapping[str, JSONValue]) -> History:
         outcomes=tuple(_build(Outcome, e) for e in data.get("outcomes", ())),
         effects=tuple(_build(EffectRecord, e) for e in data.get("effects", ())),
         events=tuple(_build(HarnessEvent, e) for e in data.get("events", ())),
-        golden=None
-        if golden is None
-        else GoldenBaseline(
-            tokens_billed=golden["tokens_billed"],
-            calls=golden["calls"],
-            cost_usd=golden["cost_usd"],
-            duration_s=golden["duration_s"],
-            step_tokens={int(k): int(v) for k, v in golden["step_tokens"].items()},
-        ),
+        tools=tuple(_build(ToolExecution, e) for e in data.get("tools", ())),
+        claims=tuple(_build(Claim, e) for e in data.get("claims", ())),
+        golden=None if golden is None else golden_from_json(golden),
         terminate_bound_s=float(data.get("terminate_bound_s", 60.0)),
         started_ns=int(data.get("started_ns", 0)),
         ended_ns=int(data.get("ended_ns", 0)),
+    )
+
+
+def golden_from_json(data: Mapping[str, JSONValue]) -> GoldenBaseline:
+    """A :class:`GoldenBaseline` from its JSON; lines written before ``path_step_tokens`` and
+    ``tool_executions`` / ``path_effects`` existed read with empty mappings and None."""
+    tools = data.get("tool_executions")
+    return GoldenBaseline(
+        tokens_billed=int(data["tokens_billed"]),
+        calls=int(data["calls"]),
+        cost_usd=float(data["cost_usd"]),
+        duration_s=float(data["duration_s"]),
+        step_tokens={int(k): int(v) for k, v in data["step_tokens"].items()},
+        path_step_tokens={str(path): {int(k): int(v) for k, v in steps.items()}
+                          for path, steps in data.get("path_step_tokens", {}).items()},
+        tool_executions=None if tools is None else int(tools),
+        path_effects={str(path): tuple(str(n) for n in names)
+                      for path, names in data.get("path_effects", {}).items()},
     )

@@ -1,4 +1,21 @@
-"""The results store: one JSON line per trial, appended, never rewritten.
+"""The results store: one JSON line per trial, appended, never rewritten; and the line's one type.
+
+:class:`ResultRecord` is the only definition of a results line: the runner writes
+``ResultRecord.to_json()`` (built by ``TrialResult.record()``) and the report reads every line
+back through :meth:`ResultRecord.from_json`, so writer and reader cannot drift apart.
+
+Schema history (``schema`` field; :data:`RESULT_SCHEMA` is the newest):
+
+- 1: the first store format.
+- 2: adds ``twin`` (the SUT's checkpointing-off twin, from the SUT protocol), ``toxiproxy`` (which
+  Toxiproxy served the links: ``""`` unknown), ``promised``, ``tool_executions`` and
+  ``redundant_tool_calls``; ``versions.postgres`` is filled; ``time_to_recover_s`` follows the
+  completing execution and the in-flight allowance the ledger (ARCHITECTURE.md).
+  :func:`upgrade_1_to_2` reads a schema-1 line with ``twin`` derived from the only convention
+  schema 1 had (``X`` pairs with ``X-nockpt``) and its figures **recomputed from its stored
+  history** with the current definitions (so a schema-1 store reports what its trials measured,
+  by today's definitions; a line without a history keeps its figures). Verdicts are kept as
+  recorded.
 
 Appends take an exclusive ``flock`` on the file so parallel pytest workers never interleave
 lines, and each line is flushed and fsync'd before the lock is released.
@@ -6,20 +23,163 @@ lines, and each line is flushed and fsync'd before the lock is released.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
-from harness.history import JSONValue
+from harness.figures import compute_figures
+from harness.history import History, JSONValue, history_from_json
+
+__all__ = [
+    "DEFAULT_RESULTS",
+    "RESULT_SCHEMA",
+    "UPGRADES",
+    "RecordKind",
+    "ResultRecord",
+    "ResultRecordError",
+    "append_result",
+    "load_records",
+    "upgrade_1_to_2",
+]
 
 DEFAULT_RESULTS = Path(".durabench") / "results.jsonl"
+RESULT_SCHEMA = 2
+
+RecordKind = Literal["trial", "golden"]
 
 
-def append_result(path: Path, record: Mapping[str, JSONValue]) -> None:
+class ResultRecordError(ValueError):
+    """A results line does not have the shape of a :class:`ResultRecord`; says which field."""
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One results line. Field names are the JSON keys; figures are defined in harness.figures.
+
+    ``verdicts`` maps each property to "true" / "false" / "unknown" / "not promised"; ``valid``
+    composes the promised ones. ``history`` is the trial's history as JSON (None when a line
+    carries none), from which every figure can be recomputed.
+    """
+
+    kind: RecordKind
+    run_id: str
+    trial_id: str
+    scenario: str
+    sut: str
+    checkpointing: bool
+    workload: str
+    env: str
+    seed: int
+    twin: str | None = None
+    toxiproxy: str = ""
+    workload_params: Mapping[str, JSONValue] = field(default_factory=dict)
+    fault: str | None = None
+    fault_params: Mapping[str, JSONValue] = field(default_factory=dict)
+    trigger: str = ""
+    trigger_spec: Mapping[str, JSONValue] | None = None
+    recovery: str = "restart"
+    detection_delay_s: float | None = None
+    """The ``supervised`` policy's stated delay before the harness's supervisor acts."""
+    crash_step: int | None = None
+    crash_fraction: float | None = None
+    """The share of the loop done when the fault fired (crash sweeps)."""
+    tokens_billed: int = 0
+    golden_tokens_billed: int | None = None
+    redundant_tokens: int | None = None
+    redundant_calls: int | None = None
+    cost_usd: float = 0.0
+    redundant_cost_usd: float | None = None
+    fault_at_ns: int | None = None
+    frontier: int | None = None
+    time_to_resume_s: float | None = None
+    time_to_recover_s: float | None = None
+    completion_delay_s: float | None = None
+    duration_s: float | None = None
+    golden_duration_s: float | None = None
+    tool_executions: int = 0
+    redundant_tool_calls: int | None = None
+    verdicts: Mapping[str, str] = field(default_factory=dict)
+    valid: str = "unknown"
+    verdict_summary: str = ""
+    promised: tuple[str, ...] = ()
+    history: Mapping[str, JSONValue] | None = None
+    versions: Mapping[str, str] = field(default_factory=dict)
+    host: str = ""
+    started_at: str = ""
+    wall_s: float = 0.0
+    schema: int = RESULT_SCHEMA
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """The line as plain JSON values (``schema`` first, then the fields in order)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["promised"] = list(self.promised)
+        return {"schema": data.pop("schema"), **data}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSONValue]) -> ResultRecord:
+        """Read a line of the current schema (upgrade older ones first: :func:`upgrade`)."""
+        if data.get("schema") != RESULT_SCHEMA:
+            raise ResultRecordError(f"schema {data.get('schema')!r} is not {RESULT_SCHEMA}; "
+                                    "upgrade the line first")
+        if data.get("kind") not in ("trial", "golden"):
+            raise ResultRecordError(f'"kind" must be "trial" or "golden", got {data.get("kind")!r}')
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = [n for n in ("run_id", "trial_id", "scenario", "sut", "checkpointing",
+                               "workload", "env", "seed") if n not in data]
+        if missing:
+            raise ResultRecordError(f"a results line needs {', '.join(missing)}")
+        values = {k: v for k, v in data.items() if k in names}
+        values["promised"] = tuple(values.get("promised") or ())
+        return cls(**values)
+
+    def parsed_history(self) -> History | None:
+        """The stored history as a :class:`History`; None when the line carries none."""
+        return None if self.history is None else history_from_json(self.history)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(env, run_id, trial_id): a trial appears once per store under this key."""
+        return (self.env, self.run_id, self.trial_id)
+
+
+def _twin_by_convention(sut: str, checkpointing: bool) -> str | None:
+    return f"{sut}-nockpt" if checkpointing and not sut.endswith("-nockpt") else None
+
+
+def upgrade_1_to_2(record: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
+    """A schema-1 line as schema 2 (see the module docstring for the defaults chosen)."""
+    upgraded = dict(record)
+    upgraded["schema"] = 2
+    sut, ckpt = upgraded.get("sut"), upgraded.get("checkpointing")
+    if "twin" not in upgraded and isinstance(sut, str) and isinstance(ckpt, bool):
+        upgraded["twin"] = _twin_by_convention(sut, ckpt)
+    upgraded.setdefault("toxiproxy", "")
+    upgraded.setdefault("tool_executions", 0)
+    upgraded.setdefault("redundant_tool_calls", None)
+    upgraded.setdefault("promised", [])
+    history = upgraded.get("history")
+    if isinstance(history, Mapping):
+        figures = compute_figures(history_from_json(history)).as_json()
+        upgraded.update({k: v for k, v in figures.items() if k in _RECORD_FIELDS})
+    return upgraded
+
+
+_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(ResultRecord))
+
+UPGRADES = {1: upgrade_1_to_2}
+"""``UPGRADES[v]`` turns a schema-``v`` line into a schema-``v+1`` line."""
+
+
+def append_result(path: Path, record: ResultRecord | Mapping[str, JSONValue]) -> None:
+    """Append one line (a :class:`ResultRecord`, or its JSON) to the store at ``path``."""
+    data = record.to_json() if isinstance(record, ResultRecord) else record
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
+    line = json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n"
     with open(path, "a", encoding="utf-8") as out:
         fcntl.flock(out.fileno(), fcntl.LOCK_EX)
         try:
@@ -28,3 +188,22 @@ def append_result(path: Path, record: Mapping[str, JSONValue]) -> None:
             os.fsync(out.fileno())
         finally:
             fcntl.flock(out.fileno(), fcntl.LOCK_UN)
+
+
+def load_records(path: Path) -> list[ResultRecord]:
+    """Every line of a store as records (upgraded); raises ResultRecordError naming the line."""
+    records: list[ResultRecord] = []
+    with open(path, encoding="utf-8") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                data: Any = json.loads(raw)
+                version = data.get("schema")
+                while isinstance(version, int) and version in UPGRADES:
+                    data = UPGRADES[version](data)
+                    version = data["schema"]
+                records.append(ResultRecord.from_json(data))
+            except (ValueError, AttributeError, TypeError) as exc:
+                raise ResultRecordError(f"{path}:{number}: {exc}") from exc
+    return records

@@ -32,16 +32,28 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import psycopg
+
 from harness.checkers import judge
 from harness.env import CapabilityUnavailable, Environment, Links, Worker
 from harness.faults import Fault, FaultTarget, FaultUnavailable, ShapesWorkers, WorkerSetup
 from harness.figures import compute_figures
-from harness.history import EventKind, GoldenBaseline, HarnessEvent, History, JSONValue, Outcome
+from harness.history import (
+    ROOT_PATH,
+    EventKind,
+    GoldenBaseline,
+    HarnessEvent,
+    History,
+    JSONValue,
+    Outcome,
+    workflow_paths,
+)
 from harness.net import ToxiproxyError, identity_of
 from harness.services import RunningServices, ServiceLinks, ServicePool
 from harness.sut import (
     ClientContext,
     RecoversExecutors,
+    ReportsClaims,
     ReportsLiveness,
     SutClient,
     SystemUnderTest,
@@ -304,7 +316,9 @@ def _collect(trial: _Trial, client: SutClient, outcomes: list[Outcome],
     provider = trial.env.provider_client()
     ledger = [e for wid in ids for e in provider.ledger(wid)]
     effects = [e for wid in ids for e in provider.effects(wid)]
+    tools = [t for wid in ids for t in provider.tools(wid)]
     steps = client.step_records(ids) if trial.sut.checkpointing else []
+    claims = client.claims(ids) if isinstance(client, ReportsClaims) else []
     trial.stop_workers()
     ended_ns = trial.events.add("trial_ended")
     return History(
@@ -317,11 +331,26 @@ def _collect(trial: _Trial, client: SutClient, outcomes: list[Outcome],
         outcomes=tuple(outcomes),
         effects=tuple(effects),
         events=tuple(trial.events.items),
+        tools=tuple(sorted(tools, key=lambda t: t.started_ns)),
+        claims=tuple(sorted(claims, key=lambda c: c.claimed_ns)),
         golden=golden,
         terminate_bound_s=trial.spec.terminate_bound_s,
         started_ns=started_ns,
         ended_ns=ended_ns,
     )
+
+
+def _postgres_version(db_url: str) -> str:
+    """The server version of the trial's Postgres (``SHOW server_version``), read directly.
+
+    Best effort: a version that cannot be read is recorded as "" rather than failing the trial.
+    """
+    try:
+        with psycopg.connect(db_url, connect_timeout=5) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error:
+        return ""
+    return str(row[0]) if row else ""
 
 
 def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool) -> _Trial:
@@ -381,6 +410,7 @@ def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None =
             finally:
                 supervisor.stop()
             history = _collect(trial, client, outcomes, golden, started_ns)
+        postgres_version = _postgres_version(trial.db_url)
     finally:
         supervisor.stopping.set()
         trial.stop_workers()
@@ -399,7 +429,9 @@ def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None =
         golden_duration_s=golden.duration_s if golden else None,
         started_at=datetime.datetime.fromtimestamp(started_ns / 1e9, datetime.UTC).isoformat(),
         wall_s=time.monotonic() - t0,
+        postgres_version=postgres_version,
         promised=frozenset(trial.sut.promises),
+        twin=trial.sut.twin,
         toxiproxy=toxiproxy,
     )
 
@@ -422,17 +454,29 @@ def golden_baseline(result: TrialResult) -> GoldenBaseline:
             f"golden run {result.spec.trial_id} did not complete (workflow {status}, "
             f"timed out: {result.history.timed_out}); see the worker logs in the environment"
         )
-    step_tokens: dict[int, int] = {}
-    for entry in result.history.trial_ledger():
-        if entry.step is not None:
-            step_tokens[entry.step] = step_tokens.get(entry.step, 0) + entry.tokens
+    history = result.history
+    paths = workflow_paths(history.workflow_ids, history.workflows)
+    by_path: dict[str, dict[int, int]] = {}
+    for entry in history.trial_ledger():
+        path = paths.get(entry.workflow_id or "")
+        if entry.step is not None and path is not None:
+            steps = by_path.setdefault(path, {})
+            steps[entry.step] = steps.get(entry.step, 0) + entry.tokens
+    effects: dict[str, set[str]] = {}
+    for effect in history.effects:
+        path = paths.get(effect.workflow_id or "")
+        if effect.applied and path is not None:
+            effects.setdefault(path, set()).add(effect.name)
     fig = result.figures
     return GoldenBaseline(
         tokens_billed=fig.tokens_billed,
         calls=fig.calls,
         cost_usd=fig.cost_usd,
         duration_s=fig.duration_s or 0.0,
-        step_tokens=step_tokens,
+        step_tokens=dict(by_path.get(ROOT_PATH, {})),
+        path_step_tokens=by_path,
+        tool_executions=fig.tool_executions,
+        path_effects={path: tuple(sorted(names)) for path, names in effects.items()},
     )
 
 

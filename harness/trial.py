@@ -1,9 +1,9 @@
 """A trial: one run of (SUT, workload, fault, trigger, recovery policy, seed), and its result.
 
 :class:`TrialSpec` names the trial; :func:`harness.runner.run_trial` runs it and returns a
-:class:`TrialResult` (history, figures, judgement). ``TrialResult.to_json()`` is the self-describing
-line appended to the results store (schema version :data:`RESULT_SCHEMA`), which
-``durabench report`` and ``durabench gate`` read.
+:class:`TrialResult` (history, figures, judgement). ``TrialResult.record()`` is the
+:class:`harness.results.ResultRecord` appended to the results store (``to_json()`` is its JSON),
+which ``durabench report`` and ``durabench gate`` read back through the same type.
 """
 
 from __future__ import annotations
@@ -22,10 +22,20 @@ from harness.checkers import Judgement
 from harness.faults import Fault
 from harness.figures import Figures
 from harness.history import History, JSONValue, to_json
+from harness.results import RESULT_SCHEMA, ResultRecord
 from harness.sut import WorkerOptions
 from harness.triggers import Trigger
 
-RESULT_SCHEMA = 1
+__all__ = [
+    "RECOVERY_POLICIES",
+    "RESULT_SCHEMA",
+    "Recovery",
+    "RecoveryPolicy",
+    "TrialResult",
+    "TrialSpec",
+    "canonical_params",
+    "versions",
+]
 
 RecoveryPolicy = Literal["restart", "delayed", "standby", "supervised"]
 RECOVERY_POLICIES: tuple[RecoveryPolicy, ...] = ("restart", "delayed", "standby", "supervised")
@@ -127,59 +137,47 @@ class TrialResult:
     wall_s: float
     postgres_version: str = ""
     promised: frozenset[str] = frozenset()
+    twin: str | None = None
+    """The SUT's checkpointing-off twin (``SystemUnderTest.twin``); the report pairs by it."""
     toxiproxy: str = ""
-    """Which Toxiproxy served the trial: ``real 2.12.0`` or ``embedded`` (harness.net.Identity)."""
+    """Which Toxiproxy served the trial's links (filled by the environment; "" unknown)."""
 
     @property
     def valid(self) -> str:
         return self.judgement.valid
 
-    def to_json(self) -> dict[str, JSONValue]:
+    def record(self) -> ResultRecord:
+        """The results line of this trial."""
         spec, fig = self.spec, self.figures
-        return {
-            "schema": RESULT_SCHEMA,
-            "kind": "trial" if spec.fault is not None else "golden",
-            "run_id": self.run_id,
-            "trial_id": spec.trial_id,
-            "scenario": spec.scenario,
-            "sut": spec.sut,
-            "checkpointing": self.history.checkpointing,
-            "workload": spec.workload,
-            "workload_params": spec.params,
-            "fault": spec.fault.name if spec.fault else None,
-            "fault_params": _fault_params(spec.fault),
-            "trigger": spec.trigger_name,
-            "trigger_spec": spec.trigger.to_json() if spec.trigger else None,
-            "recovery": spec.recovery.policy,
-            "detection_delay_s": (spec.recovery.detection_delay_s
-                                  if spec.recovery.policy == "supervised" else None),
-            "seed": spec.seed,
-            "env": self.env,
-            "crash_step": spec.crash_step,
-            "crash_fraction": spec.crash_fraction,
-            "tokens_billed": fig.tokens_billed,
-            "golden_tokens_billed": self.golden_tokens_billed,
-            "redundant_tokens": fig.redundant_tokens,
-            "redundant_calls": fig.redundant_calls,
-            "cost_usd": fig.cost_usd,
-            "redundant_cost_usd": fig.redundant_cost_usd,
-            "fault_at_ns": fig.fault_at_ns,
-            "frontier": fig.frontier,
-            "time_to_resume_s": fig.time_to_resume_s,
-            "time_to_recover_s": fig.time_to_recover_s,
-            "completion_delay_s": fig.completion_delay_s,
-            "duration_s": fig.duration_s,
-            "golden_duration_s": self.golden_duration_s,
-            "verdicts": self.judgement.as_json(),
-            "valid": self.judgement.valid,
-            "verdict_summary": self.judgement.summary(),
-            "history": to_json(self.history),
-            "versions": versions(self.postgres_version),
-            "toxiproxy": self.toxiproxy or None,
-            "host": socket.gethostname(),
-            "started_at": self.started_at,
-            "wall_s": round(self.wall_s, 3),
-        }
+        return ResultRecord(
+            kind="trial" if spec.fault is not None else "golden",
+            run_id=self.run_id, trial_id=spec.trial_id, scenario=spec.scenario, sut=spec.sut,
+            twin=self.twin, checkpointing=self.history.checkpointing, workload=spec.workload,
+            workload_params=spec.params, fault=spec.fault.name if spec.fault else None,
+            fault_params=_fault_params(spec.fault), trigger=spec.trigger_name,
+            trigger_spec=spec.trigger.to_json() if spec.trigger else None,
+            recovery=spec.recovery.policy, seed=spec.seed, env=self.env,
+            detection_delay_s=(spec.recovery.detection_delay_s
+                               if spec.recovery.policy == "supervised" else None),
+            toxiproxy=self.toxiproxy, crash_step=spec.crash_step,
+            crash_fraction=spec.crash_fraction,
+            tokens_billed=fig.tokens_billed, golden_tokens_billed=self.golden_tokens_billed,
+            redundant_tokens=fig.redundant_tokens, redundant_calls=fig.redundant_calls,
+            cost_usd=fig.cost_usd, redundant_cost_usd=fig.redundant_cost_usd,
+            fault_at_ns=fig.fault_at_ns, frontier=fig.frontier,
+            time_to_resume_s=fig.time_to_resume_s, time_to_recover_s=fig.time_to_recover_s,
+            completion_delay_s=fig.completion_delay_s, duration_s=fig.duration_s,
+            golden_duration_s=self.golden_duration_s, tool_executions=fig.tool_executions,
+            redundant_tool_calls=fig.redundant_tool_calls,
+            verdicts=self.judgement.as_json(), valid=self.judgement.valid,
+            verdict_summary=self.judgement.summary(), promised=tuple(sorted(self.promised)),
+            history=to_json(self.history), versions=versions(self.postgres_version),
+            host=socket.gethostname(), started_at=self.started_at, wall_s=round(self.wall_s, 3),
+        )
+
+    def to_json(self) -> dict[str, JSONValue]:
+        """The results line as JSON (``record().to_json()``)."""
+        return self.record().to_json()
 
 
 def _fault_params(fault: Fault | None) -> dict[str, JSONValue]:

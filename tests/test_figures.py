@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from harness.figures import Figures, compute_figures, in_flight_steps
+from harness.figures import (
+    Figures,
+    compute_figures,
+    frontiers,
+    in_flight_calls,
+    in_flight_steps,
+    in_flight_tools,
+)
 from harness.history import (
     EventKind,
     GoldenBaseline,
@@ -20,6 +27,7 @@ from harness.history import (
     History,
     LedgerEntry,
     StepRecord,
+    ToolExecution,
     WorkflowRecord,
 )
 
@@ -49,9 +57,10 @@ def ev(kind: EventKind, t: float, **fields: Any) -> HarnessEvent:
     return HarnessEvent(at_ns=at(t), kind=kind, **fields)
 
 
-def done(t: float, status: Any = "SUCCESS") -> WorkflowRecord:
-    return WorkflowRecord(workflow_id="wf-1", parent_id=None, status=status, executor="w2",
-                          epoch=2, output={}, recovery_attempts=1, created_ns=at(0),
+def done(t: float, status: Any = "SUCCESS", epoch: int = 2,
+         executor: str = "w2") -> WorkflowRecord:
+    return WorkflowRecord(workflow_id="wf-1", parent_id=None, status=status, executor=executor,
+                          epoch=epoch, output={}, recovery_attempts=epoch - 1, created_ns=at(0),
                           updated_ns=at(t))
 
 
@@ -83,10 +92,24 @@ RACE = replace(CKPT, ledger=(*CKPT.ledger, led(3, 2.25, delivered=False)))
 # Same, but the heal (restarting the worker) ran at once: the exited worker still does not count.
 RACE_AFTER_HEAL = replace(RACE, events=(*KILL[:3], ev("fault_healed", 2.21)))
 # w1 is paused at 2.2 and continued at 4.0; nobody takes over, w1 carries on by itself.
-PAUSE = trial((*FIRST[:2], led(2, 2.0, responded=4.05), led(3, 4.1)),
-              steps=(rec(0, 0.6), rec(1, 1.6), rec(2, 4.06), rec(3, 4.6)),
-              events=(ev("workflow_started", 0.0), ev("fault_fired", 2.2, worker="w1"),
-                      ev("fault_healed", 4.0)))
+PAUSE = replace(trial((*FIRST[:2], led(2, 2.0, responded=4.05), led(3, 4.1)),
+                      steps=(rec(0, 0.6), rec(1, 1.6), rec(2, 4.06), rec(3, 4.6)),
+                      events=(ev("workflow_started", 0.0), ev("fault_fired", 2.2, worker="w1"),
+                              ev("fault_healed", 4.0))),
+                workflows=(done(5.0, epoch=1, executor="w1"),))
+# Postgres crashes at 2.2 while w1 is between steps 2 and 3 and comes back at 4.8; w1 never dies
+# and goes on with step 3 at 2.3 (its LLM calls do not need Postgres). Before the heal, yet the
+# workflow is back where the fault caught it: recovered, not "never recovered".
+RIDE_OUT = replace(trial((led(0, 0.0), led(1, 1.0), led(2, 1.6), led(3, 2.3)),
+                         steps=(rec(0, 0.6), rec(1, 1.6)),
+                         events=(ev("workflow_started", 0.0), ev("fault_fired", 2.2, worker="w1"),
+                                 ev("fault_healed", 4.8))),
+                   workflows=(done(5.0, epoch=1, executor="w1"),))
+# The fault caught the last LLM step after its delivery: no request beyond the frontier; the
+# terminal write stands in.
+LAST_STEP = replace(trial(tuple(led(k, float(k)) for k in range(4)),
+                          events=(ev("workflow_started", 0.0), ev("fault_fired", 3.7)), end=4.2),
+                    workflows=(done(4.2, epoch=1, executor="w1"),))
 NEVER = trial(FIRST, steps=(rec(0, 0.6), rec(1, 1.6)), events=KILL[:3])
 
 
@@ -117,8 +140,14 @@ CASES: list[tuple[str, History, dict[str, Any]]] = [
         time_to_resume_s=0.8, time_to_recover_s=0.8)),
     ("paused worker resumes itself after the heal", PAUSE, dict(
         frontier=1, time_to_resume_s=1.86, time_to_recover_s=1.9)),
-    ("never resumed", NEVER, dict(
-        tokens_billed=450, frontier=1, time_to_resume_s=None, time_to_recover_s=None)),
+    ("never resumed", replace(NEVER, workflows=(done(5.5, "PENDING", epoch=1, executor="w1"),)),
+     dict(tokens_billed=450, frontier=1, time_to_resume_s=None, time_to_recover_s=None)),
+    ("ridden out before the heal: recovered at the next step", RIDE_OUT, dict(
+        frontier=2, time_to_resume_s=None, time_to_recover_s=0.1)),
+    ("fault after the last LLM step: the terminal write", LAST_STEP, dict(
+        frontier=3, time_to_recover_s=0.5)),
+    ("the zombie's beyond-frontier request is not recovery", replace(
+        CKPT, ledger=(*CKPT.ledger, led(3, 2.9, 1, "w1"))), dict(time_to_recover_s=0.8)),
     ("fault before any delivery: frontier -1", trial(
         (led(0, 0.0, delivered=False, responded=0.5), led(0, 1.0, 2, "w2")),
         events=(ev("workflow_started", 0.0), ev("fault_fired", 0.2))), dict(
@@ -142,11 +171,12 @@ def test_figures(name: str, history: History, expected: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("fault_at", "checkpointing", "expected"), [
-    (2.2, True, {2}),      # step 2 requested, not recorded
-    (2.55, True, {2}),     # delivered at 2.5 but not yet recorded (2.6): still in flight
-    (2.55, False, set()),  # without checkpoints "safe" means delivered
-    (2.65, True, set()),   # recorded at 2.6
-    (1.8, True, set()),    # between steps
+    (2.2, True, {2}),      # step 2 requested, step 3 not
+    (2.55, True, {2}),     # delivered at 2.5, not yet recorded (2.6)
+    (2.55, False, {2}),    # the same without checkpoints: the ledger alone decides
+    (2.65, True, {2}),     # recorded at 2.6, step 3 not requested yet (its tool may be running)
+    (1.8, True, {1}),      # between the calls of steps 1 and 2
+    (5.5, True, set()),    # the workflow was terminal (5.0) before the fault
     (None, True, set()),   # no fault
 ])
 def test_in_flight_steps(fault_at: float | None, checkpointing: bool,
@@ -157,6 +187,38 @@ def test_in_flight_steps(fault_at: float | None, checkpointing: bool,
     history = replace(CLEAN, events=events, checkpointing=checkpointing,
                       steps=CLEAN.steps if checkpointing else ())
     assert in_flight_steps(history) == frozenset(expected)
+
+
+def test_a_runtime_that_records_late_does_not_widen_what_was_in_flight() -> None:
+    """No step records at all (a runtime that records late or never): still only step 2."""
+    late = replace(CKPT, steps=())
+    assert in_flight_calls(late) == in_flight_calls(CKPT) == frozenset({("wf-1", 2)})
+
+
+def test_children_have_their_own_frontier_and_in_flight_step() -> None:
+    child = WorkflowRecord(workflow_id="wf-1:c", parent_id="wf-1", status="SUCCESS",
+                           executor="w2", epoch=2, output={}, recovery_attempts=1,
+                           created_ns=at(0.1), updated_ns=at(5.0))
+    child_calls = (replace(led(0, 0.2), workflow_id="wf-1:c", request_id="c0"),
+                   replace(led(1, 2.1, delivered=False), workflow_id="wf-1:c", request_id="c1"))
+    history = replace(CKPT, ledger=(*CKPT.ledger, *child_calls),
+                      workflows=(*CKPT.workflows, child))
+    assert frontiers(history) == {"wf-1": 1, "wf-1:c": 0}
+    assert in_flight_calls(history) == frozenset({("wf-1", 2), ("wf-1:c", 1)})
+
+
+def test_tool_executions_are_counted_and_redundant_ones_shown() -> None:
+    def tool(step: int, t: float, attempt: int, executor: str) -> ToolExecution:
+        return ToolExecution(f"t{step}-{t}", "wf-1", step, attempt, executor, "search", at(t),
+                             None if attempt == 1 and t > 2 else at(t + 0.2), True)
+
+    golden = replace(GOLDEN, tool_executions=2)
+    history = replace(CKPT, golden=golden, tools=(tool(1, 1.55, 1, "w1"), tool(2, 2.1, 1, "w1"),
+                                                  tool(2, 3.55, 2, "w2")))
+    figures = compute_figures(history)
+    assert (figures.tool_executions, figures.redundant_tool_calls) == (3, 1)
+    assert in_flight_tools(history) == frozenset({("wf-1", 2)})
+    assert compute_figures(CKPT).redundant_tool_calls is None  # golden count unknown
 
 
 def test_figures_as_json_is_plain() -> None:
@@ -177,6 +239,7 @@ def test_a_teardown_stop_is_not_an_exit_caused_by_the_fault() -> None:
     history = History(
         trial_id="t", workflow_ids=("wf",), checkpointing=True,
         ledger=(call(0, 100), call(1, 2_000_000_000), call(2, 3_000_000_000)),
+        workflows=(WorkflowRecord("wf", None, "SUCCESS", "w1", 1, {}, 0, 0, 3_500_000_000),),
         events=(
             HarnessEvent(50, "worker_started", worker="w1.0", executor="w1"),
             HarnessEvent(1_000_000_000, "fault_fired", worker="w1.0", executor="w1"),
@@ -188,3 +251,32 @@ def test_a_teardown_stop_is_not_an_exit_caused_by_the_fault() -> None:
     figures = compute_figures(history)
     assert figures.time_to_resume_s == 1.0
     assert figures.time_to_recover_s == 1.0
+
+
+def test_the_example_store_s_never_recovered_trials_recovered() -> None:
+    """reports/example/ (a real CI run) read 10 valid trials (db_crash, partition, a hung provider
+    call) as "never recovered" although the same execution moved past the frontier 0.1 s after
+    the fault. Recomputed from their stored histories, every trial whose root completed has a
+    time to recover."""
+    import json
+    from pathlib import Path
+
+    from harness.results import load_records
+
+    store = Path(__file__).resolve().parents[1] / "reports" / "example" / "results.jsonl"
+    raw = [json.loads(line) for line in store.read_text().splitlines()]
+    stored_ttr = {(r["env"], r["run_id"], r["trial_id"]): r["time_to_recover_s"]
+                  for r in raw if r["kind"] == "trial"}
+    trials = [r for r in load_records(store) if r.kind == "trial"]
+    was_never = [r for r in trials if stored_ttr[(r.env, r.run_id, r.trial_id)] is None]
+    assert len(was_never) == 10
+    assert {r.fault for r in was_never} == {"db_crash", "partition", "provider_errors"}
+    for record in trials:
+        history = record.parsed_history()
+        assert history is not None
+        root = next(w for w in history.workflows if w.workflow_id == history.workflow_ids[0])
+        ttr = compute_figures(history).time_to_recover_s
+        assert root.status == "SUCCESS" and ttr is not None and ttr >= 0, record.trial_id
+        assert record.time_to_recover_s == ttr  # reading a schema-1 line recomputes its figures
+    rode_out = [r.time_to_recover_s for r in was_never if r.trigger == "between_steps"]
+    assert rode_out and all(t is not None and t < 0.5 for t in rode_out)

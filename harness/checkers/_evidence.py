@@ -13,6 +13,7 @@ from harness.history import (
     History,
     LedgerEntry,
     StepRecord,
+    ToolExecution,
     WorkflowRecord,
 )
 
@@ -57,6 +58,13 @@ class Clock:
         return (
             f"step {self.at(r.recorded_ns)} wf={r.workflow_id} seq={r.seq} name={r.name} "
             f"kind={r.kind} step={r.step} epoch={r.epoch} executor={r.executor} nonce={r.nonce}"
+        )
+
+    def tool(self, t: ToolExecution) -> str:
+        return (
+            f"tool {self.at(t.started_ns)} wf={t.workflow_id} step={t.step} name={t.name} "
+            f"attempt={t.attempt} executor={t.executor} finished={self.at(t.finished_ns)} "
+            f"ok={t.ok}"
         )
 
     def effect(self, f: EffectRecord) -> str:

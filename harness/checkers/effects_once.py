@@ -1,59 +1,51 @@
-"""effects_once: side effects sent to the effect sink with an idempotency key are applied once.
+"""effects_once: every effect is applied at most once per idempotency key, and every effect of a
+workflow that completed is applied at least once.
 
-Effects considered: EffectRecords whose ``workflow_id`` is one of the trial's workflows (roots
-and children); others (no workflow id, another trial) are ignored. Per (workflow_id, effect name):
+Evidence is the provider's effect sink (harness evidence). Effects considered: EffectRecords whose
+``workflow_id`` is one of the trial's workflows (roots and children); others are ignored.
 
-1. **false** when more than one delivery was applied (the sink dedups by key, so this means the
-   workflow sent the "same" effect under two different keys).
-2. **false** when the workflow's record is SUCCESS, it delivered effects of that name, and none
-   was applied.
-3. **false** when an applied delivery came from an attempt ``a`` while an attempt ``b > a`` of the
-   same workflow had already shown activity (a ledger request, a step record or an effect
-   delivery) strictly before it: a zombie's effect landed after a newer execution took over.
-   Deliveries without an attempt skip this rule.
+1. **false** when one idempotency key was applied more than once (the sink must dedup by key).
+2. **false** when, per (workflow, effect name), more than one delivery was applied: the workflow
+   sent the "same" effect under two different keys.
+3. **false** when a workflow whose record is SUCCESS delivered effects of a name and none was
+   applied, or -- when the golden baseline lists the effects the workflow at the same path
+   (``workflow_paths``) applied -- one of those names was never applied for it.
 
-**unknown** when the trial's workflows delivered no effect at all (nothing was exercised);
-otherwise **true**.
+Who delivered an effect, and when, is not this property's concern: an effect applied by a
+superseded execution after the superseding claim is a breach of single_active_execution.
+
+**unknown** when the trial's workflows delivered no effect and none was owed; otherwise **true**.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from harness.checkers._evidence import Clock, clip, trial_workflow_ids
 from harness.checkers._verdict import Verdict
-from harness.history import EffectRecord, History, Property
+from harness.history import EffectRecord, History, Property, workflow_paths
 
 __all__ = ["check"]
 
 PROPERTY: Property = "effects_once"
 
 
-def _first_activity_by_attempt(history: History, wf: str) -> dict[int, int]:
-    """Attempt -> earliest time that attempt of workflow ``wf`` did anything."""
-    first: dict[int, int] = {}
-    stamps = [(e.attempt, e.received_ns) for e in history.ledger if e.workflow_id == wf]
-    stamps += [(r.epoch, r.recorded_ns) for r in history.steps if r.workflow_id == wf]
-    stamps += [(f.attempt, f.received_ns) for f in history.effects if f.workflow_id == wf]
-    for attempt, at in stamps:
-        if attempt is not None and (attempt not in first or at < first[attempt]):
-            first[attempt] = at
-    return first
-
-
-def _zombie(history: History, effect: EffectRecord, clock: Clock) -> Verdict | None:
-    wf = effect.workflow_id
-    if wf is None or effect.attempt is None:
-        return None
-    newer = sorted((at, attempt) for attempt, at in _first_activity_by_attempt(history, wf).items()
-                   if attempt > effect.attempt and at < effect.received_ns)
-    if not newer:
-        return None
-    at, attempt = newer[0]
-    return Verdict(PROPERTY, "false",
-                   f"{wf}: '{effect.name}' applied from attempt {effect.attempt} at "
-                   f"{clock.at(effect.received_ns)}, after attempt {attempt} took over at "
-                   f"{clock.at(at)}", (clock.effect(effect),), wf)
+def _owed(history: History) -> dict[tuple[str, str], list[EffectRecord]]:
+    """(workflow, name) -> deliveries, with the effects a completed workflow owes but never
+    sent as empty groups."""
+    ids = set(trial_workflow_ids(history))
+    groups: dict[tuple[str, str], list[EffectRecord]] = defaultdict(list)
+    for f in sorted(history.effects, key=lambda f: f.received_ns):
+        if f.workflow_id in ids:
+            groups[(f.workflow_id, f.name)].append(f)
+    golden = history.golden
+    if golden is not None and golden.path_effects:
+        paths = workflow_paths(history.workflow_ids, history.workflows)
+        for w in history.workflows:
+            if w.status == "SUCCESS" and w.workflow_id in paths:
+                for name in golden.path_effects.get(paths[w.workflow_id], ()):
+                    groups.setdefault((w.workflow_id, name), [])
+    return groups
 
 
 def _judge_group(history: History, wf: str, name: str, deliveries: list[EffectRecord],
@@ -68,22 +60,20 @@ def _judge_group(history: History, wf: str, name: str, deliveries: list[EffectRe
     if succeeded and not applied:
         return Verdict(PROPERTY, "false", f"{wf}: succeeded but its '{name}' effect "
                        f"({len(deliveries)} deliveries) was never applied", evidence, wf)
-    for f in applied:
-        zombie = _zombie(history, f, clock)
-        if zombie is not None:
-            return zombie
     return None
 
 
 def check(history: History) -> Verdict:
-    ids = set(trial_workflow_ids(history))
-    groups: dict[tuple[str, str], list[EffectRecord]] = defaultdict(list)
-    for f in sorted(history.effects, key=lambda f: f.received_ns):
-        if f.workflow_id in ids:
-            groups[(f.workflow_id, f.name)].append(f)
+    groups = _owed(history)
     if not groups:
         return Verdict(PROPERTY, "unknown", "no effect was delivered by this trial's workflows")
     clock = Clock(history)
+    keys = Counter(f.key for deliveries in groups.values() for f in deliveries if f.applied)
+    for key, count in keys.items():
+        if count > 1:
+            lines = [clock.effect(f) for d in groups.values() for f in d if f.key == key]
+            return Verdict(PROPERTY, "false", f"idempotency key {key!r} applied {count} times",
+                           clip(lines))
     for (wf, name), deliveries in groups.items():
         verdict = _judge_group(history, wf, name, deliveries, clock)
         if verdict is not None:

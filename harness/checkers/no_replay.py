@@ -3,14 +3,19 @@
 Only meaningful with checkpointing on; with it off the verdict is **unknown** ("no checkpoints to
 replay from"): such SUTs do not promise it.
 
+Executions are counted from the harness's evidence: LLM calls in the provider's ledger and tool
+executions in the provider's tool log, each attributed to (workflow, logical step).
+
 Precisely, over the trial's workflows:
-1. **false** when two step records share (workflow_id, seq), or two ``llm`` step records share
-   (workflow_id, step): the store holds two completions of one step. (Checked with or without a
-   fault.)
+1. **false** when two step records share (workflow_id, seq), or two ``llm`` (or two ``tool``)
+   step records share (workflow_id, step): the store holds two completions of one step. (Checked
+   with or without a fault.)
 2. **unknown** when the fault never fired: nothing could have been replayed.
 3. For every ``llm`` step record recorded at or before ``fault_at``: **false** when the ledger
    holds a request for the same (workflow, logical step) received strictly after the record was
-   recorded -- the completed step ran again.
+   recorded -- the completed step ran again. Likewise for every ``tool`` step record recorded at
+   or before ``fault_at`` and a tool execution of the same (workflow, logical step) started
+   strictly after it.
 4. Otherwise **true** (also when no step had been checkpointed before the fault: nothing was there
    to replay, and the details say so).
 """
@@ -30,20 +35,20 @@ PROPERTY: Property = "no_replay"
 
 def _duplicates(history: History, clock: Clock) -> Verdict | None:
     by_seq: dict[tuple[str, int], list[StepRecord]] = defaultdict(list)
-    by_step: dict[tuple[str, int], list[StepRecord]] = defaultdict(list)
+    by_step: dict[tuple[str, str, int], list[StepRecord]] = defaultdict(list)
     for r in history.steps:
         by_seq[(r.workflow_id, r.seq)].append(r)
-        if r.kind == "llm" and r.step is not None:
-            by_step[(r.workflow_id, r.step)].append(r)
+        if r.kind in ("llm", "tool") and r.step is not None:
+            by_step[(r.kind, r.workflow_id, r.step)].append(r)
     for (wf, seq), records in by_seq.items():
         if len(records) > 1:
             return Verdict(PROPERTY, "false",
                            f"{wf}: {len(records)} step records share seq {seq}",
                            clip([clock.step(r) for r in records]), wf)
-    for (wf, step), records in by_step.items():
+    for (kind, wf, step), records in by_step.items():
         if len(records) > 1:
             return Verdict(PROPERTY, "false",
-                           f"{wf}: logical llm step {step} was recorded {len(records)} times",
+                           f"{wf}: logical {kind} step {step} was recorded {len(records)} times",
                            clip([clock.step(r) for r in records]), wf)
     return None
 
@@ -59,22 +64,30 @@ def check(history: History) -> Verdict:
     fault_at = history.fault_at_ns
     if fault_at is None:
         return Verdict(PROPERTY, "unknown", "the fault never fired: nothing could be replayed")
-    checkpointed = [r for r in history.steps
-                    if r.kind == "llm" and r.step is not None and r.recorded_ns <= fault_at]
-    ledger = history.trial_ledger()
+    checkpointed = [r for r in history.steps if r.kind in ("llm", "tool")
+                    and r.step is not None and r.recorded_ns <= fault_at]
     for record in sorted(checkpointed, key=lambda r: r.recorded_ns):
-        again = [e for e in ledger
-                 if e.workflow_id == record.workflow_id and e.step == record.step
-                 and e.received_ns > record.recorded_ns]
+        again = _executions_after(history, record, clock)
         if again:
+            what = "requested" if record.kind == "llm" else "executed"
             return Verdict(PROPERTY, "false",
-                           f"{record.workflow_id}: logical step {record.step}, checkpointed at "
-                           f"{clock.at(record.recorded_ns)}, was requested again {len(again)} "
-                           f"time(s)", clip([clock.step(record), *map(clock.ledger, again)]),
+                           f"{record.workflow_id}: logical {record.kind} step {record.step}, "
+                           f"checkpointed at {clock.at(record.recorded_ns)}, was {what} again "
+                           f"{len(again)} time(s)", clip([clock.step(record), *again]),
                            record.workflow_id)
     if not checkpointed:
         return Verdict(PROPERTY, "true",
-                       "no llm step had been checkpointed before the fault: nothing to replay")
+                       "no step had been checkpointed before the fault: nothing to replay")
     return Verdict(PROPERTY, "true",
-                   f"none of the {len(checkpointed)} llm step(s) checkpointed before the fault "
-                   f"ran again")
+                   f"none of the {len(checkpointed)} llm/tool step(s) checkpointed before the "
+                   f"fault ran again")
+
+
+def _executions_after(history: History, record: StepRecord, clock: Clock) -> list[str]:
+    """Evidence lines of executions of ``record``'s (workflow, step) that began after it."""
+    wf, step, at = record.workflow_id, record.step, record.recorded_ns
+    if record.kind == "llm":
+        return [clock.ledger(e) for e in history.trial_ledger()
+                if e.workflow_id == wf and e.step == step and e.received_ns > at]
+    return [clock.tool(t) for t in history.trial_tools()
+            if t.workflow_id == wf and t.step == step and t.started_ns > at]

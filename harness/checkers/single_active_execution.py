@@ -1,31 +1,47 @@
-"""single_active_execution: no two executions of one workflow make progress at the same time.
+"""single_active_execution: once an execution is superseded, nothing it does takes effect.
 
-A replaced execution may legitimately *request* work again (an in-flight step is re-requested by
-the execution that took over, and a zombie may still be talking to the provider): ledger requests
-alone are never a violation. What fencing must prevent is two executions' *successful writes*
-interleaving. Per workflow, its **writes** are its step records (time ``recorded_ns``, epoch,
-executor) and its applied effects that carry an attempt (time ``received_ns``, attempt as epoch,
-executor). **false** when any of these holds:
+An **execution** of a workflow is one epoch (the runtime's fencing token; the ledger, tool log and
+effect sink see it as the ``attempt`` header). Epoch ``e`` is **superseded** when a higher epoch
+``e' > e`` claimed the workflow. The claim time of ``e'`` is the SUT's recorded claim
+(``History.claims``, from clients with the ``ReportsClaims`` ability) or the first activity of
+``e'`` the history shows (a ledger request, a tool execution, a step record or an effect
+delivery), whichever is earlier: the first activity is an upper bound of the claim, so judging
+against it never accuses a write made before the claim, though without recorded claims it may
+miss one made between the real claim and the newer execution's first activity. The superseding
+claim of ``e`` is the earliest claim over ``e' > e``.
 
-1. Stale write: in time order (ties broken by epoch), a write has an epoch lower than an epoch
-   already written before it -- an older execution wrote after a newer one had.
-2. Shared token: two different executors wrote with the same epoch.
-3. Regressed record: the WorkflowRecord's final ``epoch`` is lower than the epoch of one of the
-   workflow's writes or of one of its ledger requests (``attempt``): the row ended up owned by an
-   older execution than one that demonstrably ran.
+Per workflow, **false** when any of these holds:
 
-**unknown** when no workflow of the trial has any write or ledger request (nothing ran);
+1. Late write: a step record (``recorded_ns``) or an applied effect (``received_ns``) of epoch
+   ``e`` lands strictly after the superseding claim of ``e``.
+2. Late outcome: the WorkflowRecord ends owned by an epoch lower than one that demonstrably ran
+   (its ``epoch`` is lower than the epoch of a write, ledger request or tool execution), or a
+   terminal output names (``output["llm_nonces"]``) the nonce of a response that a superseded
+   epoch received after the superseding claim (``responded_ns`` later than the claim) -- the
+   superseded execution's work became the outcome.
+3. Shared token: two different executors wrote with the same epoch.
+4. Unexplained takeover: epoch ``e'`` superseded epoch ``e`` of executor ``X`` while nothing the
+   trial did could explain it: no fault had fired at or before the claim bound, and no worker of
+   ``X`` had exited by then. A lease can legitimately expire without a death under db_crash,
+   partition, pause, degrade and provider faults, so any fault fired before the claim explains
+   it; before the first fault (or in a trial without one) a live, unfaulted worker was
+   superseded, which is a runtime claiming workflows it does not own.
+
+LLM requests and tool executions a superseded execution makes are waste (bounded_waste), not a
+breach. **unknown** when no workflow of the trial has any write or ledger request (nothing ran);
 otherwise **true**.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from harness.checkers._evidence import Clock, clip, trial_workflow_ids
 from harness.checkers._verdict import Verdict
-from harness.history import History, Property
+from harness.history import History, Property, WorkflowRecord
 
 __all__ = ["check"]
 
@@ -33,78 +49,127 @@ PROPERTY: Property = "single_active_execution"
 
 
 @dataclass(frozen=True)
-class _Write:
+class _Act:
     at_ns: int
     epoch: int
     executor: str | None
     line: str
+    write: bool
+    """A step record or an applied effect: something the runtime must not accept once fenced."""
 
 
-def _writes(history: History, wf: str, clock: Clock) -> list[_Write]:
-    writes = [_Write(r.recorded_ns, r.epoch, r.executor, clock.step(r))
-              for r in history.steps if r.workflow_id == wf]
-    writes += [_Write(f.received_ns, f.attempt, f.executor, clock.effect(f))
-               for f in history.effects
-               if f.workflow_id == wf and f.applied and f.attempt is not None]
-    return sorted(writes, key=lambda w: (w.at_ns, w.epoch))
+def _acts(history: History, wf: str, clock: Clock) -> list[_Act]:
+    acts = [_Act(r.recorded_ns, r.epoch, r.executor, clock.step(r), True)
+            for r in history.steps if r.workflow_id == wf]
+    acts += [_Act(f.received_ns, f.attempt, f.executor, clock.effect(f), f.applied)
+             for f in history.effects if f.workflow_id == wf and f.attempt is not None]
+    acts += [_Act(e.received_ns, e.attempt, e.executor, clock.ledger(e), False)
+             for e in history.trial_ledger() if e.workflow_id == wf and e.attempt is not None]
+    acts += [_Act(t.started_ns, t.attempt, t.executor, clock.tool(t), False)
+             for t in history.trial_tools() if t.workflow_id == wf and t.attempt is not None]
+    return sorted(acts, key=lambda a: (a.at_ns, a.epoch))
 
 
-def _stale_write(wf: str, writes: list[_Write]) -> Verdict | None:
-    newest: _Write | None = None
-    for w in writes:
-        if newest is not None and w.epoch < newest.epoch:
+def _claims(history: History, wf: str, acts: list[_Act], clock: Clock) -> dict[int, _Act]:
+    """Epoch -> its claim: the recorded one, or its first activity when that is earlier."""
+    first: dict[int, _Act] = {}
+    recorded = [_Act(c.claimed_ns, c.epoch, c.executor,
+                     f"claim {clock.at(c.claimed_ns)} wf={wf} epoch={c.epoch} "
+                     f"executor={c.executor}", False)
+                for c in history.claims if c.workflow_id == wf]
+    for a in sorted([*recorded, *acts], key=lambda a: a.at_ns):
+        first.setdefault(a.epoch, a)
+    return first
+
+
+def _superseded_at(claims: Mapping[int, _Act], epoch: int) -> _Act | None:
+    later = [a for e, a in claims.items() if e > epoch]
+    return min(later, key=lambda a: a.at_ns) if later else None
+
+
+def _late_write(wf: str, acts: list[_Act], claims: Mapping[int, _Act]) -> Verdict | None:
+    for a in acts:
+        claim = _superseded_at(claims, a.epoch)
+        if a.write and claim is not None and a.at_ns > claim.at_ns:
             return Verdict(PROPERTY, "false",
-                           f"{wf}: epoch {w.epoch} wrote after epoch {newest.epoch} had written",
-                           (newest.line, w.line), wf)
-        if newest is None or w.epoch > newest.epoch:
-            newest = w
+                           f"{wf}: epoch {a.epoch} wrote after epoch {claim.epoch} had claimed "
+                           f"the workflow", (claim.line, a.line), wf)
     return None
 
 
-def _shared_epoch(wf: str, writes: list[_Write]) -> Verdict | None:
-    by_epoch: dict[int, dict[str, _Write]] = defaultdict(dict)
-    for w in writes:
-        if w.executor is not None:
-            by_epoch[w.epoch].setdefault(w.executor, w)
+def _shared_epoch(wf: str, acts: list[_Act]) -> Verdict | None:
+    by_epoch: dict[int, dict[str, _Act]] = defaultdict(dict)
+    for a in acts:
+        if a.write and a.executor is not None:
+            by_epoch[a.epoch].setdefault(a.executor, a)
     for epoch, writers in sorted(by_epoch.items()):
         if len(writers) > 1:
             return Verdict(PROPERTY, "false",
                            f"{wf}: executors {sorted(writers)} both wrote with epoch {epoch}",
-                           clip([w.line for w in writers.values()]), wf)
+                           clip([a.line for a in writers.values()]), wf)
     return None
 
 
-def _regressed_record(history: History, wf: str, writes: list[_Write],
-                      clock: Clock) -> Verdict | None:
-    record = next((r for r in history.workflows if r.workflow_id == wf), None)
-    if record is None:
-        return None
-    seen = [(w.epoch, w.line) for w in writes]
-    seen += [(e.attempt, clock.ledger(e)) for e in history.trial_ledger()
-             if e.workflow_id == wf and e.attempt is not None]
-    higher = [(epoch, line) for epoch, line in seen if epoch > record.epoch]
-    if not higher:
-        return None
-    top, line = max(higher)
-    return Verdict(PROPERTY, "false",
-                   f"{wf}: record ended at epoch {record.epoch} ({record.status}) but epoch "
-                   f"{top} ran", (clock.workflow(record), line), wf)
+def _late_outcome(history: History, record: WorkflowRecord, acts: list[_Act],
+                  claims: Mapping[int, _Act], clock: Clock) -> Verdict | None:
+    wf = record.workflow_id
+    higher = [a for a in acts if a.epoch > record.epoch]
+    if higher:
+        top = max(higher, key=lambda a: a.epoch)
+        return Verdict(PROPERTY, "false",
+                       f"{wf}: record ended at epoch {record.epoch} ({record.status}) but epoch "
+                       f"{top.epoch} ran", (clock.workflow(record), top.line), wf)
+    output = record.output if isinstance(record.output, Mapping) else {}
+    nonces = output.get("llm_nonces")
+    used = set(nonces.values()) if isinstance(nonces, Mapping) else set()
+    for e in history.trial_ledger():
+        claim = None if e.attempt is None else _superseded_at(claims, e.attempt)
+        if (e.workflow_id == wf and e.nonce in used and claim is not None
+                and e.responded_ns is not None and e.responded_ns > claim.at_ns):
+            return Verdict(PROPERTY, "false",
+                           f"{wf}: the outcome uses a response epoch {e.attempt} received after "
+                           f"epoch {claim.epoch} had claimed the workflow",
+                           (claim.line, clock.ledger(e), clock.workflow(record)), wf)
+    return None
+
+
+def _unexplained_takeover(history: History, wf: str,
+                          claims: Mapping[int, _Act]) -> Verdict | None:
+    fault_at = history.fault_at_ns
+    epochs = sorted(claims)
+    for old, new in itertools.pairwise(epochs):
+        claim, owner = claims[new], claims[old].executor
+        if fault_at is not None and fault_at <= claim.at_ns:
+            continue
+        exited = [e for e in history.events_of("worker_exited")
+                  if e.executor == owner and e.at_ns <= claim.at_ns]
+        if not exited:
+            return Verdict(PROPERTY, "false",
+                           f"{wf}: epoch {new} took the workflow from epoch {old} ({owner}) "
+                           f"although no fault had fired and {owner}'s worker was alive",
+                           (claims[old].line, claim.line), wf)
+    return None
 
 
 def check(history: History) -> Verdict:
     clock = Clock(history)
-    ledger_ids = {e.workflow_id for e in history.trial_ledger()}
+    records = {w.workflow_id: w for w in history.workflows}
     active = 0
     for wf in trial_workflow_ids(history):
-        writes = _writes(history, wf, clock)
-        if not writes and wf not in ledger_ids:
+        acts = _acts(history, wf, clock)
+        if not acts:
             continue
         active += 1
-        for verdict in (_stale_write(wf, writes), _shared_epoch(wf, writes),
-                        _regressed_record(history, wf, writes, clock)):
+        claims = _claims(history, wf, acts, clock)
+        record = records.get(wf)
+        for verdict in (_late_write(wf, acts, claims), _shared_epoch(wf, acts),
+                        None if record is None
+                        else _late_outcome(history, record, acts, claims, clock),
+                        _unexplained_takeover(history, wf, claims)):
             if verdict is not None:
                 return verdict
     if not active:
         return Verdict(PROPERTY, "unknown", "no workflow of this trial wrote or requested anything")
     return Verdict(PROPERTY, "true",
-                   f"{active} workflow(s): writes fenced, one executor per epoch")
+                   f"{active} workflow(s): nothing accepted from a superseded execution, one "
+                   f"executor per epoch, every takeover explained by a fault or a death")

@@ -9,12 +9,13 @@ from typing import Any, Literal
 
 import httpx
 
-from harness.history import EffectRecord, LedgerEntry
+from harness.history import EffectRecord, LedgerEntry, ToolExecution
 from harness.llm._effects import effect_from_json
 from harness.llm._errors import CallNotDeliveredError, ProviderError, ProviderRequestError
 from harness.llm._ledger import entry_from_json
 from harness.llm._responses import HEADER_ATTEMPT, HEADER_EXECUTOR
 from harness.llm._rules import RuleAction
+from harness.llm._tools import tool_execution_from_json
 
 WaitEvent = Literal["received", "responded", "delivered"]
 
@@ -116,6 +117,12 @@ class ProviderClient:
         params = {} if workflow_id is None else {"workflow_id": workflow_id}
         records = self._json("GET", "/v1/effects", params=params)["effects"]
         return [effect_from_json(e) for e in records]
+
+    def tools(self, workflow_id: str | None = None) -> list[ToolExecution]:
+        """Every tool execution the tool log holds, in start order, optionally of one workflow."""
+        params = {} if workflow_id is None else {"workflow_id": workflow_id}
+        records = self._json("GET", "/v1/tools", params=params)["tools"]
+        return [tool_execution_from_json(e) for e in records]
 
     def send_effect(
         self, key: str, name: str, *, workflow_id: str | None = None, payload: Any = None,

@@ -1,7 +1,8 @@
 """The provider's aiohttp application and its serving loop.
 
 Routes: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /v1/ledger[?workflow_id=]``,
-``POST|GET /v1/effects``, ``GET /healthz``, and the control API (``_control.py``).
+``POST|GET /v1/effects``, ``POST|GET /v1/tools`` (the tool log, ``_tools.py``),
+``GET /healthz``, and the control API (``_control.py``).
 
 Attribution headers read from every chat request (all optional; a workload sends all four):
 ``X-Durabench-Workflow-Id``, ``X-Durabench-Step`` (logical step index, int),
@@ -63,6 +64,7 @@ from harness.llm._state import (
     error_response,
     json_response,
 )
+from harness.llm._tools import add_tool_routes
 
 WRITE_TIMEOUT_S = 30.0
 ABANDONED_STATUS = 499
@@ -228,6 +230,7 @@ def build_app(config: ProviderConfig) -> web.Application:
     app.router.add_post("/v1/effects", post_effect)
     app.router.add_get("/v1/effects", get_effects)
     app.router.add_get("/healthz", healthz)
+    add_tool_routes(app, config.ledger_path)
     add_control_routes(app)
     return app
 

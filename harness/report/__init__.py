@@ -21,9 +21,10 @@ from harness.report._gate import (
     evaluate_gate,
     format_gate,
 )
-from harness.report._headline import headline
+from harness.report._headline import headline, headline_lines
 from harness.report._money import Projection
-from harness.report._report import ReportFiles, write_report
+from harness.report._report import MONEY_CHARTS, ReportFiles, write_report
+from harness.report._status import RunStatus, run_status
 from harness.report._store import (
     SUPPORTED_SCHEMA,
     LoadedResults,
@@ -35,6 +36,7 @@ from harness.report._tables import has_fault, savings_table, summary_table, verd
 from harness.report._timeline import pick_representative
 
 __all__ = [
+    "MONEY_CHARTS",
     "SUPPORTED_SCHEMA",
     "GateFailure",
     "GateLimits",
@@ -44,12 +46,15 @@ __all__ = [
     "Projection",
     "ReportFiles",
     "ResultsInputError",
+    "RunStatus",
     "evaluate_gate",
     "format_gate",
     "has_fault",
     "headline",
+    "headline_lines",
     "load_results",
     "pick_representative",
+    "run_status",
     "savings_table",
     "summary_table",
     "verdict_table",

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from harness.report._store import LoadIssue
-from harness.report._tables import savings_table, summary_table, verdict_table
+from harness.report._tables import MIN_P95_SAMPLES, savings_table, summary_table, verdict_table
 
 MAX_LISTED_TRIALS = 50
 
@@ -44,6 +44,10 @@ def seconds(value: Any) -> str:
     return "n/a" if _missing(value) else f"{float(value):.2f} s"
 
 
+def _count(value: Any) -> str:
+    return "n/a" if _missing(value) else f"{float(value):g}"
+
+
 def ratio(value: Any) -> str:
     return "n/a" if _missing(value) else f"x{float(value):.1f}"
 
@@ -54,6 +58,13 @@ def percent(value: Any) -> str:
 
 def _pair(off: Any, on: Any, fmt: Any) -> str:
     return f"{fmt(off)} -> {fmt(on)}"
+
+
+def _spread(row: Mapping[Any, Any], figure: str, fmt: Any) -> str:
+    """"p50 / p95"; the p95 reads "n<20" when too few trials had the figure."""
+    p50, p95 = row[f"{figure}_p50"], row[f"{figure}_p95"]
+    tail = f"n<{MIN_P95_SAMPLES}" if _missing(p95) and not _missing(p50) else fmt(p95)
+    return f"{fmt(p50)} / {tail}"
 
 
 def savings_display(trials: pd.DataFrame) -> DisplayTable:
@@ -90,11 +101,12 @@ def summary_display(trials: pd.DataFrame) -> DisplayTable:
             f"{r['valid_true']} / {r['valid_false']} / {r['valid_unknown']}",
             f"{r['verdicts_true']} / {r['verdicts_false']} / {r['verdicts_unknown']}"
             f" / {r['verdicts_not_promised']}",
-            f"{tokens(r['redundant_tokens_p50'])} / {tokens(r['redundant_tokens_p95'])}",
-            f"{usd(r['redundant_cost_usd_p50'])} / {usd(r['redundant_cost_usd_p95'])}",
-            f"{seconds(r['time_to_resume_s_p50'])} / {seconds(r['time_to_resume_s_p95'])}",
-            f"{seconds(r['time_to_recover_s_p50'])} / {seconds(r['time_to_recover_s_p95'])}",
+            _spread(r, "redundant_tokens", tokens),
+            _spread(r, "redundant_cost_usd", usd),
+            _spread(r, "time_to_resume_s", seconds),
+            _spread(r, "time_to_recover_s", seconds),
             str(r["never_recovered"]), seconds(r["completion_delay_s_p50"]),
+            _count(r["redundant_tool_calls_p50"]),
         ))
     return DisplayTable(
         "Per scenario, SUT and environment",
@@ -102,10 +114,12 @@ def summary_display(trials: pd.DataFrame) -> DisplayTable:
          "valid true / false / unknown",
          "verdicts true / false / unknown / not promised", "redundant tokens p50 / p95",
          "redundant cost p50 / p95", "time to resume p50 / p95", "time to recover p50 / p95",
-         "never recovered", "completion delay p50"),
+         "never recovered", "completion delay p50", "redundant tool calls p50"),
         tuple(rows),
-        "p50 and p95 over seeds and triggers (linear interpolation); null figures are left out; "
-        "'never recovered' counts trials with a fault and no time to recover.",
+        f"p50 and p95 over seeds and triggers (linear interpolation); p95 only over at least "
+        f"{MIN_P95_SAMPLES} trials; null figures are left out; "
+        "'never recovered' counts trials with a fault and no time to recover; redundant tool "
+        "calls are tool executions beyond the golden run's (n/a where unrecorded).",
     )
 
 
@@ -138,7 +152,8 @@ def invalid_trials_display(trials: pd.DataFrame) -> DisplayTable:
         ("trial", "scenario", "SUT", "trigger", "seed", "valid", "verdicts"), rows, note)
 
 
-def issues_display(issues: Sequence[LoadIssue]) -> DisplayTable:
+def issues_display(issues: Sequence[LoadIssue],
+                   title: str = "Problems reading the results") -> DisplayTable:
     rows = tuple((f"{i.source}:{i.line}", i.level, i.message) for i in issues)
-    return DisplayTable("Problems reading the results", ("where", "level", "problem"), rows,
+    return DisplayTable(title, ("where", "level", "problem"), rows,
                         "These lines were left out of every table and chart.")

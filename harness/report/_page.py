@@ -2,8 +2,12 @@
 
 HTML: one self-contained file with inline CSS and no scripts; charts are PNG files beside it,
 referenced by relative path (so the directory can be uploaded as one artifact and opened from disk).
-Markdown: GitHub-flavoured, fit for a PR comment or ``$GITHUB_STEP_SUMMARY``; it carries the tables
-but not the charts (relative images do not resolve there) and points at the HTML instead.
+Markdown: GitHub-flavoured, fit for a PR comment or ``$GITHUB_STEP_SUMMARY``: the status, the
+headline and the tables named in ``ReportPage.markdown_tables``, not the charts (relative images do
+not resolve there); it points at the HTML for the rest.
+
+Both open with the status (passed or failed, failed trials, their properties and timelines), then
+the headline and the money charts, then the tables.
 """
 
 from __future__ import annotations
@@ -14,14 +18,18 @@ from dataclasses import dataclass
 
 from harness.report._charts import Chart
 from harness.report._display import DisplayTable
+from harness.report._status import FailedTrial, RunStatus
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
        max-width: 1200px; padding: 0 1rem; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
 h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
-.headline { font-size: 1.15rem; background: #eef5fb; border-left: 4px solid #1f77b4;
-            padding: 0.6rem 1rem; }
+.headline { font-size: 1.05rem; background: #eef5fb; border-left: 4px solid #1f77b4;
+            padding: 0.6rem 1rem 0.6rem 2rem; }
+.status { font-size: 1.15rem; font-weight: bold; padding: 0.6rem 1rem; }
+.passed { background: #e8f5e9; border-left: 4px solid #2e7d32; }
+.failed { background: #fdecea; border-left: 4px solid #c62828; }
 .meta, .note, figcaption { color: #555; font-size: 0.9rem; }
 table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.88rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
@@ -35,16 +43,50 @@ figure img { max-width: 100%; border: 1px solid #eee; }
 
 @dataclass(frozen=True)
 class ReportPage:
+    """A report, in reading order: status, headline, money charts, meta, tables, other charts.
+
+    ``status`` opens it (passed or failed, how many trials, which failed which property, each
+    failed trial's timeline). ``markdown_tables`` names the tables (by title) the Markdown summary
+    keeps, so it stays short enough for a pull-request comment; the HTML shows all of them.
+    """
+
     title: str
     headline: str
     meta: tuple[str, ...]
     tables: tuple[DisplayTable, ...]
     charts: tuple[Chart, ...]
     chart_notes: tuple[str, ...] = ()
-    top_charts: tuple[Chart, ...] = ()
-    """Shown right after the headline (the money chart of a crash sweep)."""
     top_tables: tuple[DisplayTable, ...] = ()
-    """Shown right after ``top_charts`` (the money projection)."""
+    """Shown right after the money charts (the money projection of a crash sweep)."""
+    status: RunStatus | None = None
+    money_charts: tuple[Chart, ...] = ()
+    markdown_tables: frozenset[str] | None = None
+
+    @property
+    def headline_lines(self) -> tuple[str, ...]:
+        return tuple(line for line in self.headline.splitlines() if line)
+
+
+MAX_MARKDOWN_FAILURES = 10
+
+
+def _failure_text(f: FailedTrial) -> str:
+    where = f"{f.scenario} / {f.sut}" + ("" if f.env == "local" else f" ({f.env})")
+    return f"{f.trial_id} ({where}): {f.valid}; {', '.join(f.properties) or 'no verdicts'}"
+
+
+def _html_status(status: RunStatus) -> list[str]:
+    esc = html.escape
+    css = "passed" if status.passed else "failed"
+    parts = [f'<p class="status {css}">{esc(status.line())}</p>']
+    if status.failed:
+        items = []
+        for f in status.failed:
+            link = (f' — <a href="{esc(f.timeline)}">timeline</a>' if f.timeline
+                    else " — timeline: see trials.csv")
+            items.append(f"<li>{esc(_failure_text(f))}{link}</li>")
+        parts.append("<ul>\n" + "\n".join(items) + "\n</ul>")
+    return parts
 
 
 def _html_table(table: DisplayTable) -> str:
@@ -73,10 +115,12 @@ def render_html(page: ReportPage) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<link rel="icon" href="data:,">', f"<title>{esc(page.title)}</title>",
         f"<style>{_CSS}</style>", "</head>", "<body>", f"<h1>{esc(page.title)}</h1>",
-        f'<p class="headline">{esc(page.headline)}</p>',
-        *(f'<p class="meta">{esc(line)}</p>' for line in page.meta),
-        *(_html_chart(c) for c in page.top_charts),
+        *(_html_status(page.status) if page.status else []),
+        '<ul class="headline">' + "".join(f"<li>{esc(line)}</li>"
+                                          for line in page.headline_lines) + "</ul>",
+        *(_html_chart(c) for c in page.money_charts),
         *(_html_table(t) for t in page.top_tables),
+        *(f'<p class="meta">{esc(line)}</p>' for line in page.meta),
         *(_html_table(t) for t in page.tables),
         *(_html_chart(c) for c in page.charts),
         *(f'<p class="note">{esc(n)}</p>' for n in page.chart_notes),
@@ -101,13 +145,30 @@ def _md_table(table: DisplayTable) -> list[str]:
     return [*lines, ""]
 
 
+def _md_status(status: RunStatus, charts_hint: str) -> list[str]:
+    lines = [f"**{_md_cell(status.line())}**", ""]
+    for f in status.failed[:MAX_MARKDOWN_FAILURES]:
+        link = f" ([timeline]({f.timeline}))" if f.timeline else ""
+        lines.append(f"- {_md_cell(_failure_text(f))}{link}")
+    if len(status.failed) > MAX_MARKDOWN_FAILURES:
+        lines.append(f"- ... and {len(status.failed) - MAX_MARKDOWN_FAILURES} more: see "
+                     f"`{charts_hint}` or trials.csv")
+    return [*lines, ""] if status.failed else lines
+
+
 def render_markdown(page: ReportPage, charts_hint: str = "index.html") -> str:
-    lines = [f"## {page.title}", "", f"**{_md_cell(page.headline)}**", ""]
+    lines = [f"## {page.title}", ""]
+    if page.status is not None:
+        lines += _md_status(page.status, charts_hint)
+    lines += [f"- {_md_cell(line)}" for line in page.headline_lines] + [""]
     lines += [f"{_md_cell(m)}  " for m in page.meta] + [""]
-    for table in (*page.top_tables, *page.tables):
+    for table in page.top_tables:
         lines += _md_table(table)
-    if page.charts or page.top_charts:
-        names = ", ".join(c.title.lower() for c in (*page.top_charts, *page.charts))
+    for table in page.tables:
+        if page.markdown_tables is None or table.title in page.markdown_tables:
+            lines += _md_table(table)
+    if page.charts or page.money_charts:
+        names = ", ".join(c.title.lower() for c in (*page.money_charts, *page.charts))
         lines.append(f"Charts ({names}) are in `{charts_hint}` of the report directory.")
     return "\n".join(lines) + "\n"
 

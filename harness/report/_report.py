@@ -1,14 +1,17 @@
 """``write_report``: a results store -> a report directory.
 
 Steps, in order: make the directory; write ``trials.csv`` (one row per trial, no history),
-``summary.csv`` (per scenario x SUT) and ``savings.csv`` (checkpointing on vs off); draw the charts
-(PNG files beside the HTML; a chart with nothing to draw is left out and the page says so); write
-``index.html`` and ``summary.md``. Only files this module names are written or replaced in the
-directory; the input files are never touched.
+``summary.csv`` (per scenario x SUT) and ``savings.csv`` (checkpointing on vs off); draw the
+timeline of every failed trial (``timeline-<row>.png``, for the status), the money charts
+(:data:`MONEY_CHARTS`) and the other charts (PNG files beside the HTML; a chart with nothing to
+draw is left out and the page says so); write ``index.html`` and ``summary.md``, both opening with
+the status. Only files this module names are written or replaced in the directory; the input files
+are never touched.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +30,7 @@ from harness.report._display import (
 from harness.report._headline import headline
 from harness.report._money import Projection, money_section
 from harness.report._page import ReportPage, join_meta, render_html, render_markdown
+from harness.report._status import draw_failed_timelines, run_status
 from harness.report._store import LoadedResults
 from harness.report._tables import savings_table, summary_table
 from harness.report._timeline import pick_representative, timeline_chart
@@ -34,6 +38,15 @@ from harness.report._timeline import pick_representative, timeline_chart
 DEFAULT_TITLE = "durabench report"
 CHART_FILES = ("redundant_tokens.png", "time_to_recover.png", "timeline.png",
                "waste_per_crash_usd.png")
+
+ChartMaker = Callable[[pd.DataFrame, Path], "Chart | None"]
+MONEY_CHARTS: tuple[ChartMaker, ...] = ()
+"""Charts shown right after the headline, before any table: what the faults cost in money.
+Each draws one PNG into the report directory from the trials frame and returns its Chart, or
+None when there is nothing to draw. The money-per-crash chart and projection (harness/report/
+_money.py) go here, e.g. ``MONEY_CHARTS = (money_per_crash_chart, projection_chart)``."""
+MARKDOWN_TABLES = frozenset({"What checkpointing saved", "Problems reading the results"})
+"""The tables the Markdown summary keeps (the HTML has all of them)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,8 @@ class ReportFiles:
     savings_csv: Path
     charts: tuple[Path, ...]
     headline: str
+    passed: bool = False
+    """The status: at least one trial and every trial valid."""
 
 
 def _charts(results: LoadedResults, out_dir: Path) -> tuple[tuple[Chart, ...], tuple[str, ...]]:
@@ -89,8 +104,10 @@ def _tables(results: LoadedResults) -> tuple[DisplayTable, ...]:
     trials = results.trials
     tables = [savings_display(trials), summary_display(trials), verdicts_display(trials),
               invalid_trials_display(trials)]
-    if results.issues:
-        tables.append(issues_display(results.issues))
+    if results.errors:
+        tables.append(issues_display(results.errors))
+    if results.warnings:
+        tables.append(issues_display(results.warnings, "Warnings reading the results"))
     return tuple(tables)
 
 
@@ -109,12 +126,16 @@ def write_report(results: LoadedResults, out_dir: str | Path,
     summary_csv = _write_csv(summary_table(results.trials), out / "summary.csv")
     savings_csv = _write_csv(savings_table(results.trials), out / "savings.csv")
     charts, notes = _charts(results, out)
-    # money hook (harness/report/_money.py): headline chart and projection first, when present
-    money_charts, money_tables = money_section(results.trials, out, projection)
+    timelines = draw_failed_timelines(results.trials, results.histories, out, timeline_chart)
+    money = tuple(c for make in MONEY_CHARTS if (c := make(results.trials, out)) is not None)
+    # harness/report/_money.py: the crash sweep's money chart and projection, when present
+    sweep_charts, money_tables = money_section(results.trials, out, projection)
+    money = (*sweep_charts, *money)
     page = ReportPage(
         title=title or DEFAULT_TITLE, headline=headline(results.trials), meta=_meta(results),
         tables=_tables(results), charts=charts, chart_notes=notes,
-        top_charts=money_charts, top_tables=money_tables)
+        status=run_status(results.trials, timelines), money_charts=money,
+        top_tables=money_tables, markdown_tables=MARKDOWN_TABLES)
     index_html = out / "index.html"
     index_html.write_text(render_html(page), encoding="utf-8")
     summary_md = out / "summary.md"
@@ -122,4 +143,5 @@ def write_report(results: LoadedResults, out_dir: str | Path,
     return ReportFiles(
         out_dir=out, index_html=index_html, summary_md=summary_md, trials_csv=trials_csv,
         summary_csv=summary_csv, savings_csv=savings_csv,
-        charts=tuple(out / c.filename for c in (*money_charts, *charts)), headline=page.headline)
+        charts=tuple(out / c.filename for c in (*money, *charts)), headline=page.headline,
+        passed=page.status is not None and page.status.passed)

@@ -7,10 +7,19 @@ Contract:
   :class:`LoadIssue` naming ``file:line``; the other lines are still loaded.
 - Lines whose ``kind`` is not ``"trial"`` are skipped with a warning (future record kinds).
 - A file that cannot be opened at all raises :class:`ResultsInputError`.
+- Each trial counts once: a line whose (env, run, trial_id, fault, fault_params, trigger_spec,
+  workload_params) was already loaded is skipped with a warning naming the first line. The *run*
+  is the run id's first dash-separated field (the session's start time that ``new_run_id`` puts
+  first), so the per-xdist-worker run ids of one session (``<time>-<hex>-gw0``,
+  ``<time>-<hex>-gw1``) count as one run. The fault's and trigger's parameters are part of the
+  key because two cases of one scenario may share a trial id (e.g. a link cut ``down`` and
+  black-holed ``timeout`` at the same crash point): those are different trials.
 
 Lifecycle of one line: decode -> parse JSON -> check ``schema`` -> upgrade to the current schema
-(one function per old version in :data:`_UPGRADES`) -> dispatch on ``kind`` -> validate a trial ->
-flatten it into a row (verdicts become ``verdict_<property>`` columns; ``history`` is kept aside).
+(one function per old version in :data:`harness.results.UPGRADES`) -> dispatch on ``kind`` ->
+validate a trial and read it as a :class:`harness.results.ResultRecord` (the type the runner
+writes) -> drop a duplicate -> flatten it into a row (verdicts become ``verdict.<property>``
+columns; ``history`` is kept aside).
 """
 
 from __future__ import annotations
@@ -25,8 +34,9 @@ from typing import Any, Literal
 import pandas as pd
 
 from harness.history import PROPERTIES
+from harness.results import RESULT_SCHEMA, UPGRADES, ResultRecord, ResultRecordError
 
-SUPPORTED_SCHEMA = 1
+SUPPORTED_SCHEMA = RESULT_SCHEMA
 """The newest results-store schema this code reads."""
 
 VerdictValue = Literal["true", "false", "unknown", "not promised"]
@@ -35,13 +45,14 @@ VERDICT_VALUES: tuple[str, ...] = ("true", "false", "unknown", "not promised")
 IssueLevel = Literal["error", "warning"]
 
 ID_COLUMNS: tuple[str, ...] = (
-    "run_id", "trial_id", "scenario", "sut", "checkpointing", "workload", "fault", "trigger",
-    "recovery", "seed", "env",
+    "run_id", "trial_id", "scenario", "sut", "twin", "checkpointing", "workload", "fault",
+    "trigger", "recovery", "seed", "env", "toxiproxy",
 )
 FIGURE_COLUMNS: tuple[str, ...] = (
     "crash_step", "tokens_billed", "golden_tokens_billed", "redundant_tokens", "redundant_calls",
     "cost_usd", "redundant_cost_usd", "fault_at_ns", "frontier", "time_to_resume_s",
     "time_to_recover_s", "completion_delay_s", "duration_s", "golden_duration_s", "wall_s",
+    "tool_executions", "redundant_tool_calls",
 )
 JSON_COLUMNS: tuple[str, ...] = ("workload_params", "trigger_spec", "versions")
 TAIL_COLUMNS: tuple[str, ...] = (
@@ -97,9 +108,8 @@ class _LineError(Exception):
 
 # -- schema upgrades ------------------------------------------------------------------------------
 
-_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-"""``_UPGRADES[v]`` turns a schema-``v`` record into a schema-``v+1`` record. None exist yet:
-when schema 2 is introduced, add ``_UPGRADES[1] = _upgrade_1_to_2`` and bump SUPPORTED_SCHEMA."""
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = dict(UPGRADES)
+"""``_UPGRADES[v]`` turns a schema-``v`` record into a schema-``v+1`` record (harness.results)."""
 
 
 def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +153,29 @@ def _check_trial(record: Mapping[str, Any]) -> None:
             raise _LineError(
                 f'verdict "{prop}" is {value!r}; expected one of {", ".join(VERDICT_VALUES)}'
             )
+
+
+def _read_record(record: Mapping[str, Any]) -> ResultRecord:
+    try:
+        return ResultRecord.from_json(record)
+    except (ResultRecordError, TypeError) as exc:
+        raise _LineError(f"not a results record: {exc}") from exc
+
+
+TrialKey = tuple[str, str, str, str]
+
+
+def _trial_key(record: Mapping[str, Any]) -> TrialKey:
+    """What makes two lines the same trial (module docstring)."""
+    spec = json.dumps([record.get("fault"), record.get("fault_params"),
+                       record.get("trigger_spec"), record.get("workload_params")],
+                      sort_keys=True, default=str)
+    return (str(record["env"]), run_of(str(record["run_id"])), str(record["trial_id"]), spec)
+
+
+def run_of(run_id: str) -> str:
+    """The session a run id belongs to (its first dash-separated field; module docstring)."""
+    return run_id.split("-", 1)[0]
 
 
 def _row(record: Mapping[str, Any], source: str, line: int) -> dict[str, Any]:
@@ -226,6 +259,7 @@ def _load_file(
     rows: list[dict[str, Any]],
     histories: list[Mapping[str, Any] | None],
     issues: list[LoadIssue],
+    seen: dict[TrialKey, str],
 ) -> None:
     source = str(path)
     for number, raw in _read_lines(path):
@@ -242,9 +276,17 @@ def _load_file(
                                         "reads only \"trial\" lines"))
                 continue
             _check_trial(record)
+            record = _read_record(record).to_json()
         except _LineError as exc:
             issues.append(LoadIssue(source, number, "error", str(exc)))
             continue
+        key = _trial_key(record)
+        if key in seen:
+            issues.append(LoadIssue(source, number, "warning",
+                                    f"trial {key[2]} of run {key[1]} ({key[0]}) is already at "
+                                    f"{seen[key]}; counted once"))
+            continue
+        seen[key] = f"{source}:{number}"
         rows.append(_row(record, source, number))
         history = record.get("history")
         histories.append(history if isinstance(history, dict) else None)
@@ -262,8 +304,9 @@ def load_results(paths: Sequence[str | Path]) -> LoadedResults:
     rows: list[dict[str, Any]] = []
     histories: list[Mapping[str, Any] | None] = []
     issues: list[LoadIssue] = []
+    seen: dict[TrialKey, str] = {}
     for path in paths:
-        _load_file(Path(path), rows, histories, issues)
+        _load_file(Path(path), rows, histories, issues, seen)
     return LoadedResults(
         trials=_frame(rows),
         histories=tuple(histories),

@@ -5,8 +5,9 @@ nothing is mutated. Percentiles are pandas' linear-interpolation quantiles over 
 have the figure (nulls are left out and counted where it matters, e.g. ``never_recovered``).
 
 A trial "has a fault" when its ``fault`` is set and not ``"none"``. Savings pair a checkpointing-on
-SUT with its checkpointing-off twin by name: ``X`` with ``X-nockpt`` (e.g. ``reference`` with
-``reference-nockpt``), within one scenario.
+SUT with its checkpointing-off **twin** as its results lines name it (``twin``, from the SUT
+protocol; schema-1 lines get ``X-nockpt`` by the old naming convention when read), within one
+scenario and environment. p95 is shown only over at least :data:`MIN_P95_SAMPLES` values.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from harness.history import PROPERTIES
 from harness.report._store import VERDICT_PREFIX
 
 NOCKPT_SUFFIX = "-nockpt"
+MIN_P95_SAMPLES = 20
+"""Fewer values than this give no p95 (NaN; the display says "n<20"): a p95 of a handful of
+runs is their maximum, not a tail."""
 VERDICT_COUNTED: tuple[str, ...] = ("true", "false", "unknown", "not promised")
 _SPREAD_FIGURES = (
     "redundant_tokens", "redundant_cost_usd", "time_to_resume_s", "time_to_recover_s",
@@ -31,7 +35,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "valid_true", "valid_false", "valid_unknown",
     "verdicts_true", "verdicts_false", "verdicts_unknown", "verdicts_not_promised",
     *(f"{f}_{q}" for f in _SPREAD_FIGURES for q in ("p50", "p95")),
-    "never_recovered", "completion_delay_s_p50",
+    "never_recovered", "completion_delay_s_p50", "redundant_tool_calls_p50",
 )
 _PAIRED = ("redundant_tokens", "redundant_cost_usd", "time_to_recover_s", "completion_delay_s")
 SAVINGS_COLUMNS: tuple[str, ...] = (
@@ -60,6 +64,12 @@ def quantile(values: pd.Series, q: float) -> float:
     return float(present.quantile(q)) if len(present) else math.nan
 
 
+def p95(values: pd.Series) -> float:
+    """The 0.95-quantile when there are at least MIN_P95_SAMPLES values, else NaN."""
+    present = pd.to_numeric(values, errors="coerce").dropna()
+    return quantile(present, 0.95) if len(present) >= MIN_P95_SAMPLES else math.nan
+
+
 def verdict_columns(trials: pd.DataFrame) -> list[str]:
     return [c for c in trials.columns if c.startswith(VERDICT_PREFIX)]
 
@@ -85,10 +95,12 @@ def _summary_row(scenario: str, sut: str, env: str, group: pd.DataFrame) -> dict
         row[f"verdicts_{value.replace(' ', '_')}"] = sum(1 for c in cells if c == value)
     for figure in _SPREAD_FIGURES:
         row[f"{figure}_p50"] = quantile(group[figure], 0.5)
-        row[f"{figure}_p95"] = quantile(group[figure], 0.95)
+        row[f"{figure}_p95"] = p95(group[figure])
     faulted = group[has_fault(group)]
     row["never_recovered"] = int(faulted["time_to_recover_s"].isna().sum())
     row["completion_delay_s_p50"] = quantile(group["completion_delay_s"], 0.5)
+    tools = group["redundant_tool_calls"] if "redundant_tool_calls" in group.columns else None
+    row["redundant_tool_calls_p50"] = math.nan if tools is None else quantile(tools, 0.5)
     return row
 
 
@@ -163,11 +175,13 @@ def savings_table(trials: pd.DataFrame) -> pd.DataFrame:
     nockpt p50 / ckpt p50. Only scenarios where both modes ran get a row.
     """
     faulted = _by_environment(trials[has_fault(trials)])
-    runtime = faulted["sut"].astype("string").str.removesuffix(NOCKPT_SUFFIX)
+    if "twin" not in faulted.columns:
+        faulted = faulted.assign(twin=None)
     rows = []
-    for (scenario, name, env), group in faulted.groupby(
-            [faulted["scenario"], runtime, faulted["env"]], sort=True):
-        on, off = group[group["checkpointing"]], group[~group["checkpointing"]]
-        if len(on) and len(off):
-            rows.append({**_savings_row(str(scenario), str(name), on, off), "env": str(env)})
+    for (scenario, env), group in faulted.groupby(["scenario", "env"], sort=True):
+        on_all = group[group["checkpointing"]]
+        for (sut, twin), on in on_all.groupby(["sut", on_all["twin"].fillna("")], sort=True):
+            off = group[(group["sut"] == twin) & ~group["checkpointing"]]
+            if twin and len(off):
+                rows.append({**_savings_row(str(scenario), str(sut), on, off), "env": str(env)})
     return pd.DataFrame(rows, columns=list(SAVINGS_COLUMNS))

@@ -126,12 +126,11 @@ def _legend(ax: Any) -> None:
 
 
 def timeline_chart(record: Mapping[Any, Any], history_json: Mapping[str, Any],
-                   out_dir: Path) -> Chart:
+                   out_dir: Path, filename: str = "timeline.png") -> Chart:
     """Draw the timeline of one trial (``record`` is its row of the trials frame)."""
     history = history_from_json(history_json)
-    origin = history.started_ns or min(e.received_ns for e in history.ledger)
+    origin = history.started_ns or min((e.received_ns for e in history.ledger), default=0)
     steps = [e.step for e in history.trial_ledger() if e.step is not None] or [0]
-    filename = "timeline.png"
     with figure(figsize=(11, 4.8), dpi=DPI) as fig:
         ax = fig.add_subplot(1, 1, 1)
         _draw_calls(ax, history, origin)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Protocol, runtime_checkable
 
-from harness.history import JSONValue, Outcome, Property, StepRecord, WorkflowRecord
+from harness.history import Claim, JSONValue, Outcome, Property, StepRecord, WorkflowRecord
 
 RecoveryPolicyName = Literal["restart", "delayed", "standby", "supervised"]
 
@@ -180,6 +180,17 @@ class ReportsLiveness(Protocol):
     def silent_executors(self, executor_ids: Sequence[str], silence_s: float) -> list[str]:
         """Those of ``executor_ids`` not heard from for at least ``silence_s`` (never-heard-of
         ones are not silent)."""
+        ...
+
+
+@runtime_checkable
+class ReportsClaims(Protocol):
+    """Optional ability of a client: the claims its store recorded (who took which epoch of a
+    workflow, and when). single_active_execution then judges late writes against the exact
+    claim time instead of the newer execution's first activity (an upper bound of it)."""
+
+    def claims(self, workflow_ids: Sequence[str]) -> list[Claim]:
+        """Every recorded claim of these workflows, in any order."""
         ...
 
 

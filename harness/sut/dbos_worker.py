@@ -115,11 +115,13 @@ def llm_step(step: int, request: dict[str, Any]) -> dict[str, Any]:
     return {**reply, **_stamp()}
 
 
-@DBOS.step(name="tool", retries_allowed=True, max_attempts=3, interval_seconds=0.2)
+@DBOS.step(name="tool", retries_allowed=True, max_attempts=5, interval_seconds=0.2,
+           backoff_rate=2.0)  # fmt: skip
 def tool_step(step: int, name: str, arguments: dict[str, Any], latency_s: float,
               result_tokens: int) -> dict[str, Any]:  # fmt: skip
-    return {"step": step, "result": run_tool(name, arguments, latency_s, result_tokens),
-            **_stamp()}  # fmt: skip
+    result = run_tool(name, arguments, latency_s, result_tokens,
+                      provider_url=WORKER.provider_url, headers=_headers(step))
+    return {"step": step, "result": result, **_stamp()}
 
 
 @DBOS.step(name="effect", retries_allowed=True, max_attempts=5, interval_seconds=0.2,

@@ -120,8 +120,8 @@ class PlainContext:
 
     def tool(self, step: int, name: str, arguments: Mapping[str, Any], *,
              latency_s: float = 0.0, result_tokens: int = 100) -> Any:  # fmt: skip
-        self._worker.check_held(self._root_id, self._attempt)
-        return run_tool(name, arguments, latency_s, result_tokens)
+        return run_tool(name, arguments, latency_s, result_tokens,
+                        provider_url=self._worker.provider_url, headers=self._headers(step))
 
     def effect(self, step: int, name: str, key: str, payload: Any) -> bool:
         url = self._worker.provider_url

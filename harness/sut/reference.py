@@ -77,11 +77,15 @@ def llm_step(step: int, request: dict[str, Any]) -> dict[str, Any]:
     return dict(call_llm(WORKER.provider_url, step, request, _headers(step)))  # type: ignore[arg-type]
 
 
-@app.step(name="tool", retries=2)
+@app.step(name="tool", retries=4, backoff_s=0.2, backoff_max_s=2.0)
 def tool_step(
     step: int, name: str, arguments: dict[str, Any], latency_s: float, result_tokens: int
 ) -> dict[str, Any]:
-    return {"step": step, "result": run_tool(name, arguments, latency_s, result_tokens)}
+    # Recorded in the provider's tool log, so it reaches the provider like an LLM call and
+    # shares the LLM step's retry policy.
+    result = run_tool(name, arguments, latency_s, result_tokens,
+                      provider_url=WORKER.provider_url, headers=_headers(step))
+    return {"step": step, "result": result}
 
 
 @app.step(name="effect", retries=4, backoff_s=0.2, backoff_max_s=2.0)

@@ -8,10 +8,17 @@
   the ``X-Durabench-Tokens-Per-Second`` header (the provider's simulated speed for that call).
 - Tools are local and deterministic; ``search`` sleeps ``latency_s`` to stand in for a slow API
   and returns ``result_tokens`` words, so the agent's context grows turn by turn.
+- Every tool execution is announced to the provider's tool log before it runs (``POST /v1/tools``
+  with the attribution headers) and reported when it returns, so a re-executed tool is visible in
+  the history as harness evidence. The announcement is part of the call, like a remote search
+  API's request: when the provider cannot be reached the tool fails and the durable step's retry
+  policy takes over. The report of its end is best effort. A provider without a tool log (404, an
+  image built before it existed) lets the tool run unrecorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -100,10 +107,43 @@ def call_llm(
     )
 
 
-def run_tool(name: str, arguments: Mapping[str, JSON], latency_s: float, result_tokens: int) -> str:
-    """A deterministic local tool: same arguments, same answer."""
+TOOL_RECORD_TIMEOUT_S = 10.0
+"""Announcing a tool execution: like posting an effect."""
+TOOL_FINISH_TIMEOUT_S = 2.0
+"""Reporting its end is best effort: a black-holed provider link must not hold the step long."""
+
+
+def run_tool(name: str, arguments: Mapping[str, JSON], latency_s: float, result_tokens: int,
+             *, provider_url: str | None = None, headers: Mapping[str, str] | None = None) -> str:
+    """A deterministic local tool: same arguments, same answer.
+
+    With ``provider_url`` and the attribution ``headers`` (what every SUT adapter should pass),
+    the execution is recorded in the provider's tool log (module docstring); without them it runs
+    unrecorded, and the history cannot see it.
+    """
     if name != "search":
         raise ValueError(f"unknown tool {name!r}; the workloads only define 'search'")
+    if provider_url is None or headers is None:
+        return _search(arguments, latency_s, result_tokens)
+    base = provider_url.rstrip("/")
+    started = httpx.post(f"{base}/v1/tools", json={"name": name}, headers=dict(headers),
+                         timeout=TOOL_RECORD_TIMEOUT_S)
+    if started.status_code == 404:  # a provider older than the tool log (e.g. a stale image)
+        return _search(arguments, latency_s, result_tokens)
+    started.raise_for_status()
+    execution_id = str(started.json()["execution_id"])
+    ok = False
+    try:
+        result = _search(arguments, latency_s, result_tokens)
+        ok = True
+        return result
+    finally:
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"{base}/v1/tools/{execution_id}/finish", json={"ok": ok},
+                       timeout=TOOL_FINISH_TIMEOUT_S)
+
+
+def _search(arguments: Mapping[str, JSON], latency_s: float, result_tokens: int) -> str:
     deadline = time.monotonic() + latency_s
     arm = os.environ.get(OOM_ARM_ENV)
     while True:

@@ -21,6 +21,7 @@ from harness.history import (
     LedgerEntry,
     Outcome,
     StepRecord,
+    ToolExecution,
     WorkflowRecord,
     WorkflowStatus,
 )
@@ -81,6 +82,16 @@ def effect(t: float, *, key: str = f"{WF}:publish", applied: bool = True, wf: st
            executor: str | None = "w1") -> EffectRecord:
     return EffectRecord(key=key, name=name, workflow_id=wf, executor=executor, attempt=attempt,
                         received_ns=at(t), applied=applied)
+
+
+def tool(step: int, t: float, *, wf: str = WF, attempt: int = 1, executor: str = "w1",
+         finished: float | None = -1.0, ok: bool | None = True) -> ToolExecution:
+    """One tool execution; by default it finished 0.2 s after it started."""
+    end = t + 0.2 if finished == -1.0 else finished
+    return ToolExecution(execution_id=f"tool-{wf}-{step}-{attempt}-{t}", workflow_id=wf,
+                         step=step, attempt=attempt, executor=executor, name="search",
+                         started_ns=at(t), finished_ns=None if end is None else at(end),
+                         ok=ok if end is not None else None)
 
 
 def event(kind: EventKind, t: float, **fields: Any) -> HarnessEvent:

@@ -105,7 +105,7 @@ def test_summary_explains_each_non_true_promised_verdict() -> None:
     text = judge(replayed, ALL).summary()
     assert "trial verdict: false" in text
     assert "no_replay: false (workflow wf-1)" in text
-    assert "logical step 1" in text
+    assert "logical llm step 1" in text
     assert "ledger fault+1.700s wf=wf-1 step=1 attempt=2" in text  # evidence, relative time
     assert "terminates" not in text  # true verdicts are not explained
     assert "all 7 promised properties hold" in judge(crash_run(), ALL).summary()

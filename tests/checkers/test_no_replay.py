@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from checker_histories import clean_run, crash_run, event, led, rec, with_
+from checker_histories import clean_run, crash_run, event, led, rec, tool, with_
 
 from harness.checkers import no_replay
 from harness.history import History, Validity
@@ -12,7 +12,18 @@ CASES: list[tuple[str, History, Validity, str]] = [
     ("resumes from the checkpoint", CRASH, "true", "none of the 2"),
     ("checkpointed step 1 requested again", with_(
         CRASH, ledger=(*CRASH.ledger, led(1, 3.9, attempt=2, executor="w2"))),
-     "false", "logical step 1"),
+     "false", "logical llm step 1"),
+    # Tool executions are harness evidence too: a tool step recorded before the fault and run
+    # again after it is a replay, although it costs no tokens.
+    ("checkpointed tool step executed again", with_(
+        CRASH, steps=(*CRASH.steps, rec(1, 1.8, seq=20, kind="tool")),
+        tools=(tool(1, 1.55), tool(1, 3.2, attempt=2, executor="w2"))),
+     "false", "logical tool step 1, checkpointed at fault-0.400s, was executed again 1 time"),
+    ("the in-flight tool executed again is no replay", with_(
+        CRASH, steps=(*CRASH.steps, rec(1, 1.8, seq=20, kind="tool")),
+        tools=(tool(1, 1.55), tool(2, 2.1, finished=None),
+               tool(2, 3.2, attempt=2, executor="w2"))),
+     "true", "none of the 3"),
     ("two step records share a seq", with_(
         CRASH, steps=(*CRASH.steps, rec(9, 4.8, seq=2, kind="tool", epoch=2, executor="w2"))),
      "false", "share seq 2"),

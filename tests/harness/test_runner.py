@@ -48,6 +48,15 @@ def test_two_golden_runs_with_one_seed_bill_identical_tokens(env: LocalEnvironme
     real = bool(os.environ.get(ENV_URL)) or find_binary() is not None
     label = first.to_json()["toxiproxy"]
     assert label == "embedded" if not real else str(label).startswith("real 2."), label
+    assert baseline.path_step_tokens == {"0": dict(baseline.step_tokens)}
+    assert baseline.path_effects == {"0": ("publish",)}
+    # every tool execution is harness evidence, attributed like an LLM call
+    tools = first.history.trial_tools()
+    assert [t.step for t in tools] == list(range(1, PARAMS.turns + 1))
+    assert all(t.ok and t.attempt == 1 and t.workflow_id == first.history.workflow_ids[0]
+               for t in tools)
+    assert baseline.tool_executions == len(tools) == first.figures.tool_executions
+    assert first.postgres_version and first.twin == "reference-nockpt"
 
 
 @pytest.mark.parametrize("sut", ["reference", "reference-nockpt"])
@@ -69,7 +78,7 @@ def test_a_kill_while_the_call_is_held_bills_the_lost_response(
 
 def test_a_trial_past_its_timeout_is_unknown_and_torn_down(env: LocalEnvironment) -> None:
     result = run_trial(env, spec(trigger=Trigger("received", call=99), trigger_name="never",
-                                 fault=KillFault(), timeout_s=4.0))  # fmt: skip
+                                 fault=KillFault(), timeout_s=15.0))  # fmt: skip
     assert result.history.timed_out
     assert result.valid == "unknown"
     assert result.history.workflows, "the history so far is kept"

@@ -1,4 +1,4 @@
-"""Builds the report fixture: plausible schema-1 results lines, simulated rather than hand-edited.
+"""Builds the report fixture: plausible results lines, simulated rather than hand-edited.
 
 The matrix is kill x {reference, reference-nockpt} x 3 triggers x 2 recoveries x 3 seeds (36
 trials) of a 6-turn research agent (logical steps 0..7). Each trial's history is simulated on a
@@ -29,6 +29,7 @@ from harness.history import (
     WorkflowRecord,
     to_json,
 )
+from harness.results import RESULT_SCHEMA
 
 FIXTURE_PATH = Path(__file__).parent / "fixtures" / "results.jsonl"
 BASE_NS = 1_764_150_000_000_000_000
@@ -200,19 +201,22 @@ def _verdicts(checkpointing: bool) -> dict[str, str]:
 
 
 def build_trial(sut: str, trigger: str, recovery: str, seed: int, index: int) -> dict[str, Any]:
-    """One schema-1 trial line (as a dict), history included."""
+    """One trial line of the current schema (as a dict), history included."""
     trial_id = f"kill-{sut}-{trigger}-{recovery}-s{seed}"
     started = BASE_NS + index * 30 * _S
     history, crash_step = _history(trial_id, sut, trigger, recovery, seed, started)
     assert history.golden is not None
     figures = _figures(history, history.golden)
     return {
-        "schema": 1, "kind": "trial", "run_id": "20261126T091500-ab12", "trial_id": trial_id,
-        "scenario": "kill", "sut": sut, "checkpointing": history.checkpointing,
+        "schema": RESULT_SCHEMA, "kind": "trial", "run_id": "20261126T091500-ab12",
+        "trial_id": trial_id, "scenario": "kill", "sut": sut,
+        "twin": "reference-nockpt" if history.checkpointing else None, "toxiproxy": "embedded",
+        "checkpointing": history.checkpointing,
         "workload": "research_agent", "workload_params": {"turns": 6, "tokens_per_turn": 200},
         "fault": "kill", "trigger": trigger,
         "trigger_spec": {"kind": "received", "call": crash_step + 1}, "recovery": recovery,
         "seed": seed, "env": "local", "crash_step": crash_step, **figures,
+        "tool_executions": 0, "redundant_tool_calls": None,
         "verdicts": _verdicts(history.checkpointing), "valid": "true", "verdict_summary": "",
         "history": to_json(history),
         "versions": {"durabench": "0.1.0", "python": "3.11.7", "postgres": "16.2"},

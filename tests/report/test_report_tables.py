@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from harness.report import headline, load_results, savings_table, summary_table, verdict_table
+from harness.report._tables import MIN_P95_SAMPLES, p95
 
 WriteResults = Callable[..., Path]
 
@@ -42,12 +43,17 @@ def test_summary_rows_per_scenario_and_sut(
     assert ref["redundant_tokens_p50"] == _median(matrix, "redundant_tokens", True)
     assert nockpt["time_to_recover_s_p50"] == pytest.approx(
         _median(matrix, "time_to_recover_s", False))
-    values = sorted(t["redundant_tokens"] for t in matrix if not t["checkpointing"])
-    rank = 0.95 * (len(values) - 1)
-    low = values[math.floor(rank)]
-    expected_p95 = low + (values[math.ceil(rank)] - low) * (rank - math.floor(rank))
-    assert nockpt["redundant_tokens_p95"] == pytest.approx(expected_p95)
+    # 18 trials per SUT are fewer than MIN_P95_SAMPLES: no p95, rather than the maximum.
+    assert len([t for t in matrix if not t["checkpointing"]]) < MIN_P95_SAMPLES
+    assert math.isnan(nockpt["redundant_tokens_p95"])
     assert ref["never_recovered"] == 0
+
+
+def test_p95_needs_enough_samples() -> None:
+    values = pd.Series(range(MIN_P95_SAMPLES))
+    rank = 0.95 * (MIN_P95_SAMPLES - 1)
+    assert p95(values) == pytest.approx(rank)  # 0..n-1: the quantile is the rank itself
+    assert math.isnan(p95(values.iloc[1:]))
 
 
 def test_verdict_table_counts_false_unknown_and_not_promised(
@@ -90,9 +96,20 @@ def test_headline_matches_a_hand_computation(matrix: list[dict[str, Any]],
     cut = round(100 * (1 - on / off))
     text = headline(load_results([fixture_path]).trials)
     assert text == (
-        f"checkpointing cut redundant tokens by {cut}% (median {off:,.0f} -> {on:,.0f}) and "
-        f"time-to-recover p50 from {ttr_off:.2f} s to {ttr_on:.2f} s (36 trials with a fault)")
-    assert text.startswith("checkpointing cut redundant tokens by 70% (median 7,350 -> 2,190)")
+        f"kill: reference vs reference-nockpt: median redundant tokens {on:,.0f} vs {off:,.0f} "
+        f"(cut {cut}%); time to recover p50 {ttr_on:.2f} s vs {ttr_off:.2f} s (n = 18 vs 18)")
+
+
+def test_headline_is_per_scenario_never_pooled(
+    trials: list[dict[str, Any]], write_results: WriteResults
+) -> None:
+    """A scenario that wastes nothing must not drown one that wastes a lot."""
+    calm = [{**t, "scenario": "db_crash", "trial_id": t["trial_id"] + "-calm",
+             "redundant_tokens": 0} for t in trials]  # fmt: skip
+    lines = headline(_frame(trials + calm, write_results)).splitlines()
+    assert [line.split(":")[0] for line in lines] == ["db_crash", "kill"]
+    assert "median redundant tokens 0 vs 0;" in lines[0]
+    assert "(cut 70%)" in lines[1]
 
 
 def test_headline_with_one_mode_says_what_is_there(
@@ -100,9 +117,11 @@ def test_headline_with_one_mode_says_what_is_there(
 ) -> None:
     only_off = [t for t in trials if not t["checkpointing"]]
     text = headline(_frame(only_off, write_results))
-    assert text.startswith("only checkpointing-off trials with a fault (18)")
+    assert text.startswith("kill: reference-nockpt: median redundant tokens ")
     assert f"{_median(only_off, 'redundant_tokens', False):,.0f}" in text
-    assert "run the checkpointing-on SUT too" in text
+    assert "no checkpointing SUT ran beside it" in text
+    only_on = [t for t in trials if t["checkpointing"]]
+    assert "its twin reference-nockpt did not run" in headline(_frame(only_on, write_results))
 
 
 def test_headline_without_faults_or_trials(

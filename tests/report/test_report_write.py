@@ -59,12 +59,13 @@ def test_html_is_self_contained_and_references_the_charts(report: ReportFiles) -
 def test_markdown_summary_for_a_pr_comment(report: ReportFiles) -> None:
     text = report.summary_md.read_text(encoding="utf-8")
     assert text.startswith("## fixture run\n")
-    assert f"**{report.headline}**" in text
-    # "-": the fixture lines predate the toxiproxy field
-    assert "| kill | reference | local | - | on | 18 | 18 / 0 / 0 |" in text
+    assert "**PASSED: all 36 trials valid" in text
+    assert f"- {report.headline}" in text
     savings = "| kill | reference-nockpt -> reference | local | 18 / 18 | 7,350 -> 2,190 | 70% |"
     assert savings in text
-    assert "### Trials that are not valid\n\nNone." in text
+    # the long tables stay in the HTML; the Markdown is for a pull-request comment
+    assert "| kill | reference | local | on | 18 | 18 / 0 / 0 |" not in text
+    assert "| kill | reference | local | on | 18 | 18 / 0 / 0 |" in _cells(report)
 
 
 def test_representative_trial_is_deterministic(fixture_path: Path) -> None:
@@ -85,7 +86,8 @@ def test_report_lists_bad_lines_and_invalid_trials(
     files = write_report(load_results([path]), tmp_path / "out")
     text = files.summary_md.read_text(encoding="utf-8")
     assert f"{path}:7" in text and f"{path}:8" in text and "schema 99 is newer" in text
-    assert f"| {trials[4]['trial_id']} |" in text and "no_replay=false" in text
+    assert f"- {trials[4]['trial_id']} (kill / reference): false; no_replay=false" in text
+    assert text.index("**FAILED: 1 of 6 trials") < text.index("###")
     assert len(pd.read_csv(files.trials_csv)) == 6
 
 
@@ -99,3 +101,11 @@ def test_report_without_histories_or_faults_still_renders(
     assert files.charts == ()
     page = files.index_html.read_text(encoding="utf-8")
     assert "<img" not in page and "No timeline" in page
+
+
+def _cells(report: ReportFiles) -> str:
+    """The HTML's table rows in the Markdown cell notation, to compare them with it."""
+    page = report.index_html.read_text(encoding="utf-8")
+    rows = re.findall(r"<tr>(.*?)</tr>", page)
+    return "\n".join("| " + " | ".join(html.unescape(c) for c in
+                                       re.findall(r"<td>(.*?)</td>", row)) + " |" for row in rows)
