@@ -31,7 +31,15 @@ from harness.checkers import judge
 from harness.env import CapabilityUnavailable, Environment, Links, Worker
 from harness.faults import Fault, FaultTarget, FaultUnavailable, ShapesWorkers, WorkerSetup
 from harness.figures import compute_figures
-from harness.history import EventKind, GoldenBaseline, HarnessEvent, History, JSONValue, Outcome
+from harness.history import (
+    EventKind,
+    GoldenBaseline,
+    HarnessEvent,
+    History,
+    JSONValue,
+    Outcome,
+    StepRecord,
+)
 from harness.sut import ClientContext, SutClient, SystemUnderTest, WorkerSpec, get_sut
 from harness.trial import TrialResult, TrialSpec
 from harness.triggers import TriggerContext, TriggerNeverFired
@@ -180,8 +188,20 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
             return False
         return True
 
+    def workers() -> list[Worker]:
+        with trial.lock:
+            return list(trial.workers)
+
+    def step_records() -> list[StepRecord]:
+        if not trial.sut.checkpointing:
+            return []
+        ids = [w.workflow_id for w in client.workflows([trial.workflow_id])]
+        return client.step_records(ids or [trial.workflow_id])
+
     target = FaultTarget(trial.env, victim, trial.workflow_id, trial.links, trial.trial_dir,
-                         release, wait_outcome)  # fmt: skip
+                         release, wait_outcome, step_records=step_records,
+                         workflow_records=lambda: client.workflows([trial.workflow_id]),
+                         workers=workers)  # fmt: skip
     try:
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                          pid=victim.pid, detail={"fault": fault.name})  # fmt: skip
@@ -195,8 +215,10 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
 def _start_workers(trial: _Trial) -> None:
     short = uuid.uuid4().hex[:6]
     started = [trial.start_worker(f"w1-{short}", wait_ready=False)]
-    if trial.spec.recovery.policy == "standby" and trial.spec.fault is not None:
-        started.append(trial.start_worker(f"w2-{short}", wait_ready=False))
+    recovery = trial.spec.recovery
+    if recovery.policy == "standby" and trial.spec.fault is not None:
+        started += [trial.start_worker(f"w{n + 2}-{short}", wait_ready=False)
+                    for n in range(recovery.standbys)]
     for worker in started:  # started together, so a standby costs no extra start-up time
         worker.wait_ready(timeout_s=min(30.0, trial.remaining()))
 

@@ -38,17 +38,26 @@ class Recovery:
     - ``restart``: a replacement with the same executor id starts at once (a pod restart); it
       recovers the workflows it owned without waiting for their leases.
     - ``delayed``: the same after ``delay_s`` (pod rescheduling).
-    - ``standby``: a second worker is running from the start; it takes over once the lease expires.
+    - ``standby``: ``standbys`` more workers are running from the start; they take over once the
+      lease expires (with several, their claims race).
     """
 
     policy: RecoveryPolicy = "restart"
     delay_s: float = 0.0
+    standbys: int = 1
 
     def __post_init__(self) -> None:
         if self.policy not in RECOVERY_POLICIES:
             raise ValueError(
                 f"unknown recovery policy {self.policy!r}; valid: {', '.join(RECOVERY_POLICIES)}"
             )
+        if self.standbys < 1:
+            raise ValueError(f"standbys must be at least 1, got {self.standbys}")
+
+    @property
+    def label(self) -> str:
+        """The policy's name in trial ids: ``standby3`` for three standbys."""
+        return f"{self.policy}{self.standbys}" if self.standbys > 1 else self.policy
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,7 @@ class TrialSpec:
 
     @property
     def trial_id(self) -> str:
-        parts = [self.scenario, self.sut, self.trigger_name or "golden", self.recovery.policy]
+        parts = [self.scenario, self.sut, self.trigger_name or "golden", self.recovery.label]
         return "-".join(p for p in parts if p) + f"-s{self.seed}"
 
     def golden(self) -> TrialSpec:
