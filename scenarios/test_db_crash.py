@@ -14,6 +14,8 @@ from harness.pytest_plugin import TrialRunner
 from harness.scenario import research_trial
 from harness.sut import SUT_NAMES, get_sut
 
+pytestmark = pytest.mark.xdist_group("db_crash")
+
 
 @pytest.mark.parametrize("crash", ["between_steps", "mid_step_late"])
 @pytest.mark.parametrize("sut", SUT_NAMES)

@@ -18,6 +18,8 @@ from harness.scenario import research_trial
 from harness.sut import SUT_NAMES, get_sut
 from harness.triggers import CRASH_POINTS
 
+pytestmark = pytest.mark.xdist_group("kill")
+
 
 @pytest.mark.parametrize("policy", ["restart", "standby"])
 @pytest.mark.parametrize("crash", CRASH_POINTS)

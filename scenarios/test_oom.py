@@ -15,6 +15,8 @@ from harness.scenario import SUITE_PARAMS, research_trial, worker_deaths
 from harness.sut import SUT_NAMES, get_sut
 from harness.triggers import Trigger
 
+pytestmark = pytest.mark.xdist_group("oom")
+
 TOOL_STEPS = (1, SUITE_PARAMS.turns)
 """The tool of the first and of the last turn turns memory-hungry."""
 

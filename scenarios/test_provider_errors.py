@@ -15,6 +15,8 @@ from harness.scenario import research_trial
 from harness.sut import SUT_NAMES
 from harness.triggers import Trigger
 
+pytestmark = pytest.mark.xdist_group("provider_errors")
+
 BURSTS = {
     "429x3": ProviderErrorsFault(status=429, count=3),
     "503x2": ProviderErrorsFault(status=503, count=2),
