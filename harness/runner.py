@@ -227,12 +227,15 @@ def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
     spec = trial.spec
     ctx = TriggerContext(trial.env.provider_client(), client, trial.workflow_id)
     try:
+        setup = [rule.install(ctx.provider, trial.workflow_id) for rule in spec.setup_rules]
         if spec.trigger is not None:
             spec.trigger.arm(ctx)
         client.start(spec.workload, trial.workflow_id, spec.params)
         trial.events.add("workflow_started", detail={"workflow_id": trial.workflow_id})
         if spec.fault is not None and spec.trigger is not None:
             fired = spec.trigger.wait(ctx, trial.remaining())
+            for rule_id in setup:  # the world before the fault; recovery meets a healthy one
+                ctx.provider.release(rule_id)
             trial.events.add("trigger_fired", executor=fired.executor, detail=fired.detail)
             _inject(trial, spec.fault, fired.executor, ctx, client)
         outcome = client.wait(trial.workflow_id, trial.remaining())
@@ -356,7 +359,7 @@ class GoldenCache:
     def __init__(self, env: Environment) -> None:
         self._env = env
         self._lock = threading.Lock()
-        self._baselines: dict[tuple[str, str, str, int], GoldenBaseline] = {}
+        self._baselines: dict[tuple[object, ...], GoldenBaseline] = {}
         self.results: list[TrialResult] = []
 
     def baseline(self, spec: TrialSpec) -> GoldenBaseline:

@@ -23,7 +23,7 @@ from harness.faults import Fault
 from harness.figures import Figures
 from harness.history import History, JSONValue, to_json
 from harness.sut import WorkerOptions
-from harness.triggers import Trigger
+from harness.triggers import ProviderRule, Trigger
 
 RESULT_SCHEMA = 1
 
@@ -77,6 +77,9 @@ class TrialSpec:
     timeout_s: float = 60.0
     terminate_bound_s: float = 30.0
     options: WorkerOptions = field(default_factory=WorkerOptions)
+    setup_rules: tuple[ProviderRule, ...] = ()
+    """Provider rules of the trial's world, installed before the workflow starts (golden run
+    included) and retired when the trigger fires."""
 
     @property
     def params(self) -> dict[str, JSONValue]:
@@ -98,11 +101,15 @@ class TrialSpec:
             seed=self.seed,
             timeout_s=self.timeout_s,
             options=self.options,
+            setup_rules=self.setup_rules,
         )
 
     @property
-    def golden_key(self) -> tuple[str, str, str, int]:
-        return (self.sut, self.workload, self.params_json, self.seed)
+    def golden_key(self) -> tuple[str, str, str, int] | tuple[str, str, str, int, str]:
+        if not self.setup_rules:
+            return (self.sut, self.workload, self.params_json, self.seed)
+        rules = json.dumps([r.to_json() for r in self.setup_rules], sort_keys=True)
+        return (self.sut, self.workload, self.params_json, self.seed, rules)
 
 
 def canonical_params(params: Mapping[str, JSONValue]) -> str:
@@ -144,6 +151,7 @@ class TrialResult:
             "fault_params": _fault_params(spec.fault),
             "trigger": spec.trigger_name,
             "trigger_spec": spec.trigger.to_json() if spec.trigger else None,
+            "setup_rules": [r.to_json() for r in spec.setup_rules],
             "recovery": spec.recovery.policy,
             "seed": spec.seed,
             "env": self.env,
