@@ -63,7 +63,7 @@ def test_a_kill_while_the_call_is_held_bills_the_lost_response(
 
 def test_a_trial_past_its_timeout_is_unknown_and_torn_down(env: LocalEnvironment) -> None:
     result = run_trial(env, spec(trigger=Trigger("received", call=99), trigger_name="never",
-                                 fault=KillFault(), timeout_s=4.0))  # fmt: skip
+                                 fault=KillFault(), timeout_s=10.0))  # fmt: skip
     assert result.history.timed_out
     assert result.valid == "unknown"
     assert result.history.workflows, "the history so far is kept"
