@@ -93,13 +93,14 @@ class TrialRunner:
     """Runs trials in one environment, caches them by spec and records them in the store."""
 
     def __init__(
-        self, env: Environment, results: Path, timeout_s: float, config: pytest.Config
+        self, env: Environment, results: Path, timeout_s: float, config: pytest.Config,
+        shared_dir: Path | None = None,
     ) -> None:
         self.env = env
         self.config = config
         self.results = results
         self.timeout_s = timeout_s
-        self.golden = GoldenCache(env)
+        self.golden = GoldenCache(env, shared_dir)
         self._done: dict[TrialSpec, TrialResult] = {}
         self._recorded_golden = 0
 
@@ -167,12 +168,18 @@ def durabench_env(request: pytest.FixtureRequest) -> Iterator[Environment]:
 
 
 @pytest.fixture(scope="session")
-def trials(request: pytest.FixtureRequest, durabench_env: Environment) -> TrialRunner:
+def trials(request: pytest.FixtureRequest, durabench_env: Environment,
+           tmp_path_factory: pytest.TempPathFactory) -> TrialRunner:
+    # Under pytest-xdist every worker of the run sees the base temp dir's parent: golden runs
+    # are shared there, so each is run and recorded once.
+    shared = (tmp_path_factory.getbasetemp().parent / "durabench-goldens"
+              if os.environ.get("PYTEST_XDIST_WORKER") else None)  # fmt: skip
     return TrialRunner(
         durabench_env,
         Path(str(request.config.getoption("--results"))),
         float(request.config.getoption("--trial-timeout")),
         request.config,
+        shared,
     )
 
 

@@ -21,6 +21,9 @@ Steps of :func:`run_trial`, in order:
 from __future__ import annotations
 
 import datetime
+import fcntl
+import hashlib
+import json
 import threading
 import time
 import uuid
@@ -39,6 +42,7 @@ from harness.history import (
     JSONValue,
     Outcome,
     StepRecord,
+    to_json,
 )
 from harness.sut import ClientContext, SutClient, SystemUnderTest, WorkerSpec, get_sut
 from harness.trial import TrialResult, TrialSpec
@@ -354,18 +358,51 @@ def golden_baseline(result: TrialResult) -> GoldenBaseline:
 
 
 class GoldenCache:
-    """Golden runs, once per (SUT, workload, params, seed); safe to share between threads."""
+    """Golden runs, once per (SUT, workload, params, seed); safe to share between threads.
 
-    def __init__(self, env: Environment) -> None:
+    With ``shared_dir`` (pytest-xdist: a directory every worker process of one run sees) the
+    baselines are shared between processes too: the first process to need one runs it under a
+    file lock and records it; the others read its baseline and record nothing, so a results store
+    holds each golden run once.
+    """
+
+    def __init__(self, env: Environment, shared_dir: Path | None = None) -> None:
         self._env = env
+        self._shared_dir = shared_dir
         self._lock = threading.Lock()
         self._baselines: dict[tuple[object, ...], GoldenBaseline] = {}
         self.results: list[TrialResult] = []
 
     def baseline(self, spec: TrialSpec) -> GoldenBaseline:
         with self._lock:
-            if spec.golden_key not in self._baselines:
-                result = run_trial(self._env, spec.golden())
-                self.results.append(result)
-                self._baselines[spec.golden_key] = golden_baseline(result)
-            return self._baselines[spec.golden_key]
+            key = spec.golden_key
+            if key not in self._baselines:
+                self._baselines[key] = (self._run(spec) if self._shared_dir is None
+                                        else self._shared(spec))  # fmt: skip
+            return self._baselines[key]
+
+    def _run(self, spec: TrialSpec) -> GoldenBaseline:
+        result = run_trial(self._env, spec.golden())
+        self.results.append(result)
+        return golden_baseline(result)
+
+    def _shared(self, spec: TrialSpec) -> GoldenBaseline:
+        assert self._shared_dir is not None
+        self._shared_dir.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(repr((self._env.name, spec.golden_key)).encode()).hexdigest()[:20]
+        path = self._shared_dir / f"golden-{digest}.json"
+        with open(self._shared_dir / f"golden-{digest}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists():
+                return _baseline_from_json(json.loads(path.read_text()))
+            baseline = self._run(spec)
+            path.write_text(json.dumps(to_json(baseline)))
+            return baseline
+
+
+def _baseline_from_json(data: dict[str, JSONValue]) -> GoldenBaseline:
+    return GoldenBaseline(
+        tokens_billed=int(data["tokens_billed"]), calls=int(data["calls"]),
+        cost_usd=float(data["cost_usd"]), duration_s=float(data["duration_s"]),
+        step_tokens={int(k): int(v) for k, v in data["step_tokens"].items()},
+    )  # fmt: skip
