@@ -66,7 +66,8 @@ class PauseFault:
     def _zombie_first(self, target: FaultTarget) -> None:
         provider = target.env.provider_client()
         wid = target.workflow_id
-        zombie_call = len(provider.ledger(wid))
+        calls = provider.ledger(wid)
+        zombie_call, zombie = len(calls), (calls[-1].attempt if calls else None)
         held = provider.add_rule("hold", workflow_id=wid, call=zombie_call + 1)
         try:
             target.worker.signal(signal.SIGSTOP)
@@ -78,6 +79,12 @@ class PauseFault:
                     f"pause: no worker took {wid} over within {self.takeover_timeout_s:.0f}s "
                     f"while {target.worker.name} was stopped (is there a standby?)"
                 ) from exc
+            if not _older(zombie, claimed.attempt):
+                raise RuntimeError(
+                    f"pause: call {zombie_call + 1} of {wid} came from attempt {claimed.attempt}, "
+                    f"not from a replacement of attempt {zombie}; the zombie_first order needs a "
+                    "'received' trigger (the zombie stopped in the middle of its call)"
+                )
             resumed_ns = time.time_ns()
             target.worker.signal(signal.SIGCONT)
             target.release()
