@@ -5,8 +5,9 @@
   crash-loop, so no worker dies;
 - ``worker→provider`` cut while an LLM call is in flight: the provider bills the answer, the
   worker never gets it, retries after its client timeout and goes on;
-- ``worker→postgres`` down for 2.5 leases while the worker stays alive, its LLM call in flight:
-  when the link returns, the worker goes on with its own execution — it must not claim the
+- ``worker→postgres`` down for 2.5 leases while the worker stays alive, its LLM call held until
+  3 s after the link is back (so the worker's claim loop and heartbeat reconnect before the
+  execution writes anything): the worker goes on with its own execution — it must not claim the
   workflow again from itself (fencing its own live execution and paying its step twice), and
   nobody else supersedes it (epoch 1 to the end);
 - a query black-holed in the middle of a step record (``ack_loss`` in ``blackhole`` mode: the
@@ -57,7 +58,9 @@ def test_partition_is_ridden_out(trials: TrialRunner, sut: str, case: str, seed:
 
 @pytest.mark.parametrize("sut", SUT_NAMES)
 def test_postgres_outage_longer_than_the_lease(trials: TrialRunner, sut: str, seed: int) -> None:
-    fault = PartitionFault(link="postgres", mode="down", duration_s=2.5 * LEASE)
+    # The worker's LLM timeout outlasts the held call: it waits for its answer, it does not retry.
+    fault = PartitionFault(link="postgres", mode="down", duration_s=2.5 * LEASE,
+                           hold_past_heal_s=3.0, llm_timeout_s=30.0)  # fmt: skip
     result = trials.run(research_trial("partition", sut, fault, "postgres_outage_past_lease",
                                        trigger=Trigger("received", call=3), crash_step=2,
                                        seed=seed))  # fmt: skip
