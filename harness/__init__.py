@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from harness.env import CapabilityUnavailable, Environment, Links, Worker
     from harness.faults import (
+        AckLossFault,
         DbCrashFault,
         DegradeFault,
         EvictFault,
@@ -53,7 +54,16 @@ if TYPE_CHECKING:
     from harness.pytest_plugin import TrialRunner
     from harness.require import skip_or_fail
     from harness.runner import run_trial
-    from harness.scenario import SUITE_PARAMS, research_trial, worker_deaths
+    from harness.scenario import (
+        FANOUT_PARAMS,
+        SUITE_PARAMS,
+        fanout_trial,
+        first_activity_ns,
+        research_trial,
+        superseded_writes,
+        unprovoked_takeovers,
+        worker_deaths,
+    )
     from harness.sut import (
         ALL_PROPERTIES,
         ENTRY_POINT_GROUP,
@@ -77,6 +87,7 @@ if TYPE_CHECKING:
     from harness.triggers import (
         CRASH_POINTS,
         Fired,
+        ProviderRule,
         Trigger,
         TriggerContext,
         TriggerNeverFired,
@@ -110,9 +121,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "run_tool",
     ),
     "harness.faults": (
-        "DbCrashFault", "DegradeFault", "EvictFault", "Fault", "FaultTarget", "FaultUnavailable",
-        "KillFault", "OomFault", "PartitionFault", "PauseFault", "ProviderErrorsFault",
-        "ShapesWorkers", "WorkerSetup",
+        "AckLossFault", "DbCrashFault", "DegradeFault", "EvictFault", "Fault", "FaultTarget",
+        "FaultUnavailable", "KillFault", "OomFault", "PartitionFault", "PauseFault",
+        "ProviderErrorsFault", "ShapesWorkers", "WorkerSetup",
     ),
     "harness.history": (
         "PROPERTIES", "TERMINAL_STATUSES", "History", "JSONValue", "LedgerEntry", "Outcome",
@@ -123,9 +134,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "Recovery", "RecoveryPolicy", "TrialResult", "TrialSpec", "canonical_params",
     ),
     "harness.triggers": (
-        "CRASH_POINTS", "Fired", "Trigger", "TriggerContext", "TriggerNeverFired", "crash_point",
+        "CRASH_POINTS", "Fired", "ProviderRule", "Trigger", "TriggerContext", "TriggerNeverFired",
+        "crash_point",
     ),
-    "harness.scenario": ("SUITE_PARAMS", "research_trial", "worker_deaths"),
+    "harness.scenario": (
+        "FANOUT_PARAMS", "SUITE_PARAMS", "fanout_trial", "first_activity_ns", "research_trial",
+        "superseded_writes", "unprovoked_takeovers", "worker_deaths",
+    ),
     "harness.runner": ("run_trial",),
     "harness.pytest_plugin": ("TrialRunner",),
     "harness.require": ("skip_or_fail",),
@@ -136,9 +151,11 @@ __all__ = [
     "ALL_PROPERTIES",
     "CRASH_POINTS",
     "ENTRY_POINT_GROUP",
+    "FANOUT_PARAMS",
     "PROPERTIES",
     "SUITE_PARAMS",
     "TERMINAL_STATUSES",
+    "AckLossFault",
     "AgentContext",
     "CapabilityUnavailable",
     "ChildSpec",
@@ -165,6 +182,7 @@ __all__ = [
     "PauseFault",
     "Property",
     "ProviderErrorsFault",
+    "ProviderRule",
     "RecoversExecutors",
     "Recovery",
     "RecoveryPolicy",
@@ -197,6 +215,8 @@ __all__ = [
     "call_llm",
     "canonical_params",
     "crash_point",
+    "fanout_trial",
+    "first_activity_ns",
     "get_sut",
     "get_workload",
     "post_effect",
@@ -204,7 +224,9 @@ __all__ = [
     "run_tool",
     "run_trial",
     "skip_or_fail",
+    "superseded_writes",
     "sut_names",
+    "unprovoked_takeovers",
     "worker_deaths",
 ]
 

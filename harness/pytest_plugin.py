@@ -192,14 +192,16 @@ def durabench_seed(request: pytest.FixtureRequest) -> int:
 class TrialRunner:
     """Runs trials in one environment, caches them by spec and records them in the store."""
 
-    def __init__(self, env: Environment, results: Path, timeout_s: float, config: pytest.Config,
-                 services: ServicePool) -> None:  # fmt: skip
+    def __init__(
+        self, env: Environment, results: Path, timeout_s: float, config: pytest.Config,
+        services: ServicePool, shared_dir: Path | None = None,
+    ) -> None:
         self.env = env
         self.config = config
         self.results = results
         self.timeout_s = timeout_s
         self.services = services
-        self.golden = GoldenCache(env, services)
+        self.golden = GoldenCache(env, services, shared_dir)
         self._done: dict[TrialSpec, TrialResult] = {}
         self._recorded_golden = 0
         self._record_lock = threading.Lock()
@@ -331,8 +333,14 @@ def durabench_model(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def trials(request: pytest.FixtureRequest, durabench_env: Environment) -> Iterator[TrialRunner]:
-    """Runs trials in ``durabench_env``; SUTs' own services live as long as the session."""
+def trials(request: pytest.FixtureRequest, durabench_env: Environment,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrialRunner]:
+    """Runs trials in ``durabench_env``; SUTs' own services live as long as the session.
+
+    Under pytest-xdist every worker of the run sees the base temp dir's parent: golden runs are
+    shared there, so each is run and recorded once."""
+    shared = (tmp_path_factory.getbasetemp().parent / "durabench-goldens"
+              if os.environ.get("PYTEST_XDIST_WORKER") else None)  # fmt: skip
     with ServicePool(durabench_env) as services:
         yield TrialRunner(
             durabench_env,
@@ -340,6 +348,7 @@ def trials(request: pytest.FixtureRequest, durabench_env: Environment) -> Iterat
             float(request.config.getoption("--trial-timeout")),
             request.config,
             services,
+            shared,
         )
 
 

@@ -82,6 +82,8 @@ class ResultRecord:
     fault_params: Mapping[str, JSONValue] = field(default_factory=dict)
     trigger: str = ""
     trigger_spec: Mapping[str, JSONValue] | None = None
+    setup_rules: tuple[Mapping[str, JSONValue], ...] = ()
+    """Provider rules installed before the workflow started (e.g. a step that fails for good)."""
     recovery: str = "restart"
     detection_delay_s: float | None = None
     """The ``supervised`` policy's stated delay before the harness's supervisor acts."""
@@ -118,6 +120,7 @@ class ResultRecord:
         """The line as plain JSON values (``schema`` first, then the fields in order)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["promised"] = list(self.promised)
+        data["setup_rules"] = [dict(r) for r in self.setup_rules]
         return {"schema": data.pop("schema"), **data}
 
     @classmethod
@@ -135,6 +138,7 @@ class ResultRecord:
             raise ResultRecordError(f"a results line needs {', '.join(missing)}")
         values = {k: v for k, v in data.items() if k in names}
         values["promised"] = tuple(values.get("promised") or ())
+        values["setup_rules"] = tuple(values.get("setup_rules") or ())
         return cls(**values)
 
     def parsed_history(self) -> History | None:

@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import fcntl
+import hashlib
+import json
 import threading
 import time
 import uuid
@@ -46,6 +49,9 @@ from harness.history import (
     History,
     JSONValue,
     Outcome,
+    StepRecord,
+    golden_from_json,
+    to_json,
     workflow_paths,
 )
 from harness.net import ToxiproxyError, identity_of
@@ -260,8 +266,20 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
             return False
         return True
 
+    def workers() -> list[Worker]:
+        with trial.lock:
+            return list(trial.workers)
+
+    def step_records() -> list[StepRecord]:
+        if not trial.sut.checkpointing:
+            return []
+        ids = [w.workflow_id for w in client.workflows([trial.workflow_id])]
+        return client.step_records(ids or [trial.workflow_id])
+
     target = FaultTarget(trial.env, victim, trial.workflow_id, trial.links, trial.trial_dir,
-                         release, wait_outcome,
+                         release, wait_outcome, step_records=step_records,
+                         workflow_records=lambda: client.workflows([trial.workflow_id]),
+                         workers=workers,
                          durable_store=trial.services.durable_store(trial.env))  # fmt: skip
     try:
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
@@ -276,8 +294,10 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
 def _start_workers(trial: _Trial) -> None:
     short = uuid.uuid4().hex[:6]
     started = [trial.start_worker(f"w1-{short}", wait_ready=False)]
-    if trial.spec.recovery.policy in ("standby", "supervised") and trial.spec.fault is not None:
-        started.append(trial.start_worker(f"w2-{short}", wait_ready=False))
+    recovery = trial.spec.recovery
+    if recovery.policy in ("standby", "supervised") and trial.spec.fault is not None:
+        started += [trial.start_worker(f"w{n + 2}-{short}", wait_ready=False)
+                    for n in range(recovery.standbys)]
     for worker in started:  # started together, so a standby costs no extra start-up time
         worker.wait_ready(timeout_s=WORKER_START_S)
     # The trial's timeout bounds the workflow, not the start-up: on a loaded machine a worker may
@@ -289,12 +309,15 @@ def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
     spec = trial.spec
     ctx = TriggerContext(trial.env.provider_client(), client, trial.workflow_id)
     try:
+        setup = [rule.install(ctx.provider, trial.workflow_id) for rule in spec.setup_rules]
         if spec.trigger is not None:
             spec.trigger.arm(ctx)
         client.start(spec.workload, trial.workflow_id, spec.params)
         trial.events.add("workflow_started", detail={"workflow_id": trial.workflow_id})
         if spec.fault is not None and spec.trigger is not None:
             fired = spec.trigger.wait(ctx, trial.remaining())
+            for rule_id in setup:  # the world before the fault; recovery meets a healthy one
+                ctx.provider.release(rule_id)
             trial.events.add("trigger_fired", executor=fired.executor, detail=fired.detail)
             _inject(trial, spec.fault, fired.executor, ctx, client)
         outcome = client.wait(trial.workflow_id, trial.remaining())
@@ -493,13 +516,21 @@ def with_golden(result: TrialResult, golden: GoldenBaseline) -> TrialResult:
 
 
 class GoldenCache:
-    """Golden runs, once per (SUT, workload, params, seed); safe to share between threads."""
+    """Golden runs, once per (SUT, workload, params, seed); safe to share between threads.
 
-    def __init__(self, env: Environment, services: ServicePool | None = None) -> None:
+    With ``shared_dir`` (pytest-xdist: a directory every worker process of one run sees) the
+    baselines are shared between processes too: the first process to need one runs it under a
+    file lock and records it; the others read its baseline and record nothing, so a results store
+    holds each golden run once.
+    """
+
+    def __init__(self, env: Environment, services: ServicePool | None = None,
+                 shared_dir: Path | None = None) -> None:  # fmt: skip
         self._env = env
         self._services = services
+        self._shared_dir = shared_dir
         self._lock = threading.Lock()
-        self._baselines: dict[tuple[str, str, str, int], GoldenBaseline] = {}
+        self._baselines: dict[tuple[object, ...], GoldenBaseline] = {}
         self.results: list[TrialResult] = []
 
     def cached(self, spec: TrialSpec) -> GoldenBaseline | None:
@@ -518,8 +549,26 @@ class GoldenCache:
 
     def baseline(self, spec: TrialSpec) -> GoldenBaseline:
         with self._lock:
-            if spec.golden_key not in self._baselines:
-                result = run_trial(self._env, spec.golden(), services=self._services)
-                self.results.append(result)
-                self._baselines[spec.golden_key] = golden_baseline(result)
-            return self._baselines[spec.golden_key]
+            key = spec.golden_key
+            if key not in self._baselines:
+                self._baselines[key] = (self._run(spec) if self._shared_dir is None
+                                        else self._shared(spec))  # fmt: skip
+            return self._baselines[key]
+
+    def _run(self, spec: TrialSpec) -> GoldenBaseline:
+        result = run_trial(self._env, spec.golden(), services=self._services)
+        self.results.append(result)
+        return golden_baseline(result)
+
+    def _shared(self, spec: TrialSpec) -> GoldenBaseline:
+        assert self._shared_dir is not None
+        self._shared_dir.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(repr((self._env.name, spec.golden_key)).encode()).hexdigest()[:20]
+        path = self._shared_dir / f"golden-{digest}.json"
+        with open(self._shared_dir / f"golden-{digest}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists():
+                return golden_from_json(json.loads(path.read_text()))
+            baseline = self._run(spec)
+            path.write_text(json.dumps(to_json(baseline)))
+            return baseline

@@ -1,16 +1,23 @@
-"""Building blocks of scenario files: the suite's standard agent loop and a trial builder.
+"""Building blocks of scenario files: the suite's standard agent loops, trial builders, and the
+history queries scenarios assert on.
 
 A scenario file is a table of cases; each case becomes a :class:`TrialSpec` through
-:func:`research_trial` and runs through the ``trials`` fixture of the pytest plugin.
+:func:`research_trial` (or :func:`fanout_trial`) and runs through the ``trials`` fixture of the
+pytest plugin. Each scenario module carries ``pytestmark = pytest.mark.xdist_group(<module>)``
+so that under ``pytest -n N --dist loadgroup`` all its trials run in one process and share its
+trial cache: a comparison test reuses the trials of the tests beside it instead of running them
+again on another worker (and recording them twice).
 """
 
 from __future__ import annotations
 
+import itertools
+from collections import defaultdict
 from typing import cast
 
 from harness.faults import Fault
 from harness.history import HarnessEvent, History
-from harness.sut import get_sut
+from harness.sut import WorkerOptions, get_sut
 from harness.trial import Recovery, RecoveryPolicy, TrialSpec, canonical_params
 from harness.triggers import Trigger, crash_point
 from harness.workloads import ResearchParams
@@ -33,9 +40,12 @@ def research_trial(
     trigger: Trigger | None = None,
     crash_step: int | None = None,
     params: ResearchParams = SUITE_PARAMS,
+    standbys: int = 1,
+    options: WorkerOptions | None = None,
 ) -> TrialSpec:
     """A ``research_agent`` trial; ``crash`` names a crash point of :func:`crash_point`, or labels
-    a custom ``trigger`` (then give ``crash_step``, the logical step it lands in).
+    a custom ``trigger`` (then give ``crash_step``, the logical step it lands in). ``options``
+    (a longer lease, ...) apply to the golden run too.
 
     ``recovery="standby"`` asks for a takeover by a second, already running worker; for a SUT
     whose docs give takeovers to a supervisor (DBOS: Conductor) it becomes ``supervised``."""
@@ -52,6 +62,29 @@ def research_trial(
         fault=fault,
         trigger=trigger,
         trigger_name=crash,
+        crash_step=crash_step,
+        recovery=Recovery(cast(RecoveryPolicy, recovery), standbys=standbys),
+        seed=seed,
+        options=options or WorkerOptions(),
+    )
+
+
+FANOUT_PARAMS: dict[str, object] = {"agents": 3, "child_turns": 2, "tokens_per_turn": 120,
+                                    "tool_latency_s": 0.05}  # fmt: skip
+"""The ``multi_agent`` orchestrator with three small research sub-agents (child workflows)."""
+
+
+def fanout_trial(scenario: str, sut: str, fault: Fault, trigger: Trigger, trigger_name: str, *,
+                 crash_step: int, recovery: str = "restart", seed: int = 0) -> TrialSpec:
+    """A ``multi_agent`` trial (:data:`FANOUT_PARAMS`)."""
+    return TrialSpec(
+        scenario=scenario,
+        sut=sut,
+        workload="multi_agent",
+        params_json=canonical_params(FANOUT_PARAMS),
+        fault=fault,
+        trigger=trigger,
+        trigger_name=trigger_name,
         crash_step=crash_step,
         recovery=Recovery(cast(RecoveryPolicy, recovery)),
         seed=seed,
@@ -70,3 +103,62 @@ def worker_deaths(history: History) -> tuple[HarnessEvent, ...]:
     """Workers that died during the trial (not those the harness stopped at teardown)."""
     return tuple(e for e in history.events_of("worker_exited")
                  if e.detail.get("stopped_by") == "died")  # fmt: skip
+
+
+def first_activity_ns(history: History, workflow_id: str) -> dict[int, int]:
+    """Epoch -> when that execution of ``workflow_id`` first did anything the harness saw (an LLM
+    request, a step record, an effect): the superseding claim happened before it."""
+    first: dict[int, int] = {}
+    stamps = [(e.attempt, e.received_ns) for e in history.ledger if e.workflow_id == workflow_id]
+    stamps += [(r.epoch, r.recorded_ns) for r in history.steps if r.workflow_id == workflow_id]
+    stamps += [(f.attempt, f.received_ns) for f in history.effects
+               if f.workflow_id == workflow_id]  # fmt: skip
+    for epoch, at in stamps:
+        if epoch is not None and (epoch not in first or at < first[epoch]):
+            first[epoch] = at
+    return first
+
+
+def superseded_writes(history: History) -> list[str]:
+    """Writes of a superseded execution that took effect after it was superseded (property 7 as
+    ARCHITECTURE.md defines it): a step record or an applied effect of epoch ``a`` made after an
+    execution of epoch ``b > a`` of the same workflow had already shown activity. Read from the
+    history only; one line per breach."""
+    breaches: list[str] = []
+    for wf in {w.workflow_id for w in history.workflows} | set(history.workflow_ids):
+        first = first_activity_ns(history, wf)
+        writes = [(r.epoch, r.recorded_ns, f"step record seq={r.seq} {r.name}")
+                  for r in history.steps if r.workflow_id == wf]
+        writes += [(f.attempt, f.received_ns, f"effect {f.name}") for f in history.effects
+                   if f.workflow_id == wf and f.applied and f.attempt is not None]
+        for epoch, at, what in writes:
+            newer = [e for e, t in first.items() if e > epoch and t < at]
+            if newer:
+                breaches.append(f"{wf}: {what} of epoch {epoch} landed after epoch "
+                                f"{min(newer)} took over")
+    return breaches
+
+
+def unprovoked_takeovers(history: History) -> list[str]:
+    """Takeovers from an executor the fault never touched: per workflow, an epoch run by another
+    executor than the epoch before it, while that one neither died nor was the fault's target.
+    A claim that supersedes a healthy worker is a claim race lost, not a recovery."""
+    faulted = {e.executor for e in history.events_of("fault_fired")}
+    faulted |= {e.executor for e in history.events_of("worker_exited")
+                if e.detail.get("stopped_by") == "died"}  # fmt: skip
+    found: list[str] = []
+    for wf in {w.workflow_id for w in history.workflows} | set(history.workflow_ids):
+        runners: dict[int, set[str]] = defaultdict(set)
+        for e in history.ledger:
+            if e.workflow_id == wf and e.attempt is not None and e.executor:
+                runners[e.attempt].add(e.executor)
+        for r in history.steps:
+            if r.workflow_id == wf:
+                runners[r.epoch].add(r.executor)
+        epochs = sorted(runners)
+        for before, after in itertools.pairwise(epochs):
+            healthy = runners[before] - faulted - runners[after]
+            if healthy:
+                found.append(f"{wf}: epoch {after} ({sorted(runners[after])}) superseded "
+                             f"healthy executor(s) {sorted(healthy)} of epoch {before}")
+    return found

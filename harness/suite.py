@@ -38,7 +38,9 @@ def _pytest_argv(args: argparse.Namespace, results: Path) -> list[str]:
             "--seeds", str(args.seeds), "-p", "no:cacheprovider", "-q", "-rfE"]  # fmt: skip
     argv += ["--sut", args.sut]
     if args.workers > 1:
-        argv += ["-n", str(args.workers)]
+        # One scenario module per worker process: its trials and their cache stay together, so
+        # no trial is run (and recorded) twice (scenario modules carry an xdist_group mark).
+        argv += ["-n", str(args.workers), "--dist", "loadgroup"]
     return argv + list(args.pytest_arg)
 
 

@@ -24,7 +24,7 @@ from harness.figures import Figures
 from harness.history import History, JSONValue, to_json
 from harness.results import RESULT_SCHEMA, ResultRecord
 from harness.sut import WorkerOptions
-from harness.triggers import Trigger
+from harness.triggers import ProviderRule, Trigger
 
 __all__ = [
     "RECOVERY_POLICIES",
@@ -52,16 +52,18 @@ class Recovery:
     - ``restart``: a replacement with the same executor id starts at once (a pod restart); it
       recovers the workflows it owned without waiting for their leases.
     - ``delayed``: the same after ``delay_s`` (pod rescheduling).
-    - ``standby``: a second worker is running from the start; it takes over once the lease expires.
-    - ``supervised``: a second worker is running from the start, and the harness plays the
-      supervisor the SUT's docs call for (e.g. DBOS Conductor): ``detection_delay_s`` after it sees
-      a worker die, it asks the SUT's client to hand the dead executor's workflows to the live one
-      (:class:`harness.sut.RecoversExecutors`). Reports state the delay.
+    - ``standby``: ``standbys`` more workers are running from the start; they take over once the
+      owner's Postgres session ends or its lease expires (with several, their claims race).
+    - ``supervised``: ``standbys`` more workers are running from the start, and the harness plays
+      the supervisor the SUT's docs call for (e.g. DBOS Conductor): ``detection_delay_s`` after it
+      sees a worker die, it asks the SUT's client to hand the dead executor's workflows to a live
+      one (:class:`harness.sut.RecoversExecutors`). Reports state the delay.
     """
 
     policy: RecoveryPolicy = "restart"
     delay_s: float = 0.0
     detection_delay_s: float = DEFAULT_DETECTION_DELAY_S
+    standbys: int = 1
 
     def __post_init__(self) -> None:
         if self.policy not in RECOVERY_POLICIES:
@@ -70,6 +72,13 @@ class Recovery:
             )
         if self.delay_s < 0 or self.detection_delay_s < 0:
             raise ValueError("Recovery delays must be >= 0 seconds")
+        if self.standbys < 1:
+            raise ValueError(f"standbys must be at least 1, got {self.standbys}")
+
+    @property
+    def label(self) -> str:
+        """The policy's name in trial ids: ``standby3`` for three standbys."""
+        return f"{self.policy}{self.standbys}" if self.standbys > 1 else self.policy
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,9 @@ class TrialSpec:
     timeout_s: float = 60.0
     terminate_bound_s: float = 30.0
     options: WorkerOptions = field(default_factory=WorkerOptions)
+    setup_rules: tuple[ProviderRule, ...] = ()
+    """Provider rules of the trial's world, installed before the workflow starts (golden run
+    included) and retired when the trigger fires."""
 
     @property
     def params(self) -> dict[str, JSONValue]:
@@ -98,7 +110,7 @@ class TrialSpec:
 
     @property
     def trial_id(self) -> str:
-        parts = [self.scenario, self.sut, self.trigger_name or "golden", self.recovery.policy]
+        parts = [self.scenario, self.sut, self.trigger_name or "golden", self.recovery.label]
         return "-".join(p for p in parts if p) + f"-s{self.seed}"
 
     def golden(self) -> TrialSpec:
@@ -112,11 +124,15 @@ class TrialSpec:
             seed=self.seed,
             timeout_s=self.timeout_s,
             options=self.options,
+            setup_rules=self.setup_rules,
         )
 
     @property
-    def golden_key(self) -> tuple[str, str, str, int]:
-        return (self.sut, self.workload, self.params_json, self.seed)
+    def golden_key(self) -> tuple[str, str, str, int] | tuple[str, str, str, int, str]:
+        if not self.setup_rules:
+            return (self.sut, self.workload, self.params_json, self.seed)
+        rules = json.dumps([r.to_json() for r in self.setup_rules], sort_keys=True)
+        return (self.sut, self.workload, self.params_json, self.seed, rules)
 
 
 def canonical_params(params: Mapping[str, JSONValue]) -> str:
@@ -156,6 +172,7 @@ class TrialResult:
             workload_params=spec.params, fault=spec.fault.name if spec.fault else None,
             fault_params=_fault_params(spec.fault), trigger=spec.trigger_name,
             trigger_spec=spec.trigger.to_json() if spec.trigger else None,
+            setup_rules=tuple(r.to_json() for r in spec.setup_rules),
             recovery=spec.recovery.policy, seed=spec.seed, env=self.env,
             detection_delay_s=(spec.recovery.detection_delay_s
                                if spec.recovery.policy == "supervised" else None),

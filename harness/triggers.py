@@ -6,7 +6,13 @@ the fault lands in the tool work between LLM steps), step *k* ``checkpointed`` (
 own store), ``after`` *t* seconds, and ``random`` (a seeded time in a window).
 
 Calls are counted per workflow, 1-based, in the order the provider received them, so call *n* is
-the same logical point in the golden and the faulted run.
+the same logical point in the golden and the faulted run. A ``received`` trigger may name a
+logical ``step`` instead of a call: it fires on that step's first call, however many calls
+(failed attempts, retries) came before it.
+
+:class:`ProviderRule` is part of a trial's world rather than of its fault: rules installed before
+the workflow starts, in the golden run as in the faulted one (e.g. a step whose LLM call fails
+for good), and retired when the trigger fires.
 
 Lifecycle, driven by the trial runner: ``arm`` before the workflow starts, ``wait`` until it fires
 (returns who was running the workflow then), ``after_inject`` once the fault is in (releases a held
@@ -28,6 +34,24 @@ TriggerKind = Literal["received", "delivered", "checkpointed", "after", "random"
 TRIGGER_KINDS: tuple[TriggerKind, ...] = (
     "received", "delivered", "checkpointed", "after", "random",
 )
+
+
+@dataclass(frozen=True)
+class ProviderRule:
+    """A provider control rule scoped to the trial's workflow (see ``harness/llm/_rules.py``)."""
+
+    action: str
+    step: int | None = None
+    status: int | None = None
+    count: int = 1
+
+    def install(self, provider: ProviderClient, workflow_id: str) -> str:
+        return provider.add_rule(self.action, workflow_id=workflow_id, step=self.step,  # type: ignore[arg-type]
+                                 status=self.status, count=self.count)  # fmt: skip
+
+    def to_json(self) -> dict[str, JSONValue]:
+        return {"action": self.action, "step": self.step, "status": self.status,
+                "count": self.count}  # fmt: skip
 
 
 class TriggerNeverFired(TimeoutError):
@@ -66,6 +90,8 @@ class Trigger:
     def __post_init__(self) -> None:
         needs = {"received": "call", "delivered": "call", "checkpointed": "step",
                  "after": "seconds"}  # fmt: skip
+        if self.kind == "received" and self.call is None and self.step is not None:
+            return  # the first call of a logical step
         if self.kind not in TRIGGER_KINDS:
             raise ValueError(
                 f"unknown trigger kind {self.kind!r}; valid: {', '.join(TRIGGER_KINDS)}"
@@ -89,9 +115,12 @@ class Trigger:
     def arm(self, ctx: TriggerContext) -> None:
         ctx.started_monotonic = time.monotonic()
         if self.kind == "received":
-            ctx.rule_id = ctx.provider.add_rule("hold", workflow_id=ctx.workflow_id, call=self.call)
+            ctx.rule_id = ctx.provider.add_rule("hold", workflow_id=ctx.workflow_id, call=self.call,
+                                                step=None if self.call else self.step)  # fmt: skip
 
     def wait(self, ctx: TriggerContext, timeout_s: float) -> Fired:
+        if self.kind == "received" and self.call is None:
+            return self._wait_step_call(ctx, timeout_s)
         if self.kind in ("received", "delivered"):
             assert self.call is not None
             try:
@@ -130,6 +159,17 @@ class Trigger:
             lo, hi = self.window_s
             return random.Random(self.seed).uniform(lo, hi)
         raise ValueError(f"a {self.kind!r} trigger fires on an event, not after a delay")
+
+    def _wait_step_call(self, ctx: TriggerContext, timeout_s: float) -> Fired:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for entry in ctx.provider.ledger(ctx.workflow_id):
+                if entry.step == self.step:
+                    return Fired(time.time_ns(), entry.executor, {"step": self.step})
+            time.sleep(0.01)
+        raise TriggerNeverFired(
+            f"no LLM call of step {self.step} of {ctx.workflow_id} within {timeout_s:.1f}s"
+        )
 
     def _wait_checkpoint(self, ctx: TriggerContext, timeout_s: float) -> Fired:
         deadline = time.monotonic() + timeout_s

@@ -11,6 +11,8 @@ import pytest
 
 from harness import DbCrashFault, TrialRunner, get_sut, research_trial
 
+pytestmark = pytest.mark.xdist_group("db_crash")
+
 
 @pytest.mark.parametrize("crash", ["between_steps", "mid_step_late"])
 def test_db_crash_is_ridden_out(trials: TrialRunner, sut: str, crash: str, seed: int) -> None:

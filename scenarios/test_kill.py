@@ -15,6 +15,8 @@ import pytest
 
 from harness import CRASH_POINTS, KillFault, TrialRunner, get_sut, research_trial
 
+pytestmark = pytest.mark.xdist_group("kill")
+
 
 @pytest.mark.parametrize("policy", ["restart", "standby"])
 @pytest.mark.parametrize("crash", CRASH_POINTS)

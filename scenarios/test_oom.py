@@ -20,6 +20,8 @@ from harness import (
     worker_deaths,
 )
 
+pytestmark = pytest.mark.xdist_group("oom")
+
 TOOL_STEPS = (1, SUITE_PARAMS.turns)
 """The tool of the first and of the last turn turns memory-hungry."""
 

@@ -1,39 +1,84 @@
-"""pause: SIGSTOP the worker for longer than its lease, then SIGCONT — the zombie-worker case.
+"""pause: SIGSTOP the worker until a standby took its workflow over, then SIGCONT — the zombie.
 
-While the worker is stopped, the standby takes the workflow over. When the zombie resumes, the
-LLM call it had in flight is answered and it tries to record the step and go on: the fencing
-epoch must reject those late writes. Exactly one outcome, no effect applied twice, no two epochs
-interleaving their writes.
+When the zombie resumes, the LLM call it had in flight is answered and it tries to record the
+step and go on: the fencing epoch must reject every late write (property 7: nothing a superseded
+execution does takes effect after the superseding claim). Which of the two executions reaches
+the store or the effect sink first is a race, so each case pins the order (see
+``harness/faults/pause.py``) and says which one it tests:
 
-The two modes differ in what the zombie costs. With checkpointing its first late write (the step
-record) is fenced, so it makes no new LLM call. Without checkpointing nothing is written between
-steps, so the zombie keeps calling the LLM until its outcome write is rejected — tokens that are
-billed and counted as redundant.
+- ``zombie_first`` (checkpointing on): the replacement's first LLM call is held at the provider
+  until the zombie has resumed and tried to write. Cases: the zombie caught early in the loop, late
+  in it, and at its last LLM step — further along than a replacement that must replay up to it.
+  Every write the zombie attempts lands after the superseding claim and before the replacement's
+  first write, so an unfenced step record, effect or outcome is seen on every run.
+- ``replacement_first`` (checkpointing off): the zombie resumes once the replacement completed.
+  Without step records nothing fences the zombie before its outcome write, so the opposite order
+  — the zombie posting ``publish`` before the replacement — is a race ``reference-nockpt`` cannot
+  win (it does not promise property 7) and is not run for it.
+
+With checkpointing the zombie's first late write (the step record) is fenced, so it makes no new
+LLM call. Without it the zombie keeps calling the LLM until its outcome write is rejected —
+tokens that are billed and counted as redundant.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from harness import PauseFault, TrialRunner, get_sut, research_trial
+from harness import (
+    SUITE_PARAMS,
+    PauseFault,
+    TrialRunner,
+    Trigger,
+    crash_point,
+    first_activity_ns,
+    get_sut,
+    research_trial,
+    superseded_writes,
+    unprovoked_takeovers,
+)
+
+pytestmark = pytest.mark.xdist_group("pause")
+
+CALLS = SUITE_PARAMS.llm_calls
+CASES = {
+    "mid_step_early": crash_point("mid_step_early", calls=CALLS, tool_latency_s=0.2),
+    "mid_step_late": crash_point("mid_step_late", calls=CALLS, tool_latency_s=0.2),
+    "last_step": (Trigger("received", call=CALLS), CALLS - 1),
+}
+NOCKPT_CASES = ("mid_step_early", "mid_step_late")
 
 
-@pytest.mark.parametrize("crash", ["mid_step_early", "mid_step_late"])
-def test_paused_zombie_is_fenced(trials: TrialRunner, sut: str, crash: str, seed: int) -> None:
-    fault = PauseFault(duration_s=3.0)  # the suite's lease is 2 s
-    result = trials.run(research_trial("pause", sut, fault, crash, recovery="standby", seed=seed))
+def _order(sut: str) -> str:
+    return "zombie_first" if get_sut(sut).checkpointing else "replacement_first"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_paused_zombie_is_fenced(trials: TrialRunner, sut: str, case: str, seed: int) -> None:
+    order = _order(sut)
+    if order == "replacement_first" and case not in NOCKPT_CASES:
+        pytest.skip(f"{case} tests the zombie_first order, which {sut} does not promise")
+    trigger, step = CASES[case]
+    spec = research_trial("pause", sut, PauseFault(order=order), f"{case}-{order}",
+                          trigger=trigger, crash_step=step, recovery="standby", seed=seed)
+    result = trials.run(spec)
     trials.require_valid(result)
-    root = result.history.workflows[0]
-    ledger_attempts = {e.attempt for e in result.history.trial_ledger()}
-    assert root.epoch >= 2 and len(ledger_attempts) >= 2, (
-        f"the standby should have taken over (epochs seen {sorted(ledger_attempts)})"
+    history = result.history
+    root = history.workflows[0]
+    first = first_activity_ns(history, root.workflow_id)
+    assert root.epoch >= 2 and len(first) >= 2, (
+        f"the standby should have taken over (epochs seen {sorted(first)})"
     )
-    resumed_ns = result.history.healed_ns or 0
-    zombie_calls = [e for e in result.history.trial_ledger()
-                    if e.attempt == 1 and e.received_ns > resumed_ns]  # fmt: skip
+    assert not unprovoked_takeovers(history), unprovoked_takeovers(history)
     if get_sut(sut).checkpointing:
+        late = superseded_writes(history)
+        assert not late, f"the zombie's writes took effect after the takeover: {late}"
+        zombie_calls = [e for e in history.trial_ledger()
+                        if e.attempt == 1 and e.received_ns > first[2]]  # fmt: skip
         assert not zombie_calls, "the zombie's step write is fenced before any new LLM call"
     else:
+        zombie_calls = [e for e in history.trial_ledger()
+                        if e.attempt == 1 and e.received_ns > (history.healed_ns or 0)]
         redundant = result.figures.redundant_tokens or 0
         assert redundant >= sum(e.tokens for e in zombie_calls), (
             "whatever the unfenced zombie spends is billed and must be counted as redundant"

@@ -11,6 +11,8 @@ import pytest
 
 from harness import ProviderErrorsFault, TrialRunner, Trigger, research_trial
 
+pytestmark = pytest.mark.xdist_group("provider_errors")
+
 BURSTS = {
     "429x3": ProviderErrorsFault(status=429, count=3),
     "503x2": ProviderErrorsFault(status=503, count=2),

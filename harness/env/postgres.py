@@ -91,7 +91,7 @@ class EmbeddedPostgres:
         host: str = "127.0.0.1",
         port: int | None = None,
         base_dir: Path | None = None,
-        start_timeout: float = 30.0,
+        start_timeout: float = 120.0,  # crash recovery on a loaded machine can take a minute
     ) -> None:
         self.run_id = run_id
         self.host = host

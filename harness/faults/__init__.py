@@ -13,6 +13,7 @@ from harness.faults._base import (
     ShapesWorkers,
     WorkerSetup,
 )
+from harness.faults.ack_loss import AckLossFault
 from harness.faults.db_crash import DbCrashFault
 from harness.faults.degrade import DegradeFault
 from harness.faults.evict import EvictFault
@@ -31,6 +32,7 @@ FAULTS: dict[str, Fault] = {
     "provider_errors": ProviderErrorsFault(),
     "partition": PartitionFault(),
     "degrade": DegradeFault(),
+    "ack_loss": AckLossFault(),
 }
 
 
@@ -43,6 +45,7 @@ def get_fault(name: str) -> Fault:
 
 __all__ = [
     "FAULTS",
+    "AckLossFault",
     "DbCrashFault",
     "DegradeFault",
     "EvictFault",

@@ -11,12 +11,13 @@ workers started a certain way (a memory cgroup, an environment variable) is a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from harness.env import Environment, Links, Worker
+from harness.history import StepRecord, WorkflowRecord
 
 
 class DurableStore(Protocol):
@@ -43,12 +44,19 @@ class FaultTarget:
     links: Links
     trial_dir: Path
     release: Callable[[], None] = lambda: None
-    wait_outcome: Callable[[float], bool] = lambda timeout_s: False
-    """Blocks until the workflow is terminal (True) or ``timeout_s`` passes (False), for faults
-    that last for the rest of the run."""
     """Lets a call held by the trigger continue (idempotent). The runner calls it after
     ``inject``; a fault that lets the worker go on (evict's grace period, pause, a partition)
     calls it itself at the moment the held call should complete."""
+    wait_outcome: Callable[[float], bool] = lambda timeout_s: False
+    """Blocks until the workflow is terminal (True) or ``timeout_s`` passes (False), for faults
+    that last for the rest of the run."""
+    step_records: Callable[[], Sequence[StepRecord]] = lambda: ()
+    """The SUT's step records of the trial's workflows as they stand now, read directly (never
+    through a faulted link): faults that must land on a particular write watch for it here."""
+    workflow_records: Callable[[], Sequence[WorkflowRecord]] = lambda: ()
+    """The SUT's workflow rows of the trial (root and children) as they stand now."""
+    workers: Callable[[], Sequence[Worker]] = lambda: ()
+    """Every worker the trial started so far, dead or alive."""
 
     durable_store: DurableStore | None = None
     """What ``db_crash`` crashes: the SUT's durable store (None: the environment's Postgres)."""

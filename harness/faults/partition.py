@@ -8,7 +8,10 @@ Modes, as Toxiproxy offers them:
   byte passes, the black hole that only client timeouts notice; removing it closes them.
 
 A call held by the trigger is released once the link is cut, so the provider bills an answer the
-worker never gets. Heal re-enables the proxy and removes the toxics.
+worker never gets — or, with ``hold_past_heal_s``, only that long after the link is back: the
+worker's execution is then still waiting on its LLM call while the rest of the worker (its claim
+loop, its heartbeat) reconnects, so whatever the worker does on reconnecting happens before the
+execution's next write. Heal re-enables the proxy and removes the toxics.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class PartitionFault:
     duration_s: float = 1.5
     llm_timeout_s: float = 1.0
     """Per-request LLM timeout of the trial's workers: a black-holed call must time out."""
+    hold_past_heal_s: float | None = None
     name: str = "partition"
     kills_worker: bool = False
 
@@ -49,8 +53,14 @@ class PartitionFault:
             for stream in STREAMS:
                 toxiproxy.add_toxic(proxy, "timeout", stream=stream, name=f"partition_{stream}",
                                     timeout=0)  # fmt: skip
-        target.release()
+        if self.hold_past_heal_s is None:
+            target.release()
+            time.sleep(self.duration_s)
+            return
         time.sleep(self.duration_s)
+        self.heal(target)
+        time.sleep(self.hold_past_heal_s)
+        target.release()
 
     def heal(self, target: FaultTarget) -> None:
         toxiproxy, proxy = target.env.toxiproxy(), target.proxy(self.link)

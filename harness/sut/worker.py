@@ -2,6 +2,9 @@
 --workload research_agent`` with the DSN and provider URL in ``DURABENCH_WORKER_POSTGRES_URL`` and
 ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv, where any local user could read a password).
 
+``DURABENCH_DB_TIMEOUT_S`` (optional) bounds every query (the runtime's ``op_timeout_s``; default
+30 s): faults that hang a query set it so that a trial does not wait half a minute.
+
 Prints ``worker <executor-id> ready`` once it is claiming workflows. SIGTERM stops claiming,
 lets the running step finish within ``--grace`` seconds, releases leases and exits 0.
 """
@@ -19,6 +22,8 @@ from types import FrameType
 
 from harness.sut.reference import ENV_POSTGRES, ENV_PROVIDER, WORKER, app
 from harness.workloads import WORKLOADS
+
+ENV_DB_TIMEOUT = "DURABENCH_DB_TIMEOUT_S"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         heartbeat_s=args.heartbeat,
         poll_s=args.poll,
         max_recovery_attempts=args.max_recovery_attempts,
+        op_timeout_s=float(os.environ.get(ENV_DB_TIMEOUT, "30")),
     )
     WORKER.provider_url = provider
     WORKER.runtime = runtime

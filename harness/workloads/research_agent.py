@@ -45,6 +45,9 @@ class ResearchParams:
     tool_result_tokens: int = 150
     tool_latency_s: float = 0.2
     model: str = "mock-gpt-4o"
+    handle_failed_turns: bool = False
+    """When a turn's LLM step fails for good, note it and go on (the output lists it under
+    ``failed_turns``) instead of failing the workflow: the path a recovery must take again."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, JSON]) -> ResearchParams:
@@ -89,8 +92,17 @@ def research_agent(ctx: AgentContext, params: Mapping[str, JSON]) -> dict[str, J
         {"role": "user", "content": f"Write a short report on: {p.topic}. Plan first."},
     ]
     nonces["0"] = _ask(ctx, 0, messages, p, tools=False)["nonce"]
+    failed: list[int] = []
     for turn in range(1, p.turns + 1):
-        reply = _ask(ctx, turn, messages, p, tools=True)
+        try:
+            reply = _ask(ctx, turn, messages, p, tools=True)
+        except Exception as exc:
+            if not p.handle_failed_turns:
+                raise
+            failed.append(turn)
+            messages.append({"role": "user", "content": f"Turn {turn} failed "
+                             f"({type(exc).__name__}); go on without it."})  # fmt: skip
+            continue
         nonces[str(turn)] = reply["nonce"]
         for call in reply["tool_calls"] or [{"name": "search", "arguments": "{}"}]:
             arguments = json.loads(call["arguments"] or "{}")
@@ -110,4 +122,8 @@ def research_agent(ctx: AgentContext, params: Mapping[str, JSON]) -> dict[str, J
     published = ctx.effect(
         write_step + 1, "publish", f"{ctx.workflow_id}:publish", {"report": report["content"]}
     )
-    return {"report": report["content"], "llm_nonces": nonces, "published": published}
+    output: dict[str, JSON] = {"report": report["content"], "llm_nonces": nonces,
+                               "published": published}  # fmt: skip
+    if p.handle_failed_turns:
+        output["failed_turns"] = failed
+    return output

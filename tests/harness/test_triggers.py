@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.triggers import CRASH_POINTS, Trigger, crash_point
+from harness.faults import AckLossFault, PauseFault
+from harness.triggers import CRASH_POINTS, ProviderRule, Trigger, crash_point
 
 
 @pytest.mark.parametrize(
@@ -53,3 +54,19 @@ def test_trigger_json_is_minimal_and_round_trips() -> None:
     assert Trigger("random", window_s=(1.0, 2.0), seed=7).to_json() == {
         "kind": "random", "window_s": [1.0, 2.0], "seed": 7,
     }
+
+
+def test_a_received_trigger_may_name_a_step_instead_of_a_call() -> None:
+    assert Trigger("received", step=3).to_json() == {"kind": "received", "step": 3}
+    with pytest.raises(ValueError, match="call="):
+        Trigger("received")
+    rule = ProviderRule("fail", step=2, status=503, count=1000)
+    assert rule.to_json() == {"action": "fail", "step": 2, "status": 503, "count": 1000}
+
+
+def test_fault_parameters_are_checked() -> None:
+    with pytest.raises(ValueError, match="pause order"):
+        PauseFault(order="whenever")
+    with pytest.raises(ValueError, match="ack_loss"):
+        AckLossFault(mode="drop")
+    assert AckLossFault(mode="kill").kills_worker and not AckLossFault().kills_worker

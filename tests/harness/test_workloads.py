@@ -82,3 +82,29 @@ def test_tools_are_deterministic() -> None:
     assert len(one.split()) == 12
     with pytest.raises(ValueError, match="only define 'search'"):
         run_tool("browse", {}, 0.0, 1)
+
+
+class FailingTurnContext(PlainContext):
+    """Turn ``failing`` raises, as a durable LLM step that failed for good does."""
+
+    def __init__(self, failing: int) -> None:
+        super().__init__()
+        self.failing = failing
+
+    def llm(self, step: int, request: LlmRequest) -> LlmReply:
+        if step == self.failing:
+            self.calls.append(("llm-failed", step))
+            raise RuntimeError(f"step {step} failed for good")
+        return super().llm(step, request)
+
+
+def test_research_agent_handles_a_failed_turn_when_asked(mock_llm: MockProvider) -> None:  # noqa: F811
+    params = ResearchParams(turns=3, tokens_per_turn=40, tool_result_tokens=30,
+                            handle_failed_turns=True)  # fmt: skip
+    ctx = FailingTurnContext(failing=2)
+    output = research_agent(ctx, params.to_json())
+    assert output["failed_turns"] == [2]
+    assert ("tool", 2) not in ctx.calls and ("llm", 3) in ctx.calls
+    assert "2" not in output["llm_nonces"]
+    with pytest.raises(RuntimeError, match="failed for good"):
+        research_agent(FailingTurnContext(failing=2), ResearchParams(turns=3).to_json())

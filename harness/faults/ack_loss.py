@@ -1,0 +1,136 @@
+"""``ack_loss``: a write reaches Postgres and commits, but its writer never hears so.
+
+Landing a network fault on one particular write — and not on a heartbeat or a poll beside it —
+is a race unless the harness sees the write happen first. So the fault, armed while the
+workflow's LLM call is held (a ``received`` trigger):
+
+1. puts a ``latency`` toxic of ``latency_ms`` on the link's downstream (Postgres -> worker): every
+   query still reaches the server at once, every answer is late;
+2. lets the held call go on; the worker gets its answer and makes its next ``write``:
+   ``step`` (the step record that follows), ``outcome`` (the workflow's terminal status) or
+   ``child`` (the first child workflow row of a fan-out);
+3. watches the SUT's store directly until that write is there — committed, while its
+   acknowledgement still sits in the latency toxic — and refuses to go on (an error, never a
+   silent miss) when it saw it too late to be sure;
+4. acts, per ``mode``:
+   - ``reset``: a ``reset_peer`` toxic behind the latency: the acknowledgement arrives as a TCP
+     reset. The writer must retry, and the retry must find its own write (record once);
+   - ``blackhole``: a ``timeout`` toxic behind the latency swallows the acknowledgement; once it
+     is swallowed the toxic's toxicity drops to 0, so the link carries traffic again but the
+     connection that sent the write waits for an answer that will never come. Only the writer's
+     own query timeout gets it out: the fault then waits up to ``hang_s`` for the outcome and the
+     scenario checks that the workflow completed *before* the heal (removing the toxic closes the
+     connection, which would rescue a runtime that never cuts a query);
+   - ``kill``: SIGKILL the writer's process group: it dies between its write and hearing of it
+     (e.g. a parent between creating a child workflow and recording that it did).
+5. heal removes the toxics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.faults._base import FaultTarget, WorkerSetup
+from harness.net import NotFoundError
+
+MODES = ("reset", "blackhole", "kill")
+WRITES = ("step", "outcome", "child")
+POLL_S = 0.01
+LATENCY = "ack_loss_latency"
+SECOND = "ack_loss_cut"
+DB_TIMEOUT_ENV = "DURABENCH_DB_TIMEOUT_S"
+"""Per-query timeout a SUT's workers should use (the reference runtime's ``op_timeout_s``)."""
+
+
+class AckLossNotLanded(RuntimeError):
+    """The write was seen too late to be sure its acknowledgement was still in flight."""
+
+
+@dataclass(frozen=True)
+class AckLossFault:
+    mode: str = "reset"
+    write: str = "step"
+    link: str = "postgres"
+    latency_ms: int = 1500
+    hang_s: float = 20.0
+    """``blackhole``: how long the link stays healed around the hung connection, waiting for the
+    runtime to cut its query and finish."""
+    db_timeout_s: float = 4.0
+    """``blackhole``: the per-query timeout the trial's workers are started with."""
+    write_timeout_s: float = 30.0
+    name: str = "ack_loss"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES or self.write not in WRITES:
+            raise ValueError(f"ack_loss: mode must be one of {MODES} and write one of {WRITES}, "
+                             f"got {self.mode!r} and {self.write!r}")  # fmt: skip
+
+    @property
+    def kills_worker(self) -> bool:
+        return self.mode == "kill"
+
+    def worker_setup(self, trial_dir: Path) -> WorkerSetup:
+        return WorkerSetup(env={DB_TIMEOUT_ENV: str(self.db_timeout_s)})
+
+    def inject(self, target: FaultTarget) -> None:
+        toxiproxy, proxy = target.env.toxiproxy(), target.proxy(self.link)
+        toxiproxy.add_toxic(proxy, "latency", stream="downstream", name=LATENCY,
+                            latency=self.latency_ms)  # fmt: skip
+        armed_ns = time.time_ns()
+        target.release()
+        written_ns = self._wait_write(target, armed_ns)
+        seen_after_s = (time.time_ns() - written_ns) / 1e9
+        if seen_after_s > 0.6 * self.latency_ms / 1000:
+            raise AckLossNotLanded(
+                f"ack_loss: the {self.write} write was seen {seen_after_s:.2f}s after it "
+                f"committed, too close to the {self.latency_ms} ms latency to be sure its "
+                "acknowledgement was still in flight; raise latency_ms on this machine"
+            )
+        if self.mode == "kill":
+            target.worker.signal(signal.SIGKILL)
+            target.worker.wait(10.0)
+            return
+        toxic = "reset_peer" if self.mode == "reset" else "timeout"
+        toxiproxy.add_toxic(proxy, toxic, stream="downstream", name=SECOND, timeout=0)
+        # Until the acknowledgement has left the latency toxic (into the second one).
+        time.sleep(max(0.0, written_ns / 1e9 + self.latency_ms / 1000 + 0.5 - time.time()))
+        if self.mode == "reset":
+            self.heal(target)
+            return
+        toxiproxy.update_toxic(proxy, SECOND, toxicity=0.0)
+        toxiproxy.remove_toxic(proxy, LATENCY)
+        target.wait_outcome(self.hang_s)
+
+    def _wait_write(self, target: FaultTarget, after_ns: int) -> int:
+        """When the awaited write committed (the store's own clock), once it is there."""
+        deadline = time.monotonic() + self.write_timeout_s
+        while time.monotonic() < deadline:
+            stamp = self._written_ns(target, after_ns)
+            if stamp is not None:
+                return stamp
+            time.sleep(POLL_S)
+        raise RuntimeError(f"ack_loss: no {self.write} write of {target.workflow_id} within "
+                           f"{self.write_timeout_s:.0f}s (a SUT without step records has no "
+                           "step write: use write='outcome')")  # fmt: skip
+
+    def _written_ns(self, target: FaultTarget, after_ns: int) -> int | None:
+        if self.write == "step":
+            stamps = [r.recorded_ns for r in target.step_records()
+                      if r.workflow_id == target.workflow_id and r.recorded_ns > after_ns]
+        elif self.write == "outcome":
+            stamps = [w.updated_ns for w in target.workflow_records()
+                      if w.workflow_id == target.workflow_id and w.status != "PENDING"]
+        else:
+            stamps = [w.created_ns for w in target.workflow_records()
+                      if w.parent_id == target.workflow_id]
+        return min(stamps) if stamps else None
+
+    def heal(self, target: FaultTarget) -> None:
+        toxiproxy, proxy = target.env.toxiproxy(), target.proxy(self.link)
+        for name in (SECOND, LATENCY):
+            with contextlib.suppress(NotFoundError):
+                toxiproxy.remove_toxic(proxy, name)

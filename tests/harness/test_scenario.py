@@ -1,0 +1,58 @@
+"""History queries of scenario files, on hand-written histories."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.history import EffectRecord, HarnessEvent, History, LedgerEntry, StepRecord
+from harness.scenario import superseded_writes, unprovoked_takeovers
+
+WF = "wf"
+
+
+def _call(at: int, attempt: int, executor: str, step: int = 0) -> LedgerEntry:
+    return LedgerEntry(f"r{at}", WF, step, attempt, executor, "m", at, at + 1, 200, 1, 1, 0.0,
+                       True)  # fmt: skip
+
+
+def _step(at: int, epoch: int, executor: str, seq: int = 0) -> StepRecord:
+    return StepRecord(WF, seq, "llm", "llm", seq, executor, epoch, at)
+
+
+def _history(ledger: tuple[LedgerEntry, ...] = (), steps: tuple[StepRecord, ...] = (),
+             effects: tuple[EffectRecord, ...] = (),
+             events: tuple[HarnessEvent, ...] = ()) -> History:  # fmt: skip
+    return History("t", (WF,), True, ledger=ledger, steps=steps, effects=effects, events=events)
+
+
+@pytest.mark.parametrize(("ledger", "steps", "effects", "breaches"), [
+    # the zombie (epoch 1) records after epoch 2's first request: a breach
+    ((_call(10, 1, "a"), _call(20, 2, "b")), (_step(30, 1, "a"),), (), 1),
+    # recorded before the takeover showed any activity: fine
+    ((_call(10, 1, "a"), _call(20, 2, "b")), (_step(15, 1, "a"),), (), 0),
+    # an applied effect of the zombie after the takeover: a breach; a duplicate (not applied): fine
+    ((_call(20, 2, "b"),), (), (EffectRecord("k", "publish", WF, "a", 1, 30, True),), 1),
+    ((_call(20, 2, "b"),), (), (EffectRecord("k", "publish", WF, "a", 1, 30, False),), 0),
+])  # fmt: skip
+def test_superseded_writes(ledger: tuple[LedgerEntry, ...], steps: tuple[StepRecord, ...],
+                           effects: tuple[EffectRecord, ...], breaches: int) -> None:  # fmt: skip
+    assert len(superseded_writes(_history(ledger, steps, effects))) == breaches
+
+
+def _died(executor: str) -> HarnessEvent:
+    return HarnessEvent(5, "worker_exited", executor=executor, detail={"stopped_by": "died"})
+
+
+@pytest.mark.parametrize(("events", "found"), [
+    ((), 1),                                          # "a" was healthy: its work was stolen
+    ((_died("a"),), 0),                               # "a" died: a recovery
+    ((HarnessEvent(5, "fault_fired", executor="a"),), 0),  # "a" was paused or evicted
+])  # fmt: skip
+def test_unprovoked_takeovers(events: tuple[HarnessEvent, ...], found: int) -> None:
+    history = _history((_call(10, 1, "a"), _call(20, 2, "b")), events=events)
+    assert len(unprovoked_takeovers(history)) == found
+
+
+def test_a_restart_with_the_same_executor_id_is_no_takeover_of_another() -> None:
+    history = _history((_call(10, 1, "a"), _call(20, 2, "a")))
+    assert unprovoked_takeovers(history) == []
