@@ -29,6 +29,7 @@ def _line(sut: str, fraction: float, waste_usd: float, redone_s: float) -> dict[
         "redundant_tokens": int(waste_usd * 1e6), "golden_duration_s": GOLDEN_S,
         "time_to_resume_s": 1.0, "time_to_recover_s": 1.0 + redone_s,
         "completion_delay_s": 1.0 + redone_s, "verdicts": {}, "valid": "true", "env": "local",
+        "run_id": "20261130T000000-sweep", "seed": 0,
     }
 
 
