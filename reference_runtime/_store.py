@@ -13,6 +13,8 @@ step is either committed before the claim, and seen by the new owner's replay, o
 Claiming: a PENDING workflow is claimable when it has no owner, its lease expired, it is this
 executor's own (a restart), or its owner's executor lock is gone (its session ended: the worker
 died; see ``_liveness``). The last is only an accelerator: fencing above never depends on it.
+The claim statement also appends each claim to the ``claims`` log (who, which epoch, from whom,
+why, when) in the same statement, so a claim is never committed without its log row.
 """
 
 from __future__ import annotations
