@@ -30,12 +30,20 @@ from reference_runtime._errors import (
 from reference_runtime._handle import WorkflowHandle
 from reference_runtime._runtime import Runtime
 from reference_runtime._schema import DEFAULT_SCHEMA, SCHEMA_VERSION
-from reference_runtime._types import StepInfo, WorkflowInfo, WorkflowStatus
+from reference_runtime._types import (
+    ClaimInfo,
+    ClaimReason,
+    StepInfo,
+    WorkflowInfo,
+    WorkflowStatus,
+)
 
 __all__ = [
     "DEFAULT_SCHEMA",
     "SCHEMA_VERSION",
     "App",
+    "ClaimInfo",
+    "ClaimReason",
     "DeadLetterError",
     "FencedError",
     "NonDeterminismError",

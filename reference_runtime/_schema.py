@@ -16,7 +16,7 @@ import psycopg
 from reference_runtime._errors import SchemaVersionError
 
 DEFAULT_SCHEMA = "durabench_rt"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LOCK_KEY = 0x6475726162  # "durab": one key for every schema; migrations are rare and short.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -50,6 +50,19 @@ _MIGRATIONS: dict[int, str] = {
         epoch        bigint NOT NULL,
         recorded_ns  bigint NOT NULL,
         PRIMARY KEY (workflow_id, seq)
+    );
+    """,
+    # Every claim, written by the claim statement itself: who took which epoch, from whom, why.
+    2: """
+    CREATE TABLE {s}.claims (
+        workflow_id     text NOT NULL,
+        epoch           bigint NOT NULL,
+        executor_id     text NOT NULL,
+        previous_owner  text,
+        reason          text NOT NULL CHECK (reason IN
+                            ('unowned', 'own', 'lease_expired', 'session_ended')),
+        claimed_at      timestamptz NOT NULL,
+        PRIMARY KEY (workflow_id, epoch)
     );
     """,
 }

@@ -13,6 +13,8 @@ step is either committed before the claim, and seen by the new owner's replay, o
 Claiming: a PENDING workflow is claimable when it has no owner, its lease expired, it is this
 executor's own (a restart), or its owner's executor lock is gone (its session ended: the worker
 died; see ``_liveness``). The last is only an accelerator: fencing above never depends on it.
+The claim statement also appends each claim to the ``claims`` log (who, which epoch, from whom,
+why, when) in the same statement, so a claim is never committed without its log row.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from reference_runtime._errors import (
     WorkflowCancelledError,
 )
 from reference_runtime._liveness import LIVE_EXECUTORS, lock_namespace
-from reference_runtime._types import Claim, StepInfo, WorkflowInfo
+from reference_runtime._types import Claim, ClaimInfo, StepInfo, WorkflowInfo
 
 _NS = "(extract(epoch FROM {col}) * 1000000)::bigint * 1000"
 _WF_COLUMNS = (
@@ -77,22 +79,30 @@ WITH live AS MATERIALIZED ({live}), c AS (
     ORDER BY created_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), upd AS (
+    UPDATE {s}.workflows w SET
+        epoch = w.epoch + 1,
+        executor_id = %(me)s,
+        lease_expires_at = now() + make_interval(secs => %(lease)s),
+        recovery_attempts = w.recovery_attempts + (w.epoch > 0)::int,
+        status = CASE WHEN w.recovery_attempts + (w.epoch > 0)::int > %(max)s
+                      THEN 'DEAD_LETTER' ELSE 'PENDING' END,
+        error = CASE WHEN w.recovery_attempts + (w.epoch > 0)::int > %(max)s
+                     THEN jsonb_build_object('type', 'DeadLetterError', 'message',
+                          format('claimed %%s times, more than max_recovery_attempts=%%s',
+                                 w.epoch + 1, %(max)s))
+                     ELSE w.error END,
+        updated_at = clock_timestamp()
+    FROM c WHERE w.workflow_id = c.workflow_id
+    RETURNING w.workflow_id, w.name, w.inputs, w.epoch, w.status, c.previous, c.reason,
+              w.updated_at
+), log AS (
+    -- the claim log, in the claim's own statement: committed together or not at all
+    INSERT INTO {s}.claims (workflow_id, epoch, executor_id, previous_owner, reason, claimed_at)
+    SELECT workflow_id, epoch, %(me)s, previous, reason, updated_at FROM upd
+    ON CONFLICT (workflow_id, epoch) DO NOTHING
 )
-UPDATE {s}.workflows w SET
-    epoch = w.epoch + 1,
-    executor_id = %(me)s,
-    lease_expires_at = now() + make_interval(secs => %(lease)s),
-    recovery_attempts = w.recovery_attempts + (w.epoch > 0)::int,
-    status = CASE WHEN w.recovery_attempts + (w.epoch > 0)::int > %(max)s
-                  THEN 'DEAD_LETTER' ELSE 'PENDING' END,
-    error = CASE WHEN w.recovery_attempts + (w.epoch > 0)::int > %(max)s
-                 THEN jsonb_build_object('type', 'DeadLetterError', 'message',
-                      format('claimed %%s times, more than max_recovery_attempts=%%s',
-                             w.epoch + 1, %(max)s))
-                 ELSE w.error END,
-    updated_at = clock_timestamp()
-FROM c WHERE w.workflow_id = c.workflow_id
-RETURNING w.workflow_id, w.name, w.inputs, w.epoch, w.status, c.previous, c.reason
+SELECT workflow_id, name, inputs, epoch, status, previous, reason FROM upd
 """
 
 
@@ -203,6 +213,18 @@ class Store:
         }
         rows = self.db.run(lambda c: c.execute(self._claim_sql, params).fetchall())
         return [Claim(r[0], r[1], list(r[2]), int(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def list_claims(self, workflow_id: str) -> list[ClaimInfo]:
+        """The claim log of one workflow, oldest epoch first."""
+        rows = self.db.run(
+            lambda c: c.execute(
+                f"""SELECT workflow_id, epoch, executor_id, previous_owner, reason,
+                           {_NS.format(col="claimed_at")}
+                    FROM {self._s}.claims WHERE workflow_id = %s ORDER BY epoch""",
+                (workflow_id,),
+            ).fetchall()
+        )
+        return [ClaimInfo(*row) for row in rows]
 
     def heartbeat(self, held: Sequence[tuple[str, int]], lease_s: float) -> set[str]:
         """Renew the leases of ``(workflow_id, epoch)`` pairs; returns the ids renewed."""

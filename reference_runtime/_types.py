@@ -62,3 +62,21 @@ class Claim:
     reason: ClaimReason = "unowned"
     """Why it was claimable: no owner, this executor's own (a restart), the owner's lease
     expired, or the owner's session ended before its lease did (see ``_liveness``)."""
+
+
+@dataclass(frozen=True)
+class ClaimInfo:
+    """A recorded claim (``Runtime.list_claims``): ``executor_id`` took ``workflow_id`` at
+    fencing token ``epoch`` from ``previous_owner`` (None when unowned), for ``reason``.
+
+    ``claimed_ns`` is the database's wall clock (ns, microsecond precision) inside the claiming
+    statement, after it locked the workflow row: every step record of an older epoch that was
+    accepted has a smaller ``recorded_ns``.
+    """
+
+    workflow_id: str
+    epoch: int
+    executor_id: str
+    previous_owner: str | None
+    reason: ClaimReason
+    claimed_ns: int

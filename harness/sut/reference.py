@@ -6,7 +6,8 @@ Each context call becomes one durable step of the runtime (``llm``, ``tool``, ``
 Registered as :data:`REFERENCE` and :data:`REFERENCE_NOCKPT` (entry points ``durabench.suts``).
 Worker side: ``python -m harness.sut.worker --checkpointing on|off ...`` sets the provider URL and
 runs :data:`app` in a runtime worker loop. Harness side: :class:`ReferenceClient` starts
-workflows and reads the runtime's store through its public API (``get_workflow``, ...).
+workflows and reads the runtime's store through its public API (``get_workflow``, ``list_steps``,
+``list_claims``, ...): it reports claims (``ReportsClaims``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from harness.history import JSONValue, Outcome, Property, StepKind, StepRecord, WorkflowRecord
+from harness.history import (
+    Claim,
+    JSONValue,
+    Outcome,
+    Property,
+    StepKind,
+    StepRecord,
+    WorkflowRecord,
+)
 from harness.sut import ALL_PROPERTIES
 from harness.sut._protocol import (
     ClientContext,
@@ -41,7 +50,7 @@ from harness.workloads import (
     post_effect,
     run_tool,
 )
-from reference_runtime import App, Runtime, StepInfo, WorkflowInfo, current_context
+from reference_runtime import App, ClaimInfo, Runtime, StepInfo, WorkflowInfo, current_context
 
 NOCKPT_PROMISES: frozenset[Property] = frozenset(
     {"terminates", "single_outcome", "output_consistency", "effects_once"}
@@ -167,6 +176,17 @@ def step_record(info: StepInfo) -> StepRecord:
     )
 
 
+def claim_record(info: ClaimInfo) -> Claim:
+    """The runtime's claim log row as evidence (its reason and previous owner stay in the
+    runtime's log; property 7 needs who took which epoch, and when)."""
+    return Claim(
+        workflow_id=info.workflow_id,
+        epoch=info.epoch,
+        executor=info.executor_id,
+        claimed_ns=info.claimed_ns,
+    )
+
+
 def workflow_record(info: WorkflowInfo) -> WorkflowRecord:
     return WorkflowRecord(
         workflow_id=info.workflow_id,
@@ -234,6 +254,10 @@ class ReferenceClient:
 
     def step_records(self, workflow_ids: Sequence[str]) -> list[StepRecord]:
         return [step_record(s) for wid in workflow_ids for s in self._rt.list_steps(wid)]
+
+    def claims(self, workflow_ids: Sequence[str]) -> list[Claim]:
+        """``ReportsClaims``: the runtime's claim log, written by each claim's own statement."""
+        return [claim_record(c) for wid in workflow_ids for c in self._rt.list_claims(wid)]
 
 
 @dataclass(frozen=True)

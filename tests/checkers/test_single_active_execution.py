@@ -18,6 +18,8 @@ from checker_histories import (
 
 from harness.checkers import single_active_execution
 from harness.history import Claim, History, Validity
+from harness.sut.reference import claim_record
+from reference_runtime import ClaimInfo
 
 CRASH = crash_run()
 
@@ -39,10 +41,16 @@ CASES: list[tuple[str, History, Validity, str]] = [
     ("zombie's record between the claim and the newer epoch's first activity is not seen",
      with_(CRASH, steps=(*CRASH.steps, rec(2, 2.95, seq=2, epoch=1, executor="w1")),
            ledger=CRASH.ledger), "true", "nothing accepted"),
+    # The reference SUT's data path: its runtime's claim log, mapped by ReferenceClient.claims.
     ("... unless the SUT reports its claims", with_(
         CRASH, steps=(*CRASH.steps, rec(2, 2.95, seq=2, epoch=1, executor="w1")),
-        claims=(Claim(WF, 1, "w1", at(0.0)), Claim(WF, 2, "w2", at(2.9)))),
+        claims=(claim_record(ClaimInfo(WF, 1, "w1", None, "unowned", at(0.0))),
+                claim_record(ClaimInfo(WF, 2, "w2", "w1", "session_ended", at(2.9))))),
      "false", "epoch 1 wrote after epoch 2 had claimed"),
+    ("a record just before the reported claim is no breach", with_(
+        CRASH, steps=(*CRASH.steps, rec(2, 2.85, seq=2, epoch=1, executor="w1")),
+        claims=(Claim(WF, 1, "w1", at(0.0)), Claim(WF, 2, "w2", at(2.9)))),
+     "true", "nothing accepted"),
     # A zombie further along than its replacement (paused at its last step) writes the outcome:
     # the output carries the nonce of a response it received after the takeover.
     ("zombie's outcome: a response received after the takeover", with_(

@@ -99,6 +99,14 @@ def test_a_killed_worker_is_taken_over_long_before_its_lease_expires(
              "the survivor's log of its claim")  # fmt: skip
     (tmp_path / "go").touch()
     assert handle.result(timeout=15) == ["s1", "s2", "s3", survivor]
+    # The claim log says the same, with the claim's time: after every write of epoch 1 it
+    # fenced, before every write of epoch 2.
+    log = client.list_claims("killed")
+    assert [(c.epoch, c.executor_id, c.previous_owner, c.reason) for c in log] == [
+        (1, owner, None, "unowned"), (2, survivor, owner, "session_ended")]  # fmt: skip
+    steps = client.list_steps("killed")
+    assert max(s.recorded_ns for s in steps if s.epoch == 1) < log[1].claimed_ns
+    assert log[1].claimed_ns < min(s.recorded_ns for s in steps if s.epoch == 2)
     assert [e for e in read_log(tmp_path) if e[0] == "s1"] == [["s1", owner, "1"]]
 
 
@@ -247,6 +255,9 @@ def test_a_restarted_worker_takes_its_own_lock_again_and_recovers_its_workflow(
     assert "held by another session" not in second.stderr()
     (tmp_path / "go").touch()
     assert handle.result(timeout=15) == ["s1", "s2", "s3", "w-pod"]
+    assert [(c.epoch, c.executor_id, c.previous_owner, c.reason)
+            for c in client.list_claims("restarted")] == [
+        (1, "w-pod", None, "unowned"), (2, "w-pod", "w-pod", "own")]  # fmt: skip
 
 
 @pytest.mark.parametrize(

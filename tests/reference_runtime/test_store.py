@@ -43,7 +43,32 @@ def test_migration_is_idempotent_and_safe_under_concurrent_first_connects(
         thread.join(timeout=30)
     assert errors == []
     Runtime(app, pg_url, "again", schema=schema, heartbeat_s=1).close()
-    assert sql(pg_url, f"SELECT version FROM {schema}.schema_version") == [(SCHEMA_VERSION,)]
+    versions = sql(pg_url, f"SELECT version FROM {schema}.schema_version ORDER BY version")
+    assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+
+
+def test_a_version_1_schema_gains_the_claim_log_and_every_claim_is_logged(
+    make_runtime: RuntimeFactory, pg_url: str, schema: str
+) -> None:
+    make_runtime().close()
+    sql(pg_url, f"DROP TABLE {schema}.claims")  # as a runtime before the claim log left it
+    sql(pg_url, f"DELETE FROM {schema}.schema_version WHERE version > 1")
+    rt = make_runtime("claimer")
+    assert sql(pg_url, f"SELECT max(version) FROM {schema}.schema_version") == [(2,)]
+    rt.start_workflow(apps.child_work, 1, workflow_id="logged")
+    claim = dict(executor_id="claimer", names=["child_work"], held=[], limit=5, lease_s=30.0,
+                 max_recovery_attempts=10, detect=False)  # fmt: skip
+    (first,) = rt.store.claim(**claim)
+    (again,) = rt.store.claim(**claim)  # ours but not held: a restart's claim
+    assert [(c.epoch, c.reason, c.previous_owner) for c in (first, again)] == [
+        (1, "unowned", None), (2, "own", "claimer")]  # fmt: skip
+    log = rt.list_claims("logged")
+    assert [(c.workflow_id, c.epoch, c.executor_id, c.previous_owner, c.reason) for c in log] == [
+        ("logged", 1, "claimer", None, "unowned"), ("logged", 2, "claimer", "claimer", "own")]
+    info = rt.get_workflow("logged")
+    assert info is not None
+    assert log[0].claimed_ns < log[1].claimed_ns == info.updated_ns, "claimed_at is the claim's"
+    assert rt.list_claims("no-such-workflow") == []
 
 
 def test_a_schema_from_a_newer_runtime_is_refused(
