@@ -15,19 +15,24 @@ Tests parametrized over ``sut`` only run for the SUTs named by ``--sut``.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.env import Environment
+from harness.env.lifetime import install_interrupt_signals
 from harness.env.local import LocalEnvironment, new_run_id
 from harness.faults import FaultUnavailable
 from harness.require import required, skip_or_fail
 from harness.results import DEFAULT_RESULTS, append_result
+from harness.run_plan import RunRecorder
 from harness.runner import GoldenCache, run_trial
 from harness.sut import SUT_NAMES
 from harness.trial import TrialResult, TrialSpec
@@ -48,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seconds before a trial is cut off and judged unknown (default: 90)")
     group.addoption("--keep-env", action="store_true",
                     help="keep the environment's work dir (logs, ledger) after the run")
+    group.addoption("--run-id", default=None, metavar="ID",
+                    help="label of this run's processes, files and results lines (default: a "
+                         "new one); `durabench sweep --run-id ID` removes what a killed run left")
 
 
 def selected_suts(config: pytest.Config) -> list[str]:
@@ -61,13 +69,51 @@ def selected_suts(config: pytest.Config) -> list[str]:
     return names
 
 
+_RUN_ID = pytest.StashKey[str]()
+_RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{5,80}$")
+
+
+def _validate(config: pytest.Config) -> None:
+    if config.getoption("--seeds") < 1:
+        raise pytest.UsageError("--seeds must be at least 1")
+    timeout = config.getoption("--trial-timeout")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise pytest.UsageError(f"--trial-timeout must be a number of seconds > 0, got {timeout}")
+    run_id = config.getoption("--run-id")
+    if run_id is not None and not _RUN_ID_PATTERN.match(run_id):
+        raise pytest.UsageError(
+            f"--run-id {run_id!r}: use 6-81 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit"
+        )
+
+
+def run_id_of(config: pytest.Config) -> str:
+    """This run's id: ``--run-id``, or one made by the controller and shared with xdist workers."""
+    return config.stash[_RUN_ID]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     selected_suts(config)
     required()  # a typo in DURABENCH_REQUIRE is a usage error, not a silent no-op
-    if not hasattr(config, "workerinput"):  # the xdist controller or a plain run
+    _validate(config)
+    workerinput = getattr(config, "workerinput", None)
+    config.stash[_RUN_ID] = (
+        workerinput["durabench_run_id"] if workerinput and "durabench_run_id" in workerinput
+        else config.getoption("--run-id") or new_run_id()
+    )
+    install_interrupt_signals()  # SIGTERM / SIGHUP tear down like Ctrl-C
+    if workerinput is None:  # the xdist controller or a plain run
         config.pluginmanager.register(ProgressReporter(config), "durabench-progress")
-    if config.getoption("--seeds") < 1:
-        raise pytest.UsageError("--seeds must be at least 1")
+        config.pluginmanager.register(
+            RunRecorder(run_id_of(config), Path(str(config.getoption("--results")))),
+            "durabench-run-recorder",
+        )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker labels its environment with the controller's run id."""
+    node.workerinput["durabench_run_id"] = run_id_of(node.config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -151,7 +197,7 @@ class TrialRunner:
 def durabench_env(request: pytest.FixtureRequest) -> Iterator[Environment]:
     """The environment of ``--env``; ``docker`` skips (or fails, with ``DURABENCH_REQUIRE=docker``)
     when no engine answers."""
-    run_id = f"{new_run_id()}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    run_id = f"{run_id_of(request.config)}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     keep = bool(request.config.getoption("--keep-env"))
     if request.config.getoption("--env") == "docker":
         from harness.env.docker import DockerEnvironment, docker_available

@@ -108,6 +108,15 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"{signal.Signals(signum).name} received")
 
 
+def install_interrupt_signals() -> None:
+    """SIGTERM and SIGHUP raise :class:`KeyboardInterrupt` from now on (main thread only; a
+    handler someone else installed is left alone). For whole-process owners such as pytest."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in INTERRUPT_SIGNALS:
+            if signal.getsignal(sig) in (signal.SIG_DFL, None):
+                signal.signal(sig, _raise_interrupt)
+
+
 @contextlib.contextmanager
 def signals_as_interrupt() -> Iterator[None]:
     """SIGTERM and SIGHUP raise :class:`KeyboardInterrupt` while inside (main thread only; a
