@@ -37,11 +37,13 @@ def run_record_path(run_id: str) -> Path:
 
 
 def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (clock ticks since boot): tells a reused pid apart."""
+    """The kernel's start time of a living ``pid`` (clock ticks since boot; tells a reused pid
+    apart); None when it is gone or a zombie (dead, not yet reaped by its parent)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def _record_live(path: Path) -> bool:
