@@ -2,7 +2,8 @@
 
 The first line on stdout is exactly ``listening on http://HOST:PORT`` (flushed) once the server
 accepts connections; the ledger path follows on stderr. SIGTERM / SIGINT stop it. A non-loopback
-``--host`` is refused (exit code 2) unless ``--allow-remote`` is given.
+``--host`` is refused (exit code 2) unless ``--allow-remote`` is given, and warned about when it
+is. A port outside 0..65535 or already in use is one line and exit code 2.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness.llm")
     commands = parser.add_subparsers(dest="command", required=True)
     s = commands.add_parser("serve", help="run the mock OpenAI-compatible provider")
-    s.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one")
+    s.add_argument("--port", type=port_number, default=0, help="TCP port; 0 picks a free one")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     s.add_argument("--script", type=Path, help="JSON script of turns (scripted mode)")
@@ -36,6 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--prices", type=Path, help="JSON price table replacing the default one")
     s.add_argument("--run-id", default="adhoc", help="label for sweepers (appears in argv)")
     return parser
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0..65535 (0 = any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return port
 
 
 def is_loopback(host: str) -> bool:
@@ -69,11 +81,19 @@ def main(argv: Sequence[str] | None = None) -> int:
               "use 127.0.0.1, or pass --allow-remote if you really mean to expose it",
               file=sys.stderr)
         return 2
+    if not is_loopback(host):
+        print(f"warning: the provider and its unauthenticated control API listen on {host}; "
+              "anyone who can reach this address can drive it", file=sys.stderr, flush=True)
     try:
         config = _config(args)
-        sock = bind_socket(host, args.port)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sock = bind_socket(host, args.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {host}:{args.port}: {exc.strerror or exc}; pick another "
+              "--port (0 picks a free one)", file=sys.stderr)
         return 2
 
     def announce(url: str) -> None:

@@ -3,9 +3,11 @@
 Input (prompt) and output (completion) tokens are priced separately, in US dollars per 1M tokens.
 A ``--prices FILE`` replaces the default table entirely; its JSON shape is::
 
-    {"my-model": {"input_per_1m": 1.0, "output_per_1m": 4.0}, ...}
+    {"my-model": {"input_per_1m": 1.0, "output_per_1m": 4.0, "max_output_tokens": 16384}, ...}
 
 A model absent from the table does not exist for the provider (404 ``model_not_found``).
+``max_output_tokens`` (optional, default 16,384: GPT-4o's and GPT-4o mini's documented limit) caps
+``max_tokens`` (a larger one is a 400, as OpenAI answers) and the length of any answer.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class ModelPrice:
 
     input_per_1m: float
     output_per_1m: float
+    max_output_tokens: int = 16_384
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input_per_1m + completion_tokens * self.output_per_1m) / 1e6
@@ -49,12 +52,15 @@ def prices_from_json(data: Any, *, source: str = "price table") -> PriceTable:
             table[str(model)] = ModelPrice(
                 input_per_1m=float(price["input_per_1m"]),
                 output_per_1m=float(price["output_per_1m"]),
+                max_output_tokens=int(price.get("max_output_tokens", 16_384)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(
                 f"{source}: model {model!r} needs numeric 'input_per_1m' and 'output_per_1m' "
-                f"(got {price!r})"
+                f"(and an integer 'max_output_tokens' if given) (got {price!r})"
             ) from exc
+        if table[str(model)].max_output_tokens < 1:
+            raise ValueError(f"{source}: model {model!r}: 'max_output_tokens' must be >= 1")
     return table
 
 
