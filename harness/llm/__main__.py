@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.bind import port_number, refuse_remote
 from harness.llm._prices import DEFAULT_PRICES, load_prices
 from harness.llm._script import load_script
 from harness.llm._server import bind_socket, serve
@@ -39,26 +39,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def port_number(text: str) -> int:
-    """An argparse type: a TCP port, 0..65535 (0 = any free port)."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
-    return port
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _config(args: argparse.Namespace) -> ProviderConfig:
     ledger = args.ledger
     if ledger is None:
@@ -76,14 +56,12 @@ def _config(args: argparse.Namespace) -> ProviderConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     host = "127.0.0.1" if args.host == "localhost" else args.host
-    if not is_loopback(host) and not args.allow_remote:
-        print(f"error: refusing to bind the provider to non-loopback host {args.host!r}; "
-              "use 127.0.0.1, or pass --allow-remote if you really mean to expose it",
-              file=sys.stderr)
+    error, warning = refuse_remote(host, args.allow_remote, "the provider")
+    if error is not None:
+        print(error, file=sys.stderr)
         return 2
-    if not is_loopback(host):
-        print(f"warning: the provider and its unauthenticated control API listen on {host}; "
-              "anyone who can reach this address can drive it", file=sys.stderr, flush=True)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     try:
         config = _config(args)
     except (ValueError, OSError) as exc:

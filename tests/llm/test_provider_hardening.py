@@ -145,4 +145,4 @@ def test_allow_remote_warns() -> None:
     finally:
         server.terminate()
         _, stderr = server.communicate(timeout=30)
-    assert "warning: the provider and its unauthenticated control API listen on 0.0.0.0" in stderr
+    assert "warning: the provider listens on 0.0.0.0" in stderr
