@@ -305,8 +305,9 @@ class LocalEnvironment:
         log_path = self.work_dir / f"worker-{name}.log"
         worker = WorkerProcess(name, executor_id, argv, log_path, cgroup)
         self._workers.append(worker)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env[ENV_RUN_ID] = self.run_id
+        # Not ENV_URL: it may hold a password, and workers get their (passfile) DSN from the SUT.
+        env = {k: v for k, v in os.environ.items() if k != ENV_URL}
+        env.update(PYTHONUNBUFFERED="1", **{ENV_RUN_ID: self.run_id})
         env.update(extra_env or {})
         worker.start(env)
         if wait_ready:

@@ -362,7 +362,8 @@ class ExternalPostgres:
         try:
             params = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.Error as exc:
-            _invalid_url(_one_line(str(exc).split(":")[0]))
+            # libpq quotes pieces of the string (which may be the password): leave them out
+            _invalid_url(re.sub(r'"[^"]*"', '"..."', _one_line(str(exc))))
         self.host = str(params.get("host") or "localhost")
         self.port = str(params.get("port") or "5432")
         self._passfile: Path | None = None
