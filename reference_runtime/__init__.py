@@ -14,6 +14,7 @@ from reference_runtime._context import WorkflowContext, current_context
 from reference_runtime._errors import (
     DeadLetterError,
     FencedError,
+    InvalidWorkflowError,
     NonDeterminismError,
     ReferenceRuntimeError,
     RuntimeClosedError,
@@ -36,6 +37,7 @@ __all__ = [
     "App",
     "DeadLetterError",
     "FencedError",
+    "InvalidWorkflowError",
     "NonDeterminismError",
     "ReferenceRuntimeError",
     "Runtime",
