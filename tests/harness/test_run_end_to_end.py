@@ -45,15 +45,18 @@ def _all_listening() -> set[str]:
     return inodes
 
 
-def _start_run(run_id: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+def _start_run(run_id: str, tmp_path: Path, xdist: list[str]) -> subprocess.Popen[bytes]:
     log = open(tmp_path / "pytest.log", "wb")  # noqa: SIM115 - closed with the test's tmp dir
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "scenarios/test_kill.py", "-k", "test_kill_recovers",
          "--sut", "reference", "--run-id", run_id, "--results", str(tmp_path / "results.jsonl"),
-         "-p", "no:cacheprovider", "-q"],
+         "-p", "no:cacheprovider", "-q", *xdist],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
         env={k: v for k, v in os.environ.items() if k != "DURABENCH_RUN_ID"},
     )  # fmt: skip
+
+
+XDIST = pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["plain", "xdist"])
 
 
 def _wait_for_workers(run: subprocess.Popen[bytes], run_id: str, tmp_path: Path) -> Leftovers:
@@ -86,9 +89,10 @@ def _wait_swept(run_id: str, timeout_s: float = 60.0) -> None:
         time.sleep(0.2)
 
 
-def test_sigterm_mid_trial_tears_the_run_down(tmp_path: Path) -> None:
+@XDIST
+def test_sigterm_mid_trial_tears_the_run_down(tmp_path: Path, xdist: list[str]) -> None:
     run_id = f"e2e-term-{uuid.uuid4().hex[:8]}"
-    run = _start_run(run_id, tmp_path)
+    run = _start_run(run_id, tmp_path, xdist)
     found = _wait_for_workers(run, run_id, tmp_path)
     pids = [pid for pid, _, _ in found.processes]
     sockets = _listening_inodes(pids)
@@ -100,15 +104,16 @@ def test_sigterm_mid_trial_tears_the_run_down(tmp_path: Path) -> None:
     _assert_nothing_left(run_id, pids, sockets)  # its own teardown, before it exited
 
 
-def test_sigkill_mid_trial_is_swept(tmp_path: Path) -> None:
+@XDIST
+def test_sigkill_mid_trial_is_swept(tmp_path: Path, xdist: list[str]) -> None:
     run_id = f"e2e-kill-{uuid.uuid4().hex[:8]}"
-    run = _start_run(run_id, tmp_path)
+    run = _start_run(run_id, tmp_path, xdist)
     found = _wait_for_workers(run, run_id, tmp_path)
     pids = [pid for pid, _, _ in found.processes]
     sockets = _listening_inodes(pids)
     run.kill()
     run.wait(timeout=30)
-    _wait_swept(run_id)  # the run's watchdog sweeps by itself
+    _wait_swept(run_id)  # the run's watchdogs sweep by themselves (xdist workers die with pytest)
     _assert_nothing_left(run_id, pids, sockets)
     swept = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", "--run-id", run_id],
                            cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
