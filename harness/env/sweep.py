@@ -45,13 +45,15 @@ class SweepError(RuntimeError):
 
 
 def _matches(run_id: str | None, value: str) -> bool:
+    """Case-insensitive: Docker names and labels carry the run id in lower case."""
     if run_id is None:
         return True
+    run_id, value = run_id.lower(), value.lower()
     return value == run_id or value.startswith(run_id + "-")
 
 
 def _owned_by_live(value: str, live: Iterable[str]) -> bool:
-    return any(value == rid or value.startswith(rid + "-") for rid in live)
+    return any(_matches(rid, value) for rid in live)
 
 
 @dataclass
@@ -145,14 +147,13 @@ def _docker(run_id: str | None, live: set[str]) -> tuple[list[object], list[obje
         client.ping()
     except Exception:  # no SDK or no engine: nothing of ours can be there
         return [], []
-    label = DOCKER_LABEL if run_id is None else f"{DOCKER_LABEL}={run_id.lower()}"
-
     def wanted(labels: dict[str, str]) -> bool:
-        return run_id is not None or not _owned_by_live(labels.get(DOCKER_LABEL, ""), live)
+        value = labels.get(DOCKER_LABEL, "")
+        return _matches(run_id, value) and (run_id is not None or not _owned_by_live(value, live))
 
-    containers = [c for c in client.containers.list(all=True, filters={"label": label})
+    containers = [c for c in client.containers.list(all=True, filters={"label": DOCKER_LABEL})
                   if wanted(c.labels)]  # fmt: skip
-    networks = [n for n in client.networks.list(filters={"label": label})
+    networks = [n for n in client.networks.list(filters={"label": DOCKER_LABEL})
                 if wanted(n.attrs.get("Labels") or {})]  # fmt: skip
     return containers, networks
 
@@ -262,7 +263,7 @@ def _watch(run_id: str) -> int:
     received = sys.stdin.buffer.read()
     if b"done" in received.split():
         return 0
-    found = sweep(run_id, docker=False)
+    found = sweep(run_id)
     if len(found):
         print(f"durabench watchdog: owner of run {run_id} died; swept {len(found)} item(s)",
               file=sys.stderr)  # fmt: skip

@@ -177,3 +177,40 @@ def test_sweep_refuses_a_live_run() -> None:
 def test_sweep_rejects_a_malformed_run_id() -> None:
     bad = _durabench("sweep", "--run-id", "a")
     assert bad.returncode == 2 and "not a run id" in bad.stderr
+
+
+_DOCKER_OWNER = r"""
+import json, sys, time
+from harness.env.docker import DockerEnvironment
+with DockerEnvironment(run_id=sys.argv[1]) as env:
+    print(json.dumps({"work_dir": str(env.work_dir)}), flush=True)
+    while True:
+        time.sleep(1)
+"""
+
+
+@pytest.mark.slow
+def test_a_sigkilled_docker_run_is_swept_by_its_watchdog() -> None:
+    from harness.env.docker import docker_available
+    from harness.require import skip_or_fail
+
+    reason = docker_available()
+    if reason is not None:
+        skip_or_fail("docker", reason)
+    run_id = _new_run_id()
+    owner = subprocess.Popen([sys.executable, "-c", _DOCKER_OWNER, run_id], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert owner.stdout is not None
+    line = owner.stdout.readline()
+    if not line:
+        owner.wait(60)
+        pytest.fail(f"the docker run never started: {owner.stderr.read()}")  # type: ignore[union-attr]
+    found = find_leftovers(run_id)
+    assert len(found.containers) >= 3 and found.networks, list(found.lines())
+    owner.kill()
+    owner.wait(30)
+    deadline = time.monotonic() + 120
+    while len(find_leftovers(run_id)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = find_leftovers(run_id)
+    assert not len(left), list(left.lines())
