@@ -269,13 +269,15 @@ def _watch(run_id: str) -> int:
             found = sweep(run_id)
             break
         except SweepError as exc:
-            print(f"durabench watchdog: {exc}; retrying", file=sys.stderr, flush=True)
+            with contextlib.suppress(OSError):  # the owner's stderr may be gone with it
+                print(f"durabench watchdog: {exc}; retrying", file=sys.stderr, flush=True)
             if time.monotonic() > deadline:
                 return 1
             time.sleep(1.0)
     if len(found):
-        print(f"durabench watchdog: owner of run {run_id} died; swept {len(found)} item(s)",
-              file=sys.stderr)  # fmt: skip
+        with contextlib.suppress(OSError):
+            print(f"durabench watchdog: owner of run {run_id} died; swept {len(found)} item(s)",
+                  file=sys.stderr)  # fmt: skip
     return 0
 
 
