@@ -1,8 +1,8 @@
 """The ``durabench`` command line.
 
 Subcommands: ``suite`` (the main job: chaos suite + report), ``report`` (results store -> report
-directory), ``gate`` (results store -> exit status for CI), ``images`` and ``suts`` (the
-registered systems under test). Each subcommand is registered by
+directory), ``gate`` (results store -> exit status for CI), ``sweep`` (remove what a killed run
+left), ``images`` and ``suts`` (the registered systems under test). Each subcommand is registered by
 one ``_add_<name>`` function that sets a ``handler`` default; add new subcommands the same way in
 :func:`build_parser`.
 
@@ -14,6 +14,7 @@ stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 
@@ -80,9 +81,16 @@ def _run_gate(args: argparse.Namespace) -> int:
         _error("gate", f"cannot judge: {len(results.errors)} unreadable line(s); a gate must not "
                        "pass on results it could not read; fix or remove those lines")
         return 2
+    from harness.report._sanity import figure_failures, run_failures
+    from harness.run_plan import incomplete_runs
+
     limits = GateLimits(max_redundant_ratio=args.max_redundant_ratio,
                         max_ttr_p95=args.max_ttr_p95, allow_unknown=args.allow_unknown)
     result = evaluate_gate(results.trials, limits)
+    extra = [*figure_failures(results.trials)]
+    if not args.allow_partial:
+        extra += run_failures(incomplete_runs(args.results))
+    result = dataclasses.replace(result, failures=(*extra, *result.failures))
     print(format_gate(result, sources=", ".join(args.results)))
     return 0 if result.passed else 1
 
@@ -125,7 +133,49 @@ def _add_gate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                         help="per scenario x SUT: p95 of time_to_recover_s must be <= S seconds")
     parser.add_argument("--allow-unknown", action="store_true",
                         help="let unknown verdicts pass (false never passes)")
+    parser.add_argument("--allow-partial", action="store_true",
+                        help="judge the trials of a run that did not finish all it planned")
     parser.set_defaults(handler=_run_gate)
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    from harness.env.sweep import SweepError, find_leftovers, sweep
+
+    try:
+        found = (find_leftovers(args.run_id) if args.dry_run else sweep(args.run_id))
+    except SweepError as exc:
+        _error("sweep", str(exc))
+        return 1
+    verb = "would remove" if args.dry_run else "removed"
+    for line in found.lines():
+        print(f"{verb} {line}")
+    print(f"durabench sweep: {verb} {len(found)} item(s)"
+          f"{'' if args.run_id is None else f' of run {args.run_id}'}")
+    return 0
+
+
+def _run_id(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{5,80}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a run id (6-81 letters, digits, '.', '_' or '-')")
+    return text
+
+
+def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "sweep", help="remove what a killed run left: processes, temp dirs, cgroups, containers",
+        description="Remove every process, temp file and dir, memory cgroup, Docker container "
+                    "and network labelled with a run id. Use it after a run was SIGKILLed, or "
+                    "lost its machine mid-run: a normal end, Ctrl-C, SIGTERM or SIGHUP clean up "
+                    "by themselves, and a run's watchdog sweeps it when its owner dies. Without "
+                    "--run-id, every run whose owner process is gone is swept. A live run is "
+                    "never swept.")
+    parser.add_argument("--run-id", type=_run_id, default=None, metavar="ID",
+                        help="only this run (and its pytest workers, ID-gw0, ...)")
+    parser.add_argument("--dry-run", action="store_true", help="list, remove nothing")
+    parser.set_defaults(handler=_run_sweep)
 
 
 def _add_suite(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -167,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_suite(commands)
     _add_report(commands)
     _add_gate(commands)
+    _add_sweep(commands)
     _add_images(commands)
     _add_suts(commands)
     return parser

@@ -24,22 +24,27 @@ Every test that uses one of these fixtures carries the ``durabench`` marker (``-
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.env import CapabilityUnavailable, Environment
+from harness.env.lifetime import install_interrupt_signals
 from harness.env.local import LocalEnvironment, new_run_id
 from harness.faults import FaultUnavailable
 from harness.llm import DEFAULT_MODEL, DEFAULT_PRICES, check_model
 from harness.require import required, skip_or_fail
 from harness.results import DEFAULT_RESULTS, append_result
+from harness.run_plan import RunRecorder
 from harness.runner import GoldenCache, run_trial, with_golden
 from harness.services import ServicePool
 from harness.sut import SutLoadError, get_sut, sut_names
@@ -71,6 +76,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--model", default=DEFAULT_MODEL,
                     help="mock model of the long workloads, priced as the real model it stands "
                          f"for (default: {DEFAULT_MODEL}; one of {', '.join(DEFAULT_PRICES)})")
+    group.addoption("--run-id", default=None, metavar="ID",
+                    help="label of this run's processes, files and results lines (default: a "
+                         "new one); `durabench sweep --run-id ID` removes what a killed run left")
 
 
 def resolve_suts(text: str) -> list[str]:
@@ -110,20 +118,60 @@ def selected_suts(config: pytest.Config) -> list[str]:
     return config.stash[_SELECTED]
 
 
+_RUN_ID = pytest.StashKey[str]()
+_RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{5,80}$")
+
+
+def _validate(config: pytest.Config) -> None:
+    if config.getoption("--seeds") < 1:
+        raise pytest.UsageError("--seeds must be at least 1")
+    timeout = config.getoption("--trial-timeout")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise pytest.UsageError(f"--trial-timeout must be a number of seconds > 0, got {timeout}")
+    run_id = config.getoption("--run-id")
+    if run_id is not None and not _RUN_ID_PATTERN.match(run_id):
+        raise pytest.UsageError(
+            f"--run-id {run_id!r}: use 6-81 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit"
+        )
+
+
+def run_id_of(config: pytest.Config) -> str:
+    """This run's id: ``--run-id``, or one made by the controller and shared with xdist workers."""
+    return config.stash[_RUN_ID]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "durabench: a durabench trial test (set on every test using its fixtures)")
     if config.getoption("--sut") != ALL_SUTS:
         selected_suts(config)  # a typo in an explicit --sut is a usage error at once
     required()  # a typo in DURABENCH_REQUIRE is a usage error, not a silent no-op
-    if not hasattr(config, "workerinput"):  # the xdist controller or a plain run
+    _validate(config)
+    workerinput = getattr(config, "workerinput", None)
+    config.stash[_RUN_ID] = (
+        workerinput["durabench_run_id"] if workerinput and "durabench_run_id" in workerinput
+        else config.getoption("--run-id") or new_run_id()
+    )
+    install_interrupt_signals()  # SIGTERM / SIGHUP tear down like Ctrl-C
+    if workerinput is None:  # the xdist controller or a plain run
         config.pluginmanager.register(ProgressReporter(config), "durabench-progress")
+        config.pluginmanager.register(
+            RunRecorder(run_id_of(config), Path(str(config.getoption("--results")))),
+            "durabench-run-recorder",
+        )
     if config.getoption("--seeds") < 1:
         raise pytest.UsageError("--seeds must be at least 1")
     try:
         check_model(str(config.getoption("--model")))
     except ValueError as exc:
         raise pytest.UsageError(f"--model: {exc}") from None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker labels its environment with the controller's run id."""
+    node.workerinput["durabench_run_id"] = run_id_of(node.config)
 
 
 def _parametrized_by_test(metafunc: pytest.Metafunc, name: str) -> bool:
@@ -311,7 +359,7 @@ class TrialRunner:
 def durabench_env(request: pytest.FixtureRequest) -> Iterator[Environment]:
     """The environment of ``--env``; ``docker`` skips (or fails, with ``DURABENCH_REQUIRE=docker``)
     when no engine answers."""
-    run_id = f"{new_run_id()}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    run_id = f"{run_id_of(request.config)}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     keep = bool(request.config.getoption("--keep-env"))
     if request.config.getoption("--env") == "docker":
         from harness.env.docker import DockerEnvironment, docker_available

@@ -18,7 +18,9 @@ Schema history (``schema`` field; :data:`RESULT_SCHEMA` is the newest):
   recorded.
 
 Appends take an exclusive ``flock`` on the file so parallel pytest workers never interleave
-lines, and each line is flushed and fsync'd before the lock is released.
+lines, and each line is flushed and fsync'd before the lock is released. A torn last line (a
+writer killed mid-line) is closed with a newline first, so it stays one unreadable line instead of
+swallowing the next record.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from harness.figures import compute_figures
 from harness.history import History, JSONValue, history_from_json
@@ -184,10 +186,12 @@ def append_result(path: Path, record: ResultRecord | Mapping[str, JSONValue]) ->
     data = record.to_json() if isinstance(record, ResultRecord) else record
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n"
-    with open(path, "a", encoding="utf-8") as out:
+    with open(path, "a+b") as out:
         fcntl.flock(out.fileno(), fcntl.LOCK_EX)
         try:
-            out.write(line)
+            if _torn(out):
+                line = "\n" + line
+            out.write(line.encode("utf-8"))
             out.flush()
             os.fsync(out.fileno())
         finally:
@@ -211,3 +215,12 @@ def load_records(path: Path) -> list[ResultRecord]:
             except (ValueError, AttributeError, TypeError) as exc:
                 raise ResultRecordError(f"{path}:{number}: {exc}") from exc
     return records
+
+
+def _torn(handle: BinaryIO) -> bool:
+    """Whether the file does not end with a newline (read under the lock)."""
+    size = handle.seek(0, os.SEEK_END)
+    if size == 0:
+        return False
+    handle.seek(size - 1)
+    return handle.read(1) != b"\n"

@@ -1,21 +1,78 @@
 """``durabench suite``: the main job — run the chaos suite, then write its report.
 
-Steps: a run id -> ``pytest scenarios/ --sut all`` (every installed SUT, unless ``--sut`` names
-others) with the durabench plugin, appending every trial to
+Steps: validate every argument (a usage error exits 2 before anything is created) -> a run id ->
+``pytest scenarios/ --sut all`` (every installed SUT, unless ``--sut`` names others) with the
+durabench plugin and ``--run-id``, appending every trial to
 ``<out-root>/<run id>/results.jsonl`` (progress: one line per trial) -> ``durabench report`` into
-the same directory -> print the report path and the headline. The exit status is pytest's, so a
-false or unknown verdict fails the job, but the report is written either way.
+the same directory -> point ``<out-root>/latest`` at it (atomically) -> print the report path and
+the headline. The exit status is pytest's, so a false or unknown verdict fails the job, but the
+report is written either way.
+
+SIGINT, SIGTERM and SIGHUP are passed on to pytest (in its own process group, so it gets each
+signal once), which tears down as on Ctrl-C; pytest gets
+SIGTERM by itself if this process dies (parent-death signal), so nothing outlives the command.
+After a SIGKILL of pytest itself, ``durabench sweep --run-id <run id>`` removes what it left.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import math
+import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 from harness.env.local import new_run_id
+
+_PR_SET_PDEATHSIG = 1
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
+def known_suts() -> tuple[str, ...]:
+    """The SUT registry's names (entry points of ``durabench.suts``; nothing is imported)."""
+    from harness.sut import sut_names
+
+    return tuple(sut_names())
+
+
+def _sut_list(text: str) -> str:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if text.strip() == "all" or "all" in names:
+        return text
+    known = known_suts()
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown SUT(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(known)}"
+        )
+    return ",".join(names)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,20 +80,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scenario files or directories (default: scenarios)")
     parser.add_argument("--out-root", default="reports", metavar="DIR",
                         help="where the run's directory is created (default: reports)")
-    parser.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds per trial")
-    parser.add_argument("--sut", default="all",
+    parser.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
+                        help="seeds per trial (>= 1)")
+    parser.add_argument("--sut", type=_sut_list, default="all",
                         help="registered SUT names, comma-separated, or 'all': every SUT "
                              "installed here (the default; `durabench suts` lists them)")
-    parser.add_argument("--workers", type=int, default=2, metavar="N",
+    parser.add_argument("--workers", type=_positive_int, default=2, metavar="N",
                         help="parallel pytest workers (pytest-xdist; default: 2)")
+    parser.add_argument("--trial-timeout", type=_positive_seconds, default=None, metavar="S",
+                        help="seconds before a trial is cut off and judged unknown")
     parser.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
                         help="extra argument passed to pytest (repeatable)")
 
 
-def _pytest_argv(args: argparse.Namespace, results: Path) -> list[str]:
+def _pytest_argv(args: argparse.Namespace, results: Path, run_id: str) -> list[str]:
     argv = [sys.executable, "-m", "pytest", *args.scenarios, "--results", str(results),
+            "--run-id", run_id,
             "--seeds", str(args.seeds), "-p", "no:cacheprovider", "-q", "-rfE"]  # fmt: skip
     argv += ["--sut", args.sut]
+    if args.trial_timeout is not None:
+        argv += ["--trial-timeout", str(args.trial_timeout)]
     if args.workers > 1:
         # One scenario module per worker process: its trials and their cache stay together, so
         # no trial is run (and recorded) twice (scenario modules carry an xdist_group mark).
@@ -58,7 +121,7 @@ def run_suite(args: argparse.Namespace) -> int:
     results = out_dir / "results.jsonl"
     print(f"durabench suite: run {run_id}; results -> {results}", flush=True)
     t0 = time.monotonic()
-    code = subprocess.call(_pytest_argv(args, results))
+    code = run_forwarding_signals(_pytest_argv(args, results, run_id))
     print(f"durabench suite: scenarios finished in {time.monotonic() - t0:.0f}s "
           f"(pytest exit {code})", flush=True)  # fmt: skip
     if not results.exists():
@@ -72,8 +135,40 @@ def run_suite(args: argparse.Namespace) -> int:
 
 
 def _point_latest(root: Path, run_id: str) -> None:
-    """``<root>/latest`` -> the newest run, for people and CI artifact steps."""
+    """``<root>/latest`` -> the newest run, for people and CI artifact steps. Replaced atomically
+    (a new link under a temporary name, renamed over the old one): a reader never finds it missing.
+    A real directory named ``latest`` is left alone."""
     latest = root / "latest"
-    if latest.is_symlink() or not latest.exists():
-        latest.unlink(missing_ok=True)
-        latest.symlink_to(run_id)
+    if latest.exists() and not latest.is_symlink():
+        return
+    temporary = root / f".latest-{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(run_id)
+    os.replace(temporary, latest)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM us when the parent dies (Linux parent-death signal)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+
+def run_forwarding_signals(argv: list[str]) -> int:
+    """Run ``argv``, passing SIGINT/SIGTERM/SIGHUP on to it, and return its exit status; the
+    child gets SIGTERM if this process dies first."""
+    # Its own process group: a terminal's Ctrl-C reaches only us, and we pass it on exactly once
+    # (a second SIGINT would cut pytest's teardown short).
+    child = subprocess.Popen(argv, preexec_fn=_die_with_parent, process_group=0)
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+    for sig in FORWARDED_SIGNALS:
+        previous[sig] = signal.signal(sig, forward)
+    try:
+        return child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -16,6 +16,7 @@ from reference_runtime._context import WorkflowContext, current_context
 from reference_runtime._errors import (
     DeadLetterError,
     FencedError,
+    InvalidWorkflowError,
     NonDeterminismError,
     ReferenceRuntimeError,
     RuntimeClosedError,
@@ -46,6 +47,7 @@ __all__ = [
     "ClaimReason",
     "DeadLetterError",
     "FencedError",
+    "InvalidWorkflowError",
     "NonDeterminismError",
     "ReferenceRuntimeError",
     "Runtime",

@@ -38,6 +38,12 @@ def load_app(path: str) -> App:
             f"--app {path!r}: cannot import module {module_name!r} ({exc}); is it on "
             "PYTHONPATH (the current directory is)?"
         ) from exc
+    except Exception as exc:  # the module's own code failed: say so in one line
+        raise AppPathError(
+            f"--app {path!r}: importing module {module_name!r} raised "
+            f"{type(exc).__name__}: {exc}; fix the module (run `python -c 'import "
+            f"{module_name}'` to see the traceback)"
+        ) from exc
     app = getattr(module, attr, None)
     if not isinstance(app, App):
         raise AppPathError(
@@ -45,6 +51,27 @@ def load_app(path: str) -> App:
             "reference_runtime.App"
         )
     return app
+
+
+class DsnError(ValueError):
+    """Raised when ``--dsn`` is not a Postgres URL or conninfo string."""
+
+
+def _check_dsn(dsn: str) -> None:
+    """Parse ``dsn`` now, so a typo is one line (libpq's quoted fragments, which may hold the
+    password, are left out)."""
+    import re
+
+    import psycopg
+
+    try:
+        psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error as exc:
+        reason = re.sub(r'"[^"]*"', '"..."', " ".join(str(exc).split()))
+        raise DsnError(
+            f"--dsn is not a Postgres URL or conninfo string ({reason}); expected e.g. "
+            "postgresql://USER@HOST:PORT/DBNAME"
+        ) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, os.getcwd())
     try:
         app = load_app(args.app)
-    except AppPathError as exc:
+        _check_dsn(args.dsn)
+    except (AppPathError, DsnError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:

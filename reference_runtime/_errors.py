@@ -9,6 +9,8 @@ Tree::
           └── ReferenceRuntimeError
                ├── NonDeterminismError      replay met a different step than the one recorded
                ├── WorkflowConflictError    an id already names a workflow of another name
+               ├── InvalidWorkflowError     start_workflow got an unknown name, or an id or
+               │                            argument Postgres cannot store (a NUL character)
                ├── SchemaVersionError       the database was migrated by a newer runtime
                ├── UnreachableDatabaseError Postgres could not be reached within the retry bound
                │    └── RuntimeClosedError  the Runtime was shut down
@@ -48,6 +50,11 @@ class NonDeterminismError(ReferenceRuntimeError):
 
 class WorkflowConflictError(ReferenceRuntimeError):
     """Raised when a workflow id is reused for a workflow of another name."""
+
+
+class InvalidWorkflowError(ReferenceRuntimeError, ValueError):
+    """Raised by ``start_workflow`` before anything is stored: the name is not a workflow of the
+    app, or the id or an argument holds a NUL character (Postgres text cannot store one)."""
 
 
 class SchemaVersionError(ReferenceRuntimeError):

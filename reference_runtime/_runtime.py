@@ -21,7 +21,11 @@ from typing import Any
 from reference_runtime._app import App
 from reference_runtime._context import WorkflowContext, current_execution
 from reference_runtime._db import Database
-from reference_runtime._errors import ReferenceRuntimeError, WorkflowConflictError
+from reference_runtime._errors import (
+    InvalidWorkflowError,
+    ReferenceRuntimeError,
+    WorkflowConflictError,
+)
 from reference_runtime._handle import WorkflowHandle
 from reference_runtime._liveness import SessionLock
 from reference_runtime._runner import execute
@@ -92,13 +96,26 @@ class Runtime:
     def start_workflow(
         self, fn_or_name: WorkflowRef, *args: Any, workflow_id: str | None = None
     ) -> WorkflowHandle:
-        """Enqueue a workflow; an id that exists returns that execution's handle."""
+        """Enqueue a workflow; an id that exists returns that execution's handle. An unknown name,
+        or a NUL character in the id or the arguments, raises :class:`InvalidWorkflowError` at
+        once (nothing is stored)."""
         if workflow_id is not None and not isinstance(workflow_id, str):
             raise TypeError(
                 f"workflow_id must be a str, got {type(workflow_id).__name__} {workflow_id!r}"
             )
         name = self.app.workflow_name(fn_or_name)
+        if name not in self.app.workflow_names:
+            raise InvalidWorkflowError(
+                f"app {self.app.name!r} has no workflow named {name!r} (known: "
+                f"{', '.join(self.app.workflow_names) or 'none'}); no worker could ever run it"
+            )
         wid = workflow_id if workflow_id is not None else str(uuid.uuid4())
+        if "\x00" in wid or _holds_nul(args):
+            where = "workflow_id" if "\x00" in wid else f"an argument of workflow {name!r}"
+            raise InvalidWorkflowError(
+                f"{where} contains a NUL character (\\x00), which Postgres cannot store; "
+                "remove it"
+            )
         self._enqueue(wid, name, args, parent_id=None)
         return self.retrieve(wid)
 
@@ -198,3 +215,14 @@ class Runtime:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a JSON-able value holds a NUL character in any string (keys included)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False

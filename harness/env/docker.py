@@ -9,7 +9,9 @@ Lifecycle of :class:`DockerEnvironment` (a context manager):
    provider: ``/healthz``; Toxiproxy: ``/version``); a timeout prints the container's log tail;
 4. per trial: a database, two Toxiproxy links (``toxiproxy:<port>`` inside the network) and worker
    containers; a worker's memory limit is ``mem_limit`` = ``memswap_limit``;
-5. teardown, also on failure or Ctrl-C: every container and the network of the run are removed.
+5. teardown, also on failure or Ctrl-C: every container and the network of the run are removed;
+   if this process dies first (SIGKILL), the run's watchdog (:class:`harness.env.lifetime.
+   Lifeline`) removes them, and ``durabench sweep --run-id`` does it by hand.
 
 Signals map to container operations: SIGKILL -> ``kill()``, SIGTERM -> ``kill(signal=SIGTERM)``,
 SIGSTOP -> ``pause()`` (the freezer), SIGCONT -> ``unpause()``. Exit codes are reported like a
@@ -41,6 +43,7 @@ from harness.env import (
     delete_links,
     wait_for_ready_line,
 )
+from harness.env.lifetime import Lifeline
 from harness.env.local import new_run_id
 from harness.env.postgres import create_database, free_port, labelled_name, query_error_after
 from harness.images import ImageSet
@@ -204,6 +207,7 @@ class DockerEnvironment:
         self._toxiproxy: ToxiproxyClient | None = None
         self._labels = {LABEL: self.run_id, OWNER_LABEL: str(os.getpid()),
                         HOST_LABEL: socket.gethostname()}  # fmt: skip
+        self._lifeline: Lifeline | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> DockerEnvironment:
@@ -219,6 +223,7 @@ class DockerEnvironment:
         self._stop()
 
     def _start(self) -> None:
+        self._lifeline = Lifeline(self.run_id).__enter__()
         self._client = _docker()
         if self.images is None:
             self.images = ImageSet.from_env(offline=_offline_only(self._client))
@@ -258,6 +263,9 @@ class DockerEnvironment:
                     self._network.remove()
         if not self.keep and self.work_dir != Path():
             shutil.rmtree(self.work_dir, ignore_errors=True)
+        if self._lifeline is not None:
+            self._lifeline.__exit__(None, None, None)
+            self._lifeline = None
 
     def _start_service(self, alias: str, image: str, port: int, *,
                        environment: Mapping[str, str] | None = None,

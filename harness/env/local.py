@@ -6,8 +6,12 @@ Lifecycle of :class:`LocalEnvironment` (a context manager):
 3. the mock LLM provider process on 127.0.0.1;
 4. per trial: a database (:meth:`create_database`) and worker processes (:meth:`start_worker`),
    each in its own process group so a fault can kill the whole group;
-5. teardown in reverse order, also on test failure or Ctrl-C: every worker group is SIGKILLed,
-   the provider and Postgres are stopped, the work dir is removed (``keep=True`` keeps it).
+5. teardown in reverse order, also on test failure, Ctrl-C, SIGTERM or SIGHUP (raised as
+   KeyboardInterrupt while the environment is up): every worker group is SIGKILLed, the provider
+   and Postgres are stopped, the work dir is removed (``keep=True`` keeps it);
+6. if this process dies without tearing down (SIGKILL), the run's watchdog
+   (:class:`harness.env.lifetime.Lifeline`) sweeps every process, cgroup and temp file labelled
+   with the run id; ``durabench sweep`` does the same by hand.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from harness.env import (
     with_address,
 )
 from harness.env.cgroups import CgroupUnavailable, MemoryCgroup, memory_cgroup
+from harness.env.lifetime import ENV_RUN_ID, Lifeline, signals_as_interrupt
 from harness.env.postgres import (
     ENV_URL,
     EmbeddedPostgres,
@@ -168,6 +173,7 @@ class LocalEnvironment:
         self._workers: list[WorkerProcess] = []
         self._databases: list[str] = []
         self._stack = contextlib.ExitStack()
+        self.lifeline: Lifeline | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> LocalEnvironment:
@@ -187,11 +193,14 @@ class LocalEnvironment:
         self._stop()
 
     def _start(self) -> None:
+        # First in, last out: the watchdog sweeps the run if this process dies before _stop ends.
+        self.lifeline = self._stack.enter_context(Lifeline(self.run_id))
+        self._stack.enter_context(signals_as_interrupt())
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"durabench-{self.run_id}-"))
         self._stack.callback(self._remove_work_dir)
-        url = os.environ.get(ENV_URL)
         postgres: EmbeddedPostgres | ExternalPostgres = (
-            ExternalPostgres(url) if url else EmbeddedPostgres(run_id=self.run_id)
+            ExternalPostgres(os.environ[ENV_URL], run_id=self.run_id)
+            if os.environ.get(ENV_URL) else EmbeddedPostgres(run_id=self.run_id)
         )
         self._stack.enter_context(postgres)
         self.postgres = postgres
@@ -305,7 +314,9 @@ class LocalEnvironment:
         log_path = self.work_dir / f"worker-{name}.log"
         worker = WorkerProcess(name, executor_id, argv, log_path, cgroup)
         self._workers.append(worker)
-        env = dict(os.environ, DURABENCH_RUN_ID=self.run_id, PYTHONUNBUFFERED="1")
+        # Not ENV_URL: it may hold a password, and workers get their (passfile) DSN from the SUT.
+        env = {k: v for k, v in os.environ.items() if k != ENV_URL}
+        env.update(PYTHONUNBUFFERED="1", **{ENV_RUN_ID: self.run_id})
         env.update(extra_env or {})
         worker.start(env)
         if wait_ready:

@@ -6,13 +6,18 @@ sit between the worker and Postgres. So this module runs the binaries itself.
 Lifecycle of :class:`EmbeddedPostgres`:
 1. make a data dir labelled with the run id (owned by an unprivileged OS user when we are root:
    Postgres refuses to run as root);
-2. ``initdb`` (trust auth, loopback only);
-3. ``pg_ctl start`` on a free port, waiting until a real query succeeds;
+2. ``initdb`` with password authentication (scram-sha-256 over TCP and the Unix socket) for a
+   random per-run password, so no other local user can connect; the password lives only in a
+   0600 passfile, and :attr:`EmbeddedPostgres.url` names that file (``?passfile=...``), never the
+   password itself;
+3. ``pg_ctl start`` on a free port (every Postgres process carries ``DURABENCH_RUN_ID`` in its
+   environment, for the sweeper), waiting until a real query succeeds;
 4. use it (``crash()`` / ``restart()`` are what the db_crash fault calls);
 5. ``pg_ctl stop`` and remove the data dir, also when the body raised.
 
 ``DURABENCH_POSTGRES_URL`` points everything at an existing Postgres instead (see
-:func:`postgres_from_env`).
+:func:`postgres_from_env`): its password, if any, moves into a 0600 passfile as well, and a
+connection failure is one line naming the variable, host and port.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import importlib.util
 import os
 import pwd
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -32,6 +38,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
+
+from harness.env.lifetime import ENV_RUN_ID
 
 ENV_URL = "DURABENCH_POSTGRES_URL"
 _UNPRIVILEGED_USER = "nobody"
@@ -69,16 +78,30 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 @dataclass(frozen=True)
 class PostgresInfo:
-    """Where a Postgres listens. ``url`` never carries a password for the embedded server."""
+    """Where a Postgres listens. ``url`` never carries a password: it names the passfile."""
 
     host: str
     port: int
     user: str = "postgres"
     dbname: str = "postgres"
+    passfile: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
+        url = f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}"
+        return f"{url}?passfile={self.passfile}" if self.passfile else url
+
+
+def write_passfile(path: Path, user: str, password: str) -> Path:
+    """A libpq passfile (mode 0600) giving ``password`` for ``user`` on any host and port (the
+    file is per server, and Toxiproxy links reach it on other ports)."""
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace(":", "\\:")
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"*:*:*:{escape(user)}:{escape(password)}\n")
+    return path
 
 
 class EmbeddedPostgres:
@@ -117,8 +140,12 @@ class EmbeddedPostgres:
         return self.root / "postgres.log"
 
     @property
+    def passfile(self) -> Path:
+        return self.root / "pgpass"
+
+    @property
     def info(self) -> PostgresInfo:
-        return PostgresInfo(self.host, self.port)
+        return PostgresInfo(self.host, self.port, passfile=self.passfile)
 
     @property
     def url(self) -> str:
@@ -151,23 +178,25 @@ class EmbeddedPostgres:
         )
         self._root.chmod(0o755)
         (self._root / "sock").mkdir()
+        password = secrets.token_urlsafe(24)
+        pwfile = write_passfile(self._root / "initdb.pw", "postgres", password)
+        pwfile.write_text(password + "\n")  # initdb wants the bare password
         if self._run_as is not None:
             entry = pwd.getpwnam(self._run_as)
-            for path in (self._root, self._root / "sock"):
+            for path in (self._root, self._root / "sock", pwfile):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-        self._run(
-            [
-                str(_bin_dir() / "initdb"),
-                "-D",
-                str(self.data_dir),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-instructions",
-            ],
-            "initdb",
-        )
+        try:
+            self._run(
+                [
+                    str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                    "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
+                    f"--pwfile={pwfile}", "--encoding=UTF8", "--no-instructions",
+                ],
+                "initdb",
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        write_passfile(self.passfile, "postgres", password)
 
     def start(self) -> None:
         """Start (or restart after :meth:`crash`) the server and wait until a query succeeds."""
@@ -241,6 +270,7 @@ class EmbeddedPostgres:
                 stdin=subprocess.DEVNULL,
                 user=self._run_as,
                 cwd=self.root,
+                env=dict(os.environ, **{ENV_RUN_ID: self.run_id}),
                 check=False,
                 timeout=self.start_timeout + 30,
             )
@@ -301,25 +331,82 @@ def create_database(admin_url: str, label: str) -> str:
     return psycopg.conninfo.make_conninfo(**info)  # type: ignore[arg-type]
 
 
-class ExternalPostgres:
-    """An existing Postgres named by URL; entering and leaving it starts and stops nothing."""
+def _one_line(text: str, secret: str = "") -> str:
+    text = " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+    return text.replace(secret, "***") if secret else text
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+
+def _unreachable(host: str, port: str, reason: str) -> NoReturn:
+    """Raised from its own frame so a traceback never shows the arguments that held a password."""
+    raise PostgresStartError(
+        f"cannot connect to the Postgres named by {ENV_URL} (host {host}, port {port}): {reason}; "
+        f"check that it runs and accepts this user, or unset {ENV_URL} to use an embedded one"
+    )
+
+
+def _invalid_url(reason: str) -> NoReturn:
+    raise PostgresStartError(
+        f"{ENV_URL} is not a Postgres URL ({reason}); expected postgresql://USER[:PASSWORD]@HOST"
+        ":PORT/DBNAME"
+    )
+
+
+class ExternalPostgres:
+    """An existing Postgres named by URL; entering it checks that it answers, and starts and
+    stops nothing. A password in the URL moves into a 0600 passfile (removed on exit):
+    :attr:`url` names the file, so no argv, log or traceback of ours can show the password."""
+
+    def __init__(self, url: str, *, run_id: str = "adhoc") -> None:
+        import psycopg
+
+        try:
+            params = psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.Error as exc:
+            # libpq quotes pieces of the string (which may be the password): leave them out
+            _invalid_url(re.sub(r'"[^"]*"', '"..."', _one_line(str(exc))))
+        self.host = str(params.get("host") or "localhost")
+        self.port = str(params.get("port") or "5432")
+        self._passfile: Path | None = None
+        password = params.pop("password", None)
+        if password:
+            handle, name = tempfile.mkstemp(prefix=f"durabench-{run_id}-pgpass-")
+            os.close(handle)
+            self._passfile = write_passfile(
+                Path(name), str(params.get("user") or "*"), str(password)
+            )
+            params["passfile"] = name
+        self.url: str = psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"ExternalPostgres(host={self.host!r}, port={self.port!r})"
 
     def __enter__(self) -> ExternalPostgres:
-        return self
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url, connect_timeout=10) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            reason = _one_line(str(exc))
+        else:
+            return self
+        self._remove_passfile()
+        _unreachable(self.host, self.port, reason)
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        self._remove_passfile()
+
+    def _remove_passfile(self) -> None:
+        if self._passfile is not None:
+            self._passfile.unlink(missing_ok=True)
+            self._passfile = None
 
 
 @contextlib.contextmanager
 def postgres_from_env(run_id: str = "adhoc") -> Iterator[EmbeddedPostgres | ExternalPostgres]:
     """``DURABENCH_POSTGRES_URL`` when set, otherwise a fresh embedded server."""
-    url = os.environ.get(ENV_URL)
-    if url:
-        with ExternalPostgres(url) as external:
+    if os.environ.get(ENV_URL):
+        with ExternalPostgres(os.environ[ENV_URL], run_id=run_id) as external:
             yield external
         return
     with EmbeddedPostgres(run_id=run_id) as embedded:

@@ -2,19 +2,20 @@
 
 The first line on stdout is exactly ``listening on http://HOST:PORT`` (flushed) once the server
 accepts connections; the ledger path follows on stderr. SIGTERM / SIGINT stop it. A non-loopback
-``--host`` is refused (exit code 2) unless ``--allow-remote`` is given.
+``--host`` is refused (exit code 2) unless ``--allow-remote`` is given, and warned about when it
+is. A port outside 0..65535 or already in use is one line and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.bind import port_number, refuse_remote
 from harness.llm._prices import DEFAULT_PRICES, load_prices
 from harness.llm._script import load_script
 from harness.llm._server import bind_socket, serve
@@ -25,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness.llm")
     commands = parser.add_subparsers(dest="command", required=True)
     s = commands.add_parser("serve", help="run the mock OpenAI-compatible provider")
-    s.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one")
+    s.add_argument("--port", type=port_number, default=0, help="TCP port; 0 picks a free one")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     s.add_argument("--script", type=Path, help="JSON script of turns (scripted mode)")
@@ -36,15 +37,6 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--prices", type=Path, help="JSON price table replacing the default one")
     s.add_argument("--run-id", default="adhoc", help="label for sweepers (appears in argv)")
     return parser
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _config(args: argparse.Namespace) -> ProviderConfig:
@@ -64,16 +56,22 @@ def _config(args: argparse.Namespace) -> ProviderConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     host = "127.0.0.1" if args.host == "localhost" else args.host
-    if not is_loopback(host) and not args.allow_remote:
-        print(f"error: refusing to bind the provider to non-loopback host {args.host!r}; "
-              "use 127.0.0.1, or pass --allow-remote if you really mean to expose it",
-              file=sys.stderr)
+    error, warning = refuse_remote(host, args.allow_remote, "the provider")
+    if error is not None:
+        print(error, file=sys.stderr)
         return 2
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     try:
         config = _config(args)
-        sock = bind_socket(host, args.port)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sock = bind_socket(host, args.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {host}:{args.port}: {exc.strerror or exc}; pick another "
+              "--port (0 picks a free one)", file=sys.stderr)
         return 2
 
     def announce(url: str) -> None:

@@ -9,11 +9,18 @@
   409 with the entry when ``event=delivered`` can no longer happen (answered, not delivered);
   408 on timeout (default 30 s, at most 600 s). Omitting ``workflow_id`` means calls sent without
   the workflow header.
+
+Bad input is a 400 with an OpenAI-shaped error, never a 500 or a hang: bodies must be JSON objects
+without ``NaN``/``Infinity``, ``rule_id`` a string, ``call`` an integer >= 0, ``timeout`` a finite
+number >= 0. Like Toxiproxy's API, the provider answers 403 to anything that looks like a browser
+(a ``User-Agent`` starting ``Mozilla/`` or an ``Origin`` header), so a web page cannot drive it.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from aiohttp import web
@@ -26,17 +33,39 @@ _EVENTS = ("received", "responded", "delivered")
 MAX_WAIT_S = 600.0
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a control request may carry")
+
+
 async def _json_body(request: web.Request) -> Any:
+    """The body as JSON (``{}`` when empty); ValueError (JSONDecodeError is one) when it is not
+    JSON, or holds NaN / Infinity."""
     raw = await request.read()
     if not raw.strip():
         return {}
-    return json.loads(raw)
+    return json.loads(raw, parse_constant=_no_constant)
+
+
+def looks_like_a_browser(request: web.Request) -> bool:
+    return request.headers.get("User-Agent", "").startswith("Mozilla/") or "Origin" in \
+        request.headers
+
+
+@web.middleware
+async def browser_guard(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """403 for browser-like requests (see the module docstring)."""
+    if looks_like_a_browser(request):
+        return error_response(403, "requests from browsers are not allowed (a User-Agent "
+                              "starting Mozilla/ or an Origin header)", code="browser_rejected")
+    return await handler(request)
 
 
 async def add_rule(request: web.Request) -> web.Response:
     try:
         spec = rule_from_json(await _json_body(request))
-    except (ValueError, json.JSONDecodeError) as exc:
+    except (ValueError, TypeError) as exc:
         return error_response(400, f"invalid rule: {exc}")
     return json_response(200, {"rule_id": request.app[PROVIDER_STATE].rules.add(spec)})
 
@@ -53,9 +82,15 @@ async def reset_rules(request: web.Request) -> web.Response:
 async def release(request: web.Request) -> web.Response:
     try:
         body = await _json_body(request)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:
         return error_response(400, f"invalid JSON body: {exc}")
-    rule_id = body.get("rule_id") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return error_response(400, 'release takes {"rule_id": "<id>"}, or {} to release every '
+                              f"rule; got {type(body).__name__}", param="rule_id")
+    rule_id = body.get("rule_id")
+    if rule_id is not None and not isinstance(rule_id, str):
+        return error_response(400, f"'rule_id' must be a string (from POST /control/rules), "
+                              f"got {rule_id!r}", param="rule_id")
     try:
         released = request.app[PROVIDER_STATE].rules.release(rule_id)
     except KeyError:
@@ -69,9 +104,13 @@ def _wait_params(request: web.Request) -> tuple[str | None, int, LedgerEvent, fl
     query = request.query
     try:
         call = int(query["call"])
-        timeout = min(float(query.get("timeout", "30")), MAX_WAIT_S)
+        timeout = float(query.get("timeout", "30"))
     except (KeyError, ValueError) as exc:
         raise ValueError("'call' (int) is required and 'timeout' must be a number") from exc
+    if call < 0 or not (math.isfinite(timeout) and timeout >= 0):
+        raise ValueError(f"'call' must be >= 0 and 'timeout' a finite number of seconds >= 0, "
+                         f"got call={call}, timeout={query.get('timeout')}")
+    timeout = min(timeout, MAX_WAIT_S)
     event = query.get("event", "received")
     if event not in _EVENTS:
         raise ValueError(f"'event' must be one of {list(_EVENTS)}, got {event!r}")

@@ -5,10 +5,13 @@ the ledger's ``cost_usd`` of a request is ``prompt * input + completion * output
 the model the request named. A ``--prices FILE`` replaces the default table entirely; its JSON
 shape is::
 
-    {"my-model": {"input_per_1m": 1.0, "output_per_1m": 4.0, "cached_input_per_1m": 0.1}, ...}
+    {"my-model": {"input_per_1m": 1.0, "output_per_1m": 4.0, "cached_input_per_1m": 0.1,
+                  "max_output_tokens": 16384}, ...}
 
-(``cached_input_per_1m`` is optional.) A model absent from the table does not exist for the
-provider (404 ``model_not_found``).
+(``cached_input_per_1m`` and ``max_output_tokens`` are optional.) A model absent from the table
+does not exist for the provider (404 ``model_not_found``). ``max_output_tokens`` (default 16,384:
+GPT-4o's and GPT-4o mini's documented limit) caps ``max_tokens`` (a larger one is a 400, as OpenAI
+answers) and the length of any answer.
 
 The default table (:data:`DEFAULT_PRICES`) maps mock model names to the list prices of real
 commercial models, standard tier, short context, as the vendors publish them; see
@@ -35,6 +38,7 @@ class ModelPrice:
     input_per_1m: float
     output_per_1m: float
     cached_input_per_1m: float | None = None
+    max_output_tokens: int = 16_384
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input_per_1m + completion_tokens * self.output_per_1m) / 1e6
@@ -97,12 +101,15 @@ def prices_from_json(data: Any, *, source: str = "price table") -> PriceTable:
                 input_per_1m=float(price["input_per_1m"]),
                 output_per_1m=float(price["output_per_1m"]),
                 cached_input_per_1m=None if cached is None else float(cached),
+                max_output_tokens=int(price.get("max_output_tokens", 16_384)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(
                 f"{source}: model {model!r} needs numeric 'input_per_1m' and 'output_per_1m' "
-                f"(got {price!r})"
+                f"(and an integer 'max_output_tokens' if given) (got {price!r})"
             ) from exc
+        if table[str(model)].max_output_tokens < 1:
+            raise ValueError(f"{source}: model {model!r}: 'max_output_tokens' must be >= 1")
     return table
 
 

@@ -91,7 +91,9 @@ class ProviderProcess:
             raise ProviderStartError("the provider is already running; stop() it first")
         self._starts += 1
         self.log_path = self.work_dir / f"provider-{self.run_id}-{self._starts}.log"
-        env = dict(os.environ, DURABENCH_RUN_ID=self.run_id)
+        # The provider needs no database: keep a password in DURABENCH_POSTGRES_URL away from it.
+        env = {k: v for k, v in os.environ.items() if k != "DURABENCH_POSTGRES_URL"}
+        env["DURABENCH_RUN_ID"] = self.run_id
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(_PROJECT_ROOT), env.get("PYTHONPATH", "")) if p
         )

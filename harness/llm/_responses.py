@@ -18,6 +18,10 @@ request's ``max_tokens`` / ``max_completion_tokens`` when given, else 32; finish
 
 Scripted answers: see ``_script.py``. When ``max_tokens`` is below the turn's completion tokens the
 answer is cut: ``completion_tokens = max_tokens``, finish_reason ``length``, tool calls dropped.
+
+The model's ``max_output_tokens`` (price table) bounds everything: a larger ``max_tokens`` is a 400
+(``param: max_tokens``, ``code: invalid_value``, as OpenAI answers), and a scripted turn longer than
+the limit is cut at it like a ``max_tokens`` cut.
 """
 
 from __future__ import annotations
@@ -137,6 +141,7 @@ class ChatRequest:
     tool_choice: Any
     max_tokens: int | None
     prompt_tokens: int
+    max_output_tokens: int = 16_384
 
     @property
     def assistant_messages(self) -> int:
@@ -198,6 +203,15 @@ def parse_chat_request(body: bytes, prices: PriceTable) -> ChatRequest:
             f"Known models: {', '.join(sorted(prices))}.",
             type="invalid_request_error", code="model_not_found", param="model",
         )
+    limit = prices[model].max_output_tokens
+    max_tokens = _max_tokens(data)
+    if max_tokens is not None and max_tokens > limit:
+        raise ChatRequestError(
+            400,
+            f"max_tokens is too large: {max_tokens}. This model supports at most {limit} "
+            f"completion tokens, whereas you provided {max_tokens}.",
+            type="invalid_request_error", code="invalid_value", param="max_tokens",
+        )
     tools = data.get("tools") or []
     if not isinstance(tools, list) or not all(isinstance(t, Mapping) for t in tools):
         raise _bad_request("'tools' must be a list of tool objects", "tools")
@@ -206,8 +220,9 @@ def parse_chat_request(body: bytes, prices: PriceTable) -> ChatRequest:
         messages=messages,
         tools=tuple(tools),
         tool_choice=data.get("tool_choice"),
-        max_tokens=_max_tokens(data),
+        max_tokens=max_tokens,
         prompt_tokens=count_prompt_tokens(messages),
+        max_output_tokens=limit,
     )
 
 
@@ -298,8 +313,9 @@ def build_completion(
     tokens = _turn_tokens(turn)
     default_finish: FinishReason = "tool_calls" if turn.tool_calls else "stop"
     finish = turn.finish_reason or default_finish
-    if request.max_tokens is not None and request.max_tokens < tokens:
-        tokens, finish = request.max_tokens, "length"
+    cap = min(request.max_tokens or request.max_output_tokens, request.max_output_tokens)
+    if cap < tokens:
+        tokens, finish = cap, "length"
         turn = ScriptedTurn(turn.content or "", (), tokens, finish)
     body = {
         "id": f"chatcmpl-{nonce}",

@@ -42,7 +42,7 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.llm._control import add_control_routes
+from harness.llm._control import add_control_routes, browser_guard
 from harness.llm._responses import (
     HEADER_NONCE,
     Attribution,
@@ -170,7 +170,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                                       prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
         state.ledger.record_settled(entry["request_id"], delivered=False)
         return web.Response(status=ABANDONED_STATUS)
-    reply = _generate(state, chat, attribution, nonce, plan)
+    # In a thread: however long the answer (capped at the model's limit), the loop keeps serving.
+    loop = asyncio.get_running_loop()
+    reply = await loop.run_in_executor(None, _generate, state, chat, attribution, nonce, plan)
     await asyncio.sleep(plan.latency_s + state.generation_delay_s(reply.completion_tokens, speed))
     return await _answer(request, state, entry, reply)
 
@@ -216,7 +218,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 def build_app(config: ProviderConfig) -> web.Application:
     """The provider application; its state opens on startup and closes on cleanup."""
-    app = web.Application()
+    app = web.Application(middlewares=[browser_guard])
 
     async def state_context(app: web.Application) -> AsyncIterator[None]:
         app[PROVIDER_STATE] = ProviderState(config)

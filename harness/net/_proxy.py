@@ -34,9 +34,12 @@ def split_address(address: str, *, default_host: str = "127.0.0.1") -> tuple[str
         host, port = address, "0"
     host = host.strip("[]") or default_host
     try:
-        return host, int(port or "0")
+        number = int(port or "0")
     except ValueError:
         raise ApiError(400, f"bad address {address!r}: expected host:port") from None
+    if not 0 <= number <= 65535:
+        raise ApiError(400, f"bad address {address!r}: the port must be 0-65535")
+    return host, number
 
 
 def join_address(host: str, port: int) -> str:

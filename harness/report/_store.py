@@ -268,8 +268,8 @@ def _load_file(
         try:
             record = upgrade_record(_parse_line(raw))
             kind = record.get("kind")
-            if kind == "golden":  # a baseline run; its figures are already on each trial line
-                continue
+            if kind in ("golden", "run"):  # a baseline run (its figures are on each trial line);
+                continue  # a run's plan (harness.run_plan reads those)
             if kind != "trial":
                 issues.append(LoadIssue(source, number, "warning",
                                         f"ignoring a line of kind {kind!r}; this durabench "

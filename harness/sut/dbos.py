@@ -171,6 +171,11 @@ def step_record(row: Sequence[Any]) -> StepRecord:
     )
 
 
+def _stamped(row: Sequence[Any]) -> bool:
+    value = _json(row[3])
+    return isinstance(value, dict) and "epoch" in value and "executor" in value
+
+
 def workflow_record(row: Sequence[Any]) -> WorkflowRecord:
     wid, parent, status, executor, attempts, output, error, created_ms, updated_ms = row
     mapped = status_of(status)
@@ -261,7 +266,11 @@ class DbosClient:
         return list(found.values())
 
     def step_records(self, workflow_ids: Sequence[str]) -> list[StepRecord]:
-        return [step_record(r) for r in self._query(_STEPS_SQL, (list(workflow_ids),))]
+        """The durabench steps DBOS recorded. Operations DBOS records for itself (starting a
+        child workflow, awaiting its result) carry no stamp of the execution that wrote them, so
+        they are left out rather than reported with a made-up epoch."""
+        rows = self._query(_STEPS_SQL, (list(workflow_ids),))
+        return [step_record(r) for r in rows if _stamped(r)]
 
     def silent_executors(self, executor_ids: Sequence[str], silence_s: float) -> list[str]:
         """Executors whose worker has not beaten for ``silence_s`` (server clock)."""

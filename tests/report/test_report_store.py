@@ -85,12 +85,13 @@ def test_malformed_trials_are_errors(
 def test_unknown_kinds_are_skipped_with_a_warning(
     trials: list[dict[str, Any]], write_results: WriteResults
 ) -> None:
-    run_line = {"schema": 1, "kind": "run", "run_id": "x"}
-    results = load_results([write_results([run_line, trials[0]])])
+    future_line = {"schema": 1, "kind": "future-kind", "run_id": "x"}
+    run_line = {"schema": 1, "kind": "run", "run_id": "x", "planned": 1}  # harness.run_plan's
+    results = load_results([write_results([future_line, run_line, trials[0]])])
     assert len(results.trials) == 1
     assert results.errors == ()
     (warning,) = results.warnings
-    assert warning.line == 1 and "'run'" in warning.message
+    assert warning.line == 1 and "'future-kind'" in warning.message
 
 
 def test_null_figures_load_as_missing(

@@ -1,0 +1,185 @@
+"""Hardening of the store, the gate and the CLI (issue 14): torn lines, partial runs, impossible
+figures, usage errors before anything is created, an atomic ``latest``, signals passed on."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+from harness.report import load_results
+from harness.results import append_result
+from harness.suite import _point_latest
+
+FIXTURE = Path(__file__).parent / "report" / "fixtures" / "results.jsonl"
+REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["pytester"]
+
+
+def _trials() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in FIXTURE.read_text(encoding="utf-8").splitlines()]
+
+
+def _write(path: Path, records: list[dict[str, Any]]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return str(path)
+
+
+def test_a_torn_last_line_is_closed_before_appending(tmp_path: Path) -> None:
+    trials = _trials()
+    store = tmp_path / "r.jsonl"
+    store.write_text(json.dumps(trials[0]) + "\n" + json.dumps(trials[1])[:40])  # killed mid-line
+    append_result(store, trials[2])
+    loaded = load_results([store])
+    assert len(loaded.trials) == 2  # the first and the appended one; the torn one is its own line
+    assert [issue.line for issue in loaded.errors] == [2]
+    assert list(loaded.trials["trial_id"]) == [trials[0]["trial_id"], trials[2]["trial_id"]]
+
+
+def _run_line(run_id: str, planned: int, finished: int | None = None) -> dict[str, Any]:
+    line: dict[str, Any] = {"schema": 1, "kind": "run", "run_id": run_id, "planned": planned}
+    return line if finished is None else {**line, "finished": finished, "exit_status": 0}
+
+
+@pytest.mark.parametrize(("lines", "args", "status", "needle"), [
+    ([_run_line("r1", 14)], [], 1, "finished = no end recorded of 14"),
+    ([_run_line("r1", 14), _run_line("r1", 14, 1)], [], 1, "finished = 1 of 14"),
+    ([_run_line("r1", 14), _run_line("r1", 14, 1)], ["--allow-partial"], 0, "gate passed"),
+    ([_run_line("r1", 14), _run_line("r1", 14, 14)], [], 0, "gate passed"),
+])
+def test_the_gate_fails_a_partial_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[dict[str, Any]],
+    args: list[str], status: int, needle: str,
+) -> None:
+    results = _write(tmp_path / "r.jsonl", [lines[0], *_trials(), *lines[1:]])
+    assert main(["gate", results, *args]) == status
+    captured = capsys.readouterr()
+    assert needle in captured.out
+    assert "ignoring a line of kind 'run'" not in captured.err
+
+
+@pytest.mark.parametrize(("figure", "value", "needle"), [
+    ("time_to_recover_s", float("inf"), "time_to_recover_s = inf (limit: a finite number)"),
+    ("redundant_tokens", -5, "redundant_tokens = -5 (limit: >= 0)"),
+    ("cost_usd", float("-inf"), "cost_usd = -inf"),
+])
+def test_the_gate_rejects_impossible_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], figure: str, value: float, needle: str
+) -> None:
+    trials = _trials()
+    trials[3][figure] = value
+    results = tmp_path / "r.jsonl"
+    results.write_text("".join(json.dumps(t) + "\n" for t in trials))  # json writes Infinity
+    assert main(["gate", str(results)]) == 1
+    assert needle in capsys.readouterr().out
+
+
+def test_a_negative_completion_delay_is_a_fast_trial_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trials = _trials()
+    trials[3]["completion_delay_s"] = -0.25
+    assert main(["gate", _write(tmp_path / "r.jsonl", trials)]) == 0
+
+
+def test_the_plugin_records_planned_and_finished(pytester: pytest.Pytester) -> None:
+    scenarios = pytester.mkdir("scenarios")
+    (scenarios / "test_s.py").write_text(
+        "import pytest\n@pytest.mark.parametrize('n', range(3))\ndef test_s(n):\n    pass\n")
+    results = pytester.path / "r.jsonl"
+    outcome = pytester.runpytest_subprocess("scenarios", "--results", str(results),
+                                            "--run-id", "plan-test-1")  # fmt: skip
+    assert outcome.ret == 0
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert lines[0]["kind"] == "run" and lines[0]["planned"] == 3
+    assert lines[-1]["finished"] == 3 and lines[-1]["run_id"] == "plan-test-1"
+
+
+@pytest.mark.parametrize("args", [
+    ["--trial-timeout", "-5"], ["--trial-timeout", "nan"], ["--trial-timeout", "0"],
+    ["--run-id", "a b"],
+])
+def test_plugin_usage_errors(pytester: pytest.Pytester, args: list[str]) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    assert pytester.runpytest(*args).ret == pytest.ExitCode.USAGE_ERROR
+
+
+@pytest.mark.parametrize("args", [
+    ["--seeds", "0"], ["--seeds", "-1"], ["--sut", "nosuch"], ["--sut", "reference,nosuch"],
+    ["--trial-timeout", "-5"], ["--workers", "0"],
+])
+def test_suite_usage_errors_exit_2_and_create_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    out_root = tmp_path / "reports"
+    assert main(["suite", *args, "--out-root", str(out_root)]) == 2
+    assert not out_root.exists()
+    err = capsys.readouterr().err
+    assert "usage: durabench suite" in err and "Traceback" not in err
+
+
+def test_latest_is_replaced_atomically(tmp_path: Path) -> None:
+    (tmp_path / "run-a").mkdir()
+    (tmp_path / "run-b").mkdir()
+    _point_latest(tmp_path, "run-a")
+    assert os.readlink(tmp_path / "latest") == "run-a"
+    _point_latest(tmp_path, "run-b")
+    assert os.readlink(tmp_path / "latest") == "run-b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "run-a", "run-b"]
+
+
+_CHILD = """
+import signal, sys, time
+def bye(signum, frame):
+    print(f"child got {signal.Signals(signum).name}", flush=True)
+    sys.exit(5)
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(s, bye)
+print("child ready", flush=True)
+time.sleep(600)
+"""
+_PARENT = (
+    "import sys; from harness.suite import run_forwarding_signals; "
+    "sys.exit(run_forwarding_signals([sys.executable, '-c', sys.argv[1]]))"
+)
+
+
+def _parent() -> subprocess.Popen[str]:
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, _CHILD], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert parent.stdout is not None and parent.stdout.readline().strip() == "child ready"
+    return parent
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_durabench_suite_passes_signals_on_once(signum: signal.Signals) -> None:
+    parent = _parent()
+    parent.send_signal(signum)
+    out, _ = parent.communicate(timeout=30)
+    assert parent.returncode == 5
+    assert out.splitlines() == [f"child got {signum.name}"]
+
+
+def test_pytest_dies_with_a_sigkilled_durabench(tmp_path: Path) -> None:
+    marker = tmp_path / "got"
+    child = _CHILD.replace("sys.exit(5)", f"open({str(marker)!r} + '.tmp', 'w').write("
+                           "signal.Signals(signum).name); "
+                           f"__import__('os').rename({str(marker)!r} + '.tmp', {str(marker)!r}); "
+                           "sys.exit(5)")
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, child], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert parent.stdout is not None and parent.stdout.readline().strip() == "child ready"
+    parent.kill()
+    parent.wait(30)
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.read_text() == "SIGTERM"
