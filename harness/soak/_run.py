@@ -129,7 +129,8 @@ def run_soak(env: Environment, plan: SoakPlan) -> SoakRun:
     spec = soak_spec(plan)
     golden = GoldenCache(env).baseline(replace(spec, scenario="soak-golden", timeout_s=120.0))
     trial = _prepare(env, spec, time.monotonic())
-    started_ns = trial.events.add("trial_started", detail={"trial_id": trial.workflow_id})
+    trial.events.add("trial_started", detail={"trial_id": trial.workflow_id})
+    started_ns = time.time_ns()
     supervisor = _Supervisor(trial)
     submitted: list[str] = []
     nemesis: Nemesis | None = None
@@ -138,7 +139,7 @@ def run_soak(env: Environment, plan: SoakPlan) -> SoakRun:
         with trial.sut.connect(ctx) as client:
             _start_workers(trial, plan.options.workers)
             supervisor.start()
-            t0 = time.monotonic()
+            t0, started_ns = time.monotonic(), time.time_ns()  # the soak's clock starts here
             nemesis = Nemesis(plan, trial, t0, lambda: submitted[-1] if submitted else "")
             nemesis.start()
             try:
