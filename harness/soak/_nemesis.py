@@ -31,7 +31,7 @@ from harness.faults import (
 from harness.runner import _Trial
 from harness.soak._plan import PlannedFault, SoakPlan
 
-WORKER_WAIT_S = 15.0
+WORKER_WAIT_S = 60.0
 """How long a worker fault waits for its slot's (restarted) worker to be alive."""
 
 

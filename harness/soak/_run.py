@@ -53,6 +53,8 @@ def _retrying(op: Callable[[], T], until: float, what: str) -> T:
     while True:
         try:
             return op()
+        except TimeoutError:
+            raise  # a wait that ran out is an answer, not an unreachable Postgres
         except (psycopg.Error, OSError) as exc:
             if time.monotonic() > until:
                 raise RuntimeError(f"{what}: Postgres still unreachable: {exc}") from exc
