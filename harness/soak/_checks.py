@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from harness.checkers import CHECKERS, Verdict, run_checker
+from harness.checkers._evidence import Clock
 from harness.history import History, Property
 from harness.soak._slices import FaultSpan, fault_spans, lifetimes, slices
 
@@ -149,6 +150,18 @@ def _faults_around(spans: list[FaultSpan], start: int, end: int, origin: int) ->
                  for s in spans if s.overlaps(start, end))
 
 
+def history_slice(part: History, last: int = 16) -> tuple[str, ...]:
+    """The latest ``last`` facts of one workflow's slice, time-ordered (times from the first
+    fault around it): what it did last before it was lost."""
+    clock = Clock(part)
+    facts = [(e.received_ns, clock.ledger(e)) for e in part.ledger]
+    facts += [(r.recorded_ns, clock.step(r)) for r in part.steps]
+    facts += [(t.started_ns, clock.tool(t)) for t in part.tools]
+    facts += [(e.at_ns, clock.event(e)) for e in part.events if e.kind != "worker_started"]
+    facts += [(w.updated_ns, clock.workflow(w)) for w in part.workflows]
+    return tuple(line for _, line in sorted(facts)[-last:])
+
+
 def _judge_slice(fig: SoakFigures, wid: str, part: History, promised: frozenset[str],
                  faults: tuple[str, ...]) -> None:
     for prop in SLICE_PROPERTIES:
@@ -188,7 +201,8 @@ def check_soak(history: History, promised: frozenset[str],
                 fig.stuck.append(wid)
             fig.anomalies.append(Anomaly(
                 "terminates", wid, f"{wid} {record.status if record else 'missing'} at the end "
-                f"(owner {owner}, live: {sorted(live_executors)})", (), faults))
+                f"(owner {owner}, live: {sorted(live_executors)})", history_slice(sliced[wid]),
+                faults))
         elif record is not None:
             fig.succeeded += record.status == "SUCCESS"
             fig.failed += record.status != "SUCCESS"

@@ -84,6 +84,9 @@ def test_a_workflow_never_terminal_is_lost_and_stuck_without_a_live_owner(
     fig = check_soak(_drop_outcome(synthetic(30, 3), "wf-00007", owner_alive), ALL, LIVE)
     assert fig.lost == ["wf-00007"]
     assert fig.stuck == ([] if owner_alive else ["wf-00007"])
+    lost = [a for a in fig.anomalies if a.property == "terminates"]
+    assert [a.workflow_id for a in lost] == ["wf-00007"]
+    assert any("wf=wf-00007" in line for line in lost[0].evidence), "the history slice"
     assert not fig.clean
 
 
