@@ -3,7 +3,7 @@
 Figures (:class:`SoakFigures`), each over the soak's root workflows:
 - **lost**: started (submitted) but not terminal when the history was read (that is, not within
   ``terminate_bound_s`` after the last heal); **stuck**: the lost ones still PENDING whose owner
-  has no live worker (or that have no owner);
+  has no live worker (a lost one no worker ever claimed is lost, not stuck: it was queued);
 - **duplicate outcomes**: single_outcome false for the workflow (two terminal results, or a
   handle that saw another value than the record);
 - **duplicate effects**: an idempotency key applied twice, or one (workflow, effect) applied
@@ -197,7 +197,7 @@ def check_soak(history: History, promised: frozenset[str],
         if done is None:
             fig.lost.append(wid)
             owner = record.executor if record else None
-            if owner is None or owner not in live_executors:
+            if owner is not None and owner not in live_executors:
                 fig.stuck.append(wid)
             fig.anomalies.append(Anomaly(
                 "terminates", wid, f"{wid} {record.status if record else 'missing'} at the end "

@@ -39,9 +39,9 @@ class SoakOptions:
     workers: int = 3
     kinds: tuple[str, ...] = tuple(k for k in FAULT_KINDS if k != "oom")
     max_concurrent: int = 2
-    arrival_rate: float = 3.0
+    arrival_rate: float = 2.0
     """Workflows submitted per second (Poisson arrivals)."""
-    quiesce_bound_s: float = 60.0
+    quiesce_bound_s: float = 180.0
     """After the last heal, every workflow must be terminal within this bound."""
     workload: str = "research_agent"
 

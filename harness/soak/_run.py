@@ -155,6 +155,7 @@ def run_soak(env: Environment, plan: SoakPlan) -> SoakRun:
             with trial.lock:
                 live = frozenset(w.executor_id for w in trial.workers if w.alive)
             supervisor.stop()
+            trial.stop_workers()  # a consistent snapshot: nothing moves while it is read
             history = _collect(trial, client, submitted, outcomes, golden, started_ns)
     finally:
         supervisor.stopping.set()

@@ -128,3 +128,10 @@ def test_a_superseded_execution_whose_effect_took_effect_is_reported() -> None:
                               events=tuple(sorted(events, key=lambda e: e.at_ns)))
     fig = check_soak(bad, ALL, LIVE)
     assert wid in fig.superseded_writes, fig.anomalies
+
+
+def test_one_worker_cannot_take_worker_faults() -> None:
+    with pytest.raises(SoakUsageError, match="every worker down"):
+        plan(SoakOptions(workers=1, max_concurrent=1))
+    assert plan(SoakOptions(workers=1, max_concurrent=1, kinds=("db_crash", "degrade"),
+                            faults=4, workflows=5)).faults
