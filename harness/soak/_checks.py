@@ -16,7 +16,8 @@ Figures (:class:`SoakFigures`), each over the soak's root workflows:
 - **redundant tokens / $**: a workflow's tokens (children included) minus the golden run's,
   split equally among the faults active during its lifetime and summed per fault kind; a
   workflow no fault overlapped counts under ``(none)`` (noise, expected 0);
-- **time to recover** per fault: over the workflows in flight when it fired, the latest of
+- **time to recover** per fault: over the workflows it caught (running when it fired: an LLM
+  request made before it; for a worker fault, the latest one by the faulted worker), the latest of
   (first LLM request after the fault, at a step beyond the workflow's frontier, by the execution
   that completed it — else the workflow's terminal time) minus the fault time; a fault that
   caught no workflow in flight has none.
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from harness.checkers import CHECKERS, Verdict, run_checker
 from harness.checkers._evidence import Clock
 from harness.history import History, Property
+from harness.soak._plan import WORKER_KINDS
 from harness.soak._slices import FaultSpan, fault_spans, lifetimes, slices
 
 SLICE_PROPERTIES: tuple[Property, ...] = (
@@ -100,11 +102,23 @@ def ttr_summary(recoveries: list[FaultRecovery]) -> dict[str, dict[str, float | 
                 "max": max(v)} for k, v in sorted(groups.items())}
 
 
+def _caught(span: FaultSpan, part: History) -> bool:
+    """Whether the fault caught this (running) workflow: it had made an LLM request before the
+    fault (a queued one was not caught), and, for a worker fault, its latest request before the
+    fault came from the faulted worker's executor."""
+    before = [e for e in part.ledger if e.received_ns <= span.fired_ns]
+    if not before:
+        return False
+    return span.kind not in WORKER_KINDS or before[-1].executor == span.executor
+
+
 def _recovery(span: FaultSpan, sliced: dict[str, History],
               life: dict[str, tuple[int, int | None]]) -> FaultRecovery:
     times, never, caught = [], 0, 0
     for wid, (start, done) in life.items():
         if not (start <= span.fired_ns and (done is None or done > span.fired_ns)):
+            continue
+        if not _caught(span, sliced[wid]):
             continue
         caught += 1
         if done is None:
