@@ -67,10 +67,11 @@ def draw(history: History, fig: SoakFigures, title: str, path: Path) -> Path:
         for ax in (top, bottom):
             ax.axvspan(start, stop, color=COLOURS.get(span.kind, "grey"), alpha=0.25, lw=0)
         kinds.add(span.kind)
-    top.legend(handles=[Patch(color=COLOURS.get(k, "grey"), alpha=0.4, label=k)
-                        for k in sorted(kinds)], loc="upper left", fontsize=7, ncol=4)
+    canvas.legend(handles=[Patch(color=COLOURS.get(k, "grey"), alpha=0.4, label=k)
+                           for k in sorted(kinds)], loc="upper left", fontsize=8,
+                  bbox_to_anchor=(0.80, 0.88), title="faults (active)")
     top.set_title(title, fontsize=10)
-    canvas.text(0.80, 0.5, "\n".join(verdict_lines(fig)), fontsize=8, family="monospace",
+    canvas.text(0.80, 0.35, "\n".join(verdict_lines(fig)), fontsize=8, family="monospace",
                 va="center", transform=canvas.transFigure)
     canvas.subplots_adjust(right=0.78)
     canvas.savefig(path, dpi=110)
