@@ -135,3 +135,15 @@ def test_one_worker_cannot_take_worker_faults() -> None:
         plan(SoakOptions(workers=1, max_concurrent=1))
     assert plan(SoakOptions(workers=1, max_concurrent=1, kinds=("db_crash", "degrade"),
                             faults=4, workflows=5)).faults
+
+
+def test_every_planned_kind_builds_its_fault_with_the_planned_parameters() -> None:
+    from harness.soak._nemesis import build_fault
+
+    faults = plan(SoakOptions(workflows=100, faults=80, seed=5)).faults
+    for planned in faults:
+        fault = build_fault(planned)
+        assert fault.name == planned.kind
+        for key, value in planned.params.items():
+            if hasattr(fault, key):
+                assert getattr(fault, key) == value, (planned, key)
