@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TypeVar
 
 import psycopg
@@ -75,10 +76,14 @@ def _submit(plan: SoakPlan, trial: _Trial, client: SutClient, t0: float,
     for i, at in enumerate(plan.arrivals_s):
         time.sleep(max(0.0, t0 + at - time.monotonic()))
         wid = f"{trial.workflow_id}-{i:05d}"
-        _retrying(lambda wid=wid: client.start(spec.workload, wid, spec.params),  # type: ignore[misc]
+        _retrying(partial(client.start, spec.workload, wid, spec.params),
                   time.monotonic() + 120.0, f"starting {wid}")
         trial.events.add("workflow_started", detail={"workflow_id": wid})
         submitted.append(wid)
+
+
+def _wait_until(client: SutClient, workflow_id: str, deadline: float) -> Outcome:
+    return client.wait(workflow_id, max(0.1, deadline - time.monotonic()))
 
 
 def _await_all(client: SutClient, ids: list[str], deadline: float) -> list[Outcome]:
@@ -86,7 +91,7 @@ def _await_all(client: SutClient, ids: list[str], deadline: float) -> list[Outco
     for wid in ids:
         try:
             outcomes.append(_retrying(
-                lambda wid=wid: client.wait(wid, max(0.1, deadline - time.monotonic())),  # type: ignore[misc]
+                partial(_wait_until, client, wid, deadline),
                 deadline + 30.0, f"waiting for {wid}"))
         except TimeoutError:
             continue  # judged as lost by the checkers
