@@ -42,7 +42,9 @@ def test_short_soak_loses_nothing(durabench_env: Environment, tmp_path: Path) ->
     assert (fig.duplicate_outcomes, fig.duplicate_effects) == ([], []), report
     assert fig.superseded_writes == [], report
     assert not any(fig.false_by_property.values()), report
-    assert fig.succeeded == SHORT.workflows, report
+    # Terminal either way: a step whose retries a partition plus provider errors exhaust may end
+    # its workflow ERROR, which is an outcome, not a loss (the soak prints how many failed).
+    assert fig.succeeded + fig.failed == SHORT.workflows, report
 
     path = write(tmp_path, planned, [(run, fig)], {})
     stored = json.loads(path.read_text())
