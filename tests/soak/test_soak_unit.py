@@ -13,6 +13,11 @@ from harness.history import EffectRecord, HarnessEvent, History
 from harness.soak import SoakOptions, SoakUsageError, check_soak, plan, ttr_summary
 from harness.soak._plan import WORKER_KINDS
 from harness.soak._synthetic import synthetic
+from harness.sut import get_sut
+
+REFERENCE = get_sut("reference")
+"""Resolved at collection, before a later test directory on sys.path can shadow
+``reference_runtime`` with ``tests/reference_runtime`` (a namespace package)."""
 
 ALL = frozenset({"terminates", "single_outcome", "no_replay", "bounded_waste",
                  "output_consistency", "effects_once", "single_active_execution"})
