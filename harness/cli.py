@@ -208,6 +208,16 @@ def _add_suts(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.set_defaults(handler=_catalog.run_suts)
 
 
+def _add_soak(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from harness.soak import _cli as soak
+
+    parser = commands.add_parser(
+        "soak", help="many workflows on several workers under a seeded random nemesis",
+        description=soak.__doc__)
+    soak.add_arguments(parser)
+    parser.set_defaults(handler=soak.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; one ``_add_<name>`` call per subcommand."""
     parser = argparse.ArgumentParser(
@@ -220,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(commands)
     _add_images(commands)
     _add_suts(commands)
+    _add_soak(commands)
     return parser
 
 

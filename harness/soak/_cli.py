@@ -1,0 +1,126 @@
+"""``durabench soak``: arguments, capability checks (a fault kind the SUT or the environment
+cannot run is a usage error when asked for, a printed skip when it was only a default), the run
+per SUT, and the exit status (0 no anomaly, 1 an anomaly, 2 usage error)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from harness.env.postgres import ENV_URL
+from harness.soak._checks import check_soak
+from harness.soak._plan import FAULT_KINDS, WORKER_KINDS, SoakOptions, SoakUsageError, plan
+from harness.soak._report import anomaly_text, summary_text, write
+
+DEFAULTS = SoakOptions()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sut", action="append", default=None, metavar="NAME",
+                        help="SUT to soak (repeat for several; default: reference)")
+    parser.add_argument("--workflows", type=int, default=DEFAULTS.workflows, metavar="W")
+    parser.add_argument("--faults", type=int, default=DEFAULTS.faults, metavar="F")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--workers", type=int, default=DEFAULTS.workers, metavar="N")
+    parser.add_argument("--kinds", default=None, metavar="K,K",
+                        help=f"fault kinds (default: every kind this machine can run; "
+                             f"known: {','.join(FAULT_KINDS)})")
+    parser.add_argument("--max-concurrent", type=int, default=DEFAULTS.max_concurrent,
+                        metavar="C", help="faults active at once (< --workers)")
+    parser.add_argument("--arrival-rate", type=float, default=DEFAULTS.arrival_rate,
+                        metavar="R", help="workflows submitted per second")
+    parser.add_argument("--quiesce-bound", type=float, default=DEFAULTS.quiesce_bound_s,
+                        metavar="S", help="after the last heal, every workflow terminal within S")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="report directory (default: reports/soak-s<seed>)")
+    parser.add_argument("--plan-only", action="store_true",
+                        help="print the schedule the seed gives and exit")
+
+
+def unavailable_kinds(sut_name: str) -> dict[str, str]:
+    """Fault kind -> why the soak cannot run it here against ``sut_name``."""
+    from harness.sut import get_sut
+
+    reasons = {"oom": "the soak does not run oom yet (its memory-hog switch is per trial "
+                      "directory, so one arming would reach every worker at once)"}
+    if os.environ.get(ENV_URL):
+        reasons["db_crash"] = f"{ENV_URL} names an external Postgres the harness cannot crash"
+    if "restart" not in get_sut(sut_name).recovery_policies:
+        for kind in WORKER_KINDS:
+            reasons[kind] = f"{sut_name} does not support the restart recovery policy"
+    return reasons
+
+
+def _options(args: argparse.Namespace, sut: str) -> tuple[SoakOptions, dict[str, str]]:
+    unavailable = unavailable_kinds(sut)
+    if args.kinds is None:
+        kinds = tuple(k for k in FAULT_KINDS if k not in unavailable)
+        skipped = {k: r for k, r in unavailable.items() if k in FAULT_KINDS}
+    else:
+        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+        bad = {k: unavailable[k] for k in kinds if k in unavailable}
+        if bad:
+            raise SoakUsageError("; ".join(f"--kinds {k}: {r}" for k, r in bad.items())
+                                 + "; leave that kind out")
+        skipped = {}
+    options = SoakOptions(sut=sut, workflows=args.workflows, faults=args.faults, seed=args.seed,
+                          workers=args.workers, kinds=kinds, max_concurrent=args.max_concurrent,
+                          arrival_rate=args.arrival_rate, quiesce_bound_s=args.quiesce_bound)
+    options.validate()
+    return options, skipped
+
+
+def _check_suts(names: list[str]) -> None:
+    from harness.sut import get_sut
+
+    for name in names:
+        try:
+            sut = get_sut(name)
+        except (KeyError, ValueError) as exc:
+            raise SoakUsageError(f"--sut {name}: {exc}") from None
+        reason = sut.available()
+        if reason:
+            raise SoakUsageError(f"--sut {name} cannot run here: {reason}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.env.local import LocalEnvironment
+    from harness.soak._run import run_soak
+
+    suts = args.sut or ["reference"]
+    logging.basicConfig(level=logging.ERROR)  # a SUT client's retry chatter during db_crash
+    try:
+        _check_suts(suts)
+        planned = [(_options(args, sut)) for sut in suts]
+    except SoakUsageError as exc:
+        print(f"durabench soak: {exc}", file=sys.stderr)
+        return 2
+    first = plan(planned[0][0])
+    for kind, reason in planned[0][1].items():
+        print(f"skipped fault kind {kind}: {reason}")
+    print(first.describe())
+    if args.plan_only:
+        return 0
+    out = args.out or Path("reports") / f"soak-s{args.seed}"
+    results, status = [], 0
+    with LocalEnvironment() as env:
+        for options, _ in planned:
+            soak = run_soak(env, replace(first, options=options))
+            t0 = time.monotonic()
+            fig = check_soak(soak.history, soak.promised, soak.live_executors)
+            judged_s = time.monotonic() - t0
+            fig.fault_errors += [e for e in soak.fault_errors if e not in fig.fault_errors]
+            print(summary_text(soak, fig))
+            print(f"  checkers: {judged_s:.2f}s over {fig.workflows} workflows")
+            if not fig.clean:
+                print(anomaly_text(soak.plan, fig))
+                status = 1
+            results.append((soak, fig))
+    path = write(out, first, results, planned[0][1])
+    print(f"soak results: {path}")
+    return status

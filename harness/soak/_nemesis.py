@@ -1,0 +1,148 @@
+"""The nemesis: fires a :class:`~harness.soak._plan.SoakPlan`'s faults at their planned times,
+each in its own thread (so they overlap as planned), and heals each one in ``finally``.
+
+Every fault is recorded as a ``fault_fired`` / ``fault_healed`` pair of harness events whose
+``detail`` carries ``fault`` (the kind) and ``fault_id`` (its place in the schedule), so the
+checkers can tell the faults of one soak apart. A fault that could not act (its worker slot had
+no live worker, the fault raised) is still recorded, with ``error`` in its heal event's detail:
+nothing is dropped silently. Two faults on the same worker slot, or of the same shared kind,
+never act at once: the later one waits for the earlier one's heal.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from harness.faults import (
+    DbCrashFault,
+    DegradeFault,
+    EvictFault,
+    Fault,
+    FaultTarget,
+    KillFault,
+    OomFault,
+    PartitionFault,
+    PauseFault,
+    ProviderErrorsFault,
+)
+from harness.runner import _Trial
+from harness.soak._plan import PlannedFault, SoakPlan
+
+WORKER_WAIT_S = 60.0
+"""How long a worker fault waits for its slot's (restarted) worker to be alive."""
+
+
+def executor_of(slot: int) -> str:
+    return f"soak-w{slot}"
+
+
+def build_fault(planned: PlannedFault) -> Fault:
+    """The harness fault a planned fault stands for, with its parameters."""
+    p: dict[str, Any] = planned.params
+    if planned.kind == "kill":
+        return KillFault()
+    if planned.kind == "evict":
+        return EvictFault(grace_s=float(p["grace_s"]))
+    if planned.kind == "pause":
+        return PauseFault(duration_s=float(p["duration_s"]))
+    if planned.kind == "db_crash":
+        return DbCrashFault(down_s=float(p["down_s"]))
+    if planned.kind == "partition":
+        return PartitionFault(link=str(p["link"]), mode="down", duration_s=float(p["duration_s"]))
+    if planned.kind == "degrade":
+        return DegradeFault(toxic="latency", link=str(p["link"]), stream="downstream",
+                            attributes=(("latency", int(p["latency_ms"])),),
+                            duration_s=float(p["duration_s"]))  # fmt: skip
+    if planned.kind == "provider_errors":
+        return ProviderErrorsFault(status=int(p["status"]), count=int(p["count"]))
+    if planned.kind == "oom":
+        return OomFault()
+    raise ValueError(f"unknown fault kind {planned.kind!r}")
+
+
+class Nemesis(threading.Thread):
+    """Runs the plan's faults against ``trial`` from ``t0`` (``time.monotonic()``)."""
+
+    def __init__(self, plan: SoakPlan, trial: _Trial, t0: float,
+                 latest_workflow: Callable[[], str]) -> None:
+        super().__init__(name="soak-nemesis", daemon=True)
+        self.plan, self.trial, self.t0 = plan, trial, t0
+        self.latest_workflow = latest_workflow
+        self.errors: list[str] = []
+        self._threads: list[threading.Thread] = []
+        self._halt = threading.Event()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def _lock_for(self, planned: PlannedFault) -> threading.Lock:
+        """One lock per worker slot and per shared kind: a fault waits until the previous one
+        on the same thing has healed (a heal can take longer than planned on a loaded host)."""
+        key = f"slot{planned.slot}" if planned.slot is not None else planned.kind
+        with self._locks_lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def run(self) -> None:
+        for planned in self.plan.faults:
+            if self._halt.wait(max(0.0, self.t0 + planned.at_s - time.monotonic())):
+                break
+            thread = threading.Thread(target=self._fire, args=(planned,),
+                                      name=f"fault-{planned.fault_id}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        for thread in self._threads:
+            thread.join()
+
+    def stop(self) -> None:
+        """Fire no further fault (those running still heal); waits for every heal."""
+        self._halt.set()
+        self.join()
+
+    def _victim(self, planned: PlannedFault) -> Any:
+        deadline = time.monotonic() + WORKER_WAIT_S
+        while True:
+            with self.trial.lock:
+                live = [w for w in self.trial.workers if w.alive]
+            if planned.slot is None and live:
+                return live[0]
+            mine = [w for w in live if w.executor_id == executor_of(planned.slot or 0)]
+            if mine:
+                return mine[-1]
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+    def _fire(self, planned: PlannedFault) -> None:
+        with self._lock_for(planned):
+            self._fire_now(planned)
+
+    def _fire_now(self, planned: PlannedFault) -> None:
+        tag = {"fault": planned.kind, "fault_id": planned.fault_id}
+        victim = self._victim(planned)
+        if victim is None:
+            error = f"fault #{planned.fault_id} {planned.kind}: no live worker in its slot"
+            self.errors.append(error)
+            self.trial.events.add("fault_fired", detail={**tag, "error": error})
+            self.trial.events.add("fault_healed", detail={**tag, "error": error})
+            return
+        fault = build_fault(planned)
+        target = FaultTarget(self.trial.env, victim, self.latest_workflow(), self.trial.links,
+                             self.trial.trial_dir)  # fmt: skip
+        self.trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
+                              pid=victim.pid, detail={**tag, **planned.params})  # fmt: skip
+        error = ""
+        try:
+            fault.inject(target)
+        except Exception as exc:  # recorded and reported; the soak goes on
+            error = f"fault #{planned.fault_id} {planned.kind} failed: {exc}"
+        finally:
+            try:
+                fault.heal(target)
+            except Exception as exc:
+                error = error or f"fault #{planned.fault_id} {planned.kind} heal failed: {exc}"
+            detail = {**tag, "error": error} if error else tag
+            self.trial.events.add("fault_healed", worker=victim.name, detail=detail)
+            if error:
+                self.errors.append(error)

@@ -1,0 +1,166 @@
+"""A soak's plan: its options, the workflows' arrival times and the nemesis's fault schedule.
+
+Contract: :func:`plan` is a pure function of :class:`SoakOptions` — the same options (the same
+seed) give the same :class:`SoakPlan`, byte for byte in :meth:`SoakPlan.to_json`. Nothing here
+touches a process, a clock or the network.
+
+Faults may overlap, within these limits (so every planned fault can run as planned):
+- at most ``max_concurrent`` faults are active at once;
+- a fault that acts on a worker (kill, evict, pause, oom) takes a worker slot no other active
+  fault holds, and at least one worker is always left alone (``max_concurrent`` < ``workers``);
+- kinds that act on something shared (db_crash, partition, degrade, provider_errors) are active
+  at most once at a time.
+A fault that would break a limit is moved later, to when the limit holds again.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FAULT_KINDS: tuple[str, ...] = (
+    "kill", "evict", "pause", "db_crash", "partition", "degrade", "provider_errors", "oom",
+)
+WORKER_KINDS = frozenset({"kill", "evict", "pause", "oom"})
+"""Kinds that act on one worker (a slot); the others act on something the workers share."""
+
+
+class SoakUsageError(ValueError):
+    """Contradictory or impossible soak options; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class SoakOptions:
+    sut: str = "reference"
+    workflows: int = 300
+    faults: int = 30
+    seed: int = 7
+    workers: int = 3
+    kinds: tuple[str, ...] = tuple(k for k in FAULT_KINDS if k != "oom")
+    max_concurrent: int = 2
+    arrival_rate: float = 2.0
+    """Workflows submitted per second (Poisson arrivals)."""
+    quiesce_bound_s: float = 180.0
+    """After the last heal, every workflow must be terminal within this bound."""
+    workload: str = "research_agent"
+
+    def validate(self) -> None:
+        """Raise :class:`SoakUsageError` for options that contradict each other."""
+        unknown = sorted(set(self.kinds) - set(FAULT_KINDS))
+        if unknown:
+            raise SoakUsageError(
+                f"unknown fault kind(s) {unknown}; valid: {', '.join(FAULT_KINDS)}")
+        if self.workflows < 1 or self.faults < 0 or self.workers < 1:
+            raise SoakUsageError("need --workflows >= 1, --faults >= 0 and --workers >= 1")
+        if self.faults and not self.kinds:
+            raise SoakUsageError("--faults > 0 needs at least one fault kind")
+        if self.arrival_rate <= 0 or self.quiesce_bound_s <= 0:
+            raise SoakUsageError("need --arrival-rate > 0 and --quiesce-bound > 0")
+        if self.max_concurrent < 1:
+            raise SoakUsageError("need --max-concurrent >= 1")
+        if WORKER_KINDS & set(self.kinds) and self.max_concurrent >= self.workers:
+            raise SoakUsageError(
+                f"--max-concurrent {self.max_concurrent} with {self.workers} worker(s): worker "
+                "faults could take every worker down at once; use --max-concurrent <= "
+                f"{self.workers - 1} or more --workers")
+
+
+@dataclass(frozen=True)
+class PlannedFault:
+    """One fault of the schedule: ``at_s`` after the soak starts, active for ``duration_s``
+    (planned; a kill is instant, its planned duration is the time its slot stays reserved)."""
+
+    fault_id: int
+    kind: str
+    at_s: float
+    duration_s: float
+    slot: int | None = None
+    """The worker slot (executor ``soak-w<slot>``) of a worker fault."""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def end_s(self) -> float:
+        return self.at_s + self.duration_s
+
+
+@dataclass(frozen=True)
+class SoakPlan:
+    options: SoakOptions
+    arrivals_s: tuple[float, ...]
+    faults: tuple[PlannedFault, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"options": asdict(self.options), "arrivals_s": list(self.arrivals_s),
+                "faults": [asdict(f) for f in self.faults]}
+
+    def describe(self) -> str:
+        """The schedule, one line per fault (printed and stored, so a run can be replayed)."""
+        lines = [f"seed {self.options.seed}: {len(self.arrivals_s)} workflows over "
+                 f"{self.arrivals_s[-1]:.1f}s, {len(self.faults)} faults"]
+        for f in self.faults:
+            where = f" slot {f.slot}" if f.slot is not None else ""
+            params = " ".join(f"{k}={v}" for k, v in sorted(f.params.items()))
+            lines.append(f"  #{f.fault_id:<3} {f.at_s:7.2f}s +{f.duration_s:4.1f}s {f.kind}"
+                         f"{where} {params}".rstrip())
+        return "\n".join(lines)
+
+
+def _params(kind: str, rng: random.Random) -> tuple[float, dict[str, Any]]:
+    """(planned duration, the fault's parameters) for one fault of ``kind``."""
+    if kind == "kill":
+        return 1.0, {}
+    if kind == "evict":
+        return 2.0, {"grace_s": 1.0}
+    if kind == "pause":
+        duration = round(rng.uniform(3.0, 5.0), 2)
+        return duration, {"duration_s": duration}
+    if kind == "db_crash":
+        down = round(rng.uniform(0.5, 2.5), 2)
+        return down + 1.0, {"down_s": down}
+    if kind == "partition":
+        duration = round(rng.uniform(0.5, 2.5), 2)
+        return duration, {"link": rng.choice(["postgres", "provider"]), "duration_s": duration}
+    if kind == "degrade":
+        duration = round(rng.uniform(1.0, 4.0), 2)
+        return duration, {"link": rng.choice(["postgres", "provider"]), "duration_s": duration,
+                          "latency_ms": rng.choice([50, 100, 250, 500])}
+    if kind == "provider_errors":
+        return 1.0, {"status": rng.choice([429, 500, 503]), "count": rng.randint(1, 4)}
+    return 5.0, {}  # oom
+
+
+def _fits(kind: str, slot: int | None, at: float, placed: list[PlannedFault],
+          options: SoakOptions) -> bool:
+    active = [f for f in placed if f.at_s <= at < f.end_s]
+    if len(active) >= options.max_concurrent:
+        return False
+    if kind in WORKER_KINDS:
+        return all(f.slot != slot for f in active)
+    return all(f.kind != kind for f in active)
+
+
+def _schedule(options: SoakOptions, rng: random.Random, window_s: float) -> list[PlannedFault]:
+    starts = sorted(rng.uniform(0.5, max(1.0, window_s)) for _ in range(options.faults))
+    placed: list[PlannedFault] = []
+    for i, at in enumerate(starts):
+        kind = rng.choice(sorted(options.kinds))
+        slot = rng.randrange(options.workers) if kind in WORKER_KINDS else None
+        duration, params = _params(kind, rng)
+        at = max(at, placed[-1].at_s if placed else 0.0)  # the schedule stays in time order
+        while not _fits(kind, slot, at, placed, options):
+            at = min(f.end_s for f in placed if f.at_s <= at < f.end_s) + 0.01
+        placed.append(PlannedFault(i, kind, round(at, 3), duration, slot, params))
+    return placed
+
+
+def plan(options: SoakOptions) -> SoakPlan:
+    """The soak's arrivals and fault schedule; a pure function of ``options``."""
+    options.validate()
+    rng = random.Random(options.seed)
+    t, arrivals = 0.0, []
+    for _ in range(options.workflows):
+        arrivals.append(round(t, 3))
+        t += rng.expovariate(options.arrival_rate)
+    faults = _schedule(options, random.Random(rng.random()), arrivals[-1])
+    return SoakPlan(options, tuple(arrivals), tuple(faults))

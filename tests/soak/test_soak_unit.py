@@ -1,0 +1,154 @@
+"""The soak's plan (same seed, same schedule; limits hold), its usage errors, and its checkers on
+synthetic histories with one planted anomaly each (so every figure is shown able to fail)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from harness.cli import main
+from harness.history import EffectRecord, HarnessEvent, History
+from harness.soak import SoakOptions, SoakUsageError, check_soak, plan, ttr_summary
+from harness.soak._plan import WORKER_KINDS
+from harness.soak._synthetic import synthetic
+from harness.sut import get_sut
+
+REFERENCE = get_sut("reference")
+"""Resolved at collection, before a later test directory on sys.path can shadow
+``reference_runtime`` with ``tests/reference_runtime`` (a namespace package)."""
+
+ALL = frozenset({"terminates", "single_outcome", "no_replay", "bounded_waste",
+                 "output_consistency", "effects_once", "single_active_execution"})
+LIVE = frozenset({"soak-w0", "soak-w1", "soak-w2"})
+
+
+def test_same_seed_same_schedule_and_another_seed_another() -> None:
+    options = SoakOptions(workflows=300, faults=30, seed=7)
+    first, again = plan(options), plan(options)
+    assert json.dumps(first.to_json()) == json.dumps(again.to_json())
+    assert first.describe() == again.describe()
+    other = plan(dataclasses.replace(options, seed=8))
+    assert other.to_json()["faults"] != first.to_json()["faults"]
+    assert len(first.faults) == 30 and len(first.arrivals_s) == 300
+
+
+@pytest.mark.parametrize("plan_seed", range(5))
+def test_schedule_respects_its_limits(plan_seed: int) -> None:
+    options = SoakOptions(workflows=200, faults=60, seed=plan_seed, max_concurrent=2)
+    faults = plan(options).faults
+    for f in faults:
+        active = [g for g in faults if g.at_s <= f.at_s < g.end_s]
+        assert len(active) <= options.max_concurrent
+        same = [g for g in active if g is not f and (
+            (f.kind in WORKER_KINDS and g.slot == f.slot) or
+            (f.kind not in WORKER_KINDS and g.kind == f.kind))]
+        assert not same, (f, same)
+    assert {f.kind for f in faults} == set(options.kinds)  # 60 draws reach every kind
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--workers", "2", "--max-concurrent", "2"], "could take every worker down"),
+    (["--kinds", "kill,meteor", "--max-concurrent", "1"], "unknown fault kind"),
+    (["--kinds", "oom", "--max-concurrent", "1"], "oom"),
+    (["--workflows", "0"], "--workflows >= 1"),
+])
+def test_contradictory_options_are_usage_errors(argv: list[str], needle: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["soak", "--plan-only", *argv]) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_plan_only_prints_the_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["soak", "--plan-only", "--workflows", "50", "--faults", "5", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert plan(SoakOptions(workflows=50, faults=5, seed=3)).describe() in out
+    assert "skipped fault kind oom" in out
+
+
+def test_clean_synthetic_history_is_valid() -> None:
+    fig = check_soak(synthetic(60, 6), ALL, LIVE)
+    assert fig.clean, fig.anomalies
+    assert fig.workflows == fig.succeeded == 60
+    assert fig.redundant_tokens == 0
+    assert ttr_summary(fig.recoveries)["all"]["n"] == 6
+
+
+def _drop_outcome(history: History, wid: str, owner_alive: bool) -> History:
+    records = tuple(dataclasses.replace(w, status="PENDING",
+                                        executor="soak-w0" if owner_alive else "gone")
+                    if w.workflow_id == wid else w for w in history.workflows)
+    return dataclasses.replace(history, workflows=records,
+                               outcomes=tuple(o for o in history.outcomes if o.workflow_id != wid))
+
+
+@pytest.mark.parametrize("owner_alive", [True, False])
+def test_a_workflow_never_terminal_is_lost_and_stuck_without_a_live_owner(
+        owner_alive: bool) -> None:
+    fig = check_soak(_drop_outcome(synthetic(30, 3), "wf-00007", owner_alive), ALL, LIVE)
+    assert fig.lost == ["wf-00007"]
+    assert fig.stuck == ([] if owner_alive else ["wf-00007"])
+    lost = [a for a in fig.anomalies if a.property == "terminates"]
+    assert [a.workflow_id for a in lost] == ["wf-00007"]
+    assert any("wf=wf-00007" in line for line in lost[0].evidence), "the history slice"
+    assert not fig.clean
+
+
+def test_an_effect_applied_twice_is_a_duplicate_effect() -> None:
+    history = synthetic(30, 3)
+    first = next(e for e in history.effects if e.workflow_id == "wf-00004")
+    again = dataclasses.replace(first, key=first.key + "-again", received_ns=first.received_ns + 5)
+    fig = check_soak(dataclasses.replace(history, effects=(*history.effects, again)), ALL, LIVE)
+    assert fig.duplicate_effects == ["wf-00004"]
+    anomaly = fig.anomalies[0]
+    assert anomaly.workflow_id == "wf-00004" and anomaly.evidence
+
+
+def test_two_outcomes_of_one_workflow_are_a_duplicate_outcome() -> None:
+    history = synthetic(30, 3)
+    seen = next(o for o in history.outcomes if o.workflow_id == "wf-00002")
+    other = dataclasses.replace(seen, observer="second", output={"report": "another"})
+    fig = check_soak(dataclasses.replace(history, outcomes=(*history.outcomes, other)), ALL, LIVE)
+    assert fig.duplicate_outcomes == ["wf-00002"]
+
+
+def test_a_superseded_execution_whose_effect_took_effect_is_reported() -> None:
+    history = synthetic(30, 3)
+    wid = "wf-00010"
+    start = min(e.received_ns for e in history.ledger if e.workflow_id == wid)
+    kill = {"fault": "kill", "fault_id": 99}
+    late = EffectRecord(f"{wid}:late", "late_note", wid, "soak-w1", 1, start + 10**9, True)
+    ledger = tuple(dataclasses.replace(e, attempt=2, executor="soak-w2")
+                   if e.workflow_id == wid and e.step == 5 else e for e in history.ledger)
+    steps = tuple(dataclasses.replace(s, epoch=2, executor="soak-w2")
+                  if s.workflow_id == wid and s.step in (5, 6) else s for s in history.steps)
+    events = (*history.events,
+              HarnessEvent(start + 1, "fault_fired", executor="soak-w1", detail=kill),
+              HarnessEvent(start + 2, "fault_healed", detail=kill))
+    records = tuple(dataclasses.replace(w, epoch=2) if w.workflow_id == wid else w
+                    for w in history.workflows)
+    bad = dataclasses.replace(history, ledger=ledger, steps=steps, workflows=records,
+                              effects=(*history.effects, late),
+                              events=tuple(sorted(events, key=lambda e: e.at_ns)))
+    fig = check_soak(bad, ALL, LIVE)
+    assert wid in fig.superseded_writes, fig.anomalies
+
+
+def test_one_worker_cannot_take_worker_faults() -> None:
+    with pytest.raises(SoakUsageError, match="every worker down"):
+        plan(SoakOptions(workers=1, max_concurrent=1))
+    assert plan(SoakOptions(workers=1, max_concurrent=1, kinds=("db_crash", "degrade"),
+                            faults=4, workflows=5)).faults
+
+
+def test_every_planned_kind_builds_its_fault_with_the_planned_parameters() -> None:
+    from harness.soak._nemesis import build_fault
+
+    faults = plan(SoakOptions(workflows=100, faults=80, seed=5)).faults
+    for planned in faults:
+        fault = build_fault(planned)
+        assert fault.name == planned.kind
+        for key, value in planned.params.items():
+            if hasattr(fault, key):
+                assert getattr(fault, key) == value, (planned, key)
