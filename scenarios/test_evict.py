@@ -39,10 +39,17 @@ def test_evict_hands_over_at_once(trials: TrialRunner, sut: str, crash: str, see
     history, fig = result.history, result.figures
     exits = worker_deaths(history)
     assert exits and exits[0].exit_code == 0, f"the evicted worker should exit cleanly: {exits}"
-    assert fig.time_to_resume_s is not None and fig.time_to_resume_s < LONG_LEASE.lease_s / 4, (
-        f"the standby resumed {fig.time_to_resume_s}s after SIGTERM; a released lease is taken "
-        f"over at once, not after the {LONG_LEASE.lease_s:g}s lease"
-    )
+    if fig.time_to_resume_s is None:
+        # Nothing was handed over: the evicted worker finished the whole workflow within its
+        # grace period (DBOS's shutdown waits for whole workflows; a short loop fits in it).
+        root = next(w for w in history.workflows if w.workflow_id in history.workflow_ids)
+        assert root.status == "SUCCESS" and root.executor == exits[0].executor, (
+            f"no execution resumed the workflow after SIGTERM, yet the evicted worker did not "
+            f"finish it: {root}")
+    else:
+        assert fig.time_to_resume_s < LONG_LEASE.lease_s / 4, (
+            f"the standby resumed {fig.time_to_resume_s}s after SIGTERM; a released lease is "
+            f"taken over at once, not after the {LONG_LEASE.lease_s:g}s lease")
     if get_sut(sut).checkpointing:
         assert fig.redundant_tokens == 0, (
             "the in-flight step finished within the grace period, so nothing is paid twice"
@@ -51,7 +58,7 @@ def test_evict_hands_over_at_once(trials: TrialRunner, sut: str, crash: str, see
         assert golden is not None and result.spec.crash_step is not None
         in_flight = [s for s in history.steps
                      if s.kind == "llm" and s.step == result.spec.crash_step]  # fmt: skip
-        assert len(in_flight) == 1 and in_flight[0].epoch == 1, (
+        assert len(in_flight) == 1 and in_flight[0].executor == exits[0].executor, (
             f"the step in flight at SIGTERM is recorded once, by the evicted worker: {in_flight}"
         )
 
