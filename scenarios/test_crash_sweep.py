@@ -24,6 +24,7 @@ import itertools
 import os
 import time
 
+import pytest
 from waste_evidence import calls, excess_problems, in_flight
 
 from harness import (
@@ -38,6 +39,10 @@ from harness import (
     canonical_params,
     get_sut,
 )
+
+# One worker runs the whole module: its tests read their golden run's history, which only
+# the process that ran it holds.
+pytestmark = pytest.mark.xdist_group("crash_sweep")
 
 SWEEP_POINTS = int(os.environ.get("DURABENCH_SWEEP_POINTS", "8"))
 SWEEP_CALLS = int(os.environ.get("DURABENCH_SWEEP_CALLS", "40"))

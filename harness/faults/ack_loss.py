@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.faults._base import FaultTarget, WorkerSetup
+from harness.faults._base import FaultTarget, FaultUnavailable, WorkerSetup
 from harness.net import NotFoundError
 
 MODES = ("reset", "blackhole", "kill")
@@ -46,8 +46,12 @@ DB_TIMEOUT_ENV = "DURABENCH_DB_TIMEOUT_S"
 """Per-query timeout a SUT's workers should use (the reference runtime's ``op_timeout_s``)."""
 
 
-class AckLossNotLanded(RuntimeError):
-    """The write was seen too late to be sure its acknowledgement was still in flight."""
+class AckLossNotLanded(FaultUnavailable):
+    """The write was seen too late to be sure its acknowledgement was still in flight: the trial
+    is skipped with the reason (never judged as if the acknowledgement had been lost). It happens
+    on a machine too loaded for ``latency_ms``, and on a SUT whose write is several round trips
+    (each delayed by the latency toxic) or whose records carry the writer's clock rather than the
+    commit's: such a SUT's lost acknowledgement cannot be aimed at from outside this way."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ class AckLossFault:
             raise AckLossNotLanded(
                 f"ack_loss: the {self.write} write was seen {seen_after_s:.2f}s after it "
                 f"committed, too close to the {self.latency_ms} ms latency to be sure its "
-                "acknowledgement was still in flight; raise latency_ms on this machine"
+                "acknowledgement was still in flight (a loaded machine: raise latency_ms; or a SUT "
+                "whose write takes several round trips or is stamped by the writer's clock)"
             )
         if self.mode == "kill":
             target.worker.signal(signal.SIGKILL)
