@@ -254,8 +254,8 @@ def test_a_teardown_stop_is_not_an_exit_caused_by_the_fault() -> None:
 
 
 def test_the_example_store_s_never_recovered_trials_recovered() -> None:
-    """reports/example/ (a real CI run) read 10 valid trials (db_crash, partition, a hung provider
-    call) as "never recovered" although the same execution moved past the frontier 0.1 s after
+    """The schema-1 store of a real CI run (once reports/example/) read 10 valid trials
+    (db_crash, partition, a hung provider call) as "never recovered" although the same execution moved past the frontier 0.1 s after
     the fault. Recomputed from their stored histories, every trial whose root completed has a
     time to recover."""
     import json
@@ -263,7 +263,8 @@ def test_the_example_store_s_never_recovered_trials_recovered() -> None:
 
     from harness.results import load_records
 
-    store = Path(__file__).resolve().parents[1] / "reports" / "example" / "results.jsonl"
+    store = (Path(__file__).resolve().parents[1] / "tests" / "report" / "fixtures"
+             / "schema1_run.jsonl")
     raw = [json.loads(line) for line in store.read_text().splitlines()]
     stored_ttr = {(r["env"], r["run_id"], r["trial_id"]): r["time_to_recover_s"]
                   for r in raw if r["kind"] == "trial"}

@@ -1,7 +1,8 @@
 """The results line: one type written and read by the same code, and figures that can be
 recomputed from the stored history. Checked on the lines of a real run (kill, db_crash, partition
 and pause on the local environment, committed as tests/report/fixtures/real_run.jsonl) and on the
-schema-1 example store in reports/example/."""
+schema-1 store of an earlier real CI run (tests/report/fixtures/schema1_run.jsonl, once the
+example report's store)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from harness.results import RESULT_SCHEMA, ResultRecord, ResultRecordError, load
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_RUN = ROOT / "tests" / "report" / "fixtures" / "real_run.jsonl"
-EXAMPLE = ROOT / "reports" / "example" / "results.jsonl"
+EXAMPLE = ROOT / "tests" / "report" / "fixtures" / "schema1_run.jsonl"
 
 
 def test_every_real_line_is_exactly_what_its_record_writes() -> None:
