@@ -256,8 +256,8 @@ def test_a_teardown_stop_is_not_an_exit_caused_by_the_fault() -> None:
 def test_the_example_store_s_never_recovered_trials_recovered() -> None:
     """The schema-1 store of a real CI run (once reports/example/) read 10 valid trials
     (db_crash, partition, a hung provider call) as "never recovered" although the same execution
-    moved past the frontier 0.1 s after the fault. Recomputed from their stored histories, every trial whose root completed has a
-    time to recover."""
+    moved past the frontier 0.1 s after the fault. Recomputed from their stored histories, every
+    trial whose root completed has a time to recover."""
     import json
     from pathlib import Path
 
