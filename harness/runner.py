@@ -51,6 +51,7 @@ from harness.history import (
     Outcome,
     StepRecord,
     golden_from_json,
+    history_from_json,
     to_json,
     workflow_paths,
 )
@@ -560,15 +561,33 @@ class GoldenCache:
         self.results.append(result)
         return golden_baseline(result)
 
+    def _shared_path(self, spec: TrialSpec, suffix: str) -> Path:
+        assert self._shared_dir is not None
+        digest = hashlib.sha256(repr((self._env.name, spec.golden_key)).encode()).hexdigest()[:20]
+        return self._shared_dir / f"golden-{digest}{suffix}"
+
     def _shared(self, spec: TrialSpec) -> GoldenBaseline:
         assert self._shared_dir is not None
         self._shared_dir.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256(repr((self._env.name, spec.golden_key)).encode()).hexdigest()[:20]
-        path = self._shared_dir / f"golden-{digest}.json"
-        with open(self._shared_dir / f"golden-{digest}.lock", "w") as lock:
+        path = self._shared_path(spec, ".json")
+        with open(self._shared_path(spec, ".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if path.exists():
                 return golden_from_json(json.loads(path.read_text()))
             baseline = self._run(spec)
+            history = self._shared_path(spec, ".history.json")
+            history.write_text(json.dumps(to_json(self.results[-1].history)))
             path.write_text(json.dumps(to_json(baseline)))
             return baseline
+
+    def history(self, spec: TrialSpec) -> History | None:
+        """The golden run's history for ``spec``: run here, or by another process sharing the
+        golden directory; None when neither has it."""
+        with self._lock:
+            for result in self.results:
+                if result.spec.golden_key == spec.golden_key:
+                    return result.history
+        if self._shared_dir is None:
+            return None
+        path = self._shared_path(spec, ".history.json")
+        return history_from_json(json.loads(path.read_text())) if path.exists() else None

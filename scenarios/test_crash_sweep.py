@@ -65,10 +65,9 @@ def sweep_specs(sut: str, params: DeepResearchParams, seed: int) -> list[TrialSp
 
 
 def golden_history(trials: TrialRunner, spec: TrialSpec) -> History:
-    for result in trials.golden.results:
-        if result.spec.golden_key == spec.golden_key:
-            return result.history
-    raise AssertionError(f"no golden run recorded for {spec.trial_id}")
+    history = trials.golden.history(spec)
+    assert history is not None, f"no golden run recorded for {spec.trial_id}"
+    return history
 
 
 def _check_checkpointed(result: TrialResult, golden: History) -> None:

@@ -103,10 +103,9 @@ def policy_of(name: str) -> RecoveryPolicy:
 
 
 def golden_history(trials: TrialRunner, spec: TrialSpec) -> History:
-    for result in trials.golden.results:
-        if result.spec.golden_key == spec.golden_key:
-            return result.history
-    raise AssertionError(f"no golden run recorded for {spec.trial_id}")
+    history = trials.golden.history(spec)
+    assert history is not None, f"no golden run recorded for {spec.trial_id}"
+    return history
 
 
 @pytest.mark.parametrize("policy", ["restart", "standby"])

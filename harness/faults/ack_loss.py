@@ -65,7 +65,9 @@ class AckLossFault:
     runtime to cut its query and finish."""
     db_timeout_s: float = 4.0
     """``blackhole``: the per-query timeout the trial's workers are started with."""
-    write_timeout_s: float = 30.0
+    write_timeout_s: float = 90.0
+    """How long to wait for the write; generous: with every answer delayed by ``latency_ms``, a
+    worker on a loaded machine queues its step write behind heartbeats and polls."""
     name: str = "ack_loss"
 
     def __post_init__(self) -> None:
