@@ -80,6 +80,12 @@ class AckLossFault:
         return self.mode == "kill"
 
     def worker_setup(self, trial_dir: Path) -> WorkerSetup:
+        # Only a black hole needs the short per-query timeout (the runtime must cut the hung
+        # query itself). Elsewhere it would cut a step write that merely queues behind the
+        # latency toxic on a loaded machine -- a timeout before the commit, not a lost ack -- and
+        # the step would rightly run again.
+        if self.mode != "blackhole":
+            return WorkerSetup()
         return WorkerSetup(env={DB_TIMEOUT_ENV: str(self.db_timeout_s)})
 
     def inject(self, target: FaultTarget) -> None:
