@@ -47,7 +47,8 @@ def build_fault(planned: PlannedFault) -> Fault:
     if planned.kind == "evict":
         return EvictFault(grace_s=float(p["grace_s"]))
     if planned.kind == "pause":
-        return PauseFault(duration_s=float(p["duration_s"]))
+        # Timed: the nemesis pins no order (no provider holds); the checkers judge what happened.
+        return PauseFault(duration_s=float(p["duration_s"]), order="timed")
     if planned.kind == "db_crash":
         return DbCrashFault(down_s=float(p["down_s"]))
     if planned.kind == "partition":
