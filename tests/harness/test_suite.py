@@ -12,7 +12,7 @@ from harness.suite import _pytest_argv
 
 def _argv(*args: str) -> list[str]:
     parsed = build_parser().parse_args(["suite", *args])
-    return _pytest_argv(parsed, Path("r.jsonl"))
+    return _pytest_argv(parsed, Path("r.jsonl"), "20261130T000000-test")
 
 
 def test_the_suite_runs_every_installed_sut_by_default() -> None:
