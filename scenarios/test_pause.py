@@ -58,12 +58,6 @@ def test_paused_zombie_is_fenced(trials: TrialRunner, sut: str, case: str, seed:
     order = _order(sut)
     if order == "replacement_first" and case not in NOCKPT_CASES:
         pytest.skip(f"{case} tests the zombie_first order, which {sut} does not promise")
-    if "standby" not in get_sut(sut).recovery_policies:
-        # Open problem (session note): with a supervised hand-over (DBOS) the replacement's
-        # re-made call never reached the provider within the pinned order's 30 s since the
-        # merged harness; shown as a skip, not judged, until it is understood.
-        pytest.skip(f"{sut}: the pinned zombie order under a supervised takeover is not yet "
-                    "reliable in this harness (see the session note)")
     trigger, step = CASES[case]
     spec = research_trial("pause", sut, PauseFault(order=order), f"{case}-{order}",
                           trigger=trigger, crash_step=step, recovery="standby", seed=seed)

@@ -101,8 +101,6 @@ def test_supervised_recovery_hands_a_dead_executors_workflow_to_the_live_one(
 
 
 @needs_dbos
-@pytest.mark.skip(reason="open problem since the merge: the supervisor's hand-over of a frozen "
-                  "DBOS worker does not happen in this trial shape (see the session note)")
 def test_a_frozen_worker_is_taken_over_and_fenced_when_it_resumes(env: LocalEnvironment) -> None:
     golden = golden_baseline(run_trial(env, spec().golden()))
     trial = spec(trigger=Trigger("received", call=2), trigger_name="held2",
