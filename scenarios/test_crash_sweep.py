@@ -6,7 +6,8 @@ For every SUT (a checkpointing SUT and its checkpointing-off twin are both SUTs)
 evenly spaced from 10% to 90% of its LLM calls -- 90% is minute 45 of 50. At each point the lead's
 LLM call is held at the provider and the worker's process group is SIGKILLed while it waits (a
 crash mid-step); a replacement worker (same executor id) recovers. After the SUT's golden run the
-points run in parallel. Each results line carries ``crash_fraction`` (the share of the loop done),
+points run in parallel, with deadlines scaled from the golden run's measured wall time (how fast
+this machine is right now). Each results line carries ``crash_fraction`` (the share of the loop done),
 from which ``durabench report`` draws dollars wasted per crash against how far the loop had got.
 
 Asserts, from the ledger and the golden run (no fixed numbers, no wall-clock comparisons):
@@ -20,6 +21,7 @@ Asserts, from the ledger and the golden run (no fixed numbers, no wall-clock com
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
@@ -64,6 +66,21 @@ def sweep_specs(sut: str, params: DeepResearchParams, seed: int) -> list[TrialSp
     return specs
 
 
+def measured_bounds(specs: list[TrialSpec], golden: History, parallel: int) -> list[TrialSpec]:
+    """Deadlines from this machine's measured speed, not a fixed guess (ARCHITECTURE.md,
+    Determinism): the golden run's wall time, scaled by how many trials share each core, at
+    least the loop's nominal bound. A replacement replays at most the whole loop, so a healthy
+    SUT terminates within it however loaded the machine is; a stuck one still fails."""
+    wall_s = max(0.0, (golden.ended_ns - golden.started_ns) / 1e9)
+    sharing = max(1.0, parallel / (os.cpu_count() or 1))
+    out = []
+    for spec in specs:
+        bound = max(spec.terminate_bound_s, 3 * wall_s * sharing + 30)
+        out.append(dataclasses.replace(spec, terminate_bound_s=bound,
+                                       timeout_s=max(spec.timeout_s, bound + wall_s * sharing + 30)))
+    return out
+
+
 def golden_history(trials: TrialRunner, spec: TrialSpec) -> History:
     history = trials.golden.history(spec)
     assert history is not None, f"no golden run recorded for {spec.trial_id}"
@@ -93,8 +110,10 @@ def _check_replayed(result: TrialResult, golden: History) -> None:
 
 def test_crash_sweep(trials: TrialRunner, sut: str, durabench_model: str, seed: int) -> None:
     params = DeepResearchParams(llm_calls=SWEEP_CALLS, model=durabench_model)
-    specs = sweep_specs(sut, params, seed)
     t0 = time.monotonic()
+    specs = sweep_specs(sut, params, seed)
+    trials.golden.baseline(specs[0])  # first and alone: its wall time sets the deadlines
+    specs = measured_bounds(specs, golden_history(trials, specs[0]), parallel=len(specs))
     results = trials.run_many(specs, parallel=len(specs))
     print(f"crash sweep of {sut}: {len(specs)} points + golden in {time.monotonic() - t0:.1f}s")
     for result in results:
