@@ -6,9 +6,10 @@ For every SUT (a checkpointing SUT and its checkpointing-off twin are both SUTs)
 evenly spaced from 10% to 90% of its LLM calls -- 90% is minute 45 of 50. At each point the lead's
 LLM call is held at the provider and the worker's process group is SIGKILLed while it waits (a
 crash mid-step); a replacement worker (same executor id) recovers. After the SUT's golden run the
-points run in parallel, with deadlines scaled from the golden run's measured wall time (how fast
-this machine is right now). Each results line carries ``crash_fraction`` (the share of the loop done),
-from which ``durabench report`` draws dollars wasted per crash against how far the loop had got.
+points run in parallel, with deadlines scaled from the golden run's measured wall time (how
+fast this machine is right now). Each results line carries ``crash_fraction`` (the share of the
+loop done), from which ``durabench report`` draws dollars wasted per crash against how far the
+loop had got.
 
 Asserts, from the ledger and the golden run (no fixed numbers, no wall-clock comparisons):
 - every promised verdict is true;
@@ -76,8 +77,8 @@ def measured_bounds(specs: list[TrialSpec], golden: History, parallel: int) -> l
     out = []
     for spec in specs:
         bound = max(spec.terminate_bound_s, 3 * wall_s * sharing + 30)
-        out.append(dataclasses.replace(spec, terminate_bound_s=bound,
-                                       timeout_s=max(spec.timeout_s, bound + wall_s * sharing + 30)))
+        timeout_s = max(spec.timeout_s, bound + wall_s * sharing + 30)
+        out.append(dataclasses.replace(spec, terminate_bound_s=bound, timeout_s=timeout_s))
     return out
 
 

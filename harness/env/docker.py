@@ -43,7 +43,7 @@ from harness.env import (
     delete_links,
     wait_for_ready_line,
 )
-from harness.env.lifetime import Lifeline
+from harness.env.lifetime import Lifeline, process_start_time
 from harness.env.local import new_run_id
 from harness.env.postgres import create_database, free_port, labelled_name, query_error_after
 from harness.images import ImageSet
@@ -53,6 +53,8 @@ from harness.net import ToxiproxyClient
 LABEL = "durabench.run_id"
 OWNER_LABEL = "durabench.owner_pid"
 HOST_LABEL = "durabench.host"
+OWNER_START_LABEL = "durabench.owner_start"
+PIDNS_LABEL = "durabench.pid_namespace"
 PROVIDER_PORT = 8000
 TOXIPROXY_PORT = 8474
 
@@ -72,17 +74,40 @@ def _docker() -> Any:
     return client
 
 
-def _orphaned(labels: Mapping[str, str]) -> bool:
-    """Left by a run whose harness process is gone (a crash, a kill -9, a closed terminal)."""
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def owner_labels(run_id: str) -> dict[str, str]:
+    """Who owns a run's containers: its id, this process (pid and start time) and where that pid
+    means something (host name and pid namespace; an engine may serve several of either)."""
+    pid = os.getpid()
+    return {LABEL: run_id, OWNER_LABEL: str(pid), HOST_LABEL: socket.gethostname(),
+            OWNER_START_LABEL: process_start_time(pid) or "", PIDNS_LABEL: _pid_namespace()}
+
+
+def orphaned(labels: Mapping[str, str]) -> bool:
+    """Left by a run whose harness process is gone (a crash, a kill -9, a closed terminal).
+
+    Only a run whose owner pid can be checked from here is judged: same host name and the same
+    pid namespace (a shared engine also serves other sandboxes' runs, whose pids are not ours to
+    look up). Labels without the namespace (older runs) are never judged orphaned."""
     if labels.get(HOST_LABEL) != socket.gethostname():
         return False  # another host's run: not ours to judge
+    if labels.get(PIDNS_LABEL) != _pid_namespace() or not _pid_namespace():
+        return False  # another pid namespace's run (or one we cannot place): not ours to judge
     try:
-        os.kill(int(labels.get(OWNER_LABEL, "0")), 0)
-    except (ProcessLookupError, ValueError):
-        return True
-    except PermissionError:
+        pid = int(labels.get(OWNER_LABEL, ""))
+    except ValueError:
         return False
-    return False
+    start = process_start_time(pid)
+    if start is None:
+        return True  # the owner is gone
+    recorded = labels.get(OWNER_START_LABEL)
+    return bool(recorded) and recorded != start  # the pid was reused by another process
 
 
 def sweep(client: Any, *, everything: bool = False) -> int:
@@ -90,12 +115,12 @@ def sweep(client: Any, *, everything: bool = False) -> int:
     every durabench run). Returns how many containers went."""
     removed = 0
     for container in client.containers.list(all=True, filters={"label": LABEL}):
-        if everything or _orphaned(container.labels):
+        if everything or orphaned(container.labels):
             with contextlib.suppress(Exception):
                 container.remove(force=True)
                 removed += 1
     for network in client.networks.list(filters={"label": LABEL}):
-        if everything or _orphaned(network.attrs.get("Labels") or {}):
+        if everything or orphaned(network.attrs.get("Labels") or {}):
             with contextlib.suppress(Exception):
                 network.remove()
     return removed
@@ -205,8 +230,7 @@ class DockerEnvironment:
         self._ports: dict[str, int] = {}
         self._provider: ProviderClient | None = None
         self._toxiproxy: ToxiproxyClient | None = None
-        self._labels = {LABEL: self.run_id, OWNER_LABEL: str(os.getpid()),
-                        HOST_LABEL: socket.gethostname()}  # fmt: skip
+        self._labels = owner_labels(self.run_id)
         self._lifeline: Lifeline | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -403,4 +427,5 @@ def docker_available() -> str | None:
     return None
 
 
-__all__ = ["ContainerWorker", "DockerEnvironment", "docker_available", "sweep"]
+__all__ = ["ContainerWorker", "DockerEnvironment", "docker_available", "orphaned", "owner_labels",
+           "sweep"]

@@ -147,9 +147,13 @@ def _docker(run_id: str | None, live: set[str]) -> tuple[list[object], list[obje
         client.ping()
     except Exception:  # no SDK or no engine: nothing of ours can be there
         return [], []
+    from harness.env.docker import orphaned  # the engine may serve other hosts and sandboxes
+
     def wanted(labels: dict[str, str]) -> bool:
         value = labels.get(DOCKER_LABEL, "")
-        return _matches(run_id, value) and (run_id is not None or not _owned_by_live(value, live))
+        if run_id is not None:
+            return _matches(run_id, value)
+        return not _owned_by_live(value, live) and orphaned(labels)
 
     containers = [c for c in client.containers.list(all=True, filters={"label": DOCKER_LABEL})
                   if wanted(c.labels)]  # fmt: skip

@@ -214,3 +214,25 @@ def test_a_sigkilled_docker_run_is_swept_by_its_watchdog() -> None:
         time.sleep(0.5)
     left = find_leftovers(run_id)
     assert not len(left), list(left.lines())
+
+
+def test_only_a_dead_owner_in_this_pid_namespace_makes_containers_orphaned() -> None:
+    """An engine may serve other sandboxes too: their pids mean nothing here, so their
+    containers are never swept as orphans (a concurrent run's containers vanished that way)."""
+    from harness.env.docker import (
+        OWNER_LABEL,
+        OWNER_START_LABEL,
+        PIDNS_LABEL,
+        orphaned,
+        owner_labels,
+    )
+
+    mine = owner_labels("lt-orphan")
+    assert not orphaned(mine), "a live owner's containers are not orphans"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert orphaned({**mine, OWNER_LABEL: str(dead.pid)}), "a dead owner's containers are"
+    assert orphaned({**mine, OWNER_START_LABEL: "1"}), "a reused pid is not the owner"
+    assert not orphaned({**mine, OWNER_LABEL: str(dead.pid), PIDNS_LABEL: "pid:[1]"})
+    legacy = {k: v for k, v in mine.items() if k != PIDNS_LABEL}
+    assert not orphaned({**legacy, OWNER_LABEL: str(dead.pid)}), "unplaceable: not judged"
