@@ -54,7 +54,6 @@ LABEL = "durabench.run_id"
 OWNER_LABEL = "durabench.owner_pid"
 HOST_LABEL = "durabench.host"
 OWNER_START_LABEL = "durabench.owner_start"
-PIDNS_LABEL = "durabench.pid_namespace"
 PROVIDER_PORT = 8000
 TOXIPROXY_PORT = 8474
 
@@ -74,9 +73,11 @@ def _docker() -> Any:
     return client
 
 
-def _pid_namespace() -> str:
+def _where() -> str:
+    """Where an owner pid means something: this host name and pid namespace (one engine may serve
+    several hosts, or several sandboxes of one host with pids of their own). Empty when unknown."""
     try:
-        return os.readlink("/proc/self/ns/pid")
+        return f"{socket.gethostname()} {os.readlink('/proc/self/ns/pid')}"
     except OSError:
         return ""
 
@@ -85,20 +86,18 @@ def owner_labels(run_id: str) -> dict[str, str]:
     """Who owns a run's containers: its id, this process (pid and start time) and where that pid
     means something (host name and pid namespace; an engine may serve several of either)."""
     pid = os.getpid()
-    return {LABEL: run_id, OWNER_LABEL: str(pid), HOST_LABEL: socket.gethostname(),
-            OWNER_START_LABEL: process_start_time(pid) or "", PIDNS_LABEL: _pid_namespace()}
+    return {LABEL: run_id, OWNER_LABEL: str(pid), HOST_LABEL: _where(),
+            OWNER_START_LABEL: process_start_time(pid) or ""}
 
 
 def orphaned(labels: Mapping[str, str]) -> bool:
     """Left by a run whose harness process is gone (a crash, a kill -9, a closed terminal).
 
-    Only a run whose owner pid can be checked from here is judged: same host name and the same
-    pid namespace (a shared engine also serves other sandboxes' runs, whose pids are not ours to
-    look up). Labels without the namespace (older runs) are never judged orphaned."""
-    if labels.get(HOST_LABEL) != socket.gethostname():
-        return False  # another host's run: not ours to judge
-    if labels.get(PIDNS_LABEL) != _pid_namespace() or not _pid_namespace():
-        return False  # another pid namespace's run (or one we cannot place): not ours to judge
+    Only a run whose owner pid can be checked from here is judged: same host name and pid
+    namespace (a shared engine also serves other sandboxes' runs, whose pids are not ours to look
+    up; the host label holds both, so older harnesses elsewhere leave ours alone too)."""
+    if not _where() or labels.get(HOST_LABEL) != _where():
+        return False  # another host's or sandbox's run (or we cannot tell): not ours to judge
     try:
         pid = int(labels.get(OWNER_LABEL, ""))
     except ValueError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -220,9 +221,9 @@ def test_only_a_dead_owner_in_this_pid_namespace_makes_containers_orphaned() -> 
     """An engine may serve other sandboxes too: their pids mean nothing here, so their
     containers are never swept as orphans (a concurrent run's containers vanished that way)."""
     from harness.env.docker import (
+        HOST_LABEL,
         OWNER_LABEL,
         OWNER_START_LABEL,
-        PIDNS_LABEL,
         orphaned,
         owner_labels,
     )
@@ -233,6 +234,7 @@ def test_only_a_dead_owner_in_this_pid_namespace_makes_containers_orphaned() -> 
     dead.wait()
     assert orphaned({**mine, OWNER_LABEL: str(dead.pid)}), "a dead owner's containers are"
     assert orphaned({**mine, OWNER_START_LABEL: "1"}), "a reused pid is not the owner"
-    assert not orphaned({**mine, OWNER_LABEL: str(dead.pid), PIDNS_LABEL: "pid:[1]"})
-    legacy = {k: v for k, v in mine.items() if k != PIDNS_LABEL}
-    assert not orphaned({**legacy, OWNER_LABEL: str(dead.pid)}), "unplaceable: not judged"
+    elsewhere = {**mine, OWNER_LABEL: str(dead.pid), HOST_LABEL: mine[HOST_LABEL] + "0"}
+    assert not orphaned(elsewhere), "another sandbox's (or host's) run is not ours to judge"
+    legacy = {**mine, OWNER_LABEL: str(dead.pid), HOST_LABEL: socket.gethostname()}
+    assert not orphaned(legacy), "a label without the pid namespace is not judged"
