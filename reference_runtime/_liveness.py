@@ -24,9 +24,8 @@ Lifecycle of :class:`SessionLock`:
 2. the monitor waits on the connection's socket (a closed session makes it readable at once) and
    probes it every ``probe_s``; on loss it reconnects with backoff (each timed-out attempt given
    twice the time of the last, as in ``_db``: a slow link still lets it back) and tries the lock
-   again; while
-   another session holds the key (an earlier process of this executor id that has not gone yet,
-   e.g. a paused or partitioned one) it retries every ``probe_s``;
+   again; while another session holds the key (an earlier process of this executor id that has
+   not gone yet, e.g. a paused or partitioned one) it retries every ``probe_s``;
 3. ``stop()`` closes the connection, releasing the lock. Idempotent.
 
 Trust: a worker relies on other executors' missing locks (:attr:`SessionLock.trusts_absence`)

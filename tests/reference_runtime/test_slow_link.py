@@ -7,8 +7,8 @@ would never reach a store that answers every query. And the worker's own traffic
 heartbeats, its executor lock) runs on sessions of its own, so that an execution's step write
 never has to wait for, or open, a connection because polls hold the pooled ones.
 
-No assertion here depends on timing: the first check holds because a 2 s bound can never cover
-four 1 s round trips, whatever the machine's load."""
+No assertion here depends on timing: a 2 s bound can never cover four 1 s round trips, whatever
+the machine's load, so the first attempt always times out and only a grown bound gets through."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from rt_support import RuntimeFactory, running_worker, sql, wait_for
 
 from harness.net import toxiproxy_server
 from reference_runtime._db import Database
+from reference_runtime._liveness import SessionLock
 from tests.reference_runtime import apps
 
 LATENCY_MS = 1000
@@ -49,6 +50,17 @@ def test_a_slow_link_is_reached_although_a_connect_outlasts_its_first_timeout(
             db.connect().close()  # the configured bound alone cannot cover the handshake
         assert db.run(lambda conn: conn.execute("SELECT 41 + 1").fetchone()) == (42,)
     finally:
+        db.close()
+
+
+def test_the_executor_lock_is_taken_over_a_slow_link(slow_dsn: str, schema: str) -> None:
+    db = Database(slow_dsn, connect_timeout_s=2.0, retry_s=120.0, op_timeout_s=30.0)
+    lock = SessionLock(db, schema, "w-slow", probe_s=0.5)
+    try:
+        lock.start()  # its first attempt times out: the monitor tries again with more time
+        wait_for(lambda: lock.state == "held", 90, "the executor lock over the slow link")
+    finally:
+        lock.stop()
         db.close()
 
 
