@@ -8,7 +8,15 @@ Contracts:
 - :meth:`Database.run` retries an operation on connection errors (Postgres restarting, link
   cut) with exponential backoff and jitter, on a fresh connection, until ``retry_s`` has passed;
   then it raises :class:`UnreachableDatabaseError` naming host and port (never the password).
-  The operation must therefore be idempotent: every write in ``_store`` is.
+  The operation must therefore be idempotent: every write in ``_store`` is;
+- a connection attempt that times out is retried with twice the time (up to
+  :data:`CONNECT_GROWTH` times ``connect_timeout_s``): opening a session takes four round trips
+  (SSL refusal, startup, two SCRAM exchanges), so over a slow but working link (1.5 s per answer)
+  every attempt bounded by the same 5 s would time out, and the operation with it, forever;
+- a pool serves one kind of traffic: the runtime keeps its worker's own traffic (claims,
+  heartbeats, the executor lock) on a second :class:`Database`, so that an execution's step write
+  never waits for, or has to open, a connection because polls and heartbeats hold the pooled ones
+  (``application_name`` tells the two apart in ``pg_stat_activity``).
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ log = logging.getLogger("reference_runtime")
 
 # SQLSTATE classes that mean "the connection or server went away; try again elsewhere/later".
 _TRANSIENT_PREFIXES = ("08", "57P", "40001", "40P01", "53300")
+CONNECT_GROWTH = 8
+"""A timed-out connection attempt is retried with twice its time, up to this many times the
+configured ``connect_timeout_s`` (see module doc)."""
 
 
 def _is_transient(exc: BaseException, conn: psycopg.Connection | None) -> bool:
@@ -53,8 +64,10 @@ class Database:
         connect_timeout_s: float = 5.0,
         retry_s: float = 60.0,
         op_timeout_s: float = 30.0,
+        application_name: str = "reference_runtime",
     ) -> None:
         self.dsn = dsn
+        self.application_name = application_name
         self.connect_timeout_s = connect_timeout_s
         self.retry_s = retry_s
         self.op_timeout_s = op_timeout_s
@@ -69,27 +82,33 @@ class Database:
         self._watchdog: threading.Thread | None = None
 
     # -- connections ---------------------------------------------------------------------------
-    def connect(self) -> psycopg.Connection:
-        """A new autocommit connection (raises psycopg errors; :meth:`run` translates them)."""
+    def connect(self, timeout_s: float | None = None) -> psycopg.Connection:
+        """A new autocommit connection within ``timeout_s`` (default ``connect_timeout_s``); raises
+        psycopg errors (:meth:`run` translates them)."""
+        timeout = self.connect_timeout_s if timeout_s is None else timeout_s
         return psycopg.connect(
             self.dsn,
             autocommit=True,
-            connect_timeout=max(1, round(self.connect_timeout_s)),
+            connect_timeout=max(1, round(timeout)),
             keepalives=1,
             keepalives_idle=5,
             keepalives_interval=2,
             keepalives_count=3,
             tcp_user_timeout=int(self.op_timeout_s * 1000),
-            application_name="reference_runtime",
+            application_name=self.application_name,
         )
 
-    def _acquire(self) -> psycopg.Connection:
+    def grown_timeout(self, timeout_s: float) -> float:
+        """The time for the next attempt after one of ``timeout_s`` timed out (module doc)."""
+        return min(2 * timeout_s, CONNECT_GROWTH * self.connect_timeout_s)
+
+    def _acquire(self, connect_s: float) -> psycopg.Connection:
         with self._lock:
             if self._closed:
                 raise psycopg.InterfaceError("the runtime's connection pool is closed")
             if self._idle:
                 return self._idle.pop()
-        return self.connect()
+        return self.connect(connect_s)
 
     def _release(self, conn: psycopg.Connection) -> None:
         with self._lock:
@@ -111,12 +130,15 @@ class Database:
         bound = self.retry_s if retry_s is None else retry_s
         started = time.monotonic()
         attempt = 0
+        connect_s = self.connect_timeout_s
         while True:
             conn: psycopg.Connection | None = None
             try:
-                conn = self._acquire()
+                conn = self._acquire(connect_s)
                 result = self._timed(conn, op)
             except psycopg.Error as exc:
+                if isinstance(exc, psycopg.errors.ConnectionTimeout):
+                    connect_s = self.grown_timeout(connect_s)
                 if not _is_transient(exc, conn):
                     if conn is not None:
                         self._release(conn)

@@ -22,9 +22,10 @@ workflow's epoch, and the lease still expires for what a session cannot tell:
 Lifecycle of :class:`SessionLock`:
 1. ``start()`` connects and tries the lock once (never blocks on it), then starts a monitor thread;
 2. the monitor waits on the connection's socket (a closed session makes it readable at once) and
-   probes it every ``probe_s``; on loss it reconnects with backoff and tries the lock again; while
-   another session holds the key (an earlier process of this executor id that has not gone yet,
-   e.g. a paused or partitioned one) it retries every ``probe_s``;
+   probes it every ``probe_s``; on loss it reconnects with backoff (each timed-out attempt given
+   twice the time of the last, as in ``_db``: a slow link still lets it back) and tries the lock
+   again; while another session holds the key (an earlier process of this executor id that has
+   not gone yet, e.g. a paused or partitioned one) it retries every ``probe_s``;
 3. ``stop()`` closes the connection, releasing the lock. Idempotent.
 
 Trust: a worker relies on other executors' missing locks (:attr:`SessionLock.trusts_absence`)
@@ -103,6 +104,8 @@ class SessionLock:
         self._wake_r = self._wake_w = -1
         self._thread: threading.Thread | None = None
         self._failures = 0
+        self._connect_s = db.connect_timeout_s
+        """Time for the next connection attempt: grows while attempts time out (``_db``)."""
 
     @property
     def state(self) -> LockState:
@@ -186,13 +189,16 @@ class SessionLock:
 
     def _attempt(self) -> None:
         try:
-            conn = self._db.connect()
+            conn = self._db.connect(self._connect_s)
         except psycopg.Error as exc:
+            if isinstance(exc, psycopg.errors.ConnectionTimeout):
+                self._connect_s = self._db.grown_timeout(self._connect_s)
             self._failures += 1
             if self._failures == 1:
                 log.warning("executor lock: cannot connect (%s); retrying", type(exc).__name__)
             return
         self._conn = conn
+        self._connect_s = self._db.connect_timeout_s
         try:
             self._try_lock(conn)
         except psycopg.Error as exc:

@@ -68,9 +68,13 @@ class Runtime:
         self.executor_id = executor_id
         self.checkpointing = checkpointing
         self.poll_s = poll_s
-        self._db = Database(
-            dsn, connect_timeout_s=connect_timeout_s, retry_s=db_retry_s, op_timeout_s=op_timeout_s
-        )
+        # Two pools (``_db``): executions and the client API on one, the worker's own traffic
+        # (claims, heartbeats, lease releases, the executor lock) on the other.
+        self._db, self._control_db = (
+            Database(dsn, connect_timeout_s=connect_timeout_s, retry_s=db_retry_s,
+                     op_timeout_s=op_timeout_s, application_name=app_name)
+            for app_name in ("reference_runtime", "reference_runtime:worker")
+        )  # fmt: skip
         self.store = Store(self._db, check_schema_name(schema))
         try:
             self._db.run(lambda conn: migrate(conn, schema), retry_s=connect_timeout_s)
@@ -78,14 +82,14 @@ class Runtime:
             self._db.close()
             raise
         self._worker = Worker(
-            self.store,
+            Store(self._control_db, schema),
             WorkerOptions(
                 executor_id, lease_s, heartbeat_s, poll_s, max_recovery_attempts, max_concurrency
             ),
             names=lambda: app.workflow_names,
             launch=self._execute,
             liveness=SessionLock(
-                self._db, schema, executor_id, probe_s=min(heartbeat_s, poll_s * 4),
+                self._control_db, schema, executor_id, probe_s=min(heartbeat_s, poll_s * 4),
                 on_change=lambda _state: self._worker.wake(),
             ),
         )
@@ -201,6 +205,7 @@ class Runtime:
             self._worker.drain(grace_s)
         finally:
             self._db.close()
+            self._control_db.close()
 
     def close(self) -> None:
         self.shutdown(0.0)

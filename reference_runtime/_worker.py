@@ -14,6 +14,10 @@ Lifecycle of :class:`Worker`:
    grace, then releases the leases still held (owner NULL, lease expired) so another worker
    claims them at once, and last closes the session lock (earlier, another worker would take
    over an execution that is still finishing its step).
+
+The worker's own statements (claims, heartbeats, releases) run on the runtime's second pool
+(``_runtime``): a poll or heartbeat held up by a slow link never holds the connection an
+execution's step write needs.
 """
 
 from __future__ import annotations
