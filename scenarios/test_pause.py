@@ -19,6 +19,11 @@ the store or the effect sink first is a race, so each case pins the order (see
 With checkpointing the zombie's first late write (the step record) is fenced, so it makes no new
 LLM call. Without it the zombie keeps calling the LLM until its outcome write is rejected —
 tokens that are billed and counted as redundant.
+
+Fencing is asserted only for a SUT that promises property 7 (``single_active_execution``). One
+that checkpoints without promising it (a peer with no fencing, e.g. LangGraph) runs the same
+pinned order and shows what its zombie does: it writes on and keeps calling the LLM; every token
+it spends must still be counted as redundant, and its promised verdicts must hold.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ def test_paused_zombie_is_fenced(trials: TrialRunner, sut: str, case: str, seed:
         f"the standby should have taken over (epochs seen {sorted(first)})"
     )
     assert not unprovoked_takeovers(history), unprovoked_takeovers(history)
-    if get_sut(sut).checkpointing:
+    if "single_active_execution" in get_sut(sut).promises:
         late = superseded_writes(history)
         assert not late, f"the zombie's writes took effect after the takeover: {late}"
         zombie_calls = [e for e in history.trial_ledger()

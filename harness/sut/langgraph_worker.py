@@ -284,6 +284,10 @@ class Loop:
                 log.warning("thread %s: database unreachable (%s); resuming", claim.thread_id, exc)
                 time.sleep(delay)
                 delay = min(2.0, delay * 2)
+                if not self.still_held(claim):
+                    log.warning("thread %s: claimed by another worker meanwhile; leaving it",
+                                claim.thread_id)  # fmt: skip
+                    return
                 continue
             except Exception as exc:
                 log.exception("thread %s failed", claim.thread_id)
@@ -291,6 +295,14 @@ class Loop:
                 return
             self.finish(claim.thread_id, "SUCCESS", None)
             return
+
+    def still_held(self, claim: Claim) -> bool:
+        """Whether this claim is still the thread's latest and the thread unfinished: checked by
+        the loop before it resumes after a database error (not a fence: LangGraph has none)."""
+        sql = f"SELECT attempt, status FROM {THREADS_TABLE} WHERE thread_id = %s"
+        row = self.store.run(lambda c: c.execute(sql, (claim.thread_id,)).fetchone(),
+                             retry_s=3600.0)  # fmt: skip
+        return row is not None and int(row[0]) == claim.attempt and row[1] == "PENDING"
 
     def start(self, claim: Claim) -> None:
         if claim.attempt > self.args.max_attempts:
