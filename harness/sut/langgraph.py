@@ -348,6 +348,7 @@ class LangGraphSut:
                     "the adapter's worker loop, not by LangGraph",
             install=INSTALL,
             notes=NOTES,
+            known_findings=KNOWN_FINDINGS if self.checkpointing else {},
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:
@@ -386,6 +387,9 @@ NOTES: tuple[str, ...] = (
     "decides who invokes it next; a superseded (paused) worker that wakes up runs on, writes its "
     "task results (first writer of a task wins) and may write the final checkpoint after the "
     "new owner's: what the pause scenario shows",
+    "the worker's checkpoint connections set idle_in_transaction_session_timeout to "
+    "max(5 s, 4 x lease_s): a worker frozen in the middle of a checkpoint write would otherwise "
+    "hold the row locks that the write of the worker that took its thread over waits on",
     "promises (LangGraph docs, 'Durable execution'): with a checkpointer a resumed run replays "
     "tasks whose results were saved instead of running them again; side effects go in tasks "
     "with idempotency keys. Nothing about concurrent invokers: single_active_execution, "
@@ -400,6 +404,15 @@ NOTES: tuple[str, ...] = (
     "RetryPolicy); SIGTERM: the loop stops claiming, waits half of grace_s for running threads "
     "and expires the leases of the rest",
 )
+
+KNOWN_FINDINGS: Mapping[str, str] = {
+    "failed_step": "LangGraph re-runs a task that failed for good when its thread is resumed: "
+                   "the task's error is saved (an __error__ write) but not replayed, so after "
+                   "a crash the failed LLM call is made again and the run may take another path "
+                   "than before it (checked here: a task that raised, then a SIGKILL, then "
+                   "invoke(None) ran the failed task again)",
+}
+"""Scenario -> a real LangGraph behaviour that a scenario expects of a checkpointing runtime."""
 
 LANGGRAPH = LangGraphSut(
     "langgraph", checkpointing=True, durability="sync", twin="langgraph-nockpt",

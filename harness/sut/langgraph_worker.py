@@ -363,10 +363,20 @@ class Loop:
         self.store.run(op, retry_s=retry_s)
 
 
-def _pool(dsn: str) -> ConnectionPool[Any]:
+def idle_in_transaction_timeout_ms(lease_s: float) -> int:
+    """How long the server lets a session of this worker sit idle inside a transaction. A worker
+    frozen in the middle of a checkpoint write holds its row locks until then, and the write
+    that took its thread over waits on them (LangGraph has no fencing to refuse either); the
+    server's timeout ends the frozen session and frees them (a deployer's setting)."""
+    return int(max(5.0, 4 * lease_s) * 1000)
+
+
+def _pool(dsn: str, lease_s: float) -> ConnectionPool[Any]:
+    timeout_ms = idle_in_transaction_timeout_ms(lease_s)
     kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row,
               "connect_timeout": 3, "keepalives": 1, "keepalives_idle": 2,
-              "keepalives_interval": 1, "keepalives_count": 3, "tcp_user_timeout": 5000}
+              "keepalives_interval": 1, "keepalives_count": 3, "tcp_user_timeout": 5000,
+              "options": f"-c idle_in_transaction_session_timeout={timeout_ms}"}
     return ConnectionPool(dsn, min_size=1, max_size=8, kwargs=kwargs, open=True,
                           check=ConnectionPool.check_connection, timeout=10.0)  # fmt: skip
 
@@ -397,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_schema(dsn)
     WORKER.executor_id, WORKER.provider_url, WORKER.durability = (
         args.executor_id, provider, args.durability)
-    WORKER.saver = PostgresSaver(_pool(dsn))
+    WORKER.saver = PostgresSaver(_pool(dsn, args.lease))
     WORKER.store = Store(dsn)
     _GRAPHS.update((name, _entrypoint(name)) for name in WORKLOADS)
     loop = Loop(args, WORKER.store)
