@@ -295,7 +295,7 @@ class LangGraphClient:
     def wait(self, workflow_id: str, timeout_s: float) -> Outcome:
         deadline = time.monotonic() + timeout_s
         while True:
-            rows = self._store.rows(_THREADS_SQL + "", ([workflow_id], []))
+            rows = self._store.rows(_THREADS_SQL, ([workflow_id], []))
             record = self._record(rows[0]) if rows else None
             if record is not None and record.status != "PENDING":
                 return Outcome(workflow_id, self._observer, record.status, record.output,
@@ -401,8 +401,9 @@ NOTES: tuple[str, ...] = (
     "fan_out: each sub-agent is its own thread (a child task invokes it), registered as a child "
     "row; a finished child's final checkpoint is reused by a re-run parent in both modes",
     "retries: llm and effect tasks 5 attempts (0.2 s, x2 backoff), tool 3 (LangGraph "
-    "RetryPolicy); SIGTERM: the loop stops claiming, waits half of grace_s for running threads "
-    "and expires the leases of the rest",
+    "RetryPolicy); SIGTERM (the loop's, LangGraph has no shutdown): the task running finishes, "
+    "no further task starts, the thread's lease is expired so another worker resumes it at "
+    "once; after half of grace_s the leases of threads still running are expired too",
 )
 
 KNOWN_FINDINGS: Mapping[str, str] = {

@@ -14,8 +14,10 @@ adapter's resume loop, not LangGraph's** (LangGraph resumes nothing by itself):
    one; a heartbeat renews the leases of running threads;
 3. record the loop's decision (SUCCESS / ERROR; DEAD_LETTER past the claim limit) in the
    adapter's table; a lost database connection is retried by resuming again;
-4. SIGTERM: stop claiming, let running threads finish within half of ``--grace``, expire the
-   leases of the rest, exit 0.
+4. SIGTERM: stop claiming; a running thread finishes the task it is in but starts no other
+   (:class:`Drained` ends the run, its finished tasks saved by LangGraph) and its lease is
+   expired so that another worker resumes it at once; after half of ``--grace`` the leases of
+   threads still running are expired too; exit 0.
 
 Nothing fences a superseded execution: the lease decides only who invokes next (LangGraph has
 no such notion), so a paused worker that wakes up runs on.
@@ -31,7 +33,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -108,6 +110,14 @@ class _Worker:
     durability: str = "sync"
     saver: PostgresSaver | None = None
     store: Store | None = None
+    draining: threading.Event = field(default_factory=threading.Event)
+    """Set on SIGTERM: the task running finishes, no further task starts."""
+
+
+class Drained(Exception):
+    """Raised instead of starting a task once the worker drains: LangGraph ends the run as
+    failed (its finished tasks saved), and the loop hands the thread over instead of recording
+    an error. An ``Exception`` so that LangGraph saves the run's writes on the way out."""
 
 
 WORKER = _Worker()
@@ -173,6 +183,11 @@ effect_task: Any = _task(name="effect", retry_policy=CALL_RETRY)(_effect)
 child_task: Any = _task(name="child")(_child)
 
 
+def _unless_draining() -> None:
+    if WORKER.draining.is_set():
+        raise Drained("the worker is shutting down (SIGTERM): no new task starts")
+
+
 class LangGraphContext:
     """AgentContext on LangGraph: every call is one task of the running entrypoint."""
 
@@ -184,18 +199,22 @@ class LangGraphContext:
         return self._workflow_id
 
     def llm(self, step: int, request: LlmRequest) -> LlmReply:
+        _unless_draining()
         reply: LlmReply = llm_task(self._workflow_id, step, dict(request)).result()
         return reply
 
     def tool(self, step: int, name: str, arguments: Mapping[str, JSONValue], *,
              latency_s: float = 0.0, result_tokens: int = 100) -> JSONValue:  # fmt: skip
+        _unless_draining()
         return tool_task(self._workflow_id, step, name, dict(arguments), latency_s,
                          result_tokens).result()["result"]  # fmt: skip
 
     def effect(self, step: int, name: str, key: str, payload: JSONValue) -> bool:
+        _unless_draining()
         return bool(effect_task(self._workflow_id, step, name, key, payload).result()["applied"])
 
     def fan_out(self, step: int, children: Sequence[ChildSpec]) -> list[JSONValue]:
+        _unless_draining()
         futures = [child_task(self._workflow_id, f"{self._workflow_id}-c{step}.{i}", c.workload,
                               dict(c.params)) for i, c in enumerate(children)]  # fmt: skip
         return [f.result()["result"] for f in futures]
@@ -289,6 +308,10 @@ class Loop:
                                 claim.thread_id)  # fmt: skip
                     return
                 continue
+            except Drained:
+                log.info("thread %s: drained; handing it over", claim.thread_id)
+                self._set_lease(claim.thread_id, claim.attempt, -1.0, retry_s=2.0)
+                return
             except Exception as exc:
                 log.exception("thread %s failed", claim.thread_id)
                 self.finish(claim.thread_id, "ERROR", {"error": f"{type(exc).__name__}: {exc}"})
@@ -413,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     loop = Loop(args, WORKER.store)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        WORKER.draining.set()
         loop.stop.set()
 
     signal.signal(signal.SIGTERM, on_sigterm)
