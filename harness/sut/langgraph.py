@@ -390,10 +390,14 @@ NOTES: tuple[str, ...] = (
     "the worker's checkpoint connections set idle_in_transaction_session_timeout to "
     "max(5 s, 4 x lease_s): a worker frozen in the middle of a checkpoint write would otherwise "
     "hold the row locks that the write of the worker that took its thread over waits on",
+    "LangGraph submits a task's result write in the background, also with durability="
+    "'sync' (which orders checkpoints, not task writes): a SIGKILL right after a task can "
+    "lose its result, and the task runs again (waste beyond the step in flight)",
     "promises (LangGraph docs, 'Durable execution'): with a checkpointer a resumed run replays "
     "tasks whose results were saved instead of running them again; side effects go in tasks "
-    "with idempotency keys. Nothing about concurrent invokers: single_active_execution, "
-    "single_outcome, output_consistency and bounded_waste are not promised",
+    "with idempotency keys. Nothing about concurrent invokers or write timing: "
+    "single_active_execution, single_outcome, output_consistency and bounded_waste are not "
+    "promised",
     "history: LangGraph's checkpoints (final when __end__ holds the return value) and "
     "checkpoint_writes (one __return__ write per task, stamped with executor and attempt; the "
     f"attempt also goes into config['metadata']); write times from the adapter's trigger "
