@@ -23,8 +23,9 @@ own tables back:
 - ``checkpoint_writes``: one ``__return__`` write per finished task -> :class:`StepRecord`. The
   writes carry no executor and no time, so each task's return value carries the executor id and
   attempt of the execution that ran it (also put into every checkpoint's metadata through
-  ``config["metadata"]``), and a trigger of the adapter's own logs when each write landed
-  (:data:`LANDED_TABLE`, server clock).
+  ``config["metadata"]``), and triggers of the adapter's own log when each write and each
+  checkpoint landed (:data:`LANDED_TABLE`, server clock: a final checkpoint's time is the
+  workflow record's ``updated_ns``).
 
 This module imports nothing from ``langgraph`` at import time, so ``durabench suts`` can list the
 SUTs and :meth:`LangGraphSut.available` can say what to install.
@@ -83,6 +84,9 @@ LANDED_TABLE = "durabench_langgraph_landed"
 """When each of LangGraph's ``checkpoint_writes`` rows landed (an AFTER INSERT trigger of the
 adapter's own: LangGraph stores no time with a write)."""
 
+CHECKPOINT_IDX = -1000
+"""``idx`` of a checkpoint's own row in :data:`LANDED_TABLE` (``task_id`` ''): writes use >= -4."""
+
 SCHEMA: tuple[str, ...] = (f"""
 CREATE TABLE IF NOT EXISTS {THREADS_TABLE} (
     thread_id   text PRIMARY KEY,
@@ -113,6 +117,15 @@ BEGIN
 END $$ LANGUAGE plpgsql""",
     f"CREATE OR REPLACE TRIGGER {LANDED_TABLE}_trigger AFTER INSERT ON checkpoint_writes "
     f"FOR EACH ROW EXECUTE FUNCTION {LANDED_TABLE}_log()",
+    f"""
+CREATE OR REPLACE FUNCTION {LANDED_TABLE}_checkpoint_log() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO {LANDED_TABLE} VALUES (NEW.thread_id, NEW.checkpoint_id, '', {CHECKPOINT_IDX},
+        (extract(epoch FROM clock_timestamp()) * 1e9)::bigint) ON CONFLICT DO NOTHING;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql""",
+    f"CREATE OR REPLACE TRIGGER {LANDED_TABLE}_checkpoint_trigger AFTER INSERT ON checkpoints "
+    f"FOR EACH ROW EXECUTE FUNCTION {LANDED_TABLE}_checkpoint_log()",
 )
 """``status``: PENDING until the loop saw the invoke return (SUCCESS), raise (ERROR), or the
 thread was claimed more than the attempt limit (DEAD_LETTER). ``attempt`` counts claims."""
@@ -125,6 +138,8 @@ FROM checkpoint_writes w LEFT JOIN {LANDED_TABLE} l USING (thread_id, checkpoint
 WHERE w.thread_id = ANY(%s) AND w.checkpoint_ns = '' AND w.channel = '__return__'
 ORDER BY w.thread_id, w.task_path
 """
+_LANDED_SQL = (f"SELECT landed_ns FROM {LANDED_TABLE} WHERE thread_id = %s AND checkpoint_id = %s "
+               f"AND task_id = '' AND idx = {CHECKPOINT_IDX}")  # fmt: skip
 _THREADS_SQL = (f"SELECT thread_id, parent_id, status, executor, attempt, error, created_ns, "
                 f"updated_ns FROM {THREADS_TABLE} WHERE thread_id = ANY(%s) OR parent_id = ANY(%s)"
                 " ORDER BY created_ns")  # fmt: skip
@@ -269,27 +284,29 @@ class LangGraphClient:
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (thread_id) DO NOTHING",
             (workflow_id, workload, Jsonb(dict(params)), now, now)), retry_s=60.0)  # fmt: skip
 
-    def _final(self, thread_id: str) -> tuple[bool, Any, dict[str, Any]]:
-        """(final?, output, metadata) of the thread's latest checkpoint, as LangGraph reads it."""
-        def op(conn: psycopg.Connection[Any]) -> tuple[bool, Any, dict[str, Any]]:
+    def _final(self, thread_id: str) -> tuple[bool, Any, int]:
+        """(final?, output, when it landed) of the thread's latest checkpoint, as LangGraph
+        reads it."""
+        def op(conn: psycopg.Connection[Any]) -> tuple[bool, Any, int]:
             tup = self._saver_type(conn).get_tuple({"configurable": {"thread_id": thread_id}})
             if tup is None:
-                return False, None, {}
+                return False, None, 0
             done, output = final_output(tup.checkpoint)
-            return done, output, dict(tup.metadata or {})
+            row = conn.execute(_LANDED_SQL, (thread_id, tup.checkpoint["id"])).fetchone()
+            return done, output, int(row[0]) if row else 0
 
         return self._store.run(op, retry_s=60.0)
 
     def _record(self, row: Sequence[Any]) -> WorkflowRecord:
         thread_id, parent_id, status, executor, attempt, error, created_ns, updated_ns = row
-        done, output, _ = self._final(thread_id)
+        done, output, landed_ns = self._final(thread_id)
         mapped: WorkflowStatus = "SUCCESS" if done else (
             status if status in ("ERROR", "DEAD_LETTER") else "PENDING")
         return WorkflowRecord(
             workflow_id=thread_id, parent_id=parent_id, status=mapped, executor=executor,
             epoch=int(attempt), output=output if done else error,
             recovery_attempts=max(0, int(attempt) - 1), created_ns=int(created_ns),
-            updated_ns=int(updated_ns),
+            updated_ns=landed_ns if done and landed_ns else int(updated_ns),
         )  # fmt: skip
 
     def wait(self, workflow_id: str, timeout_s: float) -> Outcome:
@@ -400,8 +417,8 @@ NOTES: tuple[str, ...] = (
     "promised",
     "history: LangGraph's checkpoints (final when __end__ holds the return value) and "
     "checkpoint_writes (one __return__ write per task, stamped with executor and attempt; the "
-    f"attempt also goes into config['metadata']); write times from the adapter's trigger "
-    f"({LANDED_TABLE})",
+    f"attempt also goes into config['metadata']); when each write and checkpoint landed, from "
+    f"the adapter's triggers ({LANDED_TABLE}, server clock)",
     "fan_out: each sub-agent is its own thread (a child task invokes it), registered as a child "
     "row; a finished child's final checkpoint is reused by a re-run parent in both modes",
     "retries: llm and effect tasks 5 attempts (0.2 s, x2 backoff), tool 3 (LangGraph "

@@ -90,12 +90,14 @@ WHERE thread_id = %(thread)s AND status = 'PENDING'
 """
 RENEW = (f"UPDATE {THREADS_TABLE} SET lease_until = now() + make_interval(secs => %s) "
          "WHERE thread_id = %s AND attempt = %s AND status = 'PENDING'")  # fmt: skip
+SERVER_NOW_NS = "(extract(epoch FROM clock_timestamp()) * 1e9)::bigint"
 REGISTER_CHILD = f"""
 INSERT INTO {THREADS_TABLE} (thread_id, parent_id, workload, params, executor, attempt,
                              created_ns, updated_ns)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+VALUES (%s, %s, %s, %s, %s, %s, {SERVER_NOW_NS}, {SERVER_NOW_NS})
 ON CONFLICT (thread_id) DO UPDATE SET executor = EXCLUDED.executor, attempt = EXCLUDED.attempt
 """
+"""Stamped by the server's clock: when the row was written, not when the worker sent it."""
 RETRYABLE = (openai.APIError, httpx.HTTPError, GarbageResponseError)
 CALL_RETRY = RetryPolicy(max_attempts=5, initial_interval=0.2, backoff_factor=2.0,
                          jitter=False, retry_on=RETRYABLE)  # fmt: skip
@@ -255,9 +257,8 @@ def run_thread(thread_id: str, workload: str, params: Mapping[str, Any], attempt
 def _register_child(child_id: str, parent_id: str, workload: str, params: dict[str, Any],
                     attempt: int) -> None:  # fmt: skip
     assert WORKER.store is not None
-    now = time.time_ns()
     WORKER.store.run(lambda c: c.execute(REGISTER_CHILD, (
-        child_id, parent_id, workload, Jsonb(params), WORKER.executor_id, attempt, now, now)),
+        child_id, parent_id, workload, Jsonb(params), WORKER.executor_id, attempt)),
         retry_s=3600.0)  # fmt: skip
 
 
