@@ -162,18 +162,17 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
 
 
 def ensure_schema(dsn: str) -> None:
-    """LangGraph's tables (``PostgresSaver.setup``), then the adapter's. Several processes may do
-    this at once: a lost creation race is retried."""
+    """LangGraph's tables (``PostgresSaver.setup``), then the adapter's, under an advisory lock:
+    the harness's client and every worker do this; a lost creation race is retried."""
     from langgraph.checkpoint.postgres import PostgresSaver
 
     for attempt in range(5):
         try:
-            with connect(dsn) as conn:
-                PostgresSaver(conn).setup()
+            with connect(dsn) as conn:  # the session's advisory lock ends with it
                 conn.execute("SELECT pg_advisory_lock(174217)")
+                PostgresSaver(conn).setup()
                 for statement in SCHEMA:
                     conn.execute(statement)
-                conn.execute("SELECT pg_advisory_unlock(174217)")
             return
         except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable,
                 psycopg.errors.DuplicateObject):  # fmt: skip
