@@ -143,7 +143,7 @@ def _llm(workflow_id: str, step: int, request: dict[str, Any]) -> dict[str, Any]
 
 
 def _tool(workflow_id: str, step: int, name: str, arguments: dict[str, Any],
-              latency_s: float, result_tokens: int) -> dict[str, Any]:  # fmt: skip
+          latency_s: float, result_tokens: int) -> dict[str, Any]:  # fmt: skip
     result = run_tool(name, arguments, latency_s, result_tokens,
                       provider_url=WORKER.provider_url, headers=_headers(workflow_id, step))
     return {"result": result, **_stamp(workflow_id, "tool", step)}
@@ -155,7 +155,7 @@ def _effect(workflow_id: str, step: int, name: str, key: str, payload: Any) -> d
 
 
 def _child(parent_id: str, child_id: str, workload: str,
-               params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+           params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     """A sub-agent as its own thread. Invoked from a fresh OS thread so that LangGraph does not
     take it for a subgraph of the parent's run (its config travels in context variables)."""
     attempt = _ATTEMPTS.get(parent_id, 0)
