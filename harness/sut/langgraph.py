@@ -37,10 +37,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
+import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -181,13 +183,37 @@ def ensure_schema(dsn: str) -> None:
             time.sleep(0.1)
 
 
-class Store:
-    """One autocommit connection shared by threads; reconnects on connection errors."""
+def cut(conn: psycopg.Connection[Any]) -> None:
+    """Shut a connection's socket down: a query hung on it (a black-holed link, whose proxy
+    acknowledges every packet, so no TCP timeout fires) fails at once with OperationalError."""
+    with contextlib.suppress(OSError, psycopg.Error):
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
 
-    def __init__(self, dsn: str) -> None:
+
+@contextlib.contextmanager
+def watchdog(conn: psycopg.Connection[Any], timeout_s: float) -> Iterator[None]:
+    """Cut ``conn`` if the block is still running after ``timeout_s`` (a per-query timeout on
+    the client's side, as the reference runtime's ``op_timeout_s``)."""
+    timer = threading.Timer(timeout_s, cut, (conn,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+class Store:
+    """One autocommit connection shared by threads; reconnects on connection errors, and cuts
+    a query still running after ``op_timeout_s``."""
+
+    def __init__(self, dsn: str, op_timeout_s: float = 60.0) -> None:
         self._dsn = dsn
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
+        self._op_timeout_s = op_timeout_s
 
     def run(self, op: Callable[[psycopg.Connection[Any]], T], *, retry_s: float) -> T:
         """Run ``op`` (idempotent), retrying on a fresh connection until ``retry_s`` passed."""
@@ -197,7 +223,8 @@ class Store:
                 with self._lock:
                     if self._conn is None or self._conn.closed:
                         self._conn = connect(self._dsn)
-                    return op(self._conn)
+                    with watchdog(self._conn, self._op_timeout_s):
+                        return op(self._conn)
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 with self._lock:
                     if self._conn is not None:
@@ -409,6 +436,9 @@ NOTES: tuple[str, ...] = (
     "LangGraph submits a task's result write in the background, also with durability="
     "'sync' (which orders checkpoints, not task writes): a SIGKILL right after a task can "
     "lose its result, and the task runs again (waste beyond the step in flight)",
+    "every database operation of the worker (LangGraph's saver and the loop's table) is cut "
+    "after DURABENCH_DB_TIMEOUT_S (default 30 s; faults that hang a query set it): LangGraph "
+    "sets no query timeout and its saver runs every operation under one lock",
     "promises (LangGraph docs, 'Durable execution'): with a checkpointer a resumed run replays "
     "tasks whose results were saved instead of running them again; side effects go in tasks "
     "with idempotency keys. Nothing about concurrent invokers or write timing: "

@@ -1,6 +1,7 @@
 """Worker of the ``langgraph`` SUTs: ``python -m harness.sut.langgraph_worker --workload
 research_agent --durability sync`` with the DSN and provider URL in
-``DURABENCH_WORKER_POSTGRES_URL`` / ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv).
+``DURABENCH_WORKER_POSTGRES_URL`` / ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv), and
+optionally ``DURABENCH_DB_TIMEOUT_S`` (the per-query timeout, default 30 s).
 
 The workload runs as a LangGraph functional-API ``@entrypoint`` with ``PostgresSaver`` (a
 ``psycopg_pool`` pool); each context call is one ``@task``. Everything else here is **the
@@ -26,13 +27,14 @@ no such notion), so a paused worker that wakes up runs on.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -58,6 +60,7 @@ from harness.sut.langgraph import (
     Store,
     ensure_schema,
     final_output,
+    watchdog,
 )
 from harness.workloads import (
     WORKLOADS,
@@ -72,6 +75,10 @@ from harness.workloads import (
 )
 
 log = logging.getLogger("langgraph_worker")
+
+ENV_DB_TIMEOUT = "DURABENCH_DB_TIMEOUT_S"
+"""Optional per-query timeout (default 30 s), as for the reference runtime's workers: faults
+that hang a query set it so that a trial does not wait half a minute."""
 
 CLAIM = f"""
 UPDATE {THREADS_TABLE} SET executor = %(me)s, attempt = attempt + 1, updated_ns = %(now)s,
@@ -387,6 +394,22 @@ class Loop:
         self.store.run(op, retry_s=retry_s)
 
 
+class WatchedSaver(PostgresSaver):
+    """``PostgresSaver`` whose every database operation is cut after ``op_timeout_s`` (the
+    deployer's per-query timeout: LangGraph sets none, and its saver serializes all operations
+    under one lock, so one hung query would stop the worker for good). Overrides the saver's
+    private ``_cursor``, the one place its operations go through."""
+
+    op_timeout_s: float = 30.0
+
+    @contextlib.contextmanager
+    def _cursor(self, *, pipeline: bool = False) -> Iterator[Any]:
+        with contextlib.ExitStack() as stack:
+            cur = stack.enter_context(super()._cursor(pipeline=pipeline))
+            stack.enter_context(watchdog(cur.connection, self.op_timeout_s))
+            yield cur
+
+
 def idle_in_transaction_timeout_ms(lease_s: float) -> int:
     """How long the server lets a session of this worker sit idle inside a transaction. A worker
     frozen in the middle of a checkpoint write holds its row locks until then, and the write
@@ -431,8 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     ensure_schema(dsn)
     WORKER.executor_id, WORKER.provider_url, WORKER.durability = (
         args.executor_id, provider, args.durability)
-    WORKER.saver = PostgresSaver(_pool(dsn, args.lease))
-    WORKER.store = Store(dsn)
+    op_timeout_s = float(os.environ.get(ENV_DB_TIMEOUT, "30"))
+    saver = WatchedSaver(_pool(dsn, args.lease))
+    saver.op_timeout_s = op_timeout_s
+    WORKER.saver = saver
+    WORKER.store = Store(dsn, op_timeout_s)
     _GRAPHS.update((name, _entrypoint(name)) for name in WORKLOADS)
     loop = Loop(args, WORKER.store)
 
