@@ -58,9 +58,9 @@ from harness.sut.langgraph import (
     META_EXECUTOR,
     THREADS_TABLE,
     Store,
+    cut,
     ensure_schema,
     final_output,
-    watchdog,
 )
 from harness.workloads import (
     WORKLOADS,
@@ -404,10 +404,16 @@ class WatchedSaver(PostgresSaver):
 
     @contextlib.contextmanager
     def _cursor(self, *, pipeline: bool = False) -> Iterator[Any]:
-        with contextlib.ExitStack() as stack:
-            cur = stack.enter_context(super()._cursor(pipeline=pipeline))
-            stack.enter_context(watchdog(cur.connection, self.op_timeout_s))
-            yield cur
+        timer: threading.Timer | None = None
+        try:
+            with super()._cursor(pipeline=pipeline) as cur:
+                timer = threading.Timer(self.op_timeout_s, cut, (cur.connection,))
+                timer.daemon = True
+                timer.start()
+                yield cur
+        finally:  # after the saver's own exit: its pipeline sync waits for the commit's answer
+            if timer is not None:
+                timer.cancel()
 
 
 def idle_in_transaction_timeout_ms(lease_s: float) -> int:
