@@ -3,8 +3,9 @@ entrypoints with LangGraph's own ``PostgresSaver`` (``pip install 'durabench[lan
 
 Each workload runs as one ``@entrypoint``; every context call is one ``@task`` (``llm``, ``tool``,
 ``effect``, ``child``). ``langgraph`` invokes with ``durability="sync"`` (every task's result is
-checkpointed before the run goes on); ``langgraph-nockpt`` with ``durability="exit"`` (LangGraph
-saves only when the run exits, so a crash leaves nothing to resume: its checkpointing-off twin).
+saved as the task finishes -- submitted in the background: "sync" orders checkpoints, not task
+writes); ``langgraph-nockpt`` with ``durability="exit"`` (LangGraph saves only when the run
+exits, so a crash leaves nothing to resume: its checkpointing-off twin).
 
 **LangGraph resumes nothing by itself.** A crashed run stays where it was until someone calls
 ``invoke(None, {"configurable": {"thread_id": ...}})``. The worker loop that does it is the
