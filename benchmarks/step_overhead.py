@@ -10,11 +10,15 @@ Measures, on one server:
 3. recover_1000_s: one worker claiming (lease expired, dead owner) and finishing 1,000 PENDING
    one-step workflows;
 4. dbos_per_step_us: DBOS Transact (the ``dbos`` SUT's runtime, when installed) on its own system
-   database of the same server: one workflow of 2,000 no-op steps, the body's wall time / 2,000.
+   database of the same server: one workflow of 2,000 no-op steps, the body's wall time / 2,000;
+5. langgraph_per_step_us: LangGraph (the ``langgraph`` SUT's runtime, when installed) with
+   ``PostgresSaver`` on its own database of the same server, ``durability="sync"``: one
+   functional-API entrypoint of 500 no-op tasks, the run's wall time / 500.
 
 The last line is ``per_step_us=<n> floor_us=<n> ratio=<runtime/floor> recover_1000_s=<n>
-peak_rss_mb=<n> dbos_per_step_us=<n> dbos_ratio=<dbos/floor>`` (``nan`` for DBOS when
-``pip install 'durabench[dbos]'`` has not been run).
+peak_rss_mb=<n> dbos_per_step_us=<n> dbos_ratio=<dbos/floor> langgraph_per_step_us=<n>
+langgraph_ratio=<langgraph/floor>`` (``nan`` for a peer whose extra, ``pip install
+'durabench[dbos]'`` or ``'durabench[langgraph]'``, has not been run).
 """
 
 from __future__ import annotations
@@ -151,6 +155,51 @@ def dbos_per_step_us(url: str) -> float:
     return per_step
 
 
+LANGGRAPH_STEPS = 500
+
+
+def langgraph_per_step_us(url: str) -> float:
+    """LangGraph's cost per no-op task with PostgresSaver (durability sync), in a fresh database
+    on the same server; nan when LangGraph is not installed."""
+    from harness.sut.langgraph import LANGGRAPH
+
+    if LANGGRAPH.available() is not None:
+        print(f"langgraph: {LANGGRAPH.available()}; skipped", flush=True)
+        return math.nan
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from langgraph.func import entrypoint, task
+
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = "durabench_langgraph_bench"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS durabench_langgraph_bench WITH (FORCE)")
+        conn.execute("CREATE DATABASE durabench_langgraph_bench")
+    dsn = psycopg.conninfo.make_conninfo(**info)
+    with psycopg.connect(dsn, autocommit=True, prepare_threshold=0) as conn:
+        saver = PostgresSaver(conn)  # type: ignore[arg-type]
+        saver.setup()
+
+        @task
+        def lg_noop(i: int) -> int:
+            return i
+
+        @entrypoint(checkpointer=saver)
+        def lg_many_steps(n: int) -> int:
+            for i in range(n):
+                lg_noop(i).result()
+            return n
+
+        started = time.perf_counter_ns()
+        lg_many_steps.invoke(LANGGRAPH_STEPS, {"configurable": {"thread_id": "bench"}},
+                             durability="sync")  # fmt: skip
+        elapsed = time.perf_counter_ns() - started
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS durabench_langgraph_bench WITH (FORCE)")
+    per_step = float(elapsed) / LANGGRAPH_STEPS / 1000
+    print(f"langgraph: {per_step:.1f} us per task over {LANGGRAPH_STEPS} tasks", flush=True)
+    return per_step
+
+
 def main() -> None:
     with postgres_from_env(run_id="step-overhead") as pg:
         url = pg.url
@@ -168,6 +217,7 @@ def main() -> None:
             stop.set()
             worker.join(timeout=5)
         dbos_step = dbos_per_step_us(url)
+        langgraph_step = langgraph_per_step_us(url)
         floor = statistics.median(before + floor_samples(url, 500)) / 1000
         print(f"floor: {floor:.1f} us per INSERT+COMMIT (median of 1000)", flush=True)
         with Runtime(app, url, "bench-client", schema=SCHEMA) as client:
@@ -179,7 +229,9 @@ def main() -> None:
     print(
         f"per_step_us={per_step:.1f} floor_us={floor:.1f} ratio={per_step / floor:.2f} "
         f"recover_1000_s={recover:.2f} peak_rss_mb={peak_mb:.1f} "
-        f"dbos_per_step_us={dbos_step:.1f} dbos_ratio={dbos_step / floor:.2f}"
+        f"dbos_per_step_us={dbos_step:.1f} dbos_ratio={dbos_step / floor:.2f} "
+        f"langgraph_per_step_us={langgraph_step:.1f} "
+        f"langgraph_ratio={langgraph_step / floor:.2f}"
     )
 
 

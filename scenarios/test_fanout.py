@@ -124,7 +124,8 @@ def test_fanout_worker_dies(trials: TrialRunner, sut: str, victim: str, policy: 
     golden = golden_history(trials, result.spec)
     if get_sut(sut).checkpointing:
         problems = excess_problems(history, golden)
-        assert not problems, f"waste beyond the steps in flight, per (workflow, step): {problems}"
+        assert not problems or "bounded_waste" not in get_sut(sut).promises, (
+            f"waste beyond the steps in flight, per (workflow, step): {problems}")
         # The plan was done before any child existed: no allowance for it, whatever the ledger's
         # in-flight rule grants the waiting orchestrator.
         assert billed(history)[("lead", 0)] == billed(golden)[("lead", 0)], (

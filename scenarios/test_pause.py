@@ -19,6 +19,14 @@ the store or the effect sink first is a race, so each case pins the order (see
 With checkpointing the zombie's first late write (the step record) is fenced, so it makes no new
 LLM call. Without it the zombie keeps calling the LLM until its outcome write is rejected —
 tokens that are billed and counted as redundant.
+
+The order and the fencing asserts follow the promise, not the checkpointing: a SUT that does not
+promise property 7 (``single_active_execution``) runs ``replacement_first`` whether it
+checkpoints or not. A checkpointing peer with no fencing (e.g. LangGraph) thus shows what its
+zombie does: it writes on and keeps calling the LLM after the replacement finished; every token
+it spends must be counted as redundant, and its promised verdicts must hold. (Under
+``zombie_first`` such a zombie may finish the workflow itself while the replacement is cut
+short at the trial's end, so its calls are not waste and that order proves nothing for it.)
 """
 
 from __future__ import annotations
@@ -50,7 +58,9 @@ NOCKPT_CASES = ("mid_step_early", "mid_step_late")
 
 
 def _order(sut: str) -> str:
-    return "zombie_first" if get_sut(sut).checkpointing else "replacement_first"
+    """``zombie_first`` tests fencing, so only a SUT that promises it (property 7) runs it."""
+    fenced = "single_active_execution" in get_sut(sut).promises
+    return "zombie_first" if fenced else "replacement_first"
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -70,7 +80,7 @@ def test_paused_zombie_is_fenced(trials: TrialRunner, sut: str, case: str, seed:
         f"the standby should have taken over (epochs seen {sorted(first)})"
     )
     assert not unprovoked_takeovers(history), unprovoked_takeovers(history)
-    if get_sut(sut).checkpointing:
+    if "single_active_execution" in get_sut(sut).promises:
         late = superseded_writes(history)
         assert not late, f"the zombie's writes took effect after the takeover: {late}"
         zombie_calls = [e for e in history.trial_ledger()

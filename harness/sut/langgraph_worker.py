@@ -1,0 +1,486 @@
+"""Worker of the ``langgraph`` SUTs: ``python -m harness.sut.langgraph_worker --workload
+research_agent --durability sync`` with the DSN and provider URL in
+``DURABENCH_WORKER_POSTGRES_URL`` / ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv), and
+optionally ``DURABENCH_DB_TIMEOUT_S`` (the per-query timeout, default 30 s).
+
+The workload runs as a LangGraph functional-API ``@entrypoint`` with ``PostgresSaver`` (a
+``psycopg_pool`` pool); each context call is one ``@task``. Everything else here is **the
+adapter's resume loop, not LangGraph's** (LangGraph resumes nothing by itself):
+
+1. create LangGraph's tables and the adapter's, print ``worker <executor-id> ready``;
+2. every ``--poll`` seconds claim one root thread from :data:`THREADS_TABLE` (``FOR UPDATE SKIP
+   LOCKED``: a thread nobody holds, one held by this executor id that it is not running — a
+   restarted worker —, or one whose lease expired) and run it in a thread: ``invoke(params)``
+   when LangGraph has no checkpoint of it, ``invoke(None)`` (resume) when it has an unfinished
+   one; a heartbeat renews the leases of running threads;
+3. record the loop's decision (SUCCESS / ERROR; DEAD_LETTER past the claim limit) in the
+   adapter's table; a lost database connection is retried by resuming again;
+4. SIGTERM: stop claiming; a running thread finishes the task it is in but starts no other
+   (:class:`Drained` ends the run, its finished tasks saved by LangGraph) and its lease is
+   expired so that another worker resumes it at once; after half of ``--grace`` the leases of
+   threads still running are expired too; exit 0.
+
+Nothing fences a superseded execution: the lease decides only who invokes next (LangGraph has
+no such notion), so a paused worker that wakes up runs on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import httpx
+import openai
+import psycopg
+from langgraph.checkpoint.postgres import PostgresSaver
+from langgraph.config import get_config
+from langgraph.func import entrypoint, task
+from langgraph.types import RetryPolicy
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from harness.history import JSONValue
+from harness.sut.langgraph import (
+    ENV_POSTGRES,
+    ENV_PROVIDER,
+    META_ATTEMPT,
+    META_EXECUTOR,
+    THREADS_TABLE,
+    Store,
+    cut,
+    ensure_schema,
+    final_output,
+)
+from harness.workloads import (
+    WORKLOADS,
+    ChildSpec,
+    GarbageResponseError,
+    LlmReply,
+    LlmRequest,
+    attribution,
+    call_llm,
+    post_effect,
+    run_tool,
+)
+
+log = logging.getLogger("langgraph_worker")
+
+ENV_DB_TIMEOUT = "DURABENCH_DB_TIMEOUT_S"
+"""Optional per-query timeout (default 30 s), as for the reference runtime's workers: faults
+that hang a query set it so that a trial does not wait half a minute."""
+
+CLAIM = f"""
+UPDATE {THREADS_TABLE} SET executor = %(me)s, attempt = attempt + 1, updated_ns = %(now)s,
+       lease_until = now() + make_interval(secs => %(lease)s)
+WHERE thread_id = (
+    SELECT thread_id FROM {THREADS_TABLE}
+    WHERE status = 'PENDING' AND parent_id IS NULL AND NOT (thread_id = ANY(%(running)s))
+      AND (executor IS NULL OR executor = %(me)s OR lease_until < now())
+    ORDER BY created_ns LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING thread_id, workload, params, attempt
+"""
+FINISH = f"""
+UPDATE {THREADS_TABLE} SET status = %(status)s, error = %(error)s, updated_ns = %(now)s,
+       lease_until = NULL
+WHERE thread_id = %(thread)s AND status = 'PENDING'
+"""
+RENEW = (f"UPDATE {THREADS_TABLE} SET lease_until = now() + make_interval(secs => %s) "
+         "WHERE thread_id = %s AND attempt = %s AND status = 'PENDING'")  # fmt: skip
+SERVER_NOW_NS = "(extract(epoch FROM clock_timestamp()) * 1e9)::bigint"
+REGISTER_CHILD = f"""
+INSERT INTO {THREADS_TABLE} (thread_id, parent_id, workload, params, executor, attempt,
+                             created_ns, updated_ns)
+VALUES (%s, %s, %s, %s, %s, %s, {SERVER_NOW_NS}, {SERVER_NOW_NS})
+ON CONFLICT (thread_id) DO UPDATE SET executor = EXCLUDED.executor, attempt = EXCLUDED.attempt
+"""
+"""Stamped by the server's clock: when the row was written, not when the worker sent it."""
+RETRYABLE = (openai.APIError, httpx.HTTPError, GarbageResponseError)
+CALL_RETRY = RetryPolicy(max_attempts=5, initial_interval=0.2, backoff_factor=2.0,
+                         jitter=False, retry_on=RETRYABLE)  # fmt: skip
+TOOL_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.2, backoff_factor=2.0,
+                         jitter=False, retry_on=RETRYABLE)  # fmt: skip
+
+
+@dataclass
+class _Worker:
+    executor_id: str = ""
+    provider_url: str = ""
+    durability: str = "sync"
+    saver: PostgresSaver | None = None
+    store: Store | None = None
+    draining: threading.Event = field(default_factory=threading.Event)
+    """Set on SIGTERM: the task running finishes, no further task starts."""
+
+
+class Drained(Exception):
+    """Raised instead of starting a task once the worker drains: LangGraph ends the run as
+    failed (its finished tasks saved), and the loop hands the thread over instead of recording
+    an error. An ``Exception`` so that LangGraph saves the run's writes on the way out."""
+
+
+WORKER = _Worker()
+_ATTEMPTS: dict[str, int] = {}
+"""Thread id -> the attempt (claim) this process runs it under; children inherit the root's."""
+
+
+def _stamp(workflow_id: str, kind: str, step: int | None) -> dict[str, Any]:
+    return {"durabench_kind": kind, "step": step, "executor": WORKER.executor_id,
+            "epoch": _ATTEMPTS.get(workflow_id, 0)}  # fmt: skip
+
+
+def _headers(workflow_id: str, step: int) -> dict[str, str]:
+    return attribution(workflow_id, step, _ATTEMPTS.get(workflow_id, 0), WORKER.executor_id)
+
+
+def _llm(workflow_id: str, step: int, request: dict[str, Any]) -> dict[str, Any]:
+    reply = call_llm(WORKER.provider_url, step, request,  # type: ignore[arg-type]
+                     _headers(workflow_id, step))  # fmt: skip
+    return {**reply, **_stamp(workflow_id, "llm", step)}
+
+
+def _tool(workflow_id: str, step: int, name: str, arguments: dict[str, Any],
+          latency_s: float, result_tokens: int) -> dict[str, Any]:  # fmt: skip
+    result = run_tool(name, arguments, latency_s, result_tokens,
+                      provider_url=WORKER.provider_url, headers=_headers(workflow_id, step))
+    return {"result": result, **_stamp(workflow_id, "tool", step)}
+
+
+def _effect(workflow_id: str, step: int, name: str, key: str, payload: Any) -> dict[str, Any]:
+    applied = post_effect(WORKER.provider_url, name, key, payload, _headers(workflow_id, step))
+    return {"applied": applied, **_stamp(workflow_id, "effect", step)}
+
+
+def _child(parent_id: str, child_id: str, workload: str,
+           params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """A sub-agent as its own thread. Invoked from a fresh OS thread so that LangGraph does not
+    take it for a subgraph of the parent's run (its config travels in context variables)."""
+    attempt = _ATTEMPTS.get(parent_id, 0)
+    _register_child(child_id, parent_id, workload, params, attempt)
+    box: list[Any] = []
+    errors: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            box.append(run_thread(child_id, workload, params, attempt))
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=body, name=f"child-{child_id}", daemon=True)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+    return {"result": box[0], **_stamp(parent_id, "child", None)}
+
+
+# Typed Any: LangGraph's task typing does not survive mypy's inference of the wrapped signature.
+_task: Any = task
+llm_task: Any = _task(name="llm", retry_policy=CALL_RETRY)(_llm)
+tool_task: Any = _task(name="tool", retry_policy=TOOL_RETRY)(_tool)
+effect_task: Any = _task(name="effect", retry_policy=CALL_RETRY)(_effect)
+child_task: Any = _task(name="child")(_child)
+
+
+def _unless_draining() -> None:
+    if WORKER.draining.is_set():
+        raise Drained("the worker is shutting down (SIGTERM): no new task starts")
+
+
+class LangGraphContext:
+    """AgentContext on LangGraph: every call is one task of the running entrypoint."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self._workflow_id = workflow_id
+
+    @property
+    def workflow_id(self) -> str:
+        return self._workflow_id
+
+    def llm(self, step: int, request: LlmRequest) -> LlmReply:
+        _unless_draining()
+        reply: LlmReply = llm_task(self._workflow_id, step, dict(request)).result()
+        return reply
+
+    def tool(self, step: int, name: str, arguments: Mapping[str, JSONValue], *,
+             latency_s: float = 0.0, result_tokens: int = 100) -> JSONValue:  # fmt: skip
+        _unless_draining()
+        return tool_task(self._workflow_id, step, name, dict(arguments), latency_s,
+                         result_tokens).result()["result"]  # fmt: skip
+
+    def effect(self, step: int, name: str, key: str, payload: JSONValue) -> bool:
+        _unless_draining()
+        return bool(effect_task(self._workflow_id, step, name, key, payload).result()["applied"])
+
+    def fan_out(self, step: int, children: Sequence[ChildSpec]) -> list[JSONValue]:
+        _unless_draining()
+        futures = [child_task(self._workflow_id, f"{self._workflow_id}-c{step}.{i}", c.workload,
+                              dict(c.params)) for i, c in enumerate(children)]  # fmt: skip
+        return [f.result()["result"] for f in futures]
+
+
+def _entrypoint(name: str) -> Any:
+    workload = WORKLOADS[name]
+
+    def body(params: dict[str, Any]) -> Any:
+        thread_id = str(get_config()["configurable"]["thread_id"])
+        return workload(LangGraphContext(thread_id), params)
+
+    body.__name__ = f"durabench_{name}"
+    return entrypoint(checkpointer=WORKER.saver)(body)
+
+
+_GRAPHS: dict[str, Any] = {}
+
+
+def run_thread(thread_id: str, workload: str, params: Mapping[str, Any], attempt: int) -> Any:
+    """Run a thread to its end under ``attempt``: from its input when LangGraph has no
+    checkpoint of it, resumed from its latest checkpoint when it has one, or the saved result."""
+    assert WORKER.saver is not None
+    _ATTEMPTS[thread_id] = attempt
+    config: dict[str, Any] = {"configurable": {"thread_id": thread_id},
+                              "metadata": {META_EXECUTOR: WORKER.executor_id,
+                                           META_ATTEMPT: attempt}}  # fmt: skip
+    graph = _GRAPHS[workload]
+    latest = WORKER.saver.get_tuple(config)  # type: ignore[arg-type]
+    if latest is None:
+        return graph.invoke(dict(params), config, durability=WORKER.durability)
+    done, output = final_output(latest.checkpoint)
+    if done:
+        return output
+    return graph.invoke(None, config, durability=WORKER.durability)
+
+
+def _register_child(child_id: str, parent_id: str, workload: str, params: dict[str, Any],
+                    attempt: int) -> None:  # fmt: skip
+    assert WORKER.store is not None
+    WORKER.store.run(lambda c: c.execute(REGISTER_CHILD, (
+        child_id, parent_id, workload, Jsonb(params), WORKER.executor_id, attempt)),
+        retry_s=3600.0)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Claim:
+    thread_id: str
+    workload: str
+    params: Mapping[str, Any]
+    attempt: int
+
+
+class Loop:
+    """The adapter's resume loop (see the module docstring): claims, runs, renews, releases."""
+
+    def __init__(self, args: argparse.Namespace, store: Store) -> None:
+        self.args = args
+        self.store = store
+        self.stop = threading.Event()
+        self.running: dict[str, tuple[int, threading.Thread]] = {}
+        self.lock = threading.Lock()
+
+    def claim(self) -> Claim | None:
+        with self.lock:
+            running = list(self.running)
+        params = {"me": WORKER.executor_id, "now": time.time_ns(), "lease": self.args.lease,
+                  "running": running}  # fmt: skip
+        row = self.store.run(lambda c: c.execute(CLAIM, params).fetchone(), retry_s=0.0)
+        return None if row is None else Claim(row[0], row[1], row[2], int(row[3]))
+
+    def finish(self, thread_id: str, status: str, error: Any) -> None:
+        params = {"status": status, "error": Jsonb(error), "now": time.time_ns(),
+                  "thread": thread_id}  # fmt: skip
+        self.store.run(lambda c: c.execute(FINISH, params), retry_s=3600.0)
+
+    def execute(self, claim: Claim) -> None:
+        """Invoke until LangGraph returns or raises; a lost database connection is ridden out
+        by resuming again from the latest checkpoint."""
+        delay = 0.2
+        while True:
+            try:
+                run_thread(claim.thread_id, claim.workload, claim.params, claim.attempt)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                log.warning("thread %s: database unreachable (%s); resuming", claim.thread_id, exc)
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)
+                if not self.still_held(claim):
+                    log.warning("thread %s: claimed by another worker meanwhile; leaving it",
+                                claim.thread_id)  # fmt: skip
+                    return
+                continue
+            except Drained:
+                log.info("thread %s: drained; handing it over", claim.thread_id)
+                self._set_lease(claim.thread_id, claim.attempt, -1.0, retry_s=2.0)
+                return
+            except Exception as exc:
+                log.exception("thread %s failed", claim.thread_id)
+                self.finish(claim.thread_id, "ERROR", {"error": f"{type(exc).__name__}: {exc}"})
+                return
+            self.finish(claim.thread_id, "SUCCESS", None)
+            return
+
+    def still_held(self, claim: Claim) -> bool:
+        """Whether this claim is still the thread's latest and the thread unfinished: checked by
+        the loop before it resumes after a database error (not a fence: LangGraph has none)."""
+        sql = f"SELECT attempt, status FROM {THREADS_TABLE} WHERE thread_id = %s"
+        row = self.store.run(lambda c: c.execute(sql, (claim.thread_id,)).fetchone(),
+                             retry_s=3600.0)  # fmt: skip
+        return row is not None and int(row[0]) == claim.attempt and row[1] == "PENDING"
+
+    def start(self, claim: Claim) -> None:
+        if claim.attempt > self.args.max_attempts:
+            self.finish(claim.thread_id, "DEAD_LETTER", {"error": f"claimed {claim.attempt} times"})
+            return
+
+        def body() -> None:
+            try:
+                self.execute(claim)
+            finally:
+                with self.lock:
+                    self.running.pop(claim.thread_id, None)
+
+        t = threading.Thread(target=body, name=f"thread-{claim.thread_id}", daemon=True)
+        with self.lock:
+            self.running[claim.thread_id] = (claim.attempt, t)
+        t.start()
+
+    def heartbeat(self) -> None:
+        while not self.stop.wait(self.args.heartbeat):
+            with self.lock:
+                held = [(t, a) for t, (a, _) in self.running.items()]
+            for thread_id, attempt in held:
+                try:
+                    self._set_lease(thread_id, attempt, self.args.lease, retry_s=0.0)
+                except psycopg.Error as exc:
+                    log.warning("heartbeat failed: %s", exc)
+
+    def serve(self) -> None:
+        threading.Thread(target=self.heartbeat, name="heartbeat", daemon=True).start()
+        print(f"worker {WORKER.executor_id} ready", flush=True)
+        while not self.stop.wait(self.args.poll):
+            try:
+                claim = self.claim()
+            except psycopg.Error as exc:
+                log.warning("claim failed: %s", exc)
+                continue
+            if claim is not None:
+                log.info("claimed %s (attempt %d)", claim.thread_id, claim.attempt)
+                self.start(claim)
+
+    def shutdown(self) -> None:
+        deadline = time.monotonic() + self.args.grace / 2
+        with self.lock:
+            threads = [t for _, t in self.running.values()]
+        for t in threads:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self.lock:
+            left = [(t, a) for t, (a, _) in self.running.items()]
+        for thread_id, attempt in left:
+            self._set_lease(thread_id, attempt, -1.0, retry_s=2.0)
+
+    def _set_lease(self, thread_id: str, attempt: int, lease_s: float, retry_s: float) -> None:
+        """Lease of a thread this execution holds: now + ``lease_s`` (negative: expired)."""
+        def op(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(RENEW, (lease_s, thread_id, attempt))
+
+        self.store.run(op, retry_s=retry_s)
+
+
+class WatchedSaver(PostgresSaver):
+    """``PostgresSaver`` whose every database operation is cut after ``op_timeout_s`` (the
+    deployer's per-query timeout: LangGraph sets none, and its saver serializes all operations
+    under one lock, so one hung query would stop the worker for good). Overrides the saver's
+    private ``_cursor``, the one place its operations go through."""
+
+    op_timeout_s: float = 30.0
+
+    @contextlib.contextmanager
+    def _cursor(self, *, pipeline: bool = False) -> Iterator[Any]:
+        timer: threading.Timer | None = None
+        try:
+            with super()._cursor(pipeline=pipeline) as cur:
+                timer = threading.Timer(self.op_timeout_s, cut, (cur.connection,))
+                timer.daemon = True
+                timer.start()
+                yield cur
+        finally:  # after the saver's own exit: its pipeline sync waits for the commit's answer
+            if timer is not None:
+                timer.cancel()
+
+
+def idle_in_transaction_timeout_ms(lease_s: float) -> int:
+    """How long the server lets a session of this worker sit idle inside a transaction. A worker
+    frozen in the middle of a checkpoint write holds its row locks until then, and the write
+    that took its thread over waits on them (LangGraph has no fencing to refuse either); the
+    server's timeout ends the frozen session and frees them (a deployer's setting)."""
+    return int(max(5.0, 4 * lease_s) * 1000)
+
+
+def _pool(dsn: str, lease_s: float) -> ConnectionPool[Any]:
+    timeout_ms = idle_in_transaction_timeout_ms(lease_s)
+    kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row,
+              "connect_timeout": 3, "keepalives": 1, "keepalives_idle": 2,
+              "keepalives_interval": 1, "keepalives_count": 3, "tcp_user_timeout": 5000,
+              "options": f"-c idle_in_transaction_session_timeout={timeout_ms}"}
+    return ConnectionPool(dsn, min_size=1, max_size=8, kwargs=kwargs, open=True,
+                          check=ConnectionPool.check_connection, timeout=10.0)  # fmt: skip
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m harness.sut.langgraph_worker", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
+    p.add_argument("--executor-id", default=f"langgraph-{os.getpid()}")
+    p.add_argument("--durability", choices=("sync", "exit"), default="sync")
+    p.add_argument("--lease", type=float, default=2.0)
+    p.add_argument("--heartbeat", type=float, default=0.5)
+    p.add_argument("--poll", type=float, default=0.1)
+    p.add_argument("--grace", type=float, default=2.0)
+    p.add_argument("--max-attempts", type=int, default=11)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    dsn, provider = os.environ.get(ENV_POSTGRES, ""), os.environ.get(ENV_PROVIDER, "")
+    if not dsn or not provider:
+        parser.error(f"set {ENV_POSTGRES} and {ENV_PROVIDER} (the trial's database and provider)")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(message)s")  # fmt: skip
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    ensure_schema(dsn)
+    WORKER.executor_id, WORKER.provider_url, WORKER.durability = (
+        args.executor_id, provider, args.durability)
+    op_timeout_s = float(os.environ.get(ENV_DB_TIMEOUT, "30"))
+    saver = WatchedSaver(_pool(dsn, args.lease))
+    saver.op_timeout_s = op_timeout_s
+    WORKER.saver = saver
+    WORKER.store = Store(dsn, op_timeout_s)
+    _GRAPHS.update((name, _entrypoint(name)) for name in WORKLOADS)
+    loop = Loop(args, WORKER.store)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        WORKER.draining.set()
+        loop.stop.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        loop.serve()
+    finally:
+        loop.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # threads left running hold nothing: their leases are expired
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The ``langgraph`` SUTs end to end: real Postgres with LangGraph's own ``PostgresSaver``, real
+provider and worker processes, real SIGKILL.
+
+Skipped (with what to install) when LangGraph is not installed; ``DURABENCH_REQUIRE=langgraph``
+is for the scenario suite (the trial skips there), here the skip names the extra.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from harness.env.local import LocalEnvironment
+from harness.faults import KillFault
+from harness.runner import golden_baseline, run_trial
+from harness.sut import get_sut
+from harness.sut.langgraph import (
+    LANGGRAPH,
+    META_ATTEMPT,
+    META_EXECUTOR,
+    final_output,
+    step_record,
+)
+from harness.trial import Recovery, TrialResult, TrialSpec, canonical_params
+from harness.triggers import Trigger
+from harness.workloads import ResearchParams
+
+PARAMS = ResearchParams(turns=2, tokens_per_turn=50, tool_result_tokens=40, tool_latency_s=0.05)
+
+needs_langgraph = pytest.mark.skipif(LANGGRAPH.available() is not None,
+                                     reason=str(LANGGRAPH.available()))  # fmt: skip
+
+
+class _Env(LocalEnvironment):
+    """The local environment, remembering each trial database's DSN so a test can read
+    LangGraph's tables after the trial."""
+
+    databases: list[str]
+
+    def create_database(self, label: str) -> str:
+        dsn = super().create_database(label)
+        self.databases.append(dsn)
+        return dsn
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[_Env]:
+    with _Env(run_id="langgraph-sut-test") as env:
+        env.databases = []
+        yield env
+
+
+def spec(sut: str = "langgraph", **kwargs: object) -> TrialSpec:
+    base: dict[str, object] = dict(
+        scenario="test", sut=sut, params_json=canonical_params(PARAMS.to_json()), timeout_s=60.0
+    )
+    base.update(kwargs)
+    return TrialSpec(**base)  # type: ignore[arg-type]
+
+
+def killed_at_call(env: LocalEnvironment, sut: str, call: int) -> TrialResult:
+    golden = golden_baseline(run_trial(env, spec(sut).golden()))
+    trial = spec(sut, trigger=Trigger("received", call=call), trigger_name=f"held{call}",
+                 fault=KillFault(), recovery=Recovery("restart"))  # fmt: skip
+    return run_trial(env, trial, golden)
+
+
+def checkpoint_metadata(dsn: str, thread_id: str) -> list[dict[str, Any]]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT metadata FROM checkpoints WHERE thread_id = %s "
+                            "ORDER BY checkpoint_id", (thread_id,)).fetchall()  # fmt: skip
+    return [r[0] for r in rows]
+
+
+@needs_langgraph
+def test_a_thread_runs_and_its_history_is_read_back_from_the_checkpoint_tables(
+    env: _Env,
+) -> None:
+    result = run_trial(env, spec().golden())
+    history = result.history
+    root = history.workflows[0]
+    assert root.status == "SUCCESS" and root.epoch == 1, root
+    llm = [s for s in history.steps if s.kind == "llm"]
+    assert [s.step for s in llm] == list(range(PARAMS.llm_calls))
+    assert [s.seq for s in history.steps] == sorted(s.seq for s in history.steps)
+    assert {(s.executor, s.epoch) for s in history.steps} == {(root.executor, 1)}
+    assert all(s.recorded_ns > 0 for s in history.steps), "every write's landing time is known"
+    assert [s.nonce for s in llm] == [e.nonce for e in history.trial_ledger()]
+    assert root.output["llm_nonces"] == {str(s.step): s.nonce for s in llm}
+    assert [s.kind for s in history.steps].count("effect") == 1
+    metadata = checkpoint_metadata(env.databases[-1], root.workflow_id)
+    assert metadata and all(m[META_EXECUTOR] == root.executor and m[META_ATTEMPT] == 1
+                            for m in metadata), metadata  # fmt: skip
+
+
+@needs_langgraph
+def test_a_kill_mid_step_resumes_from_the_last_checkpoint(env: _Env) -> None:
+    # Held at LLM call 3 (step 2): step 0's result was saved a whole step (LLM call and tool)
+    # before, so its write has landed whatever the machine's load (LangGraph submits task
+    # writes in the background, even with durability="sync").
+    result = killed_at_call(env, "langgraph", 3)
+    assert result.valid == "true", result.judgement.summary()
+    history = result.history
+    root = history.workflows[0]
+    assert root.status == "SUCCESS" and root.epoch == 2
+    calls = [(e.step, e.attempt) for e in history.trial_ledger()]
+    assert calls.count((0, 1)) == 1 and (0, 2) not in calls, "step 0 is not run again"
+    assert (2, 1) in calls and (2, 2) in calls, "the step in flight is"
+    epochs = {s.step: s.epoch for s in history.steps if s.kind == "llm"}
+    assert epochs[0] == 1 and epochs[2] == epochs[3] == 2, epochs
+    assert {s.executor for s in history.steps} == {root.executor}, "same executor id"
+    metadata = checkpoint_metadata(env.databases[-1], root.workflow_id)
+    assert {m[META_ATTEMPT] for m in metadata} == {1, 2}, metadata
+    assert any(e.exit_code == -9 for e in history.events_of("worker_exited"))
+
+
+@needs_langgraph
+def test_the_checkpointing_off_twin_restarts_the_thread_from_its_input(env: _Env) -> None:
+    assert LANGGRAPH.twin == "langgraph-nockpt"
+    result = killed_at_call(env, "langgraph-nockpt", 2)
+    assert result.valid == "true", result.judgement.summary()
+    history = result.history
+    root = history.workflows[0]
+    assert root.status == "SUCCESS" and root.epoch == 2
+    calls = [(e.step, e.attempt) for e in history.trial_ledger()]
+    assert (0, 1) in calls and (0, 2) in calls, "the plan is made again"
+    second = {str(e.step): e.nonce for e in history.trial_ledger() if e.attempt == 2}
+    assert root.output["llm_nonces"] == second, "the output is the re-run's own"
+    metadata = checkpoint_metadata(env.databases[-1], root.workflow_id)
+    assert metadata and {m[META_ATTEMPT] for m in metadata} == {2}, (
+        f"durability='exit' saved only the finished run: {metadata}")
+
+
+@needs_langgraph
+def test_fan_out_runs_each_sub_agent_as_a_child_thread(env: _Env) -> None:
+    params = canonical_params({"agents": 2, "child_turns": 1, "tokens_per_turn": 30,
+                               "tool_latency_s": 0.0})  # fmt: skip
+    result = run_trial(env, TrialSpec(scenario="test", sut="langgraph", workload="multi_agent",
+                                      params_json=params, timeout_s=60.0))  # fmt: skip
+    workflows = result.history.workflows
+    root = next(w for w in workflows if w.workflow_id in result.history.workflow_ids)
+    children = [w for w in workflows if w.parent_id == root.workflow_id]
+    assert root.status == "SUCCESS" and len(children) == 2
+    assert all(c.status == "SUCCESS" for c in children)
+    child_steps = {s.workflow_id for s in result.history.steps if s.kind == "llm"}
+    assert {c.workflow_id for c in children} <= child_steps
+
+
+def test_without_langgraph_the_sut_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
+                        if name.startswith("langgraph") else real(name, *a))  # fmt: skip
+    for name in ("langgraph", "langgraph-nockpt"):
+        reason = get_sut(name).available()
+        assert reason is not None and "pip install 'durabench[langgraph]'" in reason
+        assert get_sut(name).describe().install == "pip install 'durabench[langgraph]'"
+
+
+def test_the_twins_differ_only_in_durability_and_promises() -> None:
+    ckpt, nockpt = get_sut("langgraph"), get_sut("langgraph-nockpt")
+    assert ckpt.checkpointing and not nockpt.checkpointing and nockpt.twin is None
+    assert nockpt.promises < ckpt.promises
+    assert "single_active_execution" not in ckpt.promises, "LangGraph has no fencing"
+    assert "--durability" in ckpt.worker_command(_worker_spec()).argv
+    assert "sync" in ckpt.worker_command(_worker_spec()).argv
+    assert "exit" in nockpt.worker_command(_worker_spec()).argv
+    assert "adapter" in ckpt.describe().summary, "the resume loop is the adapter's, said so"
+
+
+def _worker_spec() -> Any:
+    from harness.sut import WorkerSpec
+
+    return WorkerSpec(workload="research_agent", postgres_url="host=x password=secret",
+                      provider_url="http://127.0.0.1:1", executor_id="w1")
+
+
+def test_secrets_travel_in_the_environment_not_argv() -> None:
+    command = LANGGRAPH.worker_command(_worker_spec())
+    assert not any("secret" in a for a in command.argv)
+    assert "secret" in "".join(command.env.values())
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"__start__": {"x": 1}}, (False, None)),
+    ({"__end__": {"report": "r"}}, (True, {"report": "r"})),
+    ({}, (False, None)),
+])  # fmt: skip
+def test_a_checkpoint_is_final_when_its_end_channel_holds_the_return_value(
+    values: dict[str, Any], expected: tuple[bool, Any]
+) -> None:
+    assert final_output({"channel_values": values}) == expected
+
+
+def test_writes_of_langgraphs_own_are_not_step_records() -> None:
+    def decode(typed: tuple[str, bytes]) -> Any:
+        return {"durabench_kind": "llm", "step": 3, "executor": "w1", "epoch": 2,
+                "nonce": "n"} if typed[1] == b"ours" else {"some": "state"}  # fmt: skip
+
+    path = "~__pregel_push, ~__pregel_pull, durabench_research_agent, 0000000004, 0000000001"
+    ours = step_record(("t", path, "msgpack", b"ours", 123), decode)
+    assert ours is not None and (ours.seq, ours.step, ours.epoch, ours.nonce) == (4, 3, 2, "n")
+    assert step_record(("t", path, "msgpack", b"theirs", 123), decode) is None
