@@ -322,8 +322,12 @@ def import_base(tarball: Path, options: BuildOptions) -> bool:
 # -- host wheels --------------------------------------------------------------------------------
 
 
-IMAGE_EXTRAS = ("dbos",)
+IMAGE_EXTRAS = ("dbos", "langgraph")
 """Optional dependency groups the project image includes (docker/Dockerfile reads the same)."""
+
+
+def _project_args(base_image: str) -> dict[str, str]:
+    return {"BASE_IMAGE": base_image, "EXTRAS": " ".join(IMAGE_EXTRAS)}
 
 
 def project_dependencies(project_dir: Path) -> list[str]:
@@ -438,7 +442,7 @@ def build_images(options: BuildOptions, log: Log = print) -> BuildReport:
         if not options.offline:
             with _stage(stages, "project image", log) as detail:
                 docker_build(ctx, "Dockerfile", options.images.project,
-                             {"BASE_IMAGE": PUBLIC_PYTHON_IMAGE}, log, _ONLINE_HINT)
+                             _project_args(PUBLIC_PYTHON_IMAGE), log, _ONLINE_HINT)
                 detail.append(f"{options.images.project} FROM {PUBLIC_PYTHON_IMAGE}")
             return BuildReport(tuple(stages), (options.images.project,))
         with _stage(stages, "debootstrap", log) as detail:
@@ -462,7 +466,7 @@ def _build_offline_images(ctx: Path, options: BuildOptions, stages: list[Stage],
     postgres = options.images.postgres
     toxiproxy = options.images.toxiproxy
     with _stage(stages, "project image", log) as detail:
-        docker_build(ctx, "Dockerfile", project, {"BASE_IMAGE": BASE_IMAGE}, log, _OFFLINE_HINT)
+        docker_build(ctx, "Dockerfile", project, _project_args(BASE_IMAGE), log, _OFFLINE_HINT)
         detail.append(f"{project} FROM {BASE_IMAGE}")
     with _stage(stages, "postgres image", log) as detail:
         docker_build(ctx, "Dockerfile.postgres", postgres, {"BASE_IMAGE": BASE_IMAGE}, log,

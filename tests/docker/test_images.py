@@ -163,8 +163,13 @@ def test_the_images_exist(offline_images: ImageSet) -> None:
 
 def test_project_image_imports_the_packages(offline_images: ImageSet) -> None:
     proc = _docker("run", "--rm", offline_images.project, "python", "-c",
-                   "import harness, reference_runtime, psycopg; print('ok')")
+                   "import harness, reference_runtime, psycopg, dbos, langgraph; print('ok')")
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_the_dockerfiles_default_extras_are_the_images() -> None:
+    dockerfile = (Path(__file__).parents[2] / "docker" / "Dockerfile").read_text()
+    assert f'ARG EXTRAS="{" ".join(images.IMAGE_EXTRAS)}"' in dockerfile
 
 
 def test_offline_postgres_answers_a_query(offline_images: ImageSet,
