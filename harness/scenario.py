@@ -42,13 +42,15 @@ def research_trial(
     params: ResearchParams = SUITE_PARAMS,
     standbys: int = 1,
     options: WorkerOptions | None = None,
+    own_links: bool = False,
 ) -> TrialSpec:
     """A ``research_agent`` trial; ``crash`` names a crash point of :func:`crash_point`, or labels
     a custom ``trigger`` (then give ``crash_step``, the logical step it lands in). ``options``
     (a longer lease, ...) apply to the golden run too.
 
     ``recovery="standby"`` asks for a takeover by a second, already running worker; for a SUT
-    whose docs give takeovers to a supervisor (DBOS: Conductor) it becomes ``supervised``."""
+    whose docs give takeovers to a supervisor (DBOS: Conductor) it becomes ``supervised``;
+    ``own_links`` gives the standbys links of their own (:class:`harness.trial.Recovery`)."""
     recovery = takeover_policy(sut, recovery)
     if trigger is None:
         trigger, crash_step = crash_point(
@@ -63,7 +65,8 @@ def research_trial(
         trigger=trigger,
         trigger_name=crash,
         crash_step=crash_step,
-        recovery=Recovery(cast(RecoveryPolicy, recovery), standbys=standbys),
+        recovery=Recovery(cast(RecoveryPolicy, recovery), standbys=standbys,
+                          own_links=own_links),
         seed=seed,
         options=options or WorkerOptions(),
     )
