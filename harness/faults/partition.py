@@ -47,8 +47,11 @@ class PartitionFault:
     hold_past_heal_s: float | None = None
     until_takeover_s: float | None = None
     """When set, the link stays cut past ``duration_s`` until another execution claimed the
-    workflow (the store shows a newer epoch), for at most this long (then an error): the order
-    "a standby took over during the outage" pinned (with ``Recovery(own_links=True)``)."""
+    workflow (the store shows a newer epoch), for at most this long (then an error), and that
+    execution's first LLM call is held at the provider until the cut-off execution had its chance
+    to write after the heal (``late_write_s``): the order "a standby took over during the
+    outage, the cut-off worker writes while the workflow is still the standby's" pinned (with
+    ``Recovery(own_links=True)`` and ``hold_past_heal_s``)."""
     late_write_s: float = 3.0
     """With ``until_takeover_s`` and ``hold_past_heal_s``: how long the trial waits, after the
     cut-off execution's call is answered, for its late step write."""
@@ -63,9 +66,22 @@ class PartitionFault:
         return WorkerSetup(env={"DURABENCH_LLM_TIMEOUT_S": str(self.llm_timeout_s)})
 
     def inject(self, target: FaultTarget) -> None:
+        if self.until_takeover_s is None:
+            self._cut(target, 0)
+            return
+        # The replacement's first LLM call waits until the cut-off execution had its chance to
+        # write, so that write meets a PENDING workflow owned by the replacement.
+        provider = target.env.provider_client()
+        held = provider.add_rule("hold", workflow_id=target.workflow_id,
+                                 call=len(provider.ledger(target.workflow_id)) + 1)  # fmt: skip
+        try:
+            self._cut(target, max((w.epoch for w in target.workflow_records()
+                                   if w.workflow_id == target.workflow_id), default=0))
+        finally:
+            provider.release(held)
+
+    def _cut(self, target: FaultTarget, owner: int) -> None:
         toxiproxy, proxy = target.env.toxiproxy(), target.proxy(self.link)
-        owner = max((w.epoch for w in target.workflow_records()
-                     if w.workflow_id == target.workflow_id), default=0)  # fmt: skip
         if self.mode == "down":
             toxiproxy.set_enabled(proxy, False)
         elif self.mode == "stall":
