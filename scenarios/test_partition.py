@@ -16,7 +16,9 @@
   left waiting on its one query, and the heal wakes them all at once; the claim loop, polling
   every ``poll_s`` = 0.1 s, queries again before the heartbeat, every ``heartbeat_s`` = 0.5 s,
   renews the lease: a runtime that re-claims a workflow it is running once its lease lapsed
-  does so on every run);
+  does so -- every run on an idle machine, but not on every run under load (open problem: a
+  heartbeat that was opening a connection when the answers stopped renews as soon as it has
+  one, without waiting ``heartbeat_s``; which thread that is, is decided inside the worker));
 - the same outage (``down``) with a standby on links of its own: the standby takes the workflow
   over while the first worker is cut off (the link stays cut until it did), then the link comes
   back and the first worker's execution, its LLM call answered 3 s later, tries to record the

@@ -11,7 +11,8 @@ Modes, as Toxiproxy offers them:
   that talks to the server is left waiting on its one query; heal lets all the answers through
   at once, so the worker's threads wake together and each next step follows its own timer
   (a worker's claim loop, polling every ``poll_s``, goes before its heartbeat, every
-  ``heartbeat_s``, when ``poll_s`` is the shorter).
+  ``heartbeat_s``, when ``poll_s`` is the shorter -- unless a thread was still opening its
+  connection when the answers stopped: it goes on as soon as it is connected).
 
 A call held by the trigger is released once the link is cut, so the provider bills an answer the
 worker never gets — or, with ``hold_past_heal_s``, only that long after the link is back: the
