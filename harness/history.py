@@ -117,7 +117,12 @@ class StepRecord:
 
 @dataclass(frozen=True)
 class WorkflowRecord:
-    """The SUT's status row of a workflow as read at the end of the trial."""
+    """The SUT's status row of a workflow as read at the end of the trial.
+
+    ``outcome_epoch`` / ``outcome_executor``: which execution's terminal write the SUT accepted,
+    when its records say so (else None: a SUT that keeps no such evidence, or no outcome yet).
+    ``updated_ns`` of a terminal record is when that outcome was written.
+    """
 
     workflow_id: str
     parent_id: str | None
@@ -128,6 +133,8 @@ class WorkflowRecord:
     recovery_attempts: int
     created_ns: int
     updated_ns: int
+    outcome_epoch: int | None = None
+    outcome_executor: str | None = None
 
 
 @dataclass(frozen=True)

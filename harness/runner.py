@@ -104,6 +104,10 @@ class _Trial:
     workflow_id: str
     deadline: float
     services: RunningServices
+    standby_links: Links | None = None
+    """The standbys' own links (``Recovery.own_links``); None when every worker shares ``links``."""
+    worker_links: dict[str, Links] = field(default_factory=dict)
+    """Worker name -> the links it was started with."""
     setup: WorkerSetup = field(default_factory=WorkerSetup)
     events: _Events = field(default_factory=_Events)
     workers: list[Worker] = field(default_factory=list)
@@ -112,14 +116,16 @@ class _Trial:
     def remaining(self) -> float:
         return max(0.1, self.deadline - time.monotonic())
 
-    def start_worker(self, executor_id: str, *, wait_ready: bool = True) -> Worker:
+    def start_worker(self, executor_id: str, *, wait_ready: bool = True,
+                     standby: bool = False) -> Worker:
+        links = self.standby_links if standby and self.standby_links else self.links
         command = self.sut.worker_command(WorkerSpec(
             workload=self.spec.workload,
-            postgres_url=self.links.postgres_url,
-            provider_url=self.links.provider_url,
+            postgres_url=links.postgres_url,
+            provider_url=links.provider_url,
             executor_id=executor_id,
             options=self.spec.options,
-            service_urls=self.links.service_urls,
+            service_urls=links.service_urls,
         ))
         with self.lock:
             name = f"{executor_id}.{len(self.workers)}"
@@ -132,6 +138,7 @@ class _Trial:
             except CapabilityUnavailable as exc:
                 raise FaultUnavailable(str(exc)) from exc
             self.workers.append(worker)
+            self.worker_links[name] = links
             self.events.add("worker_started", worker=name, executor=executor_id, pid=worker.pid)
         if wait_ready:
             worker.wait_ready(timeout_s=min(30.0, self.remaining()))
@@ -277,11 +284,16 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
         ids = [w.workflow_id for w in client.workflows([trial.workflow_id])]
         return client.step_records(ids or [trial.workflow_id])
 
-    target = FaultTarget(trial.env, victim, trial.workflow_id, trial.links, trial.trial_dir,
+    links, peers = trial.links, None  # with own_links: the victim's pair, and the others'
+    if trial.standby_links is not None:
+        links = trial.worker_links.get(victim.name, trial.links)
+        peers = trial.standby_links if links is trial.links else trial.links
+    target = FaultTarget(trial.env, victim, trial.workflow_id, links, trial.trial_dir,
                          release, wait_outcome, step_records=step_records,
                          workflow_records=lambda: client.workflows([trial.workflow_id]),
                          workers=workers,
-                         durable_store=trial.services.durable_store(trial.env))  # fmt: skip
+                         durable_store=trial.services.durable_store(trial.env),
+                         peer_links=peers)  # fmt: skip
     try:
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                          pid=victim.pid, detail={"fault": fault.name})  # fmt: skip
@@ -297,7 +309,7 @@ def _start_workers(trial: _Trial) -> None:
     started = [trial.start_worker(f"w1-{short}", wait_ready=False)]
     recovery = trial.spec.recovery
     if recovery.policy in ("standby", "supervised") and trial.spec.fault is not None:
-        started += [trial.start_worker(f"w{n + 2}-{short}", wait_ready=False)
+        started += [trial.start_worker(f"w{n + 2}-{short}", wait_ready=False, standby=True)
                     for n in range(recovery.standbys)]
     for worker in started:  # started together, so a standby costs no extra start-up time
         worker.wait_ready(timeout_s=WORKER_START_S)
@@ -400,8 +412,18 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool) ->
         raise
     links = replace(links, service_urls=service_links.worker_urls,
                     service_proxies=service_links.proxies)  # fmt: skip
+    standby_links = None
+    if spec.recovery.own_links and spec.fault is not None:
+        try:  # the SUT's own services stay behind the first worker's service links
+            standby_links = replace(env.create_links(f"{spec.trial_id}-sb", db_url),
+                                    service_urls=links.service_urls)
+        except BaseException:
+            env.remove_links(links)
+            RunningServices.unlink(env, service_links)
+            raise
     return _Trial(spec, env, sut, db_url, links, trial_dir, workflow_id=label,
-                  deadline=t0 + spec.timeout_s, services=services, setup=setup)  # fmt: skip
+                  deadline=t0 + spec.timeout_s, services=services,
+                  standby_links=standby_links, setup=setup)  # fmt: skip
 
 
 def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None = None,
@@ -439,6 +461,8 @@ def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None =
         supervisor.stopping.set()
         trial.stop_workers()
         env.remove_links(trial.links)
+        if trial.standby_links is not None:
+            env.remove_links(trial.standby_links)
         RunningServices.unlink(env, ServiceLinks(trial.links.service_urls,
                                                  trial.links.service_proxies))
     judgement = judge(history, trial.sut.promises)

@@ -42,13 +42,15 @@ def research_trial(
     params: ResearchParams = SUITE_PARAMS,
     standbys: int = 1,
     options: WorkerOptions | None = None,
+    own_links: bool = False,
 ) -> TrialSpec:
     """A ``research_agent`` trial; ``crash`` names a crash point of :func:`crash_point`, or labels
     a custom ``trigger`` (then give ``crash_step``, the logical step it lands in). ``options``
     (a longer lease, ...) apply to the golden run too.
 
     ``recovery="standby"`` asks for a takeover by a second, already running worker; for a SUT
-    whose docs give takeovers to a supervisor (DBOS: Conductor) it becomes ``supervised``."""
+    whose docs give takeovers to a supervisor (DBOS: Conductor) it becomes ``supervised``;
+    ``own_links`` gives the standbys links of their own (:class:`harness.trial.Recovery`)."""
     recovery = takeover_policy(sut, recovery)
     if trigger is None:
         trigger, crash_step = crash_point(
@@ -63,7 +65,8 @@ def research_trial(
         trigger=trigger,
         trigger_name=crash,
         crash_step=crash_step,
-        recovery=Recovery(cast(RecoveryPolicy, recovery), standbys=standbys),
+        recovery=Recovery(cast(RecoveryPolicy, recovery), standbys=standbys,
+                          own_links=own_links),
         seed=seed,
         options=options or WorkerOptions(),
     )
@@ -121,9 +124,10 @@ def first_activity_ns(history: History, workflow_id: str) -> dict[int, int]:
 
 def superseded_writes(history: History) -> list[str]:
     """Writes of a superseded execution that took effect after it was superseded (property 7 as
-    ARCHITECTURE.md defines it): a step record or an applied effect of epoch ``a`` made after an
-    execution of epoch ``b > a`` of the same workflow had already shown activity. Read from the
-    history only; one line per breach."""
+    ARCHITECTURE.md defines it): a step record, an applied effect or the outcome (when the SUT
+    records its writer, ``outcome_epoch``) of epoch ``a`` made after an execution of epoch
+    ``b > a`` of the same workflow had already shown activity, or an outcome written by an epoch
+    older than the record's own. Read from the history only; one line per breach."""
     breaches: list[str] = []
     for wf in {w.workflow_id for w in history.workflows} | set(history.workflow_ids):
         first = first_activity_ns(history, wf)
@@ -131,6 +135,13 @@ def superseded_writes(history: History) -> list[str]:
                   for r in history.steps if r.workflow_id == wf]
         writes += [(f.attempt, f.received_ns, f"effect {f.name}") for f in history.effects
                    if f.workflow_id == wf and f.applied and f.attempt is not None]
+        for w in history.workflows:
+            if w.workflow_id != wf or w.outcome_epoch is None or w.status == "PENDING":
+                continue
+            writes.append((w.outcome_epoch, w.updated_ns, f"{w.status} outcome"))
+            if w.outcome_epoch < w.epoch:  # the record itself says a newer execution claimed it
+                breaches.append(f"{wf}: the {w.status} outcome was written by epoch "
+                                f"{w.outcome_epoch} after epoch {w.epoch} had claimed the workflow")
         for epoch, at, what in writes:
             newer = [e for e, t in first.items() if e > epoch and t < at]
             if newer:

@@ -58,12 +58,19 @@ class Recovery:
       the supervisor the SUT's docs call for (e.g. DBOS Conductor): ``detection_delay_s`` after it
       sees a worker die, it asks the SUT's client to hand the dead executor's workflows to a live
       one (:class:`harness.sut.RecoversExecutors`). Reports state the delay.
+
+    ``own_links`` (standby/supervised only): the standbys reach Postgres and the provider through
+    links of their own, as a standby on another host would: a network fault on the victim's links
+    (``FaultTarget.links``) leaves the others connected, and the harness can hold the others'
+    traffic (``FaultTarget.peer_links``) apart from the victim's. By default every worker shares
+    one pair.
     """
 
     policy: RecoveryPolicy = "restart"
     delay_s: float = 0.0
     detection_delay_s: float = DEFAULT_DETECTION_DELAY_S
     standbys: int = 1
+    own_links: bool = False
 
     def __post_init__(self) -> None:
         if self.policy not in RECOVERY_POLICIES:
@@ -74,11 +81,16 @@ class Recovery:
             raise ValueError("Recovery delays must be >= 0 seconds")
         if self.standbys < 1:
             raise ValueError(f"standbys must be at least 1, got {self.standbys}")
+        if self.own_links and self.policy not in ("standby", "supervised"):
+            raise ValueError(f"own_links needs standbys (policy standby or supervised), not "
+                             f"{self.policy!r}")
 
     @property
     def label(self) -> str:
-        """The policy's name in trial ids: ``standby3`` for three standbys."""
-        return f"{self.policy}{self.standbys}" if self.standbys > 1 else self.policy
+        """The policy's name in trial ids: ``standby3`` for three standbys, ``standby_ownlinks``
+        when they have links of their own."""
+        label = f"{self.policy}{self.standbys}" if self.standbys > 1 else self.policy
+        return f"{label}_ownlinks" if self.own_links else label
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Steps, in order:
 1. load the workflow's recorded steps in one query (checkpointing on only);
 2. run the body with the execution bound to this thread (steps replay or record);
 3. write the outcome, fenced by epoch: SUCCESS with the JSON output, or ERROR with
-   ``{"type", "message"}`` of the exception that escaped the body.
+   ``{"type", "message"}`` of the exception that escaped the body; the row keeps the writer's
+   epoch and executor (``outcome_epoch``, ``outcome_executor``) as evidence.
 
 An execution that is fenced (a newer epoch owns the workflow), cancelled, evicted by a draining
 worker, or cut off from Postgres beyond the retry bound is abandoned: one log line, no outcome
@@ -45,7 +46,7 @@ def execute(host: ExecutionHost, context: WorkflowContext, claim: Claim, wf: Wor
         outcome = _run_body(Execution(context, recorded, host), claim, wf)
         if outcome is None:
             return
-        host.store.record_outcome(wid, context.epoch, *outcome)
+        host.store.record_outcome(wid, context.epoch, *outcome, context.executor_id)
         log.info("workflow %s (epoch %d) finished: %s", wid, context.epoch, outcome[0])
     except EvictedError:
         # Released here, at the boundary: once this thread ends the worker no longer holds the

@@ -16,7 +16,7 @@ import psycopg
 from reference_runtime._errors import SchemaVersionError
 
 DEFAULT_SCHEMA = "durabench_rt"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _LOCK_KEY = 0x6475726162  # "durab": one key for every schema; migrations are rare and short.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -64,6 +64,13 @@ _MIGRATIONS: dict[int, str] = {
         claimed_at      timestamptz NOT NULL,
         PRIMARY KEY (workflow_id, epoch)
     );
+    """,
+    # Who wrote the outcome: the epoch and executor of the execution whose terminal write was
+    # accepted (NULL while PENDING, and for CANCELLED: a client, not an execution, ended it).
+    3: """
+    ALTER TABLE {s}.workflows
+        ADD COLUMN IF NOT EXISTS outcome_epoch    bigint,
+        ADD COLUMN IF NOT EXISTS outcome_executor text;
     """,
 }
 

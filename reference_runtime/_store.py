@@ -37,7 +37,8 @@ from reference_runtime._types import Claim, ClaimInfo, StepInfo, WorkflowInfo
 _NS = "(extract(epoch FROM {col}) * 1000000)::bigint * 1000"
 _WF_COLUMNS = (
     "workflow_id, name, parent_id, status, inputs, output, error, executor_id, epoch, "
-    f"recovery_attempts, {_NS.format(col='created_at')}, {_NS.format(col='updated_at')}"
+    f"recovery_attempts, {_NS.format(col='created_at')}, {_NS.format(col='updated_at')}, "
+    "outcome_epoch, outcome_executor"
 )
 _STEP_COLUMNS = "workflow_id, seq, name, output, error, executor_id, epoch, recorded_ns"
 
@@ -92,6 +93,11 @@ WITH live AS MATERIALIZED ({live}), c AS (
                           format('claimed %%s times, more than max_recovery_attempts=%%s',
                                  w.epoch + 1, %(max)s))
                      ELSE w.error END,
+        -- a dead-lettering claim writes the outcome itself, at its own epoch
+        outcome_epoch = CASE WHEN w.recovery_attempts + (w.epoch > 0)::int > %(max)s
+                             THEN w.epoch + 1 END,
+        outcome_executor = CASE WHEN w.recovery_attempts + (w.epoch > 0)::int > %(max)s
+                                THEN %(me)s END,
         updated_at = clock_timestamp()
     FROM c WHERE w.workflow_id = c.workflow_id
     RETURNING w.workflow_id, w.name, w.inputs, w.epoch, w.status, c.previous, c.reason,
@@ -289,11 +295,15 @@ class Store:
             )
 
     def record_outcome(
-        self, workflow_id: str, epoch: int, status: str, output: str, error: str | None
+        self, workflow_id: str, epoch: int, status: str, output: str, error: str | None,
+        executor_id: str | None = None,
     ) -> None:
-        """PENDING -> terminal, only at ``epoch``; a retry that finds its own outcome is a no-op."""
+        """PENDING -> terminal, only at ``epoch``; a retry that finds its own outcome is a no-op.
+        The row keeps who wrote it (``outcome_epoch``, ``outcome_executor``)."""
         self.db.run(
-            lambda c: self._record_outcome_txn(c, workflow_id, epoch, status, output, error)
+            lambda c: self._record_outcome_txn(
+                c, workflow_id, epoch, status, output, error, executor_id
+            )
         )
 
     def _record_outcome_txn(
@@ -304,21 +314,22 @@ class Store:
         status: str,
         output: str,
         error: str | None,
+        executor_id: str | None = None,
     ) -> None:
         updated = conn.execute(
             f"""UPDATE {self._s}.workflows
                 SET status = %s, output = %s::jsonb, error = %s::jsonb, lease_expires_at = NULL,
-                    updated_at = clock_timestamp()
+                    outcome_epoch = %s, outcome_executor = %s, updated_at = clock_timestamp()
                 WHERE workflow_id = %s AND epoch = %s AND status = 'PENDING'""",
-            (status, output, error, workflow_id, epoch),
+            (status, output, error, epoch, executor_id, workflow_id, epoch),
         ).rowcount
         if updated:
             return
         row = conn.execute(
-            f"SELECT status, epoch FROM {self._s}.workflows WHERE workflow_id = %s",
+            f"SELECT status, epoch, outcome_epoch FROM {self._s}.workflows WHERE workflow_id = %s",
             (workflow_id,),
         ).fetchone()
-        if row is not None and row[1] == epoch and row[0] == status:
+        if row is not None and row[2] == epoch and row[0] == status:
             return  # our own earlier write, whose acknowledgement was lost
         if row is not None and row[0] == "CANCELLED":
             raise WorkflowCancelledError(workflow_id)

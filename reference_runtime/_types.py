@@ -33,7 +33,13 @@ class StepInfo:
 
 @dataclass(frozen=True)
 class WorkflowInfo:
-    """A workflow's status row."""
+    """A workflow's status row.
+
+    ``outcome_epoch`` / ``outcome_executor``: the execution whose terminal write (SUCCESS, ERROR,
+    or the claim that dead-lettered it) was accepted; None while PENDING and for CANCELLED. With
+    fencing intact ``outcome_epoch == epoch``: an outcome from an older epoch was written by a
+    superseded execution.
+    """
 
     workflow_id: str
     name: str
@@ -47,6 +53,8 @@ class WorkflowInfo:
     recovery_attempts: int
     created_ns: int
     updated_ns: int
+    outcome_epoch: int | None = None
+    outcome_executor: str | None = None
 
 
 @dataclass(frozen=True)

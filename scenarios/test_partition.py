@@ -5,11 +5,24 @@
   crash-loop, so no worker dies;
 - ``worker→provider`` cut while an LLM call is in flight: the provider bills the answer, the
   worker never gets it, retries after its client timeout and goes on;
-- ``worker→postgres`` down for 2.5 leases while the worker stays alive, its LLM call held until
+- ``worker→postgres`` out for 2.5 leases while the worker stays alive, its LLM call held until
   3 s after the link is back (so the worker's claim loop and heartbeat reconnect before the
   execution writes anything): the worker goes on with its own execution — it must not claim the
   workflow again from itself (fencing its own live execution and paying its step twice), and
-  nobody else supersedes it (epoch 1 to the end);
+  nobody else supersedes it (epoch 1 to the end). Whether the worker sees its own lease expired
+  depends on which of its threads reaches the server first once the link is back, so the cases
+  say which order they test: ``down`` (the proxy disabled: connections reset, every thread
+  reconnects on its own backoff — either order) and ``stall`` (every answer held: each thread is
+  left waiting on its one query, and the heal wakes them all at once; the claim loop, polling
+  every ``poll_s`` = 0.1 s, queries again before the heartbeat, every ``heartbeat_s`` = 0.5 s,
+  renews the lease: a runtime that re-claims a workflow it is running once its lease lapsed
+  does so -- every run on an idle machine, but not on every run under load (open problem: a
+  heartbeat that was opening a connection when the answers stopped renews as soon as it has
+  one, without waiting ``heartbeat_s``; which thread that is, is decided inside the worker));
+- the same outage (``down``) with a standby on links of its own: the standby takes the workflow
+  over while the first worker is cut off (the link stays cut until it did), then the link comes
+  back and the first worker's execution, its LLM call answered 3 s later, tries to record the
+  step: a runtime that keeps writing under the claim it lost is caught on every run (property 7);
 - a query black-holed in the middle of a step record (``ack_loss`` in ``blackhole`` mode: the
   commit's answer swallowed, the connection left open): the worker must cut the query itself
   (its query timeout) and retry, and finish before the harness heals the link — removing the
@@ -29,6 +42,7 @@ from harness import (
     WorkerOptions,
     get_sut,
     research_trial,
+    superseded_writes,
     worker_deaths,
 )
 
@@ -61,11 +75,16 @@ def test_partition_is_ridden_out(trials: TrialRunner, sut: str, case: str, seed:
         )
 
 
-def test_postgres_outage_longer_than_the_lease(trials: TrialRunner, sut: str, seed: int) -> None:
+OUTAGES = {"down": "postgres_outage_past_lease", "stall": "postgres_stall_past_lease"}
+
+
+@pytest.mark.parametrize("mode", list(OUTAGES))
+def test_postgres_outage_longer_than_the_lease(trials: TrialRunner, sut: str, seed: int,
+                                               mode: str) -> None:
     # The worker's LLM timeout outlasts the held call: it waits for its answer, it does not retry.
-    fault = PartitionFault(link="postgres", mode="down", duration_s=2.5 * LEASE,
+    fault = PartitionFault(link="postgres", mode=mode, duration_s=2.5 * LEASE,
                            hold_past_heal_s=3.0, llm_timeout_s=30.0)  # fmt: skip
-    result = trials.run(research_trial("partition", sut, fault, "postgres_outage_past_lease",
+    result = trials.run(research_trial("partition", sut, fault, OUTAGES[mode],
                                        trigger=Trigger("received", call=3), crash_step=2,
                                        seed=seed))  # fmt: skip
     trials.require_valid(result)
@@ -76,6 +95,29 @@ def test_postgres_outage_longer_than_the_lease(trials: TrialRunner, sut: str, se
         f"the live worker's own execution must carry on, not be superseded: epochs {epochs}"
     )
     assert result.figures.redundant_tokens == 0, "an outage of the store costs no LLM call"
+
+
+def test_postgres_outage_with_a_standby_fences_the_cut_off_worker(
+    trials: TrialRunner, sut: str, seed: int
+) -> None:
+    if "single_active_execution" not in get_sut(sut).promises:
+        pytest.skip(f"this order tests property 7 (single active execution), which {sut} does "
+                    "not promise: nothing fences its cut-off worker")
+    if "standby" not in get_sut(sut).recovery_policies:
+        pytest.skip(f"{sut}: the order 'a standby took over during the outage' needs a natively "
+                    "claiming standby")
+    fault = PartitionFault(link="postgres", mode="down", duration_s=2.5 * LEASE,
+                           hold_past_heal_s=3.0, llm_timeout_s=30.0,
+                           until_takeover_s=30.0)  # fmt: skip
+    result = trials.run(research_trial("partition", sut, fault, "postgres_outage_standby_took_over",
+                                       trigger=Trigger("received", call=3), crash_step=2,
+                                       recovery="standby", own_links=True, seed=seed))  # fmt: skip
+    trials.require_valid(result)
+    history = result.history
+    assert not worker_deaths(history), "the cut-off worker stays alive through the outage"
+    assert history.workflows[0].epoch >= 2, "the standby took the workflow over"
+    late = superseded_writes(history)
+    assert not late, f"the cut-off worker's writes took effect after the takeover: {late}"
 
 
 def test_blackholed_commit_is_cut_and_retried(trials: TrialRunner, sut: str, seed: int) -> None:

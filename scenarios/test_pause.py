@@ -16,6 +16,12 @@ the store or the effect sink first is a race, so each case pins the order (see
   — the zombie posting ``publish`` before the replacement — is a race ``reference-nockpt`` cannot
   win (it does not promise property 7) and is not run for it.
 
+- ``outcome_zombie_first`` (checkpointing on): the zombie is stopped *past its last step record*,
+  before its outcome write; the standby (on links of its own) claims and only replays, its
+  answers held until the zombie, resumed, tried its outcome write. A runtime that fences step
+  records but not the outcome lets the superseded execution write the workflow's outcome; the
+  record's ``outcome_epoch`` shows it on every run (property 7).
+
 With checkpointing the zombie's first late write (the step record) is fenced, so it makes no new
 LLM call. Without it the zombie keeps calling the LLM until its outcome write is rejected —
 tokens that are billed and counted as redundant.
@@ -38,6 +44,7 @@ from harness import (
     PauseFault,
     TrialRunner,
     Trigger,
+    WorkerOptions,
     crash_point,
     first_activity_ns,
     get_sut,
@@ -55,6 +62,8 @@ CASES = {
     "last_step": (Trigger("received", call=CALLS), CALLS - 1),
 }
 NOCKPT_CASES = ("mid_step_early", "mid_step_late")
+LAST_STEP = SUITE_PARAMS.turns + 2
+"""The research agent's last step record: ``publish``, after the last LLM call (``CALLS``)."""
 
 
 def _order(sut: str) -> str:
@@ -93,3 +102,35 @@ def test_paused_zombie_is_fenced(trials: TrialRunner, sut: str, case: str, seed:
         assert redundant >= sum(e.tokens for e in zombie_calls), (
             "whatever the unfenced zombie spends is billed and must be counted as redundant"
         )
+
+
+def test_zombie_past_its_last_step_cannot_write_the_outcome(
+    trials: TrialRunner, sut: str, seed: int
+) -> None:
+    """A zombie further along than its replacement: every step recorded, its outcome not yet."""
+    if not get_sut(sut).checkpointing:
+        pytest.skip(f"{sut} records no steps: a zombie is never past its last step record (and "
+                    "property 7 is not promised)")
+    if "standby" not in get_sut(sut).recovery_policies:
+        pytest.skip(f"{sut}: outcome_zombie_first needs a natively claiming standby")
+    # While it is caught, the zombie hears of every write 2 s late, heartbeats included: a 5 s
+    # lease outlasts that, so nobody takes over before the zombie is stopped.
+    options = WorkerOptions(lease_s=5.0)
+    fault = PauseFault(order="outcome_zombie_first", last_step=LAST_STEP,
+                       lease_s=options.lease_s, ack_delay_ms=2000)  # fmt: skip
+    spec = research_trial("pause", sut, fault, "past_last_step-outcome_zombie_first",
+                          trigger=Trigger("received", call=CALLS), crash_step=LAST_STEP,
+                          recovery="standby", own_links=True, options=options,
+                          seed=seed)  # fmt: skip
+    result = trials.run(spec)
+    trials.require_valid(result)
+    history = result.history
+    root = history.workflows[0]
+    assert root.epoch >= 2, f"the standby should have claimed the workflow (epoch {root.epoch})"
+    late = superseded_writes(history)
+    assert not late, f"the zombie's writes took effect after the takeover: {late}"
+    assert root.outcome_epoch in (None, root.epoch), (
+        f"the outcome was written by epoch {root.outcome_epoch}, not by the owner {root.epoch}")
+    zombie_calls = [e for e in history.trial_ledger() if e.attempt == 1 and e.step == LAST_STEP]
+    assert not zombie_calls and result.figures.redundant_tokens == 0, (
+        "every step was recorded before the takeover: the replacement replays, it pays nothing")

@@ -83,9 +83,11 @@ class Clock:
         return " ".join(parts)
 
     def workflow(self, w: WorkflowRecord) -> str:
+        writer = ("" if w.outcome_epoch is None
+                  else f" outcome_epoch={w.outcome_epoch} outcome_executor={w.outcome_executor}")
         return (
             f"workflow wf={w.workflow_id} parent={w.parent_id} status={w.status} "
-            f"epoch={w.epoch} executor={w.executor} updated={self.at(w.updated_ns)}"
+            f"epoch={w.epoch} executor={w.executor}{writer} updated={self.at(w.updated_ns)}"
         )
 
 

@@ -12,13 +12,17 @@ claim of ``e`` is the earliest claim over ``e' > e``.
 
 Per workflow, **false** when any of these holds:
 
-1. Late write: a step record (``recorded_ns``) or an applied effect (``received_ns``) of epoch
-   ``e`` lands strictly after the superseding claim of ``e``.
+1. Late write: a step record (``recorded_ns``), an applied effect (``received_ns``) or the
+   outcome (a terminal WorkflowRecord's ``updated_ns``, when the SUT records its writer's
+   ``outcome_epoch``) of epoch ``e`` lands strictly after the superseding claim of ``e``.
 2. Late outcome: the WorkflowRecord ends owned by an epoch lower than one that demonstrably ran
-   (its ``epoch`` is lower than the epoch of a write, ledger request or tool execution), or a
-   terminal output names (``output["llm_nonces"]``) the nonce of a response that a superseded
-   epoch received after the superseding claim (``responded_ns`` later than the claim) -- the
-   superseded execution's work became the outcome.
+   (its ``epoch`` is lower than the epoch of a write, ledger request or tool execution); or its
+   outcome was written by an epoch lower than the one that owns the record (``outcome_epoch <
+   epoch``: a newer execution had claimed the workflow, yet the older one's outcome was
+   accepted -- a zombie further along than its replacement, which may show no activity at all
+   when it only replayed); or a terminal output names (``output["llm_nonces"]``) the nonce of a
+   response that a superseded epoch received after the superseding claim (``responded_ns`` later
+   than the claim) -- the superseded execution's work became the outcome.
 3. Shared token: two different executors wrote with the same epoch.
 4. Unexplained takeover: epoch ``e'`` superseded epoch ``e`` of executor ``X`` while nothing the
    trial did could explain it: no fault had fired at or before the claim bound, and no worker of
@@ -61,6 +65,10 @@ class _Act:
 def _acts(history: History, wf: str, clock: Clock) -> list[_Act]:
     acts = [_Act(r.recorded_ns, r.epoch, r.executor, clock.step(r), True)
             for r in history.steps if r.workflow_id == wf]
+    acts += [_Act(w.updated_ns, w.outcome_epoch, w.outcome_executor, f"outcome {clock.workflow(w)}",
+                  True)
+             for w in history.workflows
+             if w.workflow_id == wf and w.outcome_epoch is not None and w.status != "PENDING"]
     acts += [_Act(f.received_ns, f.attempt, f.executor, clock.effect(f), f.applied)
              for f in history.effects if f.workflow_id == wf and f.attempt is not None]
     acts += [_Act(e.received_ns, e.attempt, e.executor, clock.ledger(e), False)
@@ -119,6 +127,11 @@ def _late_outcome(history: History, record: WorkflowRecord, acts: list[_Act],
         return Verdict(PROPERTY, "false",
                        f"{wf}: record ended at epoch {record.epoch} ({record.status}) but epoch "
                        f"{top.epoch} ran", (clock.workflow(record), top.line), wf)
+    if record.outcome_epoch is not None and record.outcome_epoch < record.epoch:
+        return Verdict(PROPERTY, "false",
+                       f"{wf}: the {record.status} outcome was written by epoch "
+                       f"{record.outcome_epoch} although epoch {record.epoch} had claimed the "
+                       "workflow", (clock.workflow(record),), wf)
     output = record.output if isinstance(record.output, Mapping) else {}
     nonces = output.get("llm_nonces")
     used = set(nonces.values()) if isinstance(nonces, Mapping) else set()

@@ -42,6 +42,7 @@ class FaultTarget:
     """The worker running the workflow when the trigger fired."""
     workflow_id: str
     links: Links
+    """The victim's links (with ``Recovery.own_links``), else every worker's."""
     trial_dir: Path
     release: Callable[[], None] = lambda: None
     """Lets a call held by the trigger continue (idempotent). The runner calls it after
@@ -60,6 +61,9 @@ class FaultTarget:
 
     durable_store: DurableStore | None = None
     """What ``db_crash`` crashes: the SUT's durable store (None: the environment's Postgres)."""
+    peer_links: Links | None = None
+    """The links of the trial's other workers, when the standbys have links of their own
+    (``Recovery.own_links``; ``links`` are then the victim's alone), else None (one shared pair)."""
 
     def proxy(self, link: str) -> str:
         """The Toxiproxy proxy of ``link`` (``postgres``, ``provider`` or a SUT service's name)."""
@@ -71,6 +75,18 @@ class FaultTarget:
             return self.links.service_proxies[link]
         valid = ", ".join(["postgres", "provider", *self.links.service_proxies])
         raise ValueError(f"unknown link {link!r}; valid links: {valid}")
+
+    def peer_proxy(self, link: str) -> str:
+        """The other workers' own proxy of ``link`` (``postgres`` or ``provider``); an error that
+        says what to do when the trial gave them none."""
+        if self.peer_links is None:
+            raise ValueError("this fault acts on the other workers' own links: run the trial "
+                             "with Recovery(policy='standby', own_links=True)")
+        if link not in ("postgres", "provider"):
+            raise ValueError(f"unknown link {link!r} of the other workers; valid: postgres, "
+                             "provider")
+        links = self.peer_links
+        return links.postgres_proxy if link == "postgres" else links.provider_proxy
 
     def crash_store(self) -> None:
         """Crash the SUT's durable store without a clean shutdown."""

@@ -14,20 +14,49 @@ pins it with the provider's holds (``order``):
   the replacement writes. Needs a ``received`` trigger (the zombie is caught mid-call).
 - ``replacement_first``: the zombie is resumed only once the workflow is terminal: the
   replacement wrote its outcome and effects first, the zombie's writes all come after.
+- ``outcome_zombie_first``: the zombie is stopped *past its last step record*, before its
+  outcome write, so its replacement only replays and the zombie is further along than it (needs
+  a ``received`` trigger on the last LLM call, ``last_step``, ``lease_s`` and standbys with links
+  of their own, ``Recovery(own_links=True)``). Each move waits for an event, never for a race:
+  1. a ``latency`` toxic (``ack_delay_ms``) on the zombie's Postgres link delays every answer
+     it gets; the held call goes on, and once the store shows the record of ``last_step``
+     committed -- its acknowledgement still in the toxic, so the outcome write not yet sent --
+     the zombie is stopped (seen too late to be sure: :class:`PauseNotLanded`, a skip);
+  2. the standbys' queries are held (a long ``latency`` toxic on their link's upstream) until
+     the zombie's lease has surely expired (``lease_s`` after the stop, plus a second), then
+     their answers are held instead (downstream) and their queries let through: the standby's
+     claim commits, but it does not hear of it;
+  3. once the store shows the claim (a newer epoch), the zombie is resumed: its outcome write
+     reaches the store after the superseding claim and before anything of the replacement's;
+  4. the standbys' answers are let through once the workflow is terminal (the zombie's outcome
+     was accepted) or ``head_start_s`` passed (it was rejected: nothing to see).
 - ``timed``: stopped for ``duration_s``, whatever happened meanwhile (the order is not pinned:
   for benchmarks, not for verdicts).
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from dataclasses import dataclass
 
-from harness.faults._base import FaultTarget
+from harness.faults._base import FaultTarget, FaultUnavailable
+from harness.history import StepRecord
+from harness.net import NotFoundError
 
-ORDERS = ("zombie_first", "replacement_first", "timed")
+ORDERS = ("zombie_first", "replacement_first", "outcome_zombie_first", "timed")
 POLL_S = 0.02
+ACK_DELAY = "pause_ack_delay"
+STANDBY_HOLD = {"upstream": "pause_standby_queries", "downstream": "pause_standby_answers"}
+HOLD_MS = 600_000
+"""A latency toxic this long is a hold: removing it lets everything it kept through at once."""
+
+
+class PauseNotLanded(FaultUnavailable):
+    """``outcome_zombie_first``: the last step record was seen too late to be sure that the
+    zombie had not yet heard of it (a machine too loaded for ``ack_delay_ms``): skipped with the
+    reason, never judged as if the zombie had been stopped before its outcome write."""
 
 
 @dataclass(frozen=True)
@@ -39,18 +68,30 @@ class PauseFault:
     """How long the replacement may take to claim (the lease plus a poll, on a loaded machine)."""
     head_start_s: float = 3.0
     """``zombie_first``: the longest the replacement stays held while the zombie does nothing."""
+    last_step: int | None = None
+    """``outcome_zombie_first``: the logical step of the workflow's last step record."""
+    lease_s: float | None = None
+    """``outcome_zombie_first``: the trial's lease (the standby may claim once it expired)."""
+    ack_delay_ms: int = 2000
+    """``outcome_zombie_first``: how late the zombie hears of its writes while it is caught. Its
+    heartbeats are that late too: the trial's lease must outlast it plus a heartbeat interval."""
     name: str = "pause"
     kills_worker: bool = False
 
     def __post_init__(self) -> None:
         if self.order not in ORDERS:
             raise ValueError(f"unknown pause order {self.order!r}; valid: {', '.join(ORDERS)}")
+        if self.order == "outcome_zombie_first" and (self.last_step is None or not self.lease_s):
+            raise ValueError("the outcome_zombie_first order needs last_step= (the logical step "
+                             "of the last step record) and lease_s= (the trial's lease)")
 
     def inject(self, target: FaultTarget) -> None:
         """Returns with the zombie resumed, in the order this fault pins."""
         if self.order == "timed":
             target.worker.signal(signal.SIGSTOP)
             time.sleep(self.duration_s)
+        elif self.order == "outcome_zombie_first":
+            self._outcome_zombie_first(target)
         elif self.order == "replacement_first":
             target.worker.signal(signal.SIGSTOP)
             if not target.wait_outcome(self.takeover_timeout_s + 60.0):
@@ -106,10 +147,94 @@ class PauseFault:
                 return
             time.sleep(POLL_S)
 
+    def _outcome_zombie_first(self, target: FaultTarget) -> None:
+        """See the module doc; returns with the zombie resumed and every hold removed."""
+        toxiproxy = target.env.toxiproxy()
+        zombie_link, standby_link = target.proxy("postgres"), target.peer_proxy("postgres")
+        toxiproxy.add_toxic(zombie_link, "latency", stream="downstream", name=ACK_DELAY,
+                            latency=self.ack_delay_ms)  # fmt: skip
+        calls = target.env.provider_client().ledger(target.workflow_id)
+        zombie = calls[-1].attempt if calls else None
+        armed_ns = time.time_ns()
+        target.release()
+        last = self._await_last_record(target, armed_ns, zombie)
+        target.worker.signal(signal.SIGSTOP)
+        stopped = time.time()
+        late_s = stopped - last.recorded_ns / 1e9
+        if late_s > 0.6 * self.ack_delay_ms / 1000:
+            raise PauseNotLanded(
+                f"pause: the record of step {self.last_step} was seen {late_s:.2f}s after it "
+                f"committed, too close to the {self.ack_delay_ms} ms acknowledgement delay to be "
+                "sure the zombie had not yet heard of it (a loaded machine: raise ack_delay_ms)")
+        if any(w.workflow_id == target.workflow_id and w.epoch != last.epoch
+               for w in target.workflow_records()):
+            raise RuntimeError(
+                f"pause: {target.workflow_id} was claimed again before its owner was stopped: "
+                f"its heartbeats, {self.ack_delay_ms} ms late each, let the lease lapse (give "
+                "the trial a lease longer than ack_delay_ms plus the heartbeat interval)")
+        self._hold(target, standby_link, "upstream")
+        toxiproxy.remove_toxic(zombie_link, ACK_DELAY)  # into the stopped zombie's socket
+        assert self.lease_s is not None
+        time.sleep(max(0.0, stopped + self.lease_s + 1.0 - time.time()))
+        self._hold(target, standby_link, "downstream")
+        toxiproxy.remove_toxic(standby_link, STANDBY_HOLD["upstream"])
+        self._await_claim(target, last.epoch)
+        target.worker.signal(signal.SIGCONT)
+        deadline = time.monotonic() + self.head_start_s
+        while time.monotonic() < deadline and not self._terminal(target):
+            time.sleep(POLL_S)
+        toxiproxy.remove_toxic(standby_link, STANDBY_HOLD["downstream"])
+
+    @staticmethod
+    def _hold(target: FaultTarget, proxy: str, stream: str) -> None:
+        target.env.toxiproxy().add_toxic(proxy, "latency", stream=stream,  # type: ignore[arg-type]
+                                         name=STANDBY_HOLD[stream], latency=HOLD_MS)  # fmt: skip
+
+    def _await_last_record(self, target: FaultTarget, after_ns: int,
+                           zombie: int | None) -> StepRecord:
+        deadline = time.monotonic() + self.takeover_timeout_s
+        while time.monotonic() < deadline:
+            for record in target.step_records():
+                if (record.workflow_id == target.workflow_id and record.step == self.last_step
+                        and record.recorded_ns > after_ns
+                        and zombie in (None, record.epoch)):
+                    return record
+            time.sleep(POLL_S / 2)
+        raise RuntimeError(
+            f"pause: no record of step {self.last_step} of {target.workflow_id} within "
+            f"{self.takeover_timeout_s:.0f}s (outcome_zombie_first needs a checkpointing SUT and "
+            "the logical step of the workflow's last step record)")
+
+    def _await_claim(self, target: FaultTarget, zombie: int) -> None:
+        deadline = time.monotonic() + self.takeover_timeout_s
+        while time.monotonic() < deadline:
+            if any(w.workflow_id == target.workflow_id and w.epoch > zombie
+                   for w in target.workflow_records()):
+                return
+            time.sleep(POLL_S)
+        raise RuntimeError(
+            f"pause: no standby claimed {target.workflow_id} within {self.takeover_timeout_s:.0f}s"
+            f" of its lease expiring while {target.worker.name} was stopped (is there a standby?)")
+
+    @staticmethod
+    def _terminal(target: FaultTarget) -> bool:
+        return any(w.workflow_id == target.workflow_id and w.status != "PENDING"
+                   for w in target.workflow_records())
+
     def heal(self, target: FaultTarget) -> None:
-        """Resume the zombie; a call it had in flight is answered now, so it tries to record."""
+        """Resume the zombie (a call it had in flight is answered now, so it tries to record)
+        and remove every hold this fault put on a link."""
         target.worker.signal(signal.SIGCONT)
         target.release()
+        if self.order != "outcome_zombie_first":
+            return
+        toxiproxy = target.env.toxiproxy()
+        holds = [(target.proxy("postgres"), ACK_DELAY)]
+        if target.peer_links is not None:
+            holds += [(target.peer_proxy("postgres"), name) for name in STANDBY_HOLD.values()]
+        for proxy, name in holds:
+            with contextlib.suppress(NotFoundError):
+                toxiproxy.remove_toxic(proxy, name)
 
 
 def _older(epoch: int | None, replacement: int | None) -> bool:

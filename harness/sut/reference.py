@@ -198,6 +198,9 @@ def workflow_record(info: WorkflowInfo) -> WorkflowRecord:
         recovery_attempts=info.recovery_attempts,
         created_ns=info.created_ns,
         updated_ns=info.updated_ns,
+        # getattr: a runtime before schema 3 keeps no outcome writer (then None, not judged)
+        outcome_epoch=getattr(info, "outcome_epoch", None),
+        outcome_executor=getattr(info, "outcome_executor", None),
     )
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from checker_histories import (
     WF,
@@ -22,6 +24,22 @@ from harness.sut.reference import claim_record
 from reference_runtime import ClaimInfo
 
 CRASH = crash_run()
+
+
+def _last_step_zombie(*, outcome_epoch: int | None, outcome_executor: str | None = "w1",
+                      record_epoch: int = 2, claims: bool = True) -> History:
+    """w1 ran every step and published, then was paused before its outcome write (fault at
+    4.7 s); w2 claimed at 6.0 s and only replayed (no activity of its own); the outcome was
+    written at 7.0 s by ``outcome_epoch``."""
+    clean = clean_run()
+    record = replace(wfrec(epoch=record_epoch, executor="w2", updated=7.0,
+                           output=clean.workflows[0].output),
+                     outcome_epoch=outcome_epoch, outcome_executor=outcome_executor)
+    return with_(
+        clean, workflows=(record,),
+        claims=(Claim(WF, 1, "w1", at(0.0)), Claim(WF, 2, "w2", at(6.0))) if claims else (),
+        events=(*clean.events, event("fault_fired", 4.7, worker="w1", executor="w1",
+                                     detail={"fault": "pause"})))
 
 CASES: list[tuple[str, History, Validity, str]] = [
     ("one execution", clean_run(), "true", "nothing accepted"),
@@ -59,6 +77,23 @@ CASES: list[tuple[str, History, Validity, str]] = [
         workflows=(wfrec(epoch=2, executor="w2", updated=6.5, output=output(
             {0: "n0a1", 1: "n1a1", 2: "n2a2", 3: "zombie-3"})),)),
      "false", "the outcome uses a response epoch 1 received after epoch 2"),
+    # ... or its outcome write carries its own epoch (the SUT records the outcome's writer):
+    # a zombie that recorded every step before it was paused, resumed after a takeover by a
+    # replacement that only replayed, and wrote the outcome.
+    ("zombie's outcome written after the reported claim", _last_step_zombie(outcome_epoch=1),
+     "false", "epoch 1 wrote after epoch 2 had claimed"),
+    ("zombie's outcome, no claims reported: the record's own epoch is newer",
+     _last_step_zombie(outcome_epoch=1, claims=False),
+     "false", "outcome was written by epoch 1 although epoch 2 had claimed"),
+    ("the replacement's outcome after a replay-only takeover",
+     _last_step_zombie(outcome_epoch=2, outcome_executor="w2"), "true", "nothing accepted"),
+    ("a SUT that keeps no outcome writer is not judged by it",
+     _last_step_zombie(outcome_epoch=None, outcome_executor=None), "true", "nothing accepted"),
+    ("the owner's outcome before any takeover", _last_step_zombie(
+        outcome_epoch=1, record_epoch=1, claims=False), "true", "nothing accepted"),
+    ("an outcome by another executor with the writer's epoch", with_(CRASH, workflows=(
+        replace(CRASH.workflows[0], outcome_epoch=2, outcome_executor="w3"),)),
+     "false", "both wrote with epoch 2"),
     ("takeover with no fault and a live owner", with_(
         CRASH, events=tuple(e for e in CRASH.events
                             if e.kind not in ("fault_fired", "worker_exited", "fault_healed"))),

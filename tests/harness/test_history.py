@@ -55,3 +55,14 @@ def test_history_with_tools_and_claims_round_trips() -> None:
         claims=(Claim("wf", 1, "w1", 3),),
     )
     assert history_from_json(json.loads(json.dumps(to_json(history)))) == history
+
+
+def test_the_outcome_writer_round_trips_and_old_lines_read_without_it() -> None:
+    record = WorkflowRecord("wf", None, "SUCCESS", "w2", 2, {}, 1, 1, 9, outcome_epoch=1,
+                            outcome_executor="w1")  # fmt: skip
+    history = History(trial_id="t", workflow_ids=("wf",), checkpointing=True, workflows=(record,))
+    data = json.loads(json.dumps(to_json(history)))
+    assert history_from_json(data) == history
+    for key in ("outcome_epoch", "outcome_executor"):
+        del data["workflows"][0][key]  # a line written before the outcome kept its writer
+    assert history_from_json(data).workflows[0].outcome_epoch is None

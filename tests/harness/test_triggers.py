@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.faults import AckLossFault, PauseFault
+from harness.faults import AckLossFault, PartitionFault, PauseFault
+from harness.trial import Recovery
 from harness.triggers import CRASH_POINTS, ProviderRule, Trigger, crash_point
 
 
@@ -70,3 +71,15 @@ def test_fault_parameters_are_checked() -> None:
     with pytest.raises(ValueError, match="ack_loss"):
         AckLossFault(mode="drop")
     assert AckLossFault(mode="kill").kills_worker and not AckLossFault().kills_worker
+    with pytest.raises(ValueError, match=r"last_step= .* and lease_s="):
+        PauseFault(order="outcome_zombie_first", last_step=6)
+    assert PauseFault(order="outcome_zombie_first", last_step=6, lease_s=5.0).lease_s == 5.0
+    with pytest.raises(ValueError, match="valid: down, timeout, stall"):
+        PartitionFault(mode="sever")
+
+
+def test_own_links_need_standbys_and_show_in_the_trial_id() -> None:
+    with pytest.raises(ValueError, match="own_links needs standbys"):
+        Recovery("restart", own_links=True)
+    assert Recovery("standby", own_links=True).label == "standby_ownlinks"
+    assert Recovery("standby", standbys=3).label == "standby3"

@@ -54,7 +54,7 @@ def test_a_version_1_schema_gains_the_claim_log_and_every_claim_is_logged(
     sql(pg_url, f"DROP TABLE {schema}.claims")  # as a runtime before the claim log left it
     sql(pg_url, f"DELETE FROM {schema}.schema_version WHERE version > 1")
     rt = make_runtime("claimer")
-    assert sql(pg_url, f"SELECT max(version) FROM {schema}.schema_version") == [(2,)]
+    assert sql(pg_url, f"SELECT max(version) FROM {schema}.schema_version") == [(SCHEMA_VERSION,)]
     rt.start_workflow(apps.child_work, 1, workflow_id="logged")
     claim = dict(executor_id="claimer", names=["child_work"], held=[], limit=5, lease_s=30.0,
                  max_recovery_attempts=10, detect=False)  # fmt: skip
@@ -143,6 +143,27 @@ def test_step_and_outcome_writes_are_idempotent_for_their_epoch_and_fenced_for_o
         rt.store.record_step(_step("c", 0, cancelled_epoch))
     with pytest.raises(WorkflowCancelledError):
         rt.store.record_outcome("c", cancelled_epoch, "SUCCESS", "null", None)
+    cancelled = rt.get_workflow("c")
+    assert cancelled is not None and cancelled.outcome_epoch is None, "a client cancelled it"
+
+
+def test_the_outcome_keeps_its_writer_and_a_superseded_writer_is_not_it(
+    make_runtime: RuntimeFactory, pg_url: str, schema: str
+) -> None:
+    rt = make_runtime()
+    old = _claimed(rt, "o")
+    assert (rt.get_workflow("o") or pytest.fail("missing")).outcome_epoch is None
+    sql(pg_url, f"UPDATE {schema}.workflows SET lease_expires_at = now() - interval '1 s'")
+    (new,) = rt.store.claim("taker", names=[apps.branching.__name__], held=[], limit=1,
+                            lease_s=30, max_recovery_attempts=10, detect=False)  # fmt: skip
+    assert new.epoch == old + 1
+    with pytest.raises(FencedError):
+        rt.store.record_outcome("o", old, "SUCCESS", '"zombie"', None, "owner")
+    rt.store.record_outcome("o", new.epoch, "SUCCESS", '"new"', None, "taker")
+    info = rt.get_workflow("o")
+    assert info is not None
+    assert (info.output, info.epoch, info.outcome_epoch, info.outcome_executor) == (
+        "new", new.epoch, new.epoch, "taker")
 
 
 def test_a_postgres_crash_mid_workflow_is_ridden_out() -> None:

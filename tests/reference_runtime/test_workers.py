@@ -138,6 +138,7 @@ def test_a_workflow_that_keeps_crashing_is_dead_lettered(
         handle.result(timeout=10)
     info = client.get_workflow("crashy")
     assert info is not None and info.status == "DEAD_LETTER" and info.recovery_attempts == 3
+    assert (info.outcome_epoch, info.outcome_executor) == (info.epoch, "w-crash")
     assert [e[0] for e in read_log(tmp_path)] == ["s1", "die", "die", "die"]
     assert last.proc is not None and last.proc.poll() is None
 
