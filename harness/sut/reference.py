@@ -204,12 +204,19 @@ def workflow_record(info: WorkflowInfo) -> WorkflowRecord:
     )
 
 
+CLIENT_DB_RETRY_S = 300.0
+"""How long the harness's own client keeps retrying the store: it only drives and observes, so it
+outwaits a Postgres that is slow to come back from a crash on a loaded machine (the workers keep
+the runtime's own bound; their behaviour is what is judged)."""
+
+
 class ReferenceClient:
     """Starts workflows and reads the runtime's store; never runs a workflow itself."""
 
     def __init__(self, postgres_url: str, observer: str = "harness") -> None:
         self._observer = observer
-        self._rt = Runtime(app, postgres_url, executor_id=f"durabench-{observer}")
+        self._rt = Runtime(app, postgres_url, executor_id=f"durabench-{observer}",
+                           db_retry_s=CLIENT_DB_RETRY_S)
 
     def __enter__(self) -> ReferenceClient:
         return self
