@@ -109,12 +109,24 @@ def orphaned(labels: Mapping[str, str]) -> bool:
     return bool(recorded) and recorded != start  # the pid was reused by another process
 
 
+def labelled_containers(client: Any, label: str) -> list[tuple[Any, dict[str, str], str]]:
+    """``(container, labels, name)`` of every container carrying ``label`` (``key`` or
+    ``key=value``). A sparse listing: a full one inspects each container afterwards, and fails
+    when another process removes one in between (two runs sweeping at once)."""
+    found = []
+    for container in client.containers.list(all=True, filters={"label": label}, sparse=True):
+        attrs = container.attrs
+        names = attrs.get("Names") or [container.id]
+        found.append((container, dict(attrs.get("Labels") or {}), str(names[0]).lstrip("/")))
+    return found
+
+
 def sweep(client: Any, *, everything: bool = False) -> int:
     """Remove the containers and networks that crashed runs left (or, with ``everything``, of
     every durabench run). Returns how many containers went."""
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        if everything or orphaned(container.labels):
+    for container, labels, _ in labelled_containers(client, LABEL):
+        if everything or orphaned(labels):
             with contextlib.suppress(Exception):
                 container.remove(force=True)
                 removed += 1
@@ -276,9 +288,7 @@ class DockerEnvironment:
             with contextlib.suppress(Exception):
                 closable.close()  # type: ignore[union-attr]
         if self._client is not None:
-            sweep_own = [c for c in self._client.containers.list(
-                all=True, filters={"label": f"{LABEL}={self.run_id}"})]  # fmt: skip
-            for container in sweep_own:
+            for container, _, _ in labelled_containers(self._client, f"{LABEL}={self.run_id}"):
                 with contextlib.suppress(Exception):
                     container.remove(force=True)
             if self._network is not None:
@@ -426,5 +436,5 @@ def docker_available() -> str | None:
     return None
 
 
-__all__ = ["ContainerWorker", "DockerEnvironment", "docker_available", "orphaned", "owner_labels",
-           "sweep"]
+__all__ = ["ContainerWorker", "DockerEnvironment", "docker_available", "labelled_containers",
+           "orphaned", "owner_labels", "sweep"]

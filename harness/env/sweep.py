@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.env.lifetime import ENV_RUN_ID, live_run_ids, run_record_path
 
@@ -138,7 +139,7 @@ def _cgroup_parents() -> list[Path]:
     return [CGROUP_ROOT / name if name else CGROUP_ROOT for name in _CGROUP_PARENTS]
 
 
-def _docker(run_id: str | None, live: set[str]) -> tuple[list[object], list[object]]:
+def _docker(run_id: str | None, live: set[str]) -> tuple[list[tuple[Any, str]], list[Any]]:
     try:
         import importlib
 
@@ -147,7 +148,7 @@ def _docker(run_id: str | None, live: set[str]) -> tuple[list[object], list[obje
         client.ping()
     except Exception:  # no SDK or no engine: nothing of ours can be there
         return [], []
-    from harness.env.docker import orphaned  # the engine may serve other hosts and sandboxes
+    from harness.env.docker import labelled_containers, orphaned  # lazily: local runs need neither
 
     def wanted(labels: dict[str, str]) -> bool:
         value = labels.get(DOCKER_LABEL, "")
@@ -155,8 +156,8 @@ def _docker(run_id: str | None, live: set[str]) -> tuple[list[object], list[obje
             return _matches(run_id, value)
         return not _owned_by_live(value, live) and orphaned(labels)
 
-    containers = [c for c in client.containers.list(all=True, filters={"label": DOCKER_LABEL})
-                  if wanted(c.labels)]  # fmt: skip
+    containers = [(c, name) for c, labels, name in labelled_containers(client, DOCKER_LABEL)
+                  if wanted(labels)]  # fmt: skip
     networks = [n for n in client.networks.list(filters={"label": DOCKER_LABEL})
                 if wanted(n.attrs.get("Labels") or {})]  # fmt: skip
     return containers, networks
@@ -175,7 +176,7 @@ def find_leftovers(run_id: str | None = None, *, docker: bool = True) -> Leftove
                          if _matches(run_id, p.stem) and p.stem not in live]  # fmt: skip
     if docker:
         containers, networks = _docker(run_id, live)
-        found.containers = [str(getattr(c, "name", c)) for c in containers]
+        found.containers = [name for _, name in containers]
         found.networks = [str(getattr(n, "name", n)) for n in networks]
     return found
 
@@ -251,12 +252,12 @@ def _alive(pid: int) -> bool:
 
 def _remove_docker(run_id: str | None) -> None:
     containers, networks = _docker(run_id, set() if run_id is not None else live_run_ids())
-    for container in containers:
+    for container, _ in containers:
         with contextlib.suppress(Exception):
-            container.remove(force=True)  # type: ignore[attr-defined]
+            container.remove(force=True)
     for network in networks:
         with contextlib.suppress(Exception):
-            network.remove()  # type: ignore[attr-defined]
+            network.remove()
 
 
 def _watch(run_id: str) -> int:

@@ -6,15 +6,18 @@ other runs on this machine are none of its business.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -238,3 +241,43 @@ def test_only_a_dead_owner_in_this_pid_namespace_makes_containers_orphaned() -> 
     assert not orphaned(elsewhere), "another sandbox's (or host's) run is not ours to judge"
     legacy = {**mine, OWNER_LABEL: str(dead.pid), HOST_LABEL: socket.gethostname()}
     assert not orphaned(legacy), "a label without the pid namespace is not judged"
+
+
+@pytest.mark.slow
+def test_a_sweep_survives_containers_removed_while_it_lists_them() -> None:
+    """Two runs starting together both sweep a crashed run's containers: one removes what the
+    other is listing, and neither may fail for it (CI's docker stage once lost every test so)."""
+    from harness.env.docker import LABEL, OWNER_LABEL, docker_available, owner_labels, sweep
+    from harness.images import BASE_IMAGE
+    from harness.require import skip_or_fail
+
+    reason = docker_available()
+    if reason is not None:
+        skip_or_fail("docker", reason)
+    import docker
+
+    client = docker.from_env(timeout=30)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    labels = {**owner_labels(_new_run_id()), OWNER_LABEL: str(dead.pid)}
+    errors: list[BaseException] = []
+
+    def other_run(made: list[Any]) -> None:  # oldest first: the ones a listing reads last
+        for container in made:
+            with contextlib.suppress(docker.errors.APIError):  # gone, or going
+                container.remove(force=True)
+
+    for _ in range(3):
+        made = [client.containers.create(BASE_IMAGE, ["true"], labels=labels) for _ in range(16)]
+        remover = threading.Thread(target=other_run, args=(made,))
+        remover.start()
+        try:
+            sweep(docker.from_env(timeout=30))
+        except Exception as exc:
+            errors.append(exc)
+        remover.join(120)
+    left = client.containers.list(all=True, filters={"label": f"{LABEL}={labels[LABEL]}"})
+    for container in left:
+        container.remove(force=True)
+    assert not errors, errors
+    assert not left
