@@ -294,4 +294,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module, not this __main__ copy: the workflow sandbox re-imports the
+    # workflow's module by name, and activities read that module's SETTINGS.
+    from harness.sut.temporal_worker import main as _main
+
+    sys.exit(_main())
