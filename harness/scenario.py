@@ -99,6 +99,13 @@ def takeover_policy(sut: str, recovery: str) -> str:
     return recovery
 
 
+def store_link(sut: str) -> str:
+    """The link between a SUT's workers and its durable store: ``postgres``, or the SUT's own
+    service that ``durable_store`` names (links are named like the stores they lead to). Network
+    faults aimed at "the store" use it, so they hit what the SUT's workers really write to."""
+    return get_sut(sut).durable_store
+
+
 def worker_deaths(history: History) -> tuple[HarnessEvent, ...]:
     """Workers that died during the trial (not those the harness stopped at teardown)."""
     return tuple(e for e in history.events_of("worker_exited")

@@ -22,6 +22,7 @@ from harness import (
     Trigger,
     get_sut,
     research_trial,
+    store_link,
     worker_deaths,
 )
 
@@ -31,7 +32,8 @@ pytestmark = pytest.mark.xdist_group("degrade")
 def test_lost_commit_ack_records_once(trials: TrialRunner, sut: str, seed: int) -> None:
     checkpointing = get_sut(sut).checkpointing
     call = 3 if checkpointing else SUITE_PARAMS.llm_calls
-    fault = AckLossFault(mode="reset", write="step" if checkpointing else "outcome")
+    fault = AckLossFault(mode="reset", write="step" if checkpointing else "outcome",
+                         link=store_link(sut))
     spec = research_trial("degrade", sut, fault, f"reset_on_{fault.write}_commit",
                           trigger=Trigger("received", call=call), crash_step=call - 1,
                           seed=seed)  # fmt: skip

@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from harness import (
@@ -29,6 +31,7 @@ from harness import (
     WorkerOptions,
     get_sut,
     research_trial,
+    store_link,
     worker_deaths,
 )
 
@@ -49,6 +52,8 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_partition_is_ridden_out(trials: TrialRunner, sut: str, case: str, seed: int) -> None:
     crash, fault = CASES[case]
+    if fault.link == "postgres":  # the store's link: Postgres, or the SUT's own server
+        fault = replace(fault, link=store_link(sut))
     spec = research_trial("partition", sut, fault, crash, seed=seed)
     result = trials.run(spec)
     trials.require_valid(result)
@@ -63,7 +68,7 @@ def test_partition_is_ridden_out(trials: TrialRunner, sut: str, case: str, seed:
 
 def test_postgres_outage_longer_than_the_lease(trials: TrialRunner, sut: str, seed: int) -> None:
     # The worker's LLM timeout outlasts the held call: it waits for its answer, it does not retry.
-    fault = PartitionFault(link="postgres", mode="down", duration_s=2.5 * LEASE,
+    fault = PartitionFault(link=store_link(sut), mode="down", duration_s=2.5 * LEASE,
                            hold_past_heal_s=3.0, llm_timeout_s=30.0)  # fmt: skip
     result = trials.run(research_trial("partition", sut, fault, "postgres_outage_past_lease",
                                        trigger=Trigger("received", call=3), crash_step=2,
@@ -81,7 +86,8 @@ def test_postgres_outage_longer_than_the_lease(trials: TrialRunner, sut: str, se
 def test_blackholed_commit_is_cut_and_retried(trials: TrialRunner, sut: str, seed: int) -> None:
     checkpointing = get_sut(sut).checkpointing
     call = 3 if checkpointing else SUITE_PARAMS.llm_calls
-    fault = AckLossFault(mode="blackhole", write="step" if checkpointing else "outcome")
+    fault = AckLossFault(mode="blackhole", write="step" if checkpointing else "outcome",
+                         link=store_link(sut))
     result = trials.run(research_trial("partition", sut, fault, f"blackhole_{fault.write}_commit",
                                        trigger=Trigger("received", call=call),
                                        crash_step=call - 1, seed=seed))  # fmt: skip
