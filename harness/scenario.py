@@ -147,25 +147,32 @@ def superseded_writes(history: History) -> list[str]:
 
 
 def unprovoked_takeovers(history: History) -> list[str]:
-    """Takeovers from an executor the fault never touched: per workflow, an epoch run by another
-    executor than the epoch before it, while that one neither died nor was the fault's target.
-    A claim that supersedes a healthy worker is a claim race lost, not a recovery."""
+    """Takeovers from an executor the fault never touched: per workflow, an epoch whose first
+    activity superseded a healthy execution -- the executor of the older epoch's last activity
+    before it, which neither died nor was the fault's target, nor ran the newer epoch itself.
+    A claim that supersedes a healthy worker is a claim race lost, not a recovery. Only the
+    execution running at the takeover is superseded: on a runtime without workflow owners
+    (Temporal: any polling worker runs the next activity) other workers may have run and
+    finished earlier steps of the older epoch."""
     faulted = {e.executor for e in history.events_of("fault_fired")}
     faulted |= {e.executor for e in history.events_of("worker_exited")
                 if e.detail.get("stopped_by") == "died"}  # fmt: skip
     found: list[str] = []
     for wf in {w.workflow_id for w in history.workflows} | set(history.workflow_ids):
-        runners: dict[int, set[str]] = defaultdict(set)
+        acts: dict[int, list[tuple[int, str]]] = defaultdict(list)
         for e in history.ledger:
             if e.workflow_id == wf and e.attempt is not None and e.executor:
-                runners[e.attempt].add(e.executor)
+                acts[e.attempt].append((e.received_ns, e.executor))
         for r in history.steps:
             if r.workflow_id == wf:
-                runners[r.epoch].add(r.executor)
-        epochs = sorted(runners)
-        for before, after in itertools.pairwise(epochs):
-            healthy = runners[before] - faulted - runners[after]
+                acts[r.epoch].append((r.recorded_ns, r.executor))
+        for before, after in itertools.pairwise(sorted(acts)):
+            claim_ns = min(at for at, _ in acts[after])
+            earlier = [a for a in acts[before] if a[0] < claim_ns] or acts[before]
+            superseded = {max(earlier)[1]}
+            healthy = superseded - faulted - {x for _, x in acts[after]}
             if healthy:
-                found.append(f"{wf}: epoch {after} ({sorted(runners[after])}) superseded "
-                             f"healthy executor(s) {sorted(healthy)} of epoch {before}")
+                found.append(f"{wf}: epoch {after} ({sorted({x for _, x in acts[after]})}) "
+                             f"superseded healthy executor(s) {sorted(healthy)} of epoch "
+                             f"{before}")
     return found

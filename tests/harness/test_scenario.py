@@ -56,3 +56,13 @@ def test_unprovoked_takeovers(events: tuple[HarnessEvent, ...], found: int) -> N
 def test_a_restart_with_the_same_executor_id_is_no_takeover_of_another() -> None:
     history = _history((_call(10, 1, "a"), _call(20, 2, "a")))
     assert unprovoked_takeovers(history) == []
+
+
+def test_only_the_execution_running_at_the_takeover_is_superseded() -> None:
+    # "c" ran an earlier step of epoch 1 and finished it; "a" was running at the takeover.
+    history = _history((_call(5, 1, "c"), _call(10, 1, "a"), _call(20, 2, "b")),
+                       events=(_died("a"),))  # fmt: skip
+    assert unprovoked_takeovers(history) == []
+    healthy = _history((_call(5, 1, "a"), _call(10, 1, "c"), _call(20, 2, "b")),
+                       events=(_died("a"),))  # fmt: skip
+    assert len(unprovoked_takeovers(healthy)) == 1, "the running execution was healthy 'c'"
