@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         SUITE_PARAMS,
         fanout_trial,
         first_activity_ns,
+        known_finding,
         research_trial,
         store_link,
         superseded_writes,
@@ -141,6 +142,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "harness.scenario": (
         "FANOUT_PARAMS", "SUITE_PARAMS", "fanout_trial", "first_activity_ns", "research_trial",
         "superseded_writes", "unprovoked_takeovers", "worker_deaths", "store_link",
+        "known_finding",
     ),
     "harness.runner": ("run_trial",),
     "harness.pytest_plugin": ("TrialRunner",),
@@ -220,6 +222,7 @@ __all__ = [
     "first_activity_ns",
     "get_sut",
     "get_workload",
+    "known_finding",
     "post_effect",
     "research_trial",
     "run_tool",

@@ -106,6 +106,16 @@ def store_link(sut: str) -> str:
     return get_sut(sut).durable_store
 
 
+def known_finding(sut: str, scenario: str, case: str | None = None) -> str | None:
+    """The SUT's own explanation of a known finding in ``scenario`` (``scenario::case`` first,
+    then ``scenario``; :attr:`SutDescription.known_findings`), None when it lists none. A
+    scenario shows such a finding as an xfail with this text, never as a pass."""
+    findings = get_sut(sut).describe().known_findings
+    if case is not None and f"{scenario}::{case}" in findings:
+        return findings[f"{scenario}::{case}"]
+    return findings.get(scenario)
+
+
 def worker_deaths(history: History) -> tuple[HarnessEvent, ...]:
     """Workers that died during the trial (not those the harness stopped at teardown)."""
     return tuple(e for e in history.events_of("worker_exited")

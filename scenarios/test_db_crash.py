@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import DbCrashFault, TrialRunner, get_sut, research_trial
+from harness import DbCrashFault, TrialRunner, get_sut, known_finding, research_trial
 
 pytestmark = pytest.mark.xdist_group("db_crash")
 
@@ -24,4 +24,7 @@ def test_db_crash_is_ridden_out(trials: TrialRunner, sut: str, crash: str, seed:
         assert golden is not None
         recorded = [s for s in result.history.steps if s.kind == "llm"]
         assert len(recorded) == len(golden.step_tokens), "every LLM step recorded exactly once"
+        finding = known_finding(sut, "db_crash", crash)
+        if result.figures.redundant_tokens and finding:
+            pytest.xfail(f"{result.figures.redundant_tokens} redundant tokens: {finding}")
         assert result.figures.redundant_tokens == 0, "a database outage costs no LLM tokens"

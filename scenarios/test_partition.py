@@ -30,6 +30,7 @@ from harness import (
     Trigger,
     WorkerOptions,
     get_sut,
+    known_finding,
     research_trial,
     store_link,
     worker_deaths,
@@ -77,6 +78,10 @@ def test_postgres_outage_longer_than_the_lease(trials: TrialRunner, sut: str, se
     history = result.history
     assert not worker_deaths(history), "the worker stays alive through the outage"
     epochs = sorted({e.attempt for e in history.trial_ledger()} | {s.epoch for s in history.steps})
+    finding = known_finding(sut, "partition", "store_outage_past_lease")
+    if finding and (epochs != [1] or result.figures.redundant_tokens):
+        pytest.xfail(f"epochs {epochs}, {result.figures.redundant_tokens} redundant tokens: "
+                     f"{finding}")
     assert history.workflows[0].epoch == 1 and epochs == [1], (
         f"the live worker's own execution must carry on, not be superseded: epochs {epochs}"
     )
