@@ -400,18 +400,16 @@ class TemporalClient:
     def start(self, workload: str, workflow_id: str, params: Mapping[str, JSONValue]) -> None:
         from datetime import timedelta
 
-        from temporalio.service import RPCError, RPCStatusCode
+        from temporalio.exceptions import WorkflowAlreadyStartedError
 
         request = {"workload": workload, "params": dict(params),
                    "timeouts": self._timeouts.to_json()}  # fmt: skip
         task = timedelta(seconds=self._timeouts.workflow_task_s)
-        try:
+        # Starting an id that exists is a no-op, as for every SUT (the existing execution).
+        with contextlib.suppress(WorkflowAlreadyStartedError):
             self._loop.run(self._client.start_workflow(
                 WORKFLOW_TYPE, request, id=workflow_id, task_queue=self._task_queue,
                 task_timeout=task))  # fmt: skip
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.ALREADY_EXISTS:
-                raise
 
     async def _read(self, workflow_id: str) -> _History | None:
         """The workflow's history; None when the server does not know it (not started yet)."""

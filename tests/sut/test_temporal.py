@@ -146,6 +146,7 @@ def test_the_server_keeps_its_workflows_across_a_crash(tmp_path: Path) -> None:
     with TemporalDevServer(ServiceContext(str(tmp_path), "temporal-test"), binary) as server:
         with TemporalClient(server.url, "durabench-test", timeouts) as client:
             client.start("research_agent", "kept", PARAMS.to_json())
+            client.start("research_agent", "kept", PARAMS.to_json())  # an existing id: no-op
         first_pid = server.process.pid if server.process else None
         server.crash()
         server.restart()
