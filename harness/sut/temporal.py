@@ -440,20 +440,34 @@ class TemporalClient:
                 frontier += list(history.children)
         return list(found.values())
 
+    async def _status(self, workflow_id: str) -> str | None:
+        """The workflow's status name (``RUNNING``, ``COMPLETED``, ...); None when unknown.
+        A describe call: cheap, unlike reading a long loop's whole history."""
+        from temporalio.service import RPCError, RPCStatusCode
+
+        try:
+            description = await self._client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return description.status.name if description.status is not None else None
+
     def wait(self, workflow_id: str, timeout_s: float) -> Outcome:
         deadline = time.monotonic() + timeout_s
-        state = "missing"
+        state: str | None = "missing"
         while True:
+            history = None
             try:
-                history = self._loop.run(self._read(workflow_id))
-            except Exception as exc:
-                history, state = None, f"unreachable ({type(exc).__name__})"
-            if history is not None:
+                state = self._loop.run(self._status(workflow_id)) or "missing"
+                if state not in ("RUNNING", "missing"):
+                    history = self._loop.run(self._read(workflow_id))
+            except Exception as exc:  # the server is down (db_crash): keep waiting
+                state = f"unreachable ({type(exc).__name__})"
+            if history is not None and history.record.status != "PENDING":
                 record = history.record
-                state = record.status
-                if record.status != "PENDING":
-                    return Outcome(workflow_id, self._observer, record.status, record.output,
-                                   time.time_ns())  # fmt: skip
+                return Outcome(workflow_id, self._observer, record.status, record.output,
+                               time.time_ns())  # fmt: skip
             if time.monotonic() > deadline:
                 raise TimeoutError(f"workflow {workflow_id} still {state} after {timeout_s:.1f}s")
             time.sleep(0.1)
