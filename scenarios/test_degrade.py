@@ -9,6 +9,9 @@ LLM call 3 (logical step 2); without it, the workflow's outcome write after its 
 
 How the per-step overhead grows with the link's latency is a timing figure, not a verdict: it is
 measured by ``benchmarks/postgres_latency.py``.
+
+The link is the one to the SUT's durable store (``store_link``): ``worker→postgres``, or the link
+to the SUT's own server when that is its store (Temporal: the activity's completion is the write).
 """
 
 from __future__ import annotations

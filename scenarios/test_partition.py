@@ -14,6 +14,10 @@
   commit's answer swallowed, the connection left open): the worker must cut the query itself
   (its query timeout) and retry, and finish before the harness heals the link — removing the
   toxic closes the connection, which would rescue a worker that waits forever.
+
+"postgres" above means the link to the SUT's durable store (``store_link``): the link to the
+SUT's own server when that is its store (Temporal's dev server), whose known findings (an outage
+past the heartbeat timeout costs the call in flight) show as xfails with their explanation.
 """
 
 from __future__ import annotations
