@@ -567,8 +567,9 @@ NOTES: tuple[str, ...] = (
     "it from the start (both may run the workflow's activities before any fault). Recovery is "
     "the server's: a lost attempt times out after the heartbeat timeout (= the lease) and the "
     "next attempt goes to any polling worker; no supervisor needed",
-    "epoch of an activity attempt = the workflow's epoch + attempt - 1; the workflow's epoch is "
-    "the highest epoch a completed activity recorded (so a retry after an error raises it too)",
+    "epoch of an activity attempt = the workflow's epoch + attempt - 1 (+ 1 at least when its "
+    "executor restarted since the workflow's previous activity); the workflow's epoch is the "
+    "highest epoch a completed activity recorded (so a retry after an error raises it too)",
     "db_crash SIGKILLs the dev server and starts it again on the same port and SQLite file",
     "SIGTERM: graceful worker shutdown waiting grace_s for running activities, then exit 0",
 )

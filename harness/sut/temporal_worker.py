@@ -17,9 +17,11 @@ activities heartbeat every ``heartbeat_s`` and time out after ``lease_s`` withou
 server then schedules the next attempt on any polling worker.
 
 Each activity returns the executor id and the **epoch** of its attempt: the workflow's epoch
-(1 + the number of activity attempts that replaced an earlier one so far, taken from recorded
-results, hence deterministic) plus ``attempt - 1``. A new attempt of an activity therefore
-carries a higher epoch than the attempt it replaced, and the workflow goes on with it.
+(the highest epoch a completed activity recorded, taken from recorded results, hence
+deterministic) plus ``attempt - 1`` -- or plus 1 when this executor restarted (a new process
+with the same executor id) since it ran the workflow's previous activity. A new attempt, or a
+restarted executor, therefore carries a higher epoch than what it replaced, and the workflow
+goes on with it.
 
 SIGTERM: the worker stops polling and shuts down, waiting ``--grace`` seconds for running
 activities (Temporal's graceful shutdown timeout); what is still running is cancelled and the
@@ -37,6 +39,7 @@ import os
 import signal
 import socket
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -75,6 +78,8 @@ class _Settings:
     read them, workflow code never does: its options come from the workflow's input)."""
 
     executor_id = ""
+    incarnation = uuid.uuid4().hex
+    """This worker process: a restarted worker keeps its executor id but not this."""
     provider_url = ""
     timeouts = TemporalTimeouts()
 
@@ -111,16 +116,22 @@ async def run_sync(fn: Callable[..., T], *args: Any) -> T:
 # --- activities ------------------------------------------------------------------------------
 
 
-def _epoch(base: int) -> int:
-    return base + activity.info().attempt - 1
+def _epoch(args: Mapping[str, Any]) -> int:
+    """This attempt's epoch: above the workflow's when it replaces an earlier attempt, or when
+    this executor restarted since it ran the workflow's previous activity (a new incarnation
+    with the same executor id, as after a pod restart, is a new execution)."""
+    restarted = (args.get("prev_executor") == SETTINGS.executor_id
+                 and args.get("prev_incarnation") not in (None, SETTINGS.incarnation))
+    return int(args["epoch"]) + max(activity.info().attempt - 1, int(restarted))
 
 
-def _stamp(base: int) -> dict[str, Any]:
-    return {"executor": SETTINGS.executor_id, "epoch": _epoch(base)}
+def _stamp(args: Mapping[str, Any]) -> dict[str, Any]:
+    return {"executor": SETTINGS.executor_id, "incarnation": SETTINGS.incarnation,
+            "epoch": _epoch(args)}
 
 
 def _headers(args: Mapping[str, Any]) -> dict[str, str]:
-    return attribution(args["workflow_id"], int(args["step"]), _epoch(int(args["epoch"])),
+    return attribution(args["workflow_id"], int(args["step"]), _epoch(args),
                        SETTINGS.executor_id)  # fmt: skip
 
 
@@ -141,7 +152,7 @@ async def llm_activity(args: dict[str, Any]) -> dict[str, Any]:
     headers = _headers(args)
     reply = await _heartbeating(lambda: call_llm(SETTINGS.provider_url, int(args["step"]),
                                                  args["request"], headers))  # fmt: skip
-    return {**reply, **_stamp(int(args["epoch"]))}
+    return {**reply, **_stamp(args)}
 
 
 @activity.defn(name="tool")
@@ -150,7 +161,7 @@ async def tool_activity(args: dict[str, Any]) -> dict[str, Any]:
     result = await _heartbeating(lambda: run_tool(
         args["name"], args["arguments"], float(args["latency_s"]), int(args["result_tokens"]),
         provider_url=SETTINGS.provider_url, headers=headers))  # fmt: skip
-    return {"step": args["step"], "result": result, **_stamp(int(args["epoch"]))}
+    return {"step": args["step"], "result": result, **_stamp(args)}
 
 
 @activity.defn(name="effect")
@@ -158,7 +169,7 @@ async def effect_activity(args: dict[str, Any]) -> dict[str, Any]:
     headers = _headers(args)
     applied = await _heartbeating(lambda: post_effect(
         SETTINGS.provider_url, args["name"], args["key"], args["payload"], headers))
-    return {"step": args["step"], "applied": applied, **_stamp(int(args["epoch"]))}
+    return {"step": args["step"], "applied": applied, **_stamp(args)}
 
 
 ACTIVITIES = [llm_activity, tool_activity, effect_activity]
@@ -174,6 +185,9 @@ class _TemporalContext:
     def __init__(self, timeouts: TemporalTimeouts) -> None:
         self.timeouts = timeouts
         self.epoch = 1
+        self.previous: dict[str, Any] = {}
+        """Executor and incarnation of the workflow's last completed activity (from its result,
+        so replays see the same)."""
 
     @property
     def workflow_id(self) -> str:
@@ -182,7 +196,9 @@ class _TemporalContext:
     def _activity(self, name: str, step: int, args: Mapping[str, Any]) -> dict[str, Any]:
         t = self.timeouts
         result: dict[str, Any] = await_(workflow.execute_activity(
-            name, {**args, "step": step, "workflow_id": self.workflow_id, "epoch": self.epoch},
+            name, {**args, "step": step, "workflow_id": self.workflow_id, "epoch": self.epoch,
+                   "prev_executor": self.previous.get("executor"),
+                   "prev_incarnation": self.previous.get("incarnation")},
             start_to_close_timeout=timedelta(seconds=t.start_to_close_s),
             heartbeat_timeout=timedelta(seconds=t.heartbeat_timeout_s),
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=t.retry_initial_s),
@@ -191,6 +207,7 @@ class _TemporalContext:
                                      maximum_attempts=t.maximum_attempts),
         ))  # fmt: skip
         self.epoch = max(self.epoch, int(result.get("epoch", self.epoch)))
+        self.previous = {k: result.get(k) for k in ("executor", "incarnation")}
         return result
 
     def llm(self, step: int, request: LlmRequest) -> LlmReply:
