@@ -78,6 +78,8 @@ ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 ENV_RUN_ID = "DURABENCH_RUN_ID"
 INSTALL = "pip install 'durabench[temporal]'"
 READY_TIMEOUT_S = 60.0
+WAIT_POLL_S = 0.2
+"""How often ``wait`` asks the server for a workflow's status (a describe call each time)."""
 
 _KINDS: dict[str, StepKind] = {"llm": "llm", "tool": "tool", "effect": "effect"}
 
@@ -470,7 +472,7 @@ class TemporalClient:
                                time.time_ns())  # fmt: skip
             if time.monotonic() > deadline:
                 raise TimeoutError(f"workflow {workflow_id} still {state} after {timeout_s:.1f}s")
-            time.sleep(0.1)
+            time.sleep(WAIT_POLL_S)
 
     def workflows(self, root_ids: Sequence[str]) -> list[WorkflowRecord]:
         return [h.record for h in self._histories(root_ids)]

@@ -140,11 +140,11 @@ async def _heartbeating(fn: Callable[[], T]) -> T:
     this attempt holds. Cancelled (its attempt timed out or the worker shuts down), the call's
     thread still finishes in the background, but its result is never reported."""
     task = asyncio.ensure_future(asyncio.to_thread(fn))
-    while True:
-        activity.heartbeat()
+    while True:  # the first beat after heartbeat_s: a short call costs the server no write
         done, _ = await asyncio.wait({task}, timeout=SETTINGS.timeouts.heartbeat_s)
         if done:
             return task.result()
+        activity.heartbeat()
 
 
 @activity.defn(name="llm")
