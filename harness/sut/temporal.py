@@ -586,8 +586,8 @@ _OUTAGE = (
 KNOWN_FINDINGS: Mapping[str, str] = {
     "db_crash::mid_step_late": "a server crash during an LLM call costs that call: " + _OUTAGE,
     "partition::store_outage_past_lease": "the worker->server link down for 2.5 leases while "
-    "an LLM call is held costs that call, paid again by a new attempt (epoch 2) of the same, "
-    "live worker: " + _OUTAGE,
+    "an LLM call is held: the server times that attempt out and a new attempt (epoch 2) runs on "
+    "the same, live worker, which may pay the call again: " + _OUTAGE,
 }
 """Scenario (or ``scenario::case``) -> a real Temporal behaviour the scenario expects
 otherwise, with its explanation (shown as an xfail, never as a pass)."""
