@@ -14,11 +14,16 @@ Measures, on one server:
 5. langgraph_per_step_us: LangGraph (the ``langgraph`` SUT's runtime, when installed) with
    ``PostgresSaver`` on its own database of the same server, ``durability="sync"``: one
    functional-API entrypoint of 500 no-op tasks, the run's wall time / 500.
+6. temporal_sqlite_per_step_us: Temporal (the ``temporal`` SUT's runtime, when installed) on its
+   dev server -- **SQLite, not this Postgres**: not comparable with the floor, shown for what the
+   ``temporal`` trials run on. One workflow of 200 no-op activities started and awaited by a
+   client; its wall time / 200 (a workflow task and an activity task per step).
 
 The last line is ``per_step_us=<n> floor_us=<n> ratio=<runtime/floor> recover_1000_s=<n>
 peak_rss_mb=<n> dbos_per_step_us=<n> dbos_ratio=<dbos/floor> langgraph_per_step_us=<n>
-langgraph_ratio=<langgraph/floor>`` (``nan`` for a peer whose extra, ``pip install
-'durabench[dbos]'`` or ``'durabench[langgraph]'``, has not been run).
+langgraph_ratio=<langgraph/floor> temporal_sqlite_per_step_us=<n>`` (``nan`` for a peer whose
+extra, ``pip install 'durabench[dbos]'``, ``'durabench[langgraph]'`` or
+``'durabench[temporal]'``, has not been installed).
 """
 
 from __future__ import annotations
@@ -200,6 +205,66 @@ def langgraph_per_step_us(url: str) -> float:
     return per_step
 
 
+TEMPORAL_STEPS = 200
+
+if importlib.util.find_spec("temporalio") is not None:
+    from datetime import timedelta
+
+    from temporalio import activity, workflow
+
+    @activity.defn(name="noop")
+    async def temporal_noop(i: int) -> int:
+        return i
+
+    @workflow.defn(name="many-steps")
+    class TemporalManySteps:
+        @workflow.run
+        async def run(self, n: int) -> int:
+            for i in range(n):
+                await workflow.execute_activity("noop", i,
+                                                start_to_close_timeout=timedelta(seconds=30))
+            return n
+
+
+def temporal_per_step_us() -> float:
+    """Temporal's cost per no-op activity on its dev server (SQLite); nan when not installed."""
+    from harness.sut.temporal import TEMPORAL_SUT
+
+    reason = TEMPORAL_SUT.available()
+    if reason is not None:
+        print(f"temporal: {reason}; skipped", flush=True)
+        return math.nan
+    import asyncio
+    import tempfile
+    import uuid
+
+    from temporalio.client import Client
+    from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+    from harness.sut import ServiceContext
+    from harness.sut.temporal import TemporalDevServer, temporal_binary
+
+    async def measure(address: str) -> float:
+        client = await Client.connect(address)
+        queue = f"bench-{uuid.uuid4().hex[:6]}"
+        async with Worker(client, task_queue=queue, workflows=[TemporalManySteps],
+                          activities=[temporal_noop],
+                          workflow_runner=UnsandboxedWorkflowRunner()):  # fmt: skip
+            started = time.perf_counter_ns()
+            await client.execute_workflow("many-steps", TEMPORAL_STEPS, id=queue,
+                                          task_queue=queue)  # fmt: skip
+            return (time.perf_counter_ns() - started) / TEMPORAL_STEPS / 1000
+
+    binary = temporal_binary()
+    assert binary is not None
+    with (tempfile.TemporaryDirectory(prefix="durabench-temporal-bench-") as work,
+          TemporalDevServer(ServiceContext(work, "step-overhead"), binary) as server):
+        per_step = asyncio.run(measure(server.url))
+    print(f"temporal (dev server, SQLite): {per_step:.1f} us per step over {TEMPORAL_STEPS} "
+          "steps", flush=True)
+    return per_step
+
+
 def main() -> None:
     with postgres_from_env(run_id="step-overhead") as pg:
         url = pg.url
@@ -218,6 +283,7 @@ def main() -> None:
             worker.join(timeout=5)
         dbos_step = dbos_per_step_us(url)
         langgraph_step = langgraph_per_step_us(url)
+        temporal_step = temporal_per_step_us()
         floor = statistics.median(before + floor_samples(url, 500)) / 1000
         print(f"floor: {floor:.1f} us per INSERT+COMMIT (median of 1000)", flush=True)
         with Runtime(app, url, "bench-client", schema=SCHEMA) as client:
@@ -231,7 +297,8 @@ def main() -> None:
         f"recover_1000_s={recover:.2f} peak_rss_mb={peak_mb:.1f} "
         f"dbos_per_step_us={dbos_step:.1f} dbos_ratio={dbos_step / floor:.2f} "
         f"langgraph_per_step_us={langgraph_step:.1f} "
-        f"langgraph_ratio={langgraph_step / floor:.2f}"
+        f"langgraph_ratio={langgraph_step / floor:.2f} "
+        f"temporal_sqlite_per_step_us={temporal_step:.1f}"
     )
 
 

@@ -4,8 +4,8 @@ Where a capability cannot run (no writable memory cgroup, no Chromium, no Docker
 Toxiproxy), its tests skip with the reason. CI names what it can run in ``DURABENCH_REQUIRE``
 (comma-separated), and those skips fail instead, so a green CI cannot hide a capability that
 silently stopped working. Values: ``oom``, ``db_crash``, ``chromium``, ``toxiproxy``, ``docker``,
-and the name of any registered SUT (e.g. ``dbos``, ``langgraph``, ``langgraph-nockpt``: a SUT
-whose runtime is not installed fails instead of skipping, and ``--sut all`` includes it).
+and the name of any registered SUT (e.g. ``dbos``, ``temporal``, ``langgraph``: a SUT whose
+runtime is not installed fails instead of skipping, and ``--sut all`` includes it).
 """
 
 from __future__ import annotations

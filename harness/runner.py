@@ -446,7 +446,8 @@ def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None =
     supervisor = _Supervisor(trial)
     try:
         ctx = ClientContext(postgres_url=trial.db_url, provider_url=env.provider_client().base_url,
-                            service_urls=trial.services.direct_urls)
+                            service_urls=trial.services.direct_urls,
+                            options=trial.spec.options)
         with trial.sut.connect(ctx) as client:
             _start_workers(trial)
             supervisor.client = client

@@ -102,6 +102,23 @@ def takeover_policy(sut: str, recovery: str) -> str:
     return recovery
 
 
+def store_link(sut: str) -> str:
+    """The link between a SUT's workers and its durable store: ``postgres``, or the SUT's own
+    service that ``durable_store`` names (links are named like the stores they lead to). Network
+    faults aimed at "the store" use it, so they hit what the SUT's workers really write to."""
+    return get_sut(sut).durable_store
+
+
+def known_finding(sut: str, scenario: str, case: str | None = None) -> str | None:
+    """The SUT's own explanation of a known finding in ``scenario`` (``scenario::case`` first,
+    then ``scenario``; :attr:`SutDescription.known_findings`), None when it lists none. A
+    scenario shows such a finding as an xfail with this text, never as a pass."""
+    findings = get_sut(sut).describe().known_findings
+    if case is not None and f"{scenario}::{case}" in findings:
+        return findings[f"{scenario}::{case}"]
+    return findings.get(scenario)
+
+
 def worker_deaths(history: History) -> tuple[HarnessEvent, ...]:
     """Workers that died during the trial (not those the harness stopped at teardown)."""
     return tuple(e for e in history.events_of("worker_exited")
@@ -151,25 +168,32 @@ def superseded_writes(history: History) -> list[str]:
 
 
 def unprovoked_takeovers(history: History) -> list[str]:
-    """Takeovers from an executor the fault never touched: per workflow, an epoch run by another
-    executor than the epoch before it, while that one neither died nor was the fault's target.
-    A claim that supersedes a healthy worker is a claim race lost, not a recovery."""
+    """Takeovers from an executor the fault never touched: per workflow, an epoch whose first
+    activity superseded a healthy execution -- the executor of the older epoch's last activity
+    before it, which neither died nor was the fault's target, nor ran the newer epoch itself.
+    A claim that supersedes a healthy worker is a claim race lost, not a recovery. Only the
+    execution running at the takeover is superseded: on a runtime without workflow owners
+    (Temporal: any polling worker runs the next activity) other workers may have run and
+    finished earlier steps of the older epoch."""
     faulted = {e.executor for e in history.events_of("fault_fired")}
     faulted |= {e.executor for e in history.events_of("worker_exited")
                 if e.detail.get("stopped_by") == "died"}  # fmt: skip
     found: list[str] = []
     for wf in {w.workflow_id for w in history.workflows} | set(history.workflow_ids):
-        runners: dict[int, set[str]] = defaultdict(set)
+        acts: dict[int, list[tuple[int, str]]] = defaultdict(list)
         for e in history.ledger:
             if e.workflow_id == wf and e.attempt is not None and e.executor:
-                runners[e.attempt].add(e.executor)
+                acts[e.attempt].append((e.received_ns, e.executor))
         for r in history.steps:
             if r.workflow_id == wf:
-                runners[r.epoch].add(r.executor)
-        epochs = sorted(runners)
-        for before, after in itertools.pairwise(epochs):
-            healthy = runners[before] - faulted - runners[after]
+                acts[r.epoch].append((r.recorded_ns, r.executor))
+        for before, after in itertools.pairwise(sorted(acts)):
+            claim_ns = min(at for at, _ in acts[after])
+            earlier = [a for a in acts[before] if a[0] < claim_ns] or acts[before]
+            superseded = {max(earlier)[1]}
+            healthy = superseded - faulted - {x for _, x in acts[after]}
             if healthy:
-                found.append(f"{wf}: epoch {after} ({sorted(runners[after])}) superseded "
-                             f"healthy executor(s) {sorted(healthy)} of epoch {before}")
+                found.append(f"{wf}: epoch {after} ({sorted({x for _, x in acts[after]})}) "
+                             f"superseded healthy executor(s) {sorted(healthy)} of epoch "
+                             f"{before}")
     return found

@@ -9,6 +9,9 @@ LLM call 3 (logical step 2); without it, the workflow's outcome write after its 
 
 How the per-step overhead grows with the link's latency is a timing figure, not a verdict: it is
 measured by ``benchmarks/postgres_latency.py``.
+
+The link is the one to the SUT's durable store (``store_link``): ``worker→postgres``, or the link
+to the SUT's own server when that is its store (Temporal: the activity's completion is the write).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from harness import (
     Trigger,
     get_sut,
     research_trial,
+    store_link,
     worker_deaths,
 )
 
@@ -31,7 +35,8 @@ pytestmark = pytest.mark.xdist_group("degrade")
 def test_lost_commit_ack_records_once(trials: TrialRunner, sut: str, seed: int) -> None:
     checkpointing = get_sut(sut).checkpointing
     call = 3 if checkpointing else SUITE_PARAMS.llm_calls
-    fault = AckLossFault(mode="reset", write="step" if checkpointing else "outcome")
+    fault = AckLossFault(mode="reset", write="step" if checkpointing else "outcome",
+                         link=store_link(sut))
     spec = research_trial("degrade", sut, fault, f"reset_on_{fault.write}_commit",
                           trigger=Trigger("received", call=call), crash_step=call - 1,
                           seed=seed)  # fmt: skip

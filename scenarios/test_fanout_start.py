@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import pytest
 
-from harness import FANOUT_PARAMS, AckLossFault, TrialRunner, Trigger, fanout_trial
+from harness import FANOUT_PARAMS, AckLossFault, TrialRunner, Trigger, fanout_trial, store_link
 
 pytestmark = pytest.mark.xdist_group("fanout_start")
 
 
 def test_parent_killed_after_starting_a_child(trials: TrialRunner, sut: str, seed: int) -> None:
-    spec = fanout_trial("fanout_start", sut, AckLossFault(mode="kill", write="child"),
+    fault = AckLossFault(mode="kill", write="child", link=store_link(sut))
+    spec = fanout_trial("fanout_start", sut, fault,
                         Trigger("received", call=1), "killed_at_child_start", crash_step=1,
                         seed=seed)  # fmt: skip
     result = trials.run(spec)

@@ -27,9 +27,15 @@
   commit's answer swallowed, the connection left open): the worker must cut the query itself
   (its query timeout) and retry, and finish before the harness heals the link — removing the
   toxic closes the connection, which would rescue a worker that waits forever.
+
+"postgres" above means the link to the SUT's durable store (``store_link``): the link to the
+SUT's own server when that is its store (Temporal's dev server), whose known findings (an outage
+past the heartbeat timeout costs the call in flight) show as xfails with their explanation.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -41,7 +47,9 @@ from harness import (
     Trigger,
     WorkerOptions,
     get_sut,
+    known_finding,
     research_trial,
+    store_link,
     superseded_writes,
     worker_deaths,
 )
@@ -63,6 +71,8 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_partition_is_ridden_out(trials: TrialRunner, sut: str, case: str, seed: int) -> None:
     crash, fault = CASES[case]
+    if fault.link == "postgres":  # the store's link: Postgres, or the SUT's own server
+        fault = replace(fault, link=store_link(sut))
     spec = research_trial("partition", sut, fault, crash, seed=seed)
     result = trials.run(spec)
     trials.require_valid(result)
@@ -82,7 +92,7 @@ OUTAGES = {"down": "postgres_outage_past_lease", "stall": "postgres_stall_past_l
 def test_postgres_outage_longer_than_the_lease(trials: TrialRunner, sut: str, seed: int,
                                                mode: str) -> None:
     # The worker's LLM timeout outlasts the held call: it waits for its answer, it does not retry.
-    fault = PartitionFault(link="postgres", mode=mode, duration_s=2.5 * LEASE,
+    fault = PartitionFault(link=store_link(sut), mode=mode, duration_s=2.5 * LEASE,
                            hold_past_heal_s=3.0, llm_timeout_s=30.0)  # fmt: skip
     result = trials.run(research_trial("partition", sut, fault, OUTAGES[mode],
                                        trigger=Trigger("received", call=3), crash_step=2,
@@ -91,6 +101,10 @@ def test_postgres_outage_longer_than_the_lease(trials: TrialRunner, sut: str, se
     history = result.history
     assert not worker_deaths(history), "the worker stays alive through the outage"
     epochs = sorted({e.attempt for e in history.trial_ledger()} | {s.epoch for s in history.steps})
+    finding = known_finding(sut, "partition", "store_outage_past_lease")
+    if finding and (epochs != [1] or result.figures.redundant_tokens):
+        pytest.xfail(f"epochs {epochs}, {result.figures.redundant_tokens} redundant tokens: "
+                     f"{finding}")
     assert history.workflows[0].epoch == 1 and epochs == [1], (
         f"the live worker's own execution must carry on, not be superseded: epochs {epochs}"
     )
@@ -106,7 +120,7 @@ def test_postgres_outage_with_a_standby_fences_the_cut_off_worker(
     if "standby" not in get_sut(sut).recovery_policies:
         pytest.skip(f"{sut}: the order 'a standby took over during the outage' needs a natively "
                     "claiming standby")
-    fault = PartitionFault(link="postgres", mode="down", duration_s=2.5 * LEASE,
+    fault = PartitionFault(link=store_link(sut), mode="down", duration_s=2.5 * LEASE,
                            hold_past_heal_s=3.0, llm_timeout_s=30.0,
                            until_takeover_s=30.0)  # fmt: skip
     result = trials.run(research_trial("partition", sut, fault, "postgres_outage_standby_took_over",
@@ -123,7 +137,8 @@ def test_postgres_outage_with_a_standby_fences_the_cut_off_worker(
 def test_blackholed_commit_is_cut_and_retried(trials: TrialRunner, sut: str, seed: int) -> None:
     checkpointing = get_sut(sut).checkpointing
     call = 3 if checkpointing else SUITE_PARAMS.llm_calls
-    fault = AckLossFault(mode="blackhole", write="step" if checkpointing else "outcome")
+    fault = AckLossFault(mode="blackhole", write="step" if checkpointing else "outcome",
+                         link=store_link(sut))
     result = trials.run(research_trial("partition", sut, fault, f"blackhole_{fault.write}_commit",
                                        trigger=Trigger("received", call=call),
                                        crash_step=call - 1, seed=seed))  # fmt: skip

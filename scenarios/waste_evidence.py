@@ -9,7 +9,10 @@ its siblings by creation time (a fan-out starts its children in order).
   (status < 400: a failed call is a retry's cost, not a replay's);
 - ``in_flight(history)``: per workflow, the highest logical step whose LLM call was received at or
   before the fault -- its successor's was not -- unless the workflow was already terminal then
-  (ARCHITECTURE.md, bounded waste);
+  (ARCHITECTURE.md, bounded waste); a call of the execution the fault caught (same executor and
+  attempt) from a worker that died of the fault was sent before it died even when the provider
+  received it just after ``fault_at`` (in transit through the link): it is in flight too -- two
+  sibling children of one worker calling at the kill's moment race it otherwise;
 - ``excess_problems(trial, golden)``: every (role, step) billed more than in the golden run, beyond
   one golden call's worth for a step in flight. Empty means the waste stayed within the steps in
   flight, accounted per (workflow, step).
@@ -20,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 
 from harness import TERMINAL_STATUSES, History, LedgerEntry
+from harness.figures import faulted_executions
 
 Key = tuple[str, int]
 
@@ -67,11 +71,19 @@ def in_flight(history: History) -> set[Key]:
     names = roles(history)
     done_before = {w.workflow_id for w in history.workflows
                    if w.status in TERMINAL_STATUSES and w.updated_ns <= fault_at}
+    dead = {e.executor for e in history.events_of("worker_exited")
+            if e.detail.get("stopped_by") == "died" and e.at_ns >= fault_at}
+    caught = faulted_executions(history)
     latest: dict[str, int] = {}
     for e in history.trial_ledger():
-        if e.workflow_id in names and e.step is not None and e.received_ns <= fault_at \
-                and e.workflow_id not in done_before:
+        if e.workflow_id not in names or e.step is None or e.workflow_id in done_before:
+            continue
+        if e.received_ns <= fault_at:
             latest[e.workflow_id] = max(latest.get(e.workflow_id, -1), e.step)
+    for e in history.trial_ledger():  # sent by the dying execution, received just after
+        if (e.workflow_id in latest and e.received_ns > fault_at and e.executor in dead
+                and caught.get(e.workflow_id) == (e.executor, e.attempt)):
+            latest[e.workflow_id] = max(latest[e.workflow_id], int(e.step or 0))
     return {(names[wf], step) for wf, step in latest.items()}
 
 

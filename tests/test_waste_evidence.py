@@ -65,3 +65,22 @@ def test_only_steps_in_flight_may_be_billed_again_and_only_once() -> None:
         "lead/0 step 0: billed 200 tokens vs golden 100 (+100), allowance 0 (not in flight)"]
     failed = history("t", [*base, *rest, led("t:x", 0, 6, status=500)], workflows, fault_at=3.2)
     assert excess_problems(failed, golden()) == []  # a failed call is a retry's cost
+
+
+def test_a_call_in_transit_from_the_killed_execution_is_in_flight() -> None:
+    # t:y's step-1 call left the worker before its kill and reached the provider 2 ms after
+    # fault_at; t:x's came later from the replacement (another attempt): not in flight.
+    def of(e: LedgerEntry, attempt: int) -> LedgerEntry:
+        return LedgerEntry(**{**e.__dict__, "attempt": attempt})
+
+    workflows = [wf("t", None, 0), wf("t:x", "t", 1), wf("t:y", "t", 1.5)]
+    ledger = [led("t", 0, 0), led("t:x", 0, 1), led("t:y", 0, 2), led("t:y", 1, 3.002),
+              of(led("t:x", 1, 4), 2)]
+    trial = history("t", ledger, workflows, fault_at=3.0)
+    died = HarnessEvent(int(3.05 * S), "worker_exited", executor="w1",
+                        detail={"stopped_by": "died"})
+    trial = History(trial_id="t", workflow_ids=("t",), checkpointing=True, ledger=trial.ledger,
+                    workflows=trial.workflows, events=(*trial.events, died))
+    assert in_flight(trial) == {("lead", 0), ("lead/0", 0), ("lead/1", 1)}
+    alive = history("t", ledger, workflows, fault_at=3.0)
+    assert ("lead/1", 1) not in in_flight(alive), "a live worker's later call is no transit"

@@ -150,7 +150,8 @@ def _run_soak(env: Environment, plan: SoakPlan, pool: ServicePool) -> SoakRun:
     nemesis: Nemesis | None = None
     try:
         ctx = ClientContext(postgres_url=trial.db_url, provider_url=env.provider_client().base_url,
-                            service_urls=trial.services.direct_urls)
+                            service_urls=trial.services.direct_urls,
+                            options=trial.spec.options)
         with trial.sut.connect(ctx) as client:
             _start_workers(trial, plan.options.workers)
             supervisor.client = client

@@ -129,6 +129,9 @@ class ClientContext:
     postgres_url: str
     provider_url: str
     service_urls: Mapping[str, str] = field(default_factory=dict)
+    options: WorkerOptions = field(default_factory=WorkerOptions)
+    """The trial's worker options, for a SUT whose workflows carry timeouts set when they are
+    started (e.g. Temporal's workflow task timeout)."""
 
 
 class SutClient(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.history import EffectRecord, HarnessEvent, History, LedgerEntry, StepRecord
-from harness.scenario import superseded_writes, unprovoked_takeovers
+from harness.scenario import known_finding, store_link, superseded_writes, unprovoked_takeovers
 
 WF = "wf"
 
@@ -56,3 +56,25 @@ def test_unprovoked_takeovers(events: tuple[HarnessEvent, ...], found: int) -> N
 def test_a_restart_with_the_same_executor_id_is_no_takeover_of_another() -> None:
     history = _history((_call(10, 1, "a"), _call(20, 2, "a")))
     assert unprovoked_takeovers(history) == []
+
+
+def test_only_the_execution_running_at_the_takeover_is_superseded() -> None:
+    # "c" ran an earlier step of epoch 1 and finished it; "a" was running at the takeover.
+    history = _history((_call(5, 1, "c"), _call(10, 1, "a"), _call(20, 2, "b")),
+                       events=(_died("a"),))  # fmt: skip
+    assert unprovoked_takeovers(history) == []
+    healthy = _history((_call(5, 1, "a"), _call(10, 1, "c"), _call(20, 2, "b")),
+                       events=(_died("a"),))  # fmt: skip
+    assert len(unprovoked_takeovers(healthy)) == 1, "the running execution was healthy 'c'"
+
+
+def test_store_faults_aim_at_the_link_to_the_suts_durable_store() -> None:
+    assert store_link("reference") == "postgres"
+    assert store_link("temporal") == "temporal", "Temporal's store is its own server"
+
+
+def test_known_findings_come_from_the_suts_description() -> None:
+    finding = known_finding("temporal", "db_crash", "mid_step_late")
+    assert finding is not None and "heartbeat timeout" in finding
+    assert known_finding("temporal", "db_crash", "between_steps") is None
+    assert known_finding("reference", "db_crash", "mid_step_late") is None
