@@ -135,6 +135,9 @@ class TrialSpec:
             fault=None,
             seed=self.seed,
             timeout_s=self.timeout_s,
+            # No fault to recover from: a golden run terminates when it ends within its timeout
+            # (a long loop runs longer than the faulted trials' bound after their heal).
+            terminate_bound_s=self.timeout_s,
             options=self.options,
             setup_rules=self.setup_rules,
         )
