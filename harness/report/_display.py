@@ -132,6 +132,29 @@ def verdicts_display(trials: pd.DataFrame) -> DisplayTable:
     )
 
 
+KNOWN_FINDINGS = "Known findings"
+
+
+def known_findings_display(trials: pd.DataFrame) -> DisplayTable | None:
+    """Each SUT's known findings (its description's ``known_findings``: a breach of a promise
+    or an expectation it knowingly does not meet, with the reason), for the SUTs in the results
+    that are registered here; None when there is none. Scenarios show these as xfails, so the
+    suite stays green while the finding stays visible in every report."""
+    from harness.sut import get_sut  # lazily: reading a store needs no SUT installed
+
+    rows = []
+    for name in sorted({str(s) for s in trials.get("sut", pd.Series(dtype=str)).dropna()}):
+        try:
+            findings = get_sut(name).describe().known_findings
+        except Exception:  # not registered here, or it cannot describe itself: nothing to show
+            continue
+        rows += [(name, case, why) for case, why in sorted(findings.items())]
+    if not rows:
+        return None
+    return DisplayTable(KNOWN_FINDINGS, ("SUT", "scenario / case", "finding"), tuple(rows),
+                        "From each SUT's own description (`durabench suts`).")
+
+
 def _failing_properties(row: Mapping[Any, Any]) -> str:
     bad = [f"{k.removeprefix('verdict.')}={v}" for k, v in row.items()
            if k.startswith("verdict.") and v in ("false", "unknown")]

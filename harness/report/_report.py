@@ -20,9 +20,11 @@ import pandas as pd
 
 from harness.report._charts import Chart, redundant_tokens_chart, time_to_recover_chart
 from harness.report._display import (
+    KNOWN_FINDINGS,
     DisplayTable,
     invalid_trials_display,
     issues_display,
+    known_findings_display,
     savings_display,
     summary_display,
     verdicts_display,
@@ -45,7 +47,8 @@ MONEY_CHARTS: tuple[ChartMaker, ...] = ()
 Each draws one PNG into the report directory from the trials frame and returns its Chart, or
 None when there is nothing to draw. The money-per-crash chart and projection (harness/report/
 _money.py) go here, e.g. ``MONEY_CHARTS = (money_per_crash_chart, projection_chart)``."""
-MARKDOWN_TABLES = frozenset({"What checkpointing saved", "Problems reading the results"})
+MARKDOWN_TABLES = frozenset({"What checkpointing saved", KNOWN_FINDINGS,
+                             "Problems reading the results"})
 """The tables the Markdown summary keeps (the HTML has all of them)."""
 
 
@@ -104,6 +107,9 @@ def _tables(results: LoadedResults) -> tuple[DisplayTable, ...]:
     trials = results.trials
     tables = [savings_display(trials), summary_display(trials), verdicts_display(trials),
               invalid_trials_display(trials)]
+    findings = known_findings_display(trials)
+    if findings is not None:
+        tables.insert(1, findings)
     if results.errors:
         tables.append(issues_display(results.errors))
     if results.warnings:
