@@ -169,18 +169,34 @@ def register_workflows(max_recovery_attempts: int) -> None:
                                          max_recovery_attempts=max_recovery_attempts)(body)
 
 
-def heartbeat(stop: threading.Event) -> None:
+def _beat(conn: psycopg.Connection[Any] | None) -> psycopg.Connection[Any] | None:
+    """One heartbeat; the connection to use next time (None: reconnect)."""
+    try:
+        if conn is None or conn.closed:
+            conn = psycopg.connect(WORKER.postgres_url, autocommit=True, connect_timeout=2)
+            conn.execute(HEARTBEAT_DDL)
+        conn.execute(HEARTBEAT_SQL, (WORKER.executor_id,))
+        return conn
+    except psycopg.Error:  # e.g. two workers creating the table at once, or a cut link
+        return None
+
+
+def first_beat(timeout_s: float = 60.0) -> psycopg.Connection[Any] | None:
+    """Beat once before the worker says it is ready: the supervisor ignores executors it never
+    heard from, so a worker frozen right after its start must already have been heard."""
+    deadline = time.monotonic() + timeout_s
+    conn = _beat(None)
+    while conn is None and time.monotonic() < deadline:
+        time.sleep(HEARTBEAT_S)
+        conn = _beat(None)
+    return conn
+
+
+def heartbeat(stop: threading.Event, conn: psycopg.Connection[Any] | None = None) -> None:
     """Beat every HEARTBEAT_S until ``stop``: what the supervised policy's supervisor listens to
     (the stand-in for DBOS Conductor's connection to this executor). Errors are ridden out."""
-    conn: psycopg.Connection[Any] | None = None
     while not stop.wait(HEARTBEAT_S):
-        try:
-            if conn is None or conn.closed:
-                conn = psycopg.connect(WORKER.postgres_url, autocommit=True, connect_timeout=2)
-                conn.execute(HEARTBEAT_DDL)
-            conn.execute(HEARTBEAT_SQL, (WORKER.executor_id,))
-        except psycopg.Error:
-            conn = None
+        conn = _beat(conn)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -224,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:  # returns only on a usage error
     DBOS(config=config(args.executor_id, postgres))
     DBOS.launch()
     DBOS.register_queue(QUEUE, polling_interval_sec=args.poll)
-    threading.Thread(target=heartbeat, args=(stop,), name="heartbeat", daemon=True).start()
+    beating = first_beat()
+    threading.Thread(target=heartbeat, args=(stop, beating), name="heartbeat",
+                     daemon=True).start()  # fmt: skip
     print(f"worker {args.executor_id} ready", flush=True)
     stop.wait()
     DBOS.destroy(workflow_completion_timeout_sec=math.ceil(args.grace))

@@ -110,7 +110,9 @@ def test_a_frozen_worker_is_taken_over_and_fenced_when_it_resumes(env: LocalEnvi
     assert result.valid == "true", result.judgement.summary()
     history = result.history
     handed = history.events_of("supervisor_recovered")
-    assert len(handed) == 1 and handed[0].detail["reason"] == "silent"
+    assert len(handed) == 1 and handed[0].detail["reason"] == "silent", [
+        (e.kind, e.worker, e.executor, round((e.at_ns - history.started_ns) / 1e9, 2), e.detail)
+        for e in history.events]
     fault_at, healed = history.fault_at_ns, history.healed_ns
     assert fault_at is not None and healed is not None
     assert not [s for s in history.steps if s.epoch == 1 and s.recorded_ns > fault_at], (
