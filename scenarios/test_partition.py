@@ -146,6 +146,9 @@ def test_blackholed_commit_is_cut_and_retried(trials: TrialRunner, sut: str, see
     history = result.history
     assert not worker_deaths(history), "a hung query must not crash the worker"
     done = history.workflows[0].updated_ns
+    finding = known_finding(sut, "partition", f"blackhole_{fault.write}_commit")
+    if finding and history.healed_ns is not None and done >= history.healed_ns:
+        pytest.xfail(f"completed only after the heal: {finding}")
     assert history.healed_ns is not None and done < history.healed_ns, (
         "the workflow completed only when the harness closed the hung connection: the worker "
         "never cut its black-holed query"

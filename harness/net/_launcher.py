@@ -111,7 +111,7 @@ class ToxiproxyServer:
         self.identity: Identity | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
-    def client(self, timeout_s: float = 5.0) -> ToxiproxyClient:
+    def client(self, timeout_s: float = 30.0) -> ToxiproxyClient:
         """A new client for this server (close it, or use it as a context manager)."""
         return ToxiproxyClient(self.url, timeout_s=timeout_s)
 

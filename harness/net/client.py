@@ -119,7 +119,7 @@ def _error_for(status: int, message: str, what: str, url: str) -> errors.Toxipro
 class ToxiproxyClient:
     """Drives one Toxiproxy-compatible server (real Toxiproxy 2.x or the embedded one)."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
         parsed = httpx.URL(url)
         if parsed.host == "" or parsed.port is None:
             raise ValueError(

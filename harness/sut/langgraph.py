@@ -463,6 +463,11 @@ KNOWN_FINDINGS: Mapping[str, str] = {
                    "a crash the failed LLM call is made again and the run may take another path "
                    "than before it (checked here: a task that raised, then a SIGKILL, then "
                    "invoke(None) ran the failed task again)",
+    "partition::blackhole_step_commit": "the adapter's per-query watchdog (LangGraph's saver sets "
+                   "no query timeout) did not always cut a task write black-holed mid-commit "
+                   "before the link healed: seen once in a CI run on a loaded 2-core machine (the "
+                   "workflow finished 0.1 s after the heal), not reproduced alone; an open "
+                   "problem of durabench's adapter, not a LangGraph finding",
 }
 """Scenario -> a real LangGraph behaviour that a scenario expects of a checkpointing runtime."""
 
