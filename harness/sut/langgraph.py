@@ -465,8 +465,8 @@ KNOWN_FINDINGS: Mapping[str, str] = {
                    "invoke(None) ran the failed task again)",
     "partition::blackhole_step_commit": "the adapter's per-query watchdog (LangGraph's saver sets "
                    "no query timeout) did not always cut a task write black-holed mid-commit "
-                   "before the link healed: seen once in a CI run on a loaded 2-core machine (the "
-                   "workflow finished 0.1 s after the heal), not reproduced alone; an open "
+                   "before the link healed: seen in two CI runs on a loaded 2-core machine (the "
+                   "workflow finished 0.1 s after the heal), passed when run alone; an open "
                    "problem of durabench's adapter, not a LangGraph finding",
 }
 """Scenario -> a real LangGraph behaviour that a scenario expects of a checkpointing runtime."""
