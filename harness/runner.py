@@ -132,7 +132,7 @@ class _Trial:
             try:
                 worker = self.env.start_worker(
                     name, executor_id, command.argv, wait_ready=False,
-                    extra_env={**command.env, **self.setup.env},
+                    extra_env={**command.env, **self.setup.env_for(executor_id)},
                     memory_limit_mb=self.setup.memory_limit_mb,
                 )
             except CapabilityUnavailable as exc:
@@ -389,7 +389,10 @@ def _postgres_version(db_url: str) -> str:
     return str(row[0]) if row else ""
 
 
-def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool) -> _Trial:
+def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool,
+             shaper: ShapesWorkers | None = None) -> _Trial:
+    """The trial's database, directory, links and worker setup (from ``shaper``, else from the
+    spec's fault: the soak shapes its workers for faults its spec does not name)."""
     sut = get_sut(spec.sut)
     if spec.fault is not None and spec.recovery.policy not in sut.recovery_policies:
         raise ValueError(
@@ -402,8 +405,8 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool) ->
     trial_dir = env.work_dir / label
     trial_dir.mkdir(parents=True)
     trial_dir.chmod(0o777)  # workers may run as another user (containers); faults drop files here
-    fault = spec.fault
-    setup = fault.worker_setup(trial_dir) if isinstance(fault, ShapesWorkers) else WorkerSetup()
+    shaping = shaper if shaper is not None else spec.fault
+    setup = shaping.worker_setup(trial_dir) if isinstance(shaping, ShapesWorkers) else WorkerSetup()
     links = env.create_links(spec.trial_id, db_url)
     try:
         service_links = services.link(env, spec.trial_id)

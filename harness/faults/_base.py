@@ -109,6 +109,14 @@ class WorkerSetup:
 
     env: Mapping[str, str] = field(default_factory=dict)
     memory_limit_mb: int | None = None
+    executor_env: Mapping[str, str] = field(default_factory=dict)
+    """Like ``env``, one value per worker: ``{executor}`` in a value becomes the worker's
+    executor id (a switch that must reach one worker only, such as the soak's oom arming)."""
+
+    def env_for(self, executor_id: str) -> dict[str, str]:
+        """The environment a worker of ``executor_id`` is started with."""
+        own = {k: v.replace("{executor}", executor_id) for k, v in self.executor_env.items()}
+        return {**self.env, **own}
 
 
 class Fault(Protocol):

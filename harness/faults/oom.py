@@ -5,6 +5,10 @@ The allocation comes from the workload itself (its tool turns memory-hungry when
 it), as a leaky agent would. ``inject`` returns once the worker is dead and the cgroup's own
 counter (``oom_kill`` in ``memory.events`` / ``memory.oom_control``) shows a kernel OOM kill; an
 exit without it is an error, never inferred from exit code 137.
+
+The switch is the trial's ``oom.arm`` file, which the first worker to run the tool consumes;
+with ``per_worker`` (the soak, where several workers share a trial) each worker has its own,
+``oom-<executor>.arm``, so the arming reaches the targeted worker only.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from harness.faults._base import FaultTarget, FaultUnavailable, WorkerSetup
 from harness.workloads import OOM_ARM_ENV
 
 ARM_FILE = "oom.arm"
+PER_WORKER_ARM_FILE = "oom-{executor}.arm"
 
 
 @dataclass(frozen=True)
@@ -25,16 +30,27 @@ class OomFault:
     wait_s: float = 20.0
     name: str = "oom"
     kills_worker: bool = True
+    per_worker: bool = False
 
     def worker_setup(self, trial_dir: Path) -> WorkerSetup:
+        if self.per_worker:
+            return WorkerSetup(executor_env={OOM_ARM_ENV: str(trial_dir / PER_WORKER_ARM_FILE)},
+                               memory_limit_mb=self.limit_mb)  # fmt: skip
         return WorkerSetup(env={OOM_ARM_ENV: str(trial_dir / ARM_FILE)},
                            memory_limit_mb=self.limit_mb)  # fmt: skip
+
+    def arm_file(self, target: FaultTarget) -> Path:
+        """The switch that makes the targeted worker's tool allocate."""
+        if self.per_worker:
+            name = PER_WORKER_ARM_FILE.replace("{executor}", target.worker.executor_id)
+            return target.trial_dir / name
+        return target.trial_dir / ARM_FILE
 
     def inject(self, target: FaultTarget) -> None:
         before = target.worker.oom_kills()
         if before is None:
             raise FaultUnavailable(f"worker {target.worker.name} runs without a memory limit")
-        (target.trial_dir / ARM_FILE).write_text(str(self.hog_mb))
+        self.arm_file(target).write_text(str(self.hog_mb))
         code = target.worker.wait(self.wait_s)
         if code is None:
             raise RuntimeError(
@@ -48,4 +64,4 @@ class OomFault:
             )
 
     def heal(self, target: FaultTarget) -> None:
-        (target.trial_dir / ARM_FILE).unlink(missing_ok=True)
+        self.arm_file(target).unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from harness.env.cgroups import CgroupUnavailable, memory_cgroup
 from harness.env.postgres import ENV_URL
 from harness.soak._checks import check_soak
 from harness.soak._plan import FAULT_KINDS, WORKER_KINDS, SoakOptions, SoakUsageError, plan
@@ -46,8 +47,11 @@ def unavailable_kinds(sut_name: str) -> dict[str, str]:
     """Fault kind -> why the soak cannot run it here against ``sut_name``."""
     from harness.sut import get_sut
 
-    reasons = {"oom": "the soak does not run oom yet (its memory-hog switch is per trial "
-                      "directory, so one arming would reach every worker at once)"}
+    reasons: dict[str, str] = {}
+    try:
+        memory_cgroup("soak-probe", 1 << 30)  # checks only; creates nothing
+    except CgroupUnavailable as exc:
+        reasons["oom"] = f"no memory cgroup for the workers: {exc}"
     if os.environ.get(ENV_URL):
         reasons["db_crash"] = f"{ENV_URL} names an external Postgres the harness cannot crash"
     if "restart" not in get_sut(sut_name).recovery_policies:

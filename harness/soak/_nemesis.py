@@ -32,6 +32,9 @@ from harness.runner import _Trial
 from harness.soak._plan import PlannedFault, SoakPlan
 
 WORKER_WAIT_S = 60.0
+SOAK_OOM = OomFault(per_worker=True, wait_s=60.0)
+"""The soak's oom: each worker has its own arming switch (they share one trial directory), and
+the targeted worker may be between tool calls for a while on a loaded machine."""
 """How long a worker fault waits for its slot's (restarted) worker to be alive."""
 
 
@@ -60,7 +63,7 @@ def build_fault(planned: PlannedFault) -> Fault:
     if planned.kind == "provider_errors":
         return ProviderErrorsFault(status=int(p["status"]), count=int(p["count"]))
     if planned.kind == "oom":
-        return OomFault()
+        return SOAK_OOM
     raise ValueError(f"unknown fault kind {planned.kind!r}")
 
 

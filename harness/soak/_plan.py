@@ -37,7 +37,7 @@ class SoakOptions:
     faults: int = 30
     seed: int = 7
     workers: int = 3
-    kinds: tuple[str, ...] = tuple(k for k in FAULT_KINDS if k != "oom")
+    kinds: tuple[str, ...] = FAULT_KINDS
     max_concurrent: int = 2
     arrival_rate: float = 2.0
     """Workflows submitted per second (Poisson arrivals)."""

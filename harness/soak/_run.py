@@ -28,7 +28,7 @@ from harness.history import GoldenBaseline, History, Outcome
 from harness.runner import GoldenCache, _prepare, _Supervisor, _Trial
 from harness.scenario import SUITE_PARAMS
 from harness.services import ServicePool
-from harness.soak._nemesis import Nemesis, executor_of
+from harness.soak._nemesis import SOAK_OOM, Nemesis, executor_of
 from harness.soak._plan import SoakPlan
 from harness.sut import ClientContext, SutClient
 from harness.sut._protocol import ReportsClaims
@@ -142,7 +142,8 @@ def _run_soak(env: Environment, plan: SoakPlan, pool: ServicePool) -> SoakRun:
     spec = soak_spec(plan)
     golden = GoldenCache(env, pool).baseline(
         replace(spec, scenario="soak-golden", timeout_s=120.0))
-    trial = _prepare(env, spec, time.monotonic(), pool)
+    shaper = SOAK_OOM if "oom" in plan.options.kinds else None  # memory limits, own switches
+    trial = _prepare(env, spec, time.monotonic(), pool, shaper=shaper)
     trial.events.add("trial_started", detail={"trial_id": trial.workflow_id})
     started_ns = time.time_ns()
     supervisor = _Supervisor(trial)

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from harness.cli import main
+from harness.env.postgres import ENV_URL
 from harness.history import EffectRecord, HarnessEvent, History
 from harness.soak import SoakOptions, SoakUsageError, check_soak, plan, ttr_summary
-from harness.soak._plan import WORKER_KINDS
+from harness.soak._cli import unavailable_kinds
+from harness.soak._nemesis import SOAK_OOM
+from harness.soak._plan import FAULT_KINDS, WORKER_KINDS
 from harness.soak._synthetic import synthetic
 from harness.sut import get_sut
+from harness.workloads import OOM_ARM_ENV
 
 REFERENCE = get_sut("reference")
 """Resolved at collection, before a later test directory on sys.path can shadow
@@ -51,7 +56,6 @@ def test_schedule_respects_its_limits(plan_seed: int) -> None:
 @pytest.mark.parametrize(("argv", "needle"), [
     (["--workers", "2", "--max-concurrent", "2"], "could take every worker down"),
     (["--kinds", "kill,meteor", "--max-concurrent", "1"], "unknown fault kind"),
-    (["--kinds", "oom", "--max-concurrent", "1"], "oom"),
     (["--workflows", "0"], "--workflows >= 1"),
 ])
 def test_contradictory_options_are_usage_errors(argv: list[str], needle: str,
@@ -60,11 +64,38 @@ def test_contradictory_options_are_usage_errors(argv: list[str], needle: str,
     assert needle in capsys.readouterr().err
 
 
+def test_a_kind_that_cannot_run_here_is_a_usage_error_when_asked_for(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(ENV_URL, "postgresql://postgres@127.0.0.1:1/x")
+    assert main(["soak", "--plan-only", "--kinds", "kill,db_crash", "--max-concurrent", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--kinds db_crash" in err and ENV_URL in err and "leave that kind out" in err
+
+
+def test_a_kind_that_cannot_run_here_is_skipped_with_its_reason_by_default(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(ENV_URL, "postgresql://postgres@127.0.0.1:1/x")
+    assert main(["soak", "--plan-only", "--faults", "40"]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped fault kind db_crash: {ENV_URL}" in out
+    assert " db_crash " not in out.split("skipped", 1)[0]
+
+
 def test_plan_only_prints_the_schedule(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["soak", "--plan-only", "--workflows", "50", "--faults", "5", "--seed", "3"]) == 0
     out = capsys.readouterr().out
-    assert plan(SoakOptions(workflows=50, faults=5, seed=3)).describe() in out
-    assert "skipped fault kind oom" in out
+    kinds = tuple(k for k in FAULT_KINDS if k not in unavailable_kinds("reference"))
+    assert plan(SoakOptions(workflows=50, faults=5, seed=3, kinds=kinds)).describe() in out
+
+
+def test_oom_reaches_only_the_targeted_worker(tmp_path: Path) -> None:
+    setup = SOAK_OOM.worker_setup(tmp_path)
+    arms = {e: setup.env_for(e)[OOM_ARM_ENV] for e in ("w0", "w1")}
+    assert arms["w0"] != arms["w1"] and all(a.startswith(str(tmp_path)) for a in arms.values())
+    assert setup.memory_limit_mb == SOAK_OOM.limit_mb
+    assert OOM_ARM_ENV not in setup.env  # never one switch for every worker
 
 
 def test_clean_synthetic_history_is_valid() -> None:
