@@ -68,18 +68,20 @@ class Runtime:
         self.executor_id = executor_id
         self.checkpointing = checkpointing
         self.poll_s = poll_s
-        # Two pools (``_db``): executions and the client API on one, the worker's own traffic
-        # (claims, heartbeats, lease releases, the executor lock) on the other.
-        self._db, self._control_db = (
+        # Three pools (``_db``): executions and the client API on one, the worker's own traffic
+        # (claims, lease releases, the executor lock) on the second, heartbeats on the third.
+        self._db, self._control_db, self._lease_db = (
             Database(dsn, connect_timeout_s=connect_timeout_s, retry_s=db_retry_s,
                      op_timeout_s=op_timeout_s, application_name=app_name)
-            for app_name in ("reference_runtime", "reference_runtime:worker")
+            for app_name in ("reference_runtime", "reference_runtime:worker",
+                             "reference_runtime:heartbeat")
         )  # fmt: skip
         self.store = Store(self._db, check_schema_name(schema))
         try:
             self._db.run(lambda conn: migrate(conn, schema), retry_s=connect_timeout_s)
         except BaseException:
-            self._db.close()
+            for db in (self._db, self._control_db, self._lease_db):
+                db.close()
             raise
         self._worker = Worker(
             Store(self._control_db, schema),
@@ -92,6 +94,7 @@ class Runtime:
                 self._control_db, schema, executor_id, probe_s=min(heartbeat_s, poll_s * 4),
                 on_change=lambda _state: self._worker.wake(),
             ),
+            lease_store=Store(self._lease_db, schema),
         )
         self._closed = False
         self._close_lock = threading.Lock()
@@ -206,6 +209,7 @@ class Runtime:
         finally:
             self._db.close()
             self._control_db.close()
+            self._lease_db.close()
 
     def close(self) -> None:
         self.shutdown(0.0)

@@ -15,9 +15,11 @@ Lifecycle of :class:`Worker`:
    claims them at once, and last closes the session lock (earlier, another worker would take
    over an execution that is still finishing its step).
 
-The worker's own statements (claims, heartbeats, releases) run on the runtime's second pool
-(``_runtime``): a poll or heartbeat held up by a slow link never holds the connection an
-execution's step write needs.
+The worker's own statements (claims, releases) run on the runtime's second pool and its
+heartbeats on a third (``_runtime``): a poll or heartbeat held up by a slow link never holds the
+connection an execution's step write needs, and the heartbeat never has to open a connection
+because the claim loop holds the pooled one. After a link outage both threads therefore wake on
+their own connection's answer and go on by their own timers, not by who reconnects first.
 """
 
 from __future__ import annotations
@@ -57,8 +59,11 @@ class Worker:
         names: Callable[[], list[str]],
         launch: Callable[[Claim], None],
         liveness: SessionLock,
+        lease_store: Store | None = None,
     ) -> None:
         self._store = store
+        self._lease_store = store if lease_store is None else lease_store
+        """Where heartbeats go (the runtime gives them a connection of their own)."""
         self._liveness = liveness
         self._opts = options
         self._names = names
@@ -184,7 +189,7 @@ class Worker:
             if not held:
                 continue
             try:
-                renewed = self._store.heartbeat(held, self._opts.lease_s)
+                renewed = self._lease_store.heartbeat(held, self._opts.lease_s)
             except ReferenceRuntimeError as exc:
                 log.error("heartbeat failed: %s", exc)
                 continue

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -74,6 +75,29 @@ def test_the_worker_polls_on_sessions_of_its_own_and_steps_are_written_on_others
         sessions = wait_for(lambda: _sessions(pg_url, schema), 10, "claims and step writes")
     assert sessions["claim"] == {"reference_runtime:worker"}, sessions
     assert sessions["step"] | sessions["outcome"] == {"reference_runtime"}, sessions
+
+
+def test_heartbeats_have_a_session_of_their_own(
+    make_runtime: RuntimeFactory, pg_url: str, schema: str, tmp_path: Path
+) -> None:
+    """After an outage the heartbeat wakes on its own connection's answer: it never has to open
+    one because the claim loop holds the pooled one, so its next renewal follows its own timer."""
+    client = make_runtime("client")
+    with running_worker(make_runtime("w-beats")):
+        handle = client.start_workflow(apps.gated, str(tmp_path), workflow_id="beats")
+        beats = wait_for(lambda: _sessions_of(pg_url, schema, "FROM unnest("), 10,
+                         "a heartbeat while the gate holds the workflow")  # fmt: skip
+        (tmp_path / "go").touch()
+        handle.result(timeout=30)
+    assert beats == {"reference_runtime:heartbeat"}, beats
+
+
+def _sessions_of(pg_url: str, schema: str, marker: str) -> set[str] | None:
+    """Application names of the sessions whose last statement contains ``marker``."""
+    rows = sql(pg_url, "SELECT application_name FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND query LIKE %s AND query LIKE %s",
+               (f"%{schema}.%", f"%{marker}%"))  # fmt: skip
+    return {name for (name,) in rows} or None
 
 
 def _sessions(pg_url: str, schema: str) -> dict[str, set[str]] | None:
