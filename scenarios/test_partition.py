@@ -14,11 +14,13 @@
   say which order they test: ``down`` (the proxy disabled: connections reset, every thread
   reconnects on its own backoff — either order) and ``stall`` (every answer held: each thread is
   left waiting on its one query, and the heal wakes them all at once; the claim loop, polling
-  every ``poll_s`` = 0.1 s, queries again before the heartbeat, every ``heartbeat_s`` = 0.5 s,
-  renews the lease: a runtime that re-claims a workflow it is running once its lease lapsed
-  does so -- every run on an idle machine, but not on every run under load (open problem: a
-  heartbeat that was opening a connection when the answers stopped renews as soon as it has
-  one, without waiting ``heartbeat_s``; which thread that is, is decided inside the worker));
+  every ``poll_s`` = 0.1 s, queries again 0.4 s before the heartbeat, every ``heartbeat_s`` =
+  0.5 s, renews the lease: a runtime that re-claims a workflow it is running once its lease
+  lapsed does so. That order needs each thread waiting on a query of its own when the answers
+  stop; a heartbeat that shares a pool with the claim loop may instead be opening a connection
+  then, and renew as soon as it has one: the reference runtime gives its heartbeat a session of
+  its own (a runtime copy that re-claims its own lapsed workflow was caught 7 runs of 7 under
+  ``under-load`` that way, against 1 of 3 before));
 - the same outage (``down``) with a standby on links of its own: the standby takes the workflow
   over while the first worker is cut off (the link stays cut until it did), then the link comes
   back and the first worker's execution, its LLM call answered 3 s later, tries to record the
