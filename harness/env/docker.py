@@ -8,7 +8,9 @@ Lifecycle of :class:`DockerEnvironment` (a context manager):
    on 127.0.0.1 only, each waited for until it really answers (Postgres: a query succeeds; the
    provider: ``/healthz``; Toxiproxy: ``/version``); a timeout prints the container's log tail;
 4. per trial: a database, two Toxiproxy links (``toxiproxy:<port>`` inside the network) and worker
-   containers; a worker's memory limit is ``mem_limit`` = ``memswap_limit``;
+   containers; a worker's memory limit is ``mem_limit`` = ``memswap_limit``; a SUT's own service
+   (:meth:`DockerEnvironment.start_service`) is a container of the project image on the network
+   (alias ``svc-<name>``), linked like Postgres (a proxy to ``svc-<name>:<port>``);
 5. teardown, also on failure or Ctrl-C: every container and the network of the run are removed;
    if this process dies first (SIGKILL), the run's watchdog (:class:`harness.env.lifetime.
    Lifeline`) removes them, and ``durabench sweep --run-id`` does it by hand.
