@@ -74,6 +74,7 @@ if TYPE_CHECKING:
         RecoveryPolicyName,
         ReportsClaims,
         Service,
+        ServiceCommand,
         ServiceContext,
         SutClient,
         SutDescription,
@@ -113,7 +114,8 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "harness.sut": (
         "ALL_PROPERTIES", "ENTRY_POINT_GROUP", "ClientContext", "RecoversExecutors",
-        "RecoveryPolicyName", "ReportsClaims", "Service", "ServiceContext", "SutClient",
+        "RecoveryPolicyName", "ReportsClaims", "Service", "ServiceCommand", "ServiceContext",
+        "SutClient",
         "SutDescription", "SutLoadError", "SystemUnderTest", "WorkerCommand", "WorkerOptions",
         "WorkerSpec", "get_sut", "sut_names",
     ),
@@ -193,6 +195,7 @@ __all__ = [
     "ReportsClaims",
     "ResearchParams",
     "Service",
+    "ServiceCommand",
     "ServiceContext",
     "ShapesWorkers",
     "StepKind",

@@ -322,7 +322,7 @@ def import_base(tarball: Path, options: BuildOptions) -> bool:
 # -- host wheels --------------------------------------------------------------------------------
 
 
-IMAGE_EXTRAS = ("dbos", "langgraph")
+IMAGE_EXTRAS = ("dbos", "langgraph", "temporal")
 """Optional dependency groups the project image includes (docker/Dockerfile reads the same)."""
 
 

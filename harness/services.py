@@ -2,7 +2,9 @@
 
 Lifecycle, driven by the runner through a :class:`ServicePool` (one per environment):
 1. the first trial of a SUT starts its services (``SystemUnderTest.services(ctx)``), each entered
-   as a context manager, once per environment;
+   as a context manager, once per environment; their programs run where the environment runs
+   its parts (``ctx.start`` -> ``Environment.start_service``: a process here, a container in
+   Docker);
 2. each is checked: its address must accept a TCP connection within ``ready_timeout_s`` (else
    :class:`~harness.env.EnvironmentStartError` with the service's log tail);
 3. per trial, a Toxiproxy link is put in front of each service for the workers
@@ -156,7 +158,7 @@ class ServicePool:
         work_dir = Path(self.env.work_dir) / f"services-{sut.name}"
         work_dir.mkdir(parents=True, exist_ok=True)
         ctx = ServiceContext(work_dir=str(work_dir), run_id=self.env.run_id,
-                             postgres_url=self.env.postgres_url)
+                             postgres_url=self.env.postgres_url, launcher=self.env)
         started: dict[str, Service] = {}
         with contextlib.ExitStack() as stack:
             for service in sut.services(ctx):

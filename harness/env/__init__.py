@@ -16,11 +16,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.llm import ProviderClient
 from harness.net import ToxiproxyClient, ToxiproxyError
+
+if TYPE_CHECKING:
+    from harness.sut._protocol import ServiceCommand, ServiceProcess
 
 
 class EnvironmentStartError(RuntimeError):
@@ -166,6 +169,13 @@ class Environment(Protocol):
         """A Toxiproxy proxy in front of a SUT's own service at ``url`` (as the harness reaches
         it) for one trial; returns ``(url as the workers reach it, proxy name)``. Raises
         :class:`CapabilityUnavailable` where the workers cannot reach such a service."""
+        ...
+
+    def start_service(self, command: ServiceCommand) -> ServiceProcess:
+        """Start a SUT's service program here (a host process locally, a container on the
+        run's network in Docker), not waiting for it to answer; torn down by its ``remove``
+        and, whatever happens, with the environment. :meth:`create_service_link` then reaches
+        it at its ``url``."""
         ...
 
     def start_worker(

@@ -8,7 +8,9 @@ Lifecycle of :class:`DockerEnvironment` (a context manager):
    on 127.0.0.1 only, each waited for until it really answers (Postgres: a query succeeds; the
    provider: ``/healthz``; Toxiproxy: ``/version``); a timeout prints the container's log tail;
 4. per trial: a database, two Toxiproxy links (``toxiproxy:<port>`` inside the network) and worker
-   containers; a worker's memory limit is ``mem_limit`` = ``memswap_limit``;
+   containers; a worker's memory limit is ``mem_limit`` = ``memswap_limit``; a SUT's own service
+   (:meth:`DockerEnvironment.start_service`) is a container of the project image on the network
+   (alias ``svc-<name>``), linked like Postgres (a proxy to ``svc-<name>:<port>``);
 5. teardown, also on failure or Ctrl-C: every container and the network of the run are removed;
    if this process dies first (SIGKILL), the run's watchdog (:class:`harness.env.lifetime.
    Lifeline`) removes them, and ``durabench sweep --run-id`` does it by hand.
@@ -42,13 +44,16 @@ from harness.env import (
     Links,
     delete_links,
     wait_for_ready_line,
+    with_address,
 )
 from harness.env.lifetime import Lifeline, process_start_time
 from harness.env.local import new_run_id
 from harness.env.postgres import create_database, free_port, labelled_name, query_error_after
+from harness.env.service_process import expand
 from harness.images import ImageSet
 from harness.llm import ProviderClient
 from harness.net import ToxiproxyClient
+from harness.sut._protocol import ServiceCommand
 
 LABEL = "durabench.run_id"
 OWNER_LABEL = "durabench.owner_pid"
@@ -220,6 +225,58 @@ class ContainerWorker:
             return f"(no logs: {exc})"
 
 
+class ContainerService:
+    """A SUT's service program as a container on the run's network (alias ``svc-<name>``), its
+    port published on 127.0.0.1; killed with ``kill()`` and started again as the same container
+    (same address, same bind-mounted data)."""
+
+    def __init__(self, container: Any, alias: str, port: int, host_port: int) -> None:
+        self._container = container
+        self.upstream = f"{alias}:{port}"
+        """Its address inside the run's network (what a Toxiproxy proxy forwards to)."""
+        self.host_port = host_port
+
+    @property
+    def url(self) -> str:
+        return f"127.0.0.1:{self.host_port}"
+
+    def _state(self) -> dict[str, Any]:
+        with contextlib.suppress(Exception):
+            self._container.reload()
+        return dict(self._container.attrs["State"])
+
+    @property
+    def pid(self) -> int:
+        return int(self._state().get("Pid") or 0)
+
+    def poll(self) -> int | None:
+        state = self._state()
+        if state.get("Status") in ("created", "running", "restarting", "paused"):
+            return None
+        return _signal_exit(int(state.get("ExitCode", 0)))
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):  # not running: nothing to kill
+            self._container.kill()
+        deadline = time.monotonic() + 15.0
+        while self.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def start(self) -> None:
+        if self.poll() is not None:
+            self._container.start()
+
+    def remove(self) -> None:
+        with contextlib.suppress(Exception):  # already gone
+            self._container.remove(force=True)
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return str(self._container.logs(tail=lines).decode(errors="replace"))
+        except Exception as exc:  # the log is a diagnostic; its absence must not mask the error
+            return f"(no logs: {exc})"
+
+
 class DockerEnvironment:
     """Every part a container on a per-run network; only 127.0.0.1 ports are published."""
 
@@ -239,6 +296,7 @@ class DockerEnvironment:
         self._network: Any = None
         self._containers: dict[str, Any] = {}
         self._ports: dict[str, int] = {}
+        self._services: dict[str, ContainerService] = {}
         self._provider: ProviderClient | None = None
         self._toxiproxy: ToxiproxyClient | None = None
         self._labels = owner_labels(self.run_id)
@@ -388,12 +446,48 @@ class DockerEnvironment:
     def remove_links(self, links: Links) -> None:
         delete_links(self.toxiproxy(), links)
 
+    def start_service(self, command: ServiceCommand) -> ContainerService:
+        """The program in a container from the project image (the program of ``argv[0]``'s
+        base name on its PATH), on the run's network as ``svc-<name>``, listening on
+        0.0.0.0:``port`` (published on a free 127.0.0.1 port), ``work_dir`` bind-mounted at
+        the same path, running as this host's user (so its files there are this user's)."""
+        assert self.images is not None
+        alias, host_port = f"svc-{command.name}", free_port()
+        argv = [Path(command.argv[0]).name, *expand(command.argv[1:], "0.0.0.0", command.port)]
+        try:
+            container = self._client.containers.run(
+                self.images.project, command=argv, detach=True,
+                name=f"durabench-{self.run_id}-{alias}", labels=self._labels,
+                network=self._network.name, user=f"{os.getuid()}:{os.getgid()}",
+                environment={**dict(command.env), "DURABENCH_RUN_ID": self.run_id},
+                ports={f"{command.port}/tcp": ("127.0.0.1", host_port)},
+                volumes={command.work_dir: {"bind": command.work_dir, "mode": "rw"}},
+                networking_config={self._network.name: self._client.api.create_endpoint_config(
+                    aliases=[alias])},
+            )  # fmt: skip
+        except Exception as exc:
+            raise EnvironmentStartError(
+                f"could not start the {command.name} service container from image "
+                f"{self.images.project!r} ({' '.join(argv)}): {exc}. The project image must "
+                "contain the SUT's extra (`durabench images build`, or set DURABENCH_IMAGE)."
+            ) from exc
+        service = ContainerService(container, alias, command.port, host_port)
+        self._services[service.url] = service
+        return service
+
     def create_service_link(self, label: str, service: str, url: str) -> tuple[str, str]:
-        raise CapabilityUnavailable(
-            f"the SUT's service {service!r} runs as a host process bound to 127.0.0.1, which "
-            "worker containers cannot reach; SUTs with services of their own run on --env local "
-            "(a containerised service is future work)"
-        )
+        """A proxy in the Toxiproxy container in front of a service this environment started
+        (:meth:`start_service`); the workers reach it at ``toxiproxy:<port>``."""
+        started = self._services.get(url)
+        if started is None:
+            raise CapabilityUnavailable(
+                f"the SUT's service {service!r} at {url} was not started by the docker "
+                "environment (ServiceContext.start); as a host process bound to 127.0.0.1 worker "
+                "containers cannot reach it: run this SUT on --env local"
+            )
+        proxy = self.toxiproxy().create_proxy(
+            f"svc_{labelled_name('', label)}_{service}", "0.0.0.0:0", started.upstream)
+        return with_address(url, "toxiproxy", proxy.listen_port), proxy.name
 
     def start_worker(self, name: str, executor_id: str, argv: Sequence[str], *,
                      wait_ready: bool = True, extra_env: Mapping[str, str] | None = None,
@@ -436,5 +530,5 @@ def docker_available() -> str | None:
     return None
 
 
-__all__ = ["ContainerWorker", "DockerEnvironment", "docker_available", "labelled_containers",
-           "orphaned", "owner_labels", "sweep"]
+__all__ = ["ContainerService", "ContainerWorker", "DockerEnvironment", "docker_available",
+           "labelled_containers", "orphaned", "owner_labels", "sweep"]

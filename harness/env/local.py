@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
@@ -49,8 +50,10 @@ from harness.env.postgres import (
     create_database,
     labelled_name,
 )
+from harness.env.service_process import HostServiceProcess
 from harness.llm import ProviderClient, ProviderProcess
 from harness.net import ToxiproxyClient, ToxiproxyServer, toxiproxy_server
+from harness.sut._protocol import ServiceCommand
 
 
 def new_run_id() -> str:
@@ -293,6 +296,11 @@ class LocalEnvironment:
         proxy = self.toxiproxy().create_proxy(
             f"svc_{labelled_name('', label)}_{service}", "127.0.0.1:0", f"{host}:{port}")
         return with_address(url, proxy.listen_host, proxy.listen_port), proxy.name
+
+    def start_service(self, command: ServiceCommand) -> HostServiceProcess:
+        """A SUT's service program as a process group on 127.0.0.1 (labelled with the run id)."""
+        labelled = replace(command, env={**command.env, ENV_RUN_ID: self.run_id})
+        return HostServiceProcess.launch(labelled, "127.0.0.1")
 
     def start_worker(
         self,

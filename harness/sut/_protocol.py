@@ -11,7 +11,10 @@ Lifecycle of one trial, as the runner drives a SUT:
    starts like Postgres (once per environment), checks (their ``url`` must accept a TCP
    connection) and always tears down; workers reach them through a Toxiproxy link
    (``WorkerSpec.service_urls``), the harness directly (``ClientContext.service_urls``); a
-   Postgres-only SUT has none (:mod:`harness.services`);
+   Postgres-only SUT has none (:mod:`harness.services`). A service runs its program with
+   ``ctx.start(ServiceCommand(...))``: a host process in the local environment, a container
+   from the project image in the docker one (a service that starts its own host process
+   instead runs on ``--env local`` only: docker workers cannot reach it);
 3. ``worker_command(spec)`` -- the argv and environment of one worker process (secrets go in the
    environment, never in argv); the worker prints ``worker <id> ready`` once it claims work;
 4. ``connect(ctx)`` -- a :class:`SutClient` that starts workflows and reads the SUT's own records
@@ -78,9 +81,73 @@ class WorkerCommand:
 
 
 @dataclass(frozen=True)
+class ServiceCommand:
+    """One server program of a SUT's service, as either environment runs it: a process on this
+    host locally, a container from the project image (on the run's network) in Docker.
+
+    ``argv[0]`` is the program on this host; a container runs the program of the same base name
+    from its image's PATH (as a worker container runs its own Python). ``{host}`` and ``{port}``
+    in ``argv`` become the address the environment has it listen on: 127.0.0.1 and a free port
+    locally; 0.0.0.0 and ``port`` in a container, published on a free 127.0.0.1 port. Paths under
+    ``work_dir`` (its data and log) are the same in both: a container gets it bind-mounted.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    work_dir: str
+    port: int
+    """The port it listens on inside a container."""
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ServiceProcess(Protocol):
+    """A started service program (:meth:`ServiceLauncher.start_service`); readiness is its
+    service's to check (``poll`` tells an exit on start apart from a slow start)."""
+
+    @property
+    def url(self) -> str:
+        """``host:port`` as the harness reaches it; the same after :meth:`start` again."""
+        ...
+
+    @property
+    def pid(self) -> int:
+        """Its main process as this host sees it (0 while it is not running)."""
+        ...
+
+    def poll(self) -> int | None:
+        """The exit code, or None while it runs."""
+        ...
+
+    def kill(self) -> None:
+        """SIGKILL (no clean shutdown), and wait until it is gone."""
+        ...
+
+    def start(self) -> None:
+        """Run it again after :meth:`kill` or an exit: same address, same data."""
+        ...
+
+    def remove(self) -> None:
+        """Kill it and release what it holds (a container is removed); idempotent."""
+        ...
+
+    def tail(self, lines: int = 15) -> str: ...
+
+
+class ServiceLauncher(Protocol):
+    """Runs service programs where the environment runs its parts (every
+    :class:`~harness.env.Environment` is one)."""
+
+    def start_service(self, command: ServiceCommand) -> ServiceProcess:
+        """Start ``command`` (not waiting for it to answer); a failure to launch it raises."""
+        ...
+
+
+@dataclass(frozen=True)
 class ServiceContext:
     """Where a SUT's own services run: a directory for their data and logs, the run id (label
-    everything with it so ``durabench sweep`` can find leftovers), and the host to bind."""
+    everything with it so ``durabench sweep`` can find leftovers), and the environment that
+    launches their programs (:meth:`start`)."""
 
     work_dir: str
     run_id: str
@@ -88,6 +155,16 @@ class ServiceContext:
     postgres_url: str = ""
     """The environment's Postgres server as the harness reaches it, for a service that keeps
     its own data there (e.g. a Temporal server with the Postgres persistence); "" if none."""
+    launcher: ServiceLauncher | None = None
+    """The environment's launcher; None: processes on this host (tests, benchmarks)."""
+
+    def start(self, command: ServiceCommand) -> ServiceProcess:
+        """Start a service program where this context's environment runs its parts."""
+        if self.launcher is not None:
+            return self.launcher.start_service(command)
+        from harness.env.service_process import HostServiceProcess
+
+        return HostServiceProcess.launch(command, self.bind_host)
 
 
 class Service(Protocol):

