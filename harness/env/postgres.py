@@ -203,6 +203,10 @@ class EmbeddedPostgres:
         options = (
             f"-h {self.host} -p {self.port} -k {self.root / 'sock'} "
             "-c max_connections=300 -c shared_buffers=64MB"
+            # Checkpoints often enough that a crash replays little WAL: every trial database
+            # is a WAL-logged copy of the template (~8 MB), so after a few hundred trials the
+            # db_crash fault's restart replayed so much that it took 40-90 s on a loaded machine.
+            " -c max_wal_size=64MB -c min_wal_size=32MB -c checkpoint_timeout=30s"
         )
         self._run(
             [
