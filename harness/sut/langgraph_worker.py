@@ -61,6 +61,7 @@ from harness.sut.langgraph import (
     cut,
     ensure_schema,
     final_output,
+    watchdog,
 )
 from harness.workloads import (
     WORKLOADS,
@@ -398,7 +399,10 @@ class WatchedSaver(PostgresSaver):
     """``PostgresSaver`` whose every database operation is cut after ``op_timeout_s`` (the
     deployer's per-query timeout: LangGraph sets none, and its saver serializes all operations
     under one lock, so one hung query would stop the worker for good). Overrides the saver's
-    private ``_cursor``, the one place its operations go through."""
+    private ``_cursor``, the one place its operations go through; the watch starts once the pool
+    handed the connection out, so the pool's own query before that, its check of the connection,
+    is watched by :class:`WatchedCheck`. The watch ends after the saver's exit: its pipeline sync
+    waits for the commit's answer, and a cut sync fails (the connection is discarded)."""
 
     op_timeout_s: float = 30.0
 
@@ -411,7 +415,7 @@ class WatchedSaver(PostgresSaver):
                 timer.daemon = True
                 timer.start()
                 yield cur
-        finally:  # after the saver's own exit: its pipeline sync waits for the commit's answer
+        finally:
             if timer is not None:
                 timer.cancel()
 
@@ -424,14 +428,30 @@ def idle_in_transaction_timeout_ms(lease_s: float) -> int:
     return int(max(5.0, 4 * lease_s) * 1000)
 
 
-def _pool(dsn: str, lease_s: float) -> ConnectionPool[Any]:
+class WatchedCheck:
+    """The pool's check of a connection it hands out (``SELECT ''`` on it, psycopg_pool's
+    ``check_connection``), cut after ``op_timeout_s`` like every other query of the worker. The
+    check runs inside ``getconn``, under the saver's lock and before :meth:`WatchedSaver._cursor`
+    has a connection to watch: unwatched, a check whose answer was black-holed hung every
+    operation of the saver until the link was closed. A cut check fails, and the pool discards
+    the connection and hands out another one."""
+
+    def __init__(self, op_timeout_s: float) -> None:
+        self.op_timeout_s = op_timeout_s
+
+    def __call__(self, conn: psycopg.Connection[Any]) -> None:
+        with watchdog(conn, self.op_timeout_s):
+            ConnectionPool.check_connection(conn)
+
+
+def _pool(dsn: str, lease_s: float, op_timeout_s: float) -> ConnectionPool[Any]:
     timeout_ms = idle_in_transaction_timeout_ms(lease_s)
     kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row,
               "connect_timeout": 3, "keepalives": 1, "keepalives_idle": 2,
               "keepalives_interval": 1, "keepalives_count": 3, "tcp_user_timeout": 5000,
               "options": f"-c idle_in_transaction_session_timeout={timeout_ms}"}
     return ConnectionPool(dsn, min_size=1, max_size=8, kwargs=kwargs, open=True,
-                          check=ConnectionPool.check_connection, timeout=10.0)  # fmt: skip
+                          check=WatchedCheck(op_timeout_s), timeout=10.0)  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -461,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     WORKER.executor_id, WORKER.provider_url, WORKER.durability = (
         args.executor_id, provider, args.durability)
     op_timeout_s = float(os.environ.get(ENV_DB_TIMEOUT, "30"))
-    saver = WatchedSaver(_pool(dsn, args.lease))
+    saver = WatchedSaver(_pool(dsn, args.lease, op_timeout_s))
     saver.op_timeout_s = op_timeout_s
     WORKER.saver = saver
     WORKER.store = Store(dsn, op_timeout_s)

@@ -8,14 +8,18 @@ is for the scenario suite (the trial skips there), here the skip names the extra
 from __future__ import annotations
 
 import importlib.util
+import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from harness.env.local import LocalEnvironment
 from harness.faults import KillFault
+from harness.net import toxiproxy_server
 from harness.runner import golden_baseline, run_trial
 from harness.sut import get_sut
 from harness.sut.langgraph import (
@@ -95,6 +99,43 @@ def test_a_thread_runs_and_its_history_is_read_back_from_the_checkpoint_tables(
     metadata = checkpoint_metadata(env.databases[-1], root.workflow_id)
     assert metadata and all(m[META_EXECUTOR] == root.executor and m[META_ATTEMPT] == 1
                             for m in metadata), metadata  # fmt: skip
+
+
+@needs_langgraph
+def test_the_pools_check_of_a_connection_whose_answers_are_black_holed_is_cut(env: _Env) -> None:
+    """The pool checks each connection it hands the saver with a query of its own, inside
+    ``getconn``: under the saver's lock and before the saver's watch has a connection. Black-hole
+    the check's answer (a Toxiproxy ``timeout`` toxic: the link stays open, no TCP timeout fires):
+    the check must be cut like any query, so that ``getconn`` ends -- here with the pool's own
+    timeout, as no new connection can open either -- instead of hanging until the link closes."""
+    from psycopg_pool import PoolTimeout
+
+    from harness.sut.langgraph_worker import _pool
+
+    dsn = env.create_database("pool-check")
+    pg = conninfo_to_dict(dsn)
+    errors: list[BaseException] = []
+    with toxiproxy_server(f"lg-{uuid.uuid4().hex[:6]}") as server, server.client() as toxiproxy:
+        link = toxiproxy.create_proxy(f"lg_pg_{uuid.uuid4().hex[:6]}", "127.0.0.1:0",
+                                      f"{pg.get('host') or '127.0.0.1'}:{pg.get('port') or 5432}")
+        proxied = make_conninfo(dsn, host=link.listen_host, port=str(link.listen_port))
+        with _pool(proxied, lease_s=2.0, op_timeout_s=0.5) as pool:
+            with pool.connection():
+                pass  # an idle connection in the pool, checked when it is handed out next
+
+            def take() -> None:
+                try:
+                    pool.putconn(pool.getconn(timeout=3.0))
+                except BaseException as exc:
+                    errors.append(exc)
+
+            with toxiproxy.toxic(link.name, "timeout", stream="downstream", timeout=0):
+                taker = threading.Thread(target=take, daemon=True)
+                taker.start()
+                taker.join(60.0)  # ~3.5 s expected; removing the toxic below closes the link
+                hung = taker.is_alive()
+    assert not hung, "getconn hung on the pool's check of a black-holed connection: it was not cut"
+    assert len(errors) == 1 and isinstance(errors[0], PoolTimeout), errors
 
 
 @needs_langgraph
