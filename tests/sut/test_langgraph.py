@@ -7,6 +7,7 @@ is for the scenario suite (the trial skips there), here the skip names the extra
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import threading
 import uuid
@@ -136,6 +137,55 @@ def test_the_pools_check_of_a_connection_whose_answers_are_black_holed_is_cut(en
                 hung = taker.is_alive()
     assert not hung, "getconn hung on the pool's check of a black-holed connection: it was not cut"
     assert len(errors) == 1 and isinstance(errors[0], PoolTimeout), errors
+
+
+@needs_langgraph
+def test_a_task_write_whose_commit_answer_is_black_holed_is_cut_after_it_committed(
+    env: _Env,
+) -> None:
+    """The saver's pipeline sync waits for the answer to a task write's commit; black-holed (the
+    write reaches Postgres and commits, its answer never comes back, the link stays open), the
+    watch of :class:`WatchedSaver` must cut it: ``put_writes`` fails with OperationalError --
+    the loop then resumes and finds the write -- instead of waiting until the link closes."""
+    from psycopg.rows import dict_row
+
+    from harness.sut.langgraph import connect, ensure_schema
+    from harness.sut.langgraph_worker import WatchedSaver
+
+    dsn = env.create_database("saver-cut")
+    ensure_schema(dsn)
+    pg = conninfo_to_dict(dsn)
+    errors: list[BaseException] = []
+    config: Any = {"configurable": {"thread_id": "t1", "checkpoint_ns": "", "checkpoint_id": "c1"}}
+    with toxiproxy_server(f"lg-{uuid.uuid4().hex[:6]}") as server, server.client() as toxiproxy:
+        link = toxiproxy.create_proxy(f"lg_pg_{uuid.uuid4().hex[:6]}", "127.0.0.1:0",
+                                      f"{pg.get('host') or '127.0.0.1'}:{pg.get('port') or 5432}")
+        proxied = make_conninfo(dsn, host=link.listen_host, port=str(link.listen_port))
+        conn = psycopg.connect(proxied, autocommit=True, prepare_threshold=0,
+                               row_factory=dict_row)  # fmt: skip
+        saver = WatchedSaver(conn)
+        saver.op_timeout_s = 0.5
+
+        def write() -> None:
+            try:
+                saver.put_writes(config, [("__return__", {"x": 1})], "task-1", "~, 0")
+            except BaseException as exc:
+                errors.append(exc)
+
+        try:
+            with toxiproxy.toxic(link.name, "timeout", stream="downstream", timeout=0):
+                writer = threading.Thread(target=write, daemon=True)
+                writer.start()
+                writer.join(60.0)  # ~0.5 s expected; removing the toxic below closes the link
+                hung = writer.is_alive()
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+    assert not hung, "put_writes hung on its black-holed commit: the saver's watch did not cut it"
+    assert len(errors) == 1 and isinstance(errors[0], psycopg.OperationalError), errors
+    with connect(dsn) as direct:
+        rows = direct.execute("SELECT count(*) FROM checkpoint_writes WHERE thread_id = 't1'")
+        assert rows.fetchone() == (1,), "the write committed: only its answer was lost"
 
 
 @needs_langgraph
