@@ -437,6 +437,10 @@ NOTES: tuple[str, ...] = (
     "LangGraph submits a task's result write in the background, also with durability="
     "'sync' (which orders checkpoints, not task writes): a SIGKILL right after a task can "
     "lose its result, and the task runs again (waste beyond the step in flight)",
+    "a task's result write that fails (e.g. the database restarting) does not stop LangGraph's "
+    "run: the run goes on, finishes and saves its final checkpoint, and the error surfaces only "
+    "when invoke returns, the task's result lost for good (checked here); the adapter's saver "
+    "retries its writes (idempotent, ON CONFLICT) on a lost connection for up to 120 s",
     "every database operation of the worker (LangGraph's saver, the pool's check of each "
     "connection it hands the saver, and the loop's table) is cut after DURABENCH_DB_TIMEOUT_S "
     "(default 30 s; faults that hang a query set it): LangGraph sets no query timeout and its "

@@ -14,7 +14,9 @@ adapter's resume loop, not LangGraph's** (LangGraph resumes nothing by itself):
    when LangGraph has no checkpoint of it, ``invoke(None)`` (resume) when it has an unfinished
    one; a heartbeat renews the leases of running threads;
 3. record the loop's decision (SUCCESS / ERROR; DEAD_LETTER past the claim limit) in the
-   adapter's table; a lost database connection is retried by resuming again;
+   adapter's table; a lost database connection is retried by resuming again, and the saver's
+   writes are retried in place (:class:`WatchedSaver`: LangGraph does not stop a run whose
+   background write failed, so a resume would come too late for it);
 4. SIGTERM: stop claiming; a running thread finishes the task it is in but starts no other
    (:class:`Drained` ends the run, its finished tasks saved by LangGraph) and its lease is
    expired so that another worker resumes it at once; after half of ``--grace`` the leases of
@@ -34,10 +36,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -76,6 +78,7 @@ from harness.workloads import (
 )
 
 log = logging.getLogger("langgraph_worker")
+T = TypeVar("T")
 
 ENV_DB_TIMEOUT = "DURABENCH_DB_TIMEOUT_S"
 """Optional per-query timeout (default 30 s), as for the reference runtime's workers: faults
@@ -405,6 +408,36 @@ class WatchedSaver(PostgresSaver):
     waits for the commit's answer, and a cut sync fails (the connection is discarded)."""
 
     op_timeout_s: float = 30.0
+    write_retry_s: float = 120.0
+    """How long a failed checkpoint or task write is retried (see :meth:`put_writes`)."""
+
+    def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        return self._retried("checkpoint", lambda: PostgresSaver.put(
+            self, config, checkpoint, metadata, new_versions))  # fmt: skip
+
+    def put_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:  # fmt: skip
+        """LangGraph's write of a task's result, retried on a lost connection until the database
+        answers (within ``write_retry_s``). LangGraph submits it in the background and does not
+        stop the run when it fails: the run goes on and finishes, its final checkpoint saved,
+        and the error surfaces only when ``invoke`` returns -- the task's result is lost for
+        good (a resumed run finds the final checkpoint), so the loop's resume cannot recover it.
+        Both writes are idempotent (``ON CONFLICT``): retrying a write whose commit's answer was
+        lost finds it done."""
+        self._retried("task write", lambda: PostgresSaver.put_writes(
+            self, config, writes, task_id, task_path))  # fmt: skip
+
+    def _retried(self, what: str, op: Callable[[], T]) -> T:
+        deadline, delay = time.monotonic() + self.write_retry_s, 0.2
+        while True:
+            try:
+                return op()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)
 
     @contextlib.contextmanager
     def _cursor(self, *, pipeline: bool = False) -> Iterator[Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -186,6 +187,58 @@ def test_a_task_write_whose_commit_answer_is_black_holed_is_cut_after_it_committ
     with connect(dsn) as direct:
         rows = direct.execute("SELECT count(*) FROM checkpoint_writes WHERE thread_id = 't1'")
         assert rows.fetchone() == (1,), "the write committed: only its answer was lost"
+
+
+@needs_langgraph
+def test_a_task_write_that_meets_a_crashed_database_is_retried_until_it_is_back(
+    env: _Env,
+) -> None:
+    """LangGraph submits a task's result write in the background and does not stop the run when
+    it fails (the run finishes and the error surfaces only at its end: the result is lost for
+    good). The adapter's saver retries the write: with Postgres crashed (real immediate shutdown)
+    the write fails, and once Postgres is back the retry lands it."""
+    from harness.sut.langgraph import connect, ensure_schema
+    from harness.sut.langgraph_worker import WatchedSaver, _pool
+
+    dsn = env.create_database("saver-retry")
+    ensure_schema(dsn)
+    failed = threading.Event()
+
+    class _Failed(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "task write failed" in record.getMessage():
+                failed.set()
+
+    handler = _Failed()
+    logging.getLogger("langgraph_worker").addHandler(handler)
+    errors: list[BaseException] = []
+    config: Any = {"configurable": {"thread_id": "t2", "checkpoint_ns": "", "checkpoint_id": "c1"}}
+    try:
+        with _pool(dsn, lease_s=2.0, op_timeout_s=5.0) as pool:
+            saver = WatchedSaver(pool)
+
+            def write() -> None:
+                try:
+                    saver.put_writes(config, [("__return__", {"x": 2})], "task-2", "~, 0")
+                except BaseException as exc:
+                    errors.append(exc)
+                    failed.set()
+
+            env.crash_postgres()
+            try:
+                writer = threading.Thread(target=write, daemon=True)
+                writer.start()
+                assert failed.wait(60.0), "the write did not fail against a crashed database"
+            finally:
+                env.start_postgres()
+            writer.join(120.0)
+            assert not writer.is_alive(), "the write was not retried to its end"
+    finally:
+        logging.getLogger("langgraph_worker").removeHandler(handler)
+    assert not errors, f"the task write was given up: {errors}"
+    with connect(dsn) as direct:
+        rows = direct.execute("SELECT count(*) FROM checkpoint_writes WHERE thread_id = 't2'")
+        assert rows.fetchone() == (1,), "the retried write landed once"
 
 
 @needs_langgraph
