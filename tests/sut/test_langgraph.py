@@ -166,6 +166,7 @@ def test_a_task_write_whose_commit_answer_is_black_holed_is_cut_after_it_committ
                                row_factory=dict_row)  # fmt: skip
         saver = WatchedSaver(conn)
         saver.op_timeout_s = 0.5
+        saver.write_retry_s = 0.0  # the watch alone: no retry (on this one connection, cut)
 
         def write() -> None:
             try:
