@@ -437,9 +437,14 @@ NOTES: tuple[str, ...] = (
     "LangGraph submits a task's result write in the background, also with durability="
     "'sync' (which orders checkpoints, not task writes): a SIGKILL right after a task can "
     "lose its result, and the task runs again (waste beyond the step in flight)",
-    "every database operation of the worker (LangGraph's saver and the loop's table) is cut "
-    "after DURABENCH_DB_TIMEOUT_S (default 30 s; faults that hang a query set it): LangGraph "
-    "sets no query timeout and its saver runs every operation under one lock",
+    "a task's result write that fails (e.g. the database restarting) does not stop LangGraph's "
+    "run: the run goes on, finishes and saves its final checkpoint, and the error surfaces only "
+    "when invoke returns, the task's result lost for good (checked here); the adapter's saver "
+    "retries its writes (idempotent, ON CONFLICT) on a lost connection for up to 120 s",
+    "every database operation of the worker (LangGraph's saver, the pool's check of each "
+    "connection it hands the saver, and the loop's table) is cut after DURABENCH_DB_TIMEOUT_S "
+    "(default 30 s; faults that hang a query set it): LangGraph sets no query timeout and its "
+    "saver runs every operation under one lock, so one hung query would stop every thread",
     "promises (LangGraph docs, 'Durable execution'): with a checkpointer a resumed run replays "
     "tasks whose results were saved instead of running them again; side effects go in tasks "
     "with idempotency keys. Nothing about concurrent invokers or write timing: "
@@ -463,11 +468,6 @@ KNOWN_FINDINGS: Mapping[str, str] = {
                    "a crash the failed LLM call is made again and the run may take another path "
                    "than before it (checked here: a task that raised, then a SIGKILL, then "
                    "invoke(None) ran the failed task again)",
-    "partition::blackhole_step_commit": "the adapter's per-query watchdog (LangGraph's saver sets "
-                   "no query timeout) did not always cut a task write black-holed mid-commit "
-                   "before the link healed: seen in two CI runs on a loaded 2-core machine (the "
-                   "workflow finished 0.1 s after the heal), passed when run alone; an open "
-                   "problem of durabench's adapter, not a LangGraph finding",
 }
 """Scenario -> a real LangGraph behaviour that a scenario expects of a checkpointing runtime."""
 

@@ -14,7 +14,9 @@ adapter's resume loop, not LangGraph's** (LangGraph resumes nothing by itself):
    when LangGraph has no checkpoint of it, ``invoke(None)`` (resume) when it has an unfinished
    one; a heartbeat renews the leases of running threads;
 3. record the loop's decision (SUCCESS / ERROR; DEAD_LETTER past the claim limit) in the
-   adapter's table; a lost database connection is retried by resuming again;
+   adapter's table; a lost database connection is retried by resuming again, and the saver's
+   writes are retried in place (:class:`WatchedSaver`: LangGraph does not stop a run whose
+   background write failed, so a resume would come too late for it);
 4. SIGTERM: stop claiming; a running thread finishes the task it is in but starts no other
    (:class:`Drained` ends the run, its finished tasks saved by LangGraph) and its lease is
    expired so that another worker resumes it at once; after half of ``--grace`` the leases of
@@ -34,10 +36,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -61,6 +63,7 @@ from harness.sut.langgraph import (
     cut,
     ensure_schema,
     final_output,
+    watchdog,
 )
 from harness.workloads import (
     WORKLOADS,
@@ -75,6 +78,7 @@ from harness.workloads import (
 )
 
 log = logging.getLogger("langgraph_worker")
+T = TypeVar("T")
 
 ENV_DB_TIMEOUT = "DURABENCH_DB_TIMEOUT_S"
 """Optional per-query timeout (default 30 s), as for the reference runtime's workers: faults
@@ -398,9 +402,42 @@ class WatchedSaver(PostgresSaver):
     """``PostgresSaver`` whose every database operation is cut after ``op_timeout_s`` (the
     deployer's per-query timeout: LangGraph sets none, and its saver serializes all operations
     under one lock, so one hung query would stop the worker for good). Overrides the saver's
-    private ``_cursor``, the one place its operations go through."""
+    private ``_cursor``, the one place its operations go through; the watch starts once the pool
+    handed the connection out, so the pool's own query before that, its check of the connection,
+    is watched by :class:`WatchedCheck`. The watch ends after the saver's exit: its pipeline sync
+    waits for the commit's answer, and a cut sync fails (the connection is discarded)."""
 
     op_timeout_s: float = 30.0
+    write_retry_s: float = 120.0
+    """How long a failed checkpoint or task write is retried (see :meth:`put_writes`)."""
+
+    def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        return self._retried("checkpoint", lambda: PostgresSaver.put(
+            self, config, checkpoint, metadata, new_versions))  # fmt: skip
+
+    def put_writes(self, config: Any, writes: Sequence[tuple[str, Any]], task_id: str,
+                   task_path: str = "") -> None:  # fmt: skip
+        """LangGraph's write of a task's result, retried on a lost connection until the database
+        answers (within ``write_retry_s``). LangGraph submits it in the background and does not
+        stop the run when it fails: the run goes on and finishes, its final checkpoint saved,
+        and the error surfaces only when ``invoke`` returns -- the task's result is lost for
+        good (a resumed run finds the final checkpoint), so the loop's resume cannot recover it.
+        Both writes are idempotent (``ON CONFLICT``): retrying a write whose commit's answer was
+        lost finds it done."""
+        self._retried("task write", lambda: PostgresSaver.put_writes(
+            self, config, writes, task_id, task_path))  # fmt: skip
+
+    def _retried(self, what: str, op: Callable[[], T]) -> T:
+        deadline, delay = time.monotonic() + self.write_retry_s, 0.2
+        while True:
+            try:
+                return op()
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+                time.sleep(delay)
+                delay = min(2.0, delay * 2)
 
     @contextlib.contextmanager
     def _cursor(self, *, pipeline: bool = False) -> Iterator[Any]:
@@ -411,7 +448,7 @@ class WatchedSaver(PostgresSaver):
                 timer.daemon = True
                 timer.start()
                 yield cur
-        finally:  # after the saver's own exit: its pipeline sync waits for the commit's answer
+        finally:
             if timer is not None:
                 timer.cancel()
 
@@ -424,14 +461,30 @@ def idle_in_transaction_timeout_ms(lease_s: float) -> int:
     return int(max(5.0, 4 * lease_s) * 1000)
 
 
-def _pool(dsn: str, lease_s: float) -> ConnectionPool[Any]:
+class WatchedCheck:
+    """The pool's check of a connection it hands out (``SELECT ''`` on it, psycopg_pool's
+    ``check_connection``), cut after ``op_timeout_s`` like every other query of the worker. The
+    check runs inside ``getconn``, under the saver's lock and before :meth:`WatchedSaver._cursor`
+    has a connection to watch: unwatched, a check whose answer was black-holed hung every
+    operation of the saver until the link was closed. A cut check fails, and the pool discards
+    the connection and hands out another one."""
+
+    def __init__(self, op_timeout_s: float) -> None:
+        self.op_timeout_s = op_timeout_s
+
+    def __call__(self, conn: psycopg.Connection[Any]) -> None:
+        with watchdog(conn, self.op_timeout_s):
+            ConnectionPool.check_connection(conn)
+
+
+def _pool(dsn: str, lease_s: float, op_timeout_s: float) -> ConnectionPool[Any]:
     timeout_ms = idle_in_transaction_timeout_ms(lease_s)
     kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row,
               "connect_timeout": 3, "keepalives": 1, "keepalives_idle": 2,
               "keepalives_interval": 1, "keepalives_count": 3, "tcp_user_timeout": 5000,
               "options": f"-c idle_in_transaction_session_timeout={timeout_ms}"}
     return ConnectionPool(dsn, min_size=1, max_size=8, kwargs=kwargs, open=True,
-                          check=ConnectionPool.check_connection, timeout=10.0)  # fmt: skip
+                          check=WatchedCheck(op_timeout_s), timeout=10.0)  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -461,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     WORKER.executor_id, WORKER.provider_url, WORKER.durability = (
         args.executor_id, provider, args.durability)
     op_timeout_s = float(os.environ.get(ENV_DB_TIMEOUT, "30"))
-    saver = WatchedSaver(_pool(dsn, args.lease))
+    saver = WatchedSaver(_pool(dsn, args.lease, op_timeout_s))
     saver.op_timeout_s = op_timeout_s
     WORKER.saver = saver
     WORKER.store = Store(dsn, op_timeout_s)

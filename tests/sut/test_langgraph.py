@@ -7,15 +7,21 @@ is for the scenario suite (the trial skips there), here the skip names the extra
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
+import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from harness.env.local import LocalEnvironment
 from harness.faults import KillFault
+from harness.net import toxiproxy_server
 from harness.runner import golden_baseline, run_trial
 from harness.sut import get_sut
 from harness.sut.langgraph import (
@@ -95,6 +101,145 @@ def test_a_thread_runs_and_its_history_is_read_back_from_the_checkpoint_tables(
     metadata = checkpoint_metadata(env.databases[-1], root.workflow_id)
     assert metadata and all(m[META_EXECUTOR] == root.executor and m[META_ATTEMPT] == 1
                             for m in metadata), metadata  # fmt: skip
+
+
+@needs_langgraph
+def test_the_pools_check_of_a_connection_whose_answers_are_black_holed_is_cut(env: _Env) -> None:
+    """The pool checks each connection it hands the saver with a query of its own, inside
+    ``getconn``: under the saver's lock and before the saver's watch has a connection. Black-hole
+    the check's answer (a Toxiproxy ``timeout`` toxic: the link stays open, no TCP timeout fires):
+    the check must be cut like any query, so that ``getconn`` ends -- here with the pool's own
+    timeout, as no new connection can open either -- instead of hanging until the link closes."""
+    from psycopg_pool import PoolTimeout
+
+    from harness.sut.langgraph_worker import _pool
+
+    dsn = env.create_database("pool-check")
+    pg = conninfo_to_dict(dsn)
+    errors: list[BaseException] = []
+    with toxiproxy_server(f"lg-{uuid.uuid4().hex[:6]}") as server, server.client() as toxiproxy:
+        link = toxiproxy.create_proxy(f"lg_pg_{uuid.uuid4().hex[:6]}", "127.0.0.1:0",
+                                      f"{pg.get('host') or '127.0.0.1'}:{pg.get('port') or 5432}")
+        proxied = make_conninfo(dsn, host=link.listen_host, port=str(link.listen_port))
+        with _pool(proxied, lease_s=2.0, op_timeout_s=0.5) as pool:
+            with pool.connection():
+                pass  # an idle connection in the pool, checked when it is handed out next
+
+            def take() -> None:
+                try:
+                    pool.putconn(pool.getconn(timeout=3.0))
+                except BaseException as exc:
+                    errors.append(exc)
+
+            with toxiproxy.toxic(link.name, "timeout", stream="downstream", timeout=0):
+                taker = threading.Thread(target=take, daemon=True)
+                taker.start()
+                taker.join(60.0)  # ~3.5 s expected; removing the toxic below closes the link
+                hung = taker.is_alive()
+    assert not hung, "getconn hung on the pool's check of a black-holed connection: it was not cut"
+    assert len(errors) == 1 and isinstance(errors[0], PoolTimeout), errors
+
+
+@needs_langgraph
+def test_a_task_write_whose_commit_answer_is_black_holed_is_cut_after_it_committed(
+    env: _Env,
+) -> None:
+    """The saver's pipeline sync waits for the answer to a task write's commit; black-holed (the
+    write reaches Postgres and commits, its answer never comes back, the link stays open), the
+    watch of :class:`WatchedSaver` must cut it: ``put_writes`` fails with OperationalError --
+    the loop then resumes and finds the write -- instead of waiting until the link closes."""
+    from psycopg.rows import dict_row
+
+    from harness.sut.langgraph import connect, ensure_schema
+    from harness.sut.langgraph_worker import WatchedSaver
+
+    dsn = env.create_database("saver-cut")
+    ensure_schema(dsn)
+    pg = conninfo_to_dict(dsn)
+    errors: list[BaseException] = []
+    config: Any = {"configurable": {"thread_id": "t1", "checkpoint_ns": "", "checkpoint_id": "c1"}}
+    with toxiproxy_server(f"lg-{uuid.uuid4().hex[:6]}") as server, server.client() as toxiproxy:
+        link = toxiproxy.create_proxy(f"lg_pg_{uuid.uuid4().hex[:6]}", "127.0.0.1:0",
+                                      f"{pg.get('host') or '127.0.0.1'}:{pg.get('port') or 5432}")
+        proxied = make_conninfo(dsn, host=link.listen_host, port=str(link.listen_port))
+        conn = psycopg.connect(proxied, autocommit=True, prepare_threshold=0,
+                               row_factory=dict_row)  # fmt: skip
+        saver = WatchedSaver(conn)
+        saver.op_timeout_s = 0.5
+        saver.write_retry_s = 0.0  # the watch alone: no retry (on this one connection, cut)
+
+        def write() -> None:
+            try:
+                saver.put_writes(config, [("__return__", {"x": 1})], "task-1", "~, 0")
+            except BaseException as exc:
+                errors.append(exc)
+
+        try:
+            with toxiproxy.toxic(link.name, "timeout", stream="downstream", timeout=0):
+                writer = threading.Thread(target=write, daemon=True)
+                writer.start()
+                writer.join(60.0)  # ~0.5 s expected; removing the toxic below closes the link
+                hung = writer.is_alive()
+        finally:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+    assert not hung, "put_writes hung on its black-holed commit: the saver's watch did not cut it"
+    assert len(errors) == 1 and isinstance(errors[0], psycopg.OperationalError), errors
+    with connect(dsn) as direct:
+        rows = direct.execute("SELECT count(*) FROM checkpoint_writes WHERE thread_id = 't1'")
+        assert rows.fetchone() == (1,), "the write committed: only its answer was lost"
+
+
+@needs_langgraph
+def test_a_task_write_that_meets_a_crashed_database_is_retried_until_it_is_back(
+    env: _Env,
+) -> None:
+    """LangGraph submits a task's result write in the background and does not stop the run when
+    it fails (the run finishes and the error surfaces only at its end: the result is lost for
+    good). The adapter's saver retries the write: with Postgres crashed (real immediate shutdown)
+    the write fails, and once Postgres is back the retry lands it."""
+    from harness.sut.langgraph import connect, ensure_schema
+    from harness.sut.langgraph_worker import WatchedSaver, _pool
+
+    dsn = env.create_database("saver-retry")
+    ensure_schema(dsn)
+    failed = threading.Event()
+
+    class _Failed(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "task write failed" in record.getMessage():
+                failed.set()
+
+    handler = _Failed()
+    logging.getLogger("langgraph_worker").addHandler(handler)
+    errors: list[BaseException] = []
+    config: Any = {"configurable": {"thread_id": "t2", "checkpoint_ns": "", "checkpoint_id": "c1"}}
+    try:
+        with _pool(dsn, lease_s=2.0, op_timeout_s=5.0) as pool:
+            saver = WatchedSaver(pool)
+
+            def write() -> None:
+                try:
+                    saver.put_writes(config, [("__return__", {"x": 2})], "task-2", "~, 0")
+                except BaseException as exc:
+                    errors.append(exc)
+                    failed.set()
+
+            env.crash_postgres()
+            try:
+                writer = threading.Thread(target=write, daemon=True)
+                writer.start()
+                assert failed.wait(60.0), "the write did not fail against a crashed database"
+            finally:
+                env.start_postgres()
+            writer.join(120.0)
+            assert not writer.is_alive(), "the write was not retried to its end"
+    finally:
+        logging.getLogger("langgraph_worker").removeHandler(handler)
+    assert not errors, f"the task write was given up: {errors}"
+    with connect(dsn) as direct:
+        rows = direct.execute("SELECT count(*) FROM checkpoint_writes WHERE thread_id = 't2'")
+        assert rows.fetchone() == (1,), "the retried write landed once"
 
 
 @needs_langgraph
