@@ -13,8 +13,11 @@ workflow's LLM call is held (a ``received`` trigger):
    acknowledgement still sits in the latency toxic — and refuses to go on (an error, never a
    silent miss) when it saw it too late to be sure;
 4. acts, per ``mode``:
-   - ``reset``: a ``reset_peer`` toxic behind the latency: the acknowledgement arrives as a TCP
-     reset. The writer must retry, and the retry must find its own write (record once);
+   - ``reset``: a ``reset_peer`` toxic behind the latency (added inert with the latency, at
+     toxicity 0, and switched on now: adding it now would interrupt the latency toxic, which
+     in real Toxiproxy lets the held acknowledgement through at once): the acknowledgement
+     arrives as a TCP reset. The writer must retry, and the retry must find its own write
+     (record once);
    - ``blackhole``: a ``timeout`` toxic behind the latency swallows the acknowledgement; once it
      is swallowed the toxic's toxicity drops to 0, so the link carries traffic again but the
      connection that sent the write waits for an answer that will never come. Only the writer's
@@ -93,6 +96,9 @@ class AckLossFault:
         toxiproxy, proxy = target.env.toxiproxy(), target.proxy(self.link)
         toxiproxy.add_toxic(proxy, "latency", stream="downstream", name=LATENCY,
                             latency=self.latency_ms)  # fmt: skip
+        if self.mode != "kill":  # behind the latency now, inert until the write is seen
+            toxiproxy.add_toxic(proxy, self._second, stream="downstream", name=SECOND,
+                                toxicity=0.0, timeout=0)  # fmt: skip
         armed_ns = time.time_ns()
         target.release()
         written_ns = self._wait_write(target, armed_ns)
@@ -108,8 +114,10 @@ class AckLossFault:
             target.worker.signal(signal.SIGKILL)
             target.worker.wait(10.0)
             return
-        toxic = "reset_peer" if self.mode == "reset" else "timeout"
-        toxiproxy.add_toxic(proxy, toxic, stream="downstream", name=SECOND, timeout=0)
+        # Switched on, not added: Toxiproxy interrupts the toxic in front of one it adds, and an
+        # interrupted latency toxic lets what it holds through at once -- the acknowledgement
+        # would escape. An update interrupts only the toxic updated.
+        toxiproxy.update_toxic(proxy, SECOND, toxicity=1.0)
         # Until the acknowledgement has left the latency toxic (into the second one).
         time.sleep(max(0.0, written_ns / 1e9 + self.latency_ms / 1000 + 0.5 - time.time()))
         if self.mode == "reset":
@@ -118,6 +126,10 @@ class AckLossFault:
         toxiproxy.update_toxic(proxy, SECOND, toxicity=0.0)
         toxiproxy.remove_toxic(proxy, LATENCY)
         target.wait_outcome(self.hang_s)
+
+    @property
+    def _second(self) -> str:
+        return "reset_peer" if self.mode == "reset" else "timeout"
 
     def _wait_write(self, target: FaultTarget, after_ns: int) -> int:
         """When the awaited write committed (the store's own clock), once it is there."""

@@ -42,6 +42,12 @@ server does about each:
   vs ``real_api_ms``). The 70-90 ms once seen per call was the caller's, not the server's: every
   ``httpx.get`` (and new ``httpx.Client``) builds a TLS context, 20 ms idle and ~100 ms loaded,
   even for plain HTTP; the client and the launcher use ``requests`` for that reason;
+- adding a toxic interrupts the one in front of it, and an interrupted ``latency`` toxic lets
+  what it holds through at once (``LatencyToxic.Pipe``: "exit fast without applying latency")
+  -- **not copied** (the embedded server appends a stage and leaves the others alone). A fault
+  that must catch data held by a latency toxic adds the toxic behind it inert (toxicity 0) and
+  switches it on with an update, which interrupts only that toxic: the same on both servers
+  (``ack_loss``; contract test ``test_an_inert_toxic_switched_on_behind_a_latency_...``);
 - later releases' HTTP-only toxics, ``-config``, ``-proxy-metrics`` and ``/metrics`` -- **not
   implemented** (400 invalid toxic type; durabench's faults do not use them).
 

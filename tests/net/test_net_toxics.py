@@ -158,3 +158,26 @@ def test_disable_closes_live_connections_and_reenable_listens_again(
     assert toxiproxy.client.get_proxy(proxy.name).listen == proxy.listen
     with connect(proxy) as sock:
         assert median_round_trip_s(sock) < 0.05
+
+
+@pytest.mark.parametrize("second", ["reset_peer", "timeout"])
+def test_an_inert_toxic_switched_on_behind_a_latency_catches_what_it_holds(
+    toxiproxy: Target, proxy: ProxyInfo, second: str
+) -> None:
+    """The ack_loss fault's move: the answer held in a latency toxic must not escape when the
+    toxic behind it acts. Switching on an inert toxic works on both servers; *adding* one would
+    interrupt the latency toxic, and real Toxiproxy then lets what it holds through at once."""
+    client = toxiproxy.client
+    client.add_toxic(proxy.name, "latency", name="lag", latency=3000)
+    client.add_toxic(proxy.name, second, name="cut", toxicity=0.0, timeout=0)
+    with connect(proxy, timeout_s=5.0) as sock:
+        sock.sendall(b"answer")
+        time.sleep(0.5)  # the echo is held in the latency toxic (loopback: well under 0.5 s)
+        client.update_toxic(proxy.name, "cut", toxicity=1.0)
+        if second == "reset_peer":
+            with pytest.raises(ConnectionResetError):
+                recv_until_closed(sock)
+        else:
+            sock.settimeout(4.0)  # past the latency: the answer would be here by now
+            with pytest.raises(TimeoutError):
+                sock.recv(16)
