@@ -93,6 +93,15 @@ class Recovery:
         return f"{label}_ownlinks" if self.own_links else label
 
 
+def options_label(options: WorkerOptions) -> str:
+    """``""`` for the default worker options, else the ones changed: ``opt-lease20_heartbeat1``."""
+    default = WorkerOptions()
+    changed = [f"{f.name.removesuffix('_s')}{getattr(options, f.name):g}"
+               for f in dataclasses.fields(options)
+               if getattr(options, f.name) != getattr(default, f.name)]  # fmt: skip
+    return "opt-" + "_".join(changed) if changed else ""
+
+
 @dataclass(frozen=True)
 class TrialSpec:
     scenario: str
@@ -122,7 +131,10 @@ class TrialSpec:
 
     @property
     def trial_id(self) -> str:
-        parts = [self.scenario, self.sut, self.trigger_name or "golden", self.recovery.label]
+        """Scenario, SUT, crash point, recovery, worker options other than the defaults (one
+        scenario may run the same point with a longer lease, e.g. evict against kill), seed."""
+        parts = [self.scenario, self.sut, self.trigger_name or "golden", self.recovery.label,
+                 options_label(self.options)]
         return "-".join(p for p in parts if p) + f"-s{self.seed}"
 
     def golden(self) -> TrialSpec:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from harness.faults import KillFault
 from harness.history import EffectRecord, HarnessEvent, History, LedgerEntry, StepRecord
-from harness.scenario import known_finding, store_link, superseded_writes, unprovoked_takeovers
+from harness.scenario import (
+    known_finding,
+    research_trial,
+    store_link,
+    superseded_writes,
+    unprovoked_takeovers,
+)
+from harness.sut import WorkerOptions
 
 WF = "wf"
 
@@ -78,3 +86,14 @@ def test_known_findings_come_from_the_suts_description() -> None:
     assert finding is not None and "heartbeat timeout" in finding
     assert known_finding("temporal", "db_crash", "between_steps") is None
     assert known_finding("reference", "db_crash", "mid_step_late") is None
+
+
+def test_worker_options_other_than_the_defaults_make_another_trial() -> None:
+    """evict's comparison runs kill at the kill scenario's point with a 20 s lease: the same
+    trial id made the report count the two as one trial and drop one of them."""
+    plain = research_trial("kill", "reference", KillFault(), "mid_step_late", recovery="standby")
+    longer = research_trial("kill", "reference", KillFault(), "mid_step_late", recovery="standby",
+                            options=WorkerOptions(lease_s=20.0, heartbeat_s=1.0))
+    assert plain.trial_id == "kill-reference-mid_step_late-standby-s0"
+    assert longer.trial_id == "kill-reference-mid_step_late-standby-opt-lease20_heartbeat1-s0"
+    assert plain.golden().trial_id != longer.golden().trial_id
