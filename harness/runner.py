@@ -304,7 +304,7 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
         trial.events.add("fault_healed", worker=victim.name, detail={"fault": fault.name})
         # terminates is judged from the heal (its anchor) for terminate_bound_s: the trial must
         # not end before that, however long the harness took to heal (a Postgres restart on a
-        # loaded machine took 69 s, leaving the workflow 19 s of a 60 s trial: judged unknown).
+        # loaded machine took 69 s, leaving the workflow 19 s of its 90 s trial: judged unknown).
         trial.deadline = max(trial.deadline, time.monotonic() + trial.spec.terminate_bound_s)
 
 
