@@ -15,27 +15,43 @@ from harness.llm import HEADER_TOKENS_PER_SECOND, ProviderClient, ProviderProces
 
 
 def test_generation_time_is_tokens_over_speed_and_does_not_block(tmp_path: Path) -> None:
+    """Three 300-token generations at 100 tokens/s: each takes at least 3 s, and while they are
+    generating the provider answers a ledger read that shows all three received and none
+    answered -- with a blocking sleep it would serve one request at a time. No upper bound on
+    any time: the evidence is what the provider says while the calls are in flight."""
     prices = tmp_path / "prices.json"
     prices.write_text(json.dumps({"house-model": {"input_per_1m": 1.0, "output_per_1m": 1000.0}}))
-    with ProviderProcess(tokens_per_second=100, prices=prices, run_id="tests-timing") as prov:
+    with ProviderProcess(tokens_per_second=100, prices=prices, run_id="tests-timing") as prov, \
+            ProviderClient(prov.url) as client:
         def call(_: int) -> float:
             started = time.monotonic()
             openai_client(prov.url, "wf-t").chat.completions.create(
-                model="house-model", messages=USER, max_tokens=60
+                model="house-model", messages=USER, max_tokens=300
             )
             return time.monotonic() - started
 
-        started = time.monotonic()
         with ThreadPoolExecutor(3) as pool:
-            durations = list(pool.map(call, range(3)))
-        elapsed = time.monotonic() - started
-        assert min(durations) >= 0.6  # 60 tokens at 100 tokens/s
-        assert elapsed < 1.7  # three 0.6 s generations overlapped: the sleep is asynchronous
+            calls = pool.map(call, range(3))
+            in_flight = _three_in_flight(client)
+            durations = list(calls)
+        assert in_flight, "the provider never had the three generations in flight at once"
+        assert min(durations) >= 3.0  # 300 tokens at 100 tokens/s
         with pytest.raises(openai.NotFoundError):
             openai_client(prov.url).chat.completions.create(model="mock-gpt-4o", messages=USER)
-        with ProviderClient(prov.url) as client:
-            entry = client.ledger("wf-t")[0]
-    assert entry.cost_usd == pytest.approx((entry.prompt_tokens * 1.0 + 60 * 1000.0) / 1e6)
+        entry = client.ledger("wf-t")[0]
+    assert entry.cost_usd == pytest.approx((entry.prompt_tokens * 1.0 + 300 * 1000.0) / 1e6)
+
+
+def _three_in_flight(client: ProviderClient) -> bool:
+    """Whether a ledger read, answered by the provider, ever showed three calls of ``wf-t``
+    received and not yet answered (polled until the first of them is answered)."""
+    while True:
+        entries = client.ledger("wf-t")
+        if len(entries) == 3 and all(e.responded_ns is None for e in entries):
+            return True
+        if any(e.responded_ns is not None for e in entries):
+            return False
+        time.sleep(0.01)
 
 
 def test_a_request_may_set_its_own_generation_speed(tmp_path: Path) -> None:
