@@ -155,6 +155,13 @@ def _signal_exit(code: int | None) -> int | None:
     return code
 
 
+def container_state(container: Any) -> dict[str, Any]:
+    """A container's ``State``, refreshed when the engine answers (else the last one seen)."""
+    with contextlib.suppress(Exception):
+        container.reload()
+    return dict(container.attrs["State"])
+
+
 class ContainerWorker:
     """A worker container; signals become container operations."""
 
@@ -168,9 +175,7 @@ class ContainerWorker:
         self.pid = int(container.attrs["State"].get("Pid") or 0)
 
     def _state(self) -> dict[str, Any]:
-        with contextlib.suppress(Exception):
-            self._container.reload()
-        return dict(self._container.attrs["State"])
+        return container_state(self._container)
 
     @property
     def alive(self) -> bool:
@@ -241,9 +246,7 @@ class ContainerService:
         return f"127.0.0.1:{self.host_port}"
 
     def _state(self) -> dict[str, Any]:
-        with contextlib.suppress(Exception):
-            self._container.reload()
-        return dict(self._container.attrs["State"])
+        return container_state(self._container)
 
     @property
     def pid(self) -> int:
