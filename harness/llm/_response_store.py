@@ -21,6 +21,7 @@ class StoredResponse:
     request_id: str
     expires_at: float
     delivered: bool = False
+    awaited: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property

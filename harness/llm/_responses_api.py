@@ -15,7 +15,8 @@ entry, whatever happens next; a ``GET`` is never billed and never ledgered as a 
    background response, so a hang is a hold), become ``in_progress``, generate and sleep the
    simulated generation time, record the bill (``responded``) and become ``completed`` (or
    ``incomplete`` when cut by ``max_output_tokens``, or ``failed`` on an error answer);
-4. the first ``GET`` that hands the finished Response to an open connection records the entry
+4. the first ``GET`` records the entry ``awaited`` (its caller now waits on it, ``_ledger.py``);
+   the first ``GET`` that hands the finished Response to an open connection records the entry
    ``delivered`` (the ledger's third phase), so "delivered" keeps its meaning: the answer reached
    a caller -- the one that made the request or, after a crash, its successor.
 
@@ -158,6 +159,7 @@ async def _admit(request: web.Request) -> _Call | web.StreamResponse:
     entry = state.ledger.record_received(
         workflow_id=attribution.workflow_id, step=attribution.step, attempt=attribution.attempt,
         executor=attribution.executor, model=chat.model if chat else _model_hint(body), nonce=nonce,
+        background=background and invalid is None,
     )
     if invalid is not None or chat is None:
         assert invalid is not None
@@ -211,6 +213,9 @@ async def retrieve_response(request: web.Request) -> web.StreamResponse:
     if stored is None:
         return json_response(404, not_found_body(response_id))
     nonce = response_id.removeprefix("resp_")
+    if not stored.awaited:
+        stored.awaited = True
+        state.ledger.record_awaited(stored.request_id)
     if not stored.finished or stored.delivered:
         return json_response(200, stored.body, {HEADER_NONCE: nonce})
     response, delivered = await _write(request, Reply(200, stored.body, {HEADER_NONCE: nonce}))

@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from harness.workloads._background import (
+    ResponseFailedError,
+    ResponseNotReadyError,
+    await_response,
+    start_response,
+)
 from harness.workloads._calls import (
     HEADER_ATTEMPT,
     HEADER_EXECUTOR,
@@ -69,9 +75,12 @@ __all__ = [
     "LlmReply",
     "LlmRequest",
     "ResearchParams",
+    "ResponseFailedError",
+    "ResponseNotReadyError",
     "TimeCompression",
     "Workload",
     "attribution",
+    "await_response",
     "call_llm",
     "deep_research",
     "get_workload",
@@ -80,4 +89,5 @@ __all__ = [
     "post_effect",
     "research_agent",
     "run_tool",
+    "start_response",
 ]

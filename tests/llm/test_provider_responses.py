@@ -126,3 +126,22 @@ def test_responses_are_dropped_on_expiry_and_on_restart(tmp_path: Path) -> None:
         sdk = openai_client(provider.url, "wf-ttl", step=0)
         with pytest.raises(openai.NotFoundError):
             sdk.responses.retrieve(kept)
+
+
+def test_a_background_call_is_awaited_from_its_first_retrieve(
+    provider: ProviderProcess, client: ProviderClient, workflow_id: str
+) -> None:
+    """The ``awaited`` wait event: the moment the caller waits on the answer (it holds the id)."""
+    rule = client.add_rule("hold", workflow_id=workflow_id, call=1)
+    sdk = openai_client(provider.url, workflow_id, step=0)
+    response_id = sdk.responses.create(model="mock-gpt-4o", input=USER, background=True).id
+    client.wait_for(workflow_id, 1, "received", timeout_s=5)
+    with pytest.raises(TimeoutError):
+        client.wait_for(workflow_id, 1, "awaited", timeout_s=0.3)
+    sdk.responses.retrieve(response_id)
+    assert client.wait_for(workflow_id, 1, "awaited", timeout_s=5).status == 0  # still held
+    client.release(rule)
+    _wait_finished(sdk, response_id)
+    sync = sdk.responses.create(model="mock-gpt-4o", input="Hi")  # no background: at once
+    assert client.wait_for(workflow_id, 2, "awaited", timeout_s=5).nonce == \
+        sync.id.removeprefix("resp_")
