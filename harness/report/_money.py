@@ -5,7 +5,8 @@ Reads the crash-sweep trials of a results store: trials with a fault and a ``cra
 
 1. :func:`money_chart` -- the headline chart: dollars wasted per crash (``redundant_cost_usd``,
    median over seeds) against the share of the loop done at the crash, one line per SUT; a
-   checkpointing-off SUT is dashed and shares its checkpointing twin's colour.
+   checkpointing-off SUT is dashed and shares its checkpointing twin's colour, as does a
+   ``-resume`` SUT (checkpointing + resumable LLM calls, dash-dotted).
 2. :func:`time_table` -- time compression made visible: every duration of the sweep as measured,
    x ``time_scale`` (the workload params' scale), and calibrated. Runtime overhead (round trips,
    process starts) is not compressed, so on a loaded machine a run takes longer than its compressed
@@ -103,10 +104,27 @@ def sweep_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+RESUME_SUFFIX = "-resume"
+"""A SUT named ``<runtime>-resume`` is ``<runtime>`` with resumable LLM calls (the third mode)."""
+
+
+def _runtime(sut: str) -> str:
+    return sut.removesuffix(NOCKPT_SUFFIX).removesuffix(RESUME_SUFFIX)
+
+
 def _style(sut: str, suts: list[str]) -> tuple[str, str]:
-    runtimes = sorted({s.removesuffix(NOCKPT_SUFFIX) for s in suts})
-    colour = _PALETTE[runtimes.index(sut.removesuffix(NOCKPT_SUFFIX)) % len(_PALETTE)]
-    return colour, "--" if sut.endswith(NOCKPT_SUFFIX) else "-"
+    runtimes = sorted({_runtime(s) for s in suts})
+    colour = _PALETTE[runtimes.index(_runtime(sut)) % len(_PALETTE)]
+    if sut.endswith(NOCKPT_SUFFIX):
+        return colour, "--"
+    return colour, "-." if sut.endswith(RESUME_SUFFIX) else "-"
+
+
+def _mode(sut: str, part: pd.DataFrame) -> str:
+    """checkpointing "off", "on", or "on + resumable calls" (a ``-resume`` SUT)."""
+    if not bool(part["checkpointing"].iloc[0]):
+        return "off"
+    return "on + resumable calls" if sut.endswith(RESUME_SUFFIX) else "on"
 
 
 def _minutes_axis(ax: Any, frame: pd.DataFrame) -> None:
@@ -133,7 +151,7 @@ def money_chart(trials: pd.DataFrame, out_dir: Path) -> Chart | None:
             part = frame[frame["sut"] == sut]
             medians = part.groupby("pct_done")["redundant_cost_usd"].median().sort_index()
             colour, dash = _style(sut, suts)
-            mode = "on" if bool(part["checkpointing"].iloc[0]) else "off"
+            mode = _mode(sut, part)
             ax.plot(medians.index, medians.to_numpy(), dash, marker="o", color=colour,
                     label=f"{sut} (checkpointing {mode})")
             if len(medians):
@@ -156,7 +174,8 @@ def money_chart(trials: pd.DataFrame, out_dir: Path) -> Chart | None:
                  "priced separately at the model's list price). Without checkpointing a crash "
                  "re-bills every step done so far, and each step's prompt carries the whole "
                  "conversation, so the cost grows faster than the loop; with checkpointing it "
-                 "stays at the step in flight.")
+                 "stays at the step in flight; with resumable calls (a -resume SUT) the step in "
+                 "flight is retrieved from the provider, not paid again.")
 
 
 def _minutes(seconds: float) -> str:
@@ -205,7 +224,7 @@ def _projection_row(sut: str, part: pd.DataFrame, p: Projection) -> tuple[str, .
     per_crash = float(part["redundant_cost_usd"].mean())
     lost_h = float(part["redone_s"].mean()) * float(part["effective_scale"].median()) / 3600
     golden_cost = float((part["cost_usd"] - part["redundant_cost_usd"]).median())
-    mode = "on" if bool(part["checkpointing"].iloc[0]) else "off"
+    mode = _mode(sut, part)
     return (sut, mode, ", ".join(sorted(part["model"].astype(str).unique())),
             f"{run_h * 60:,.1f} min", f"{crashes:,.1f}", usd(per_crash),
             f"${crashes * per_crash:,.2f}", f"{crashes * lost_h:,.1f} h",
