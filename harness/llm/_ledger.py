@@ -15,6 +15,9 @@ true; its caller does not wait on the request's connection but by retrieving the
 first retrieve adds an ``awaited`` line (``awaited_ns``), and the retrieve that hands over the
 finished response settles it. The ``awaited`` event of a wait is that line for a background
 response and ``received`` for any other: the moment from which the caller waits on the answer.
+The first retrieve by a newer execution (``X-Durabench-Attempt`` above the request's) adds a
+``resumed`` line (``resumed_ns``, ``resumed_attempt``): a successor resumed the call instead of
+making it again.
 
 ``call`` numbers requests per ``workflow_id`` (1-based, arrival order; requests without the header
 share the ``null`` workflow's count). A provider restarted on the same file loads the old entries
@@ -42,7 +45,7 @@ _ENTRY_FIELDS = frozenset(f.name for f in fields(LedgerEntry))
 _ORDER = (
     "request_id", "workflow_id", "step", "attempt", "executor", "model", "call", "received_ns",
     "responded_ns", "status", "prompt_tokens", "completion_tokens", "cost_usd", "delivered",
-    "settled", "nonce",
+    "settled", "nonce", "resumed_attempt",
 )
 _PENDING = {
     "responded_ns": None, "status": 0, "prompt_tokens": 0, "completion_tokens": 0,
@@ -140,6 +143,11 @@ class Ledger:
         return self._append({
             "phase": "settled", "request_id": request_id, "delivered": delivered, "settled": True,
         })
+
+    def record_resumed(self, request_id: str, attempt: int) -> dict[str, Any]:
+        """A newer execution (``attempt``) retrieved a background response (module docstring)."""
+        return self._append({"phase": "resumed", "request_id": request_id,
+                             "resumed_ns": time.time_ns(), "resumed_attempt": attempt})
 
     def entries(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
         """Merged entries in arrival order, optionally of one workflow."""

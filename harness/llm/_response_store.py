@@ -22,6 +22,9 @@ class StoredResponse:
     expires_at: float
     delivered: bool = False
     awaited: bool = False
+    attempt: int | None = None
+    """The attempt (epoch) that made the request; a retrieve from a higher one is a resume."""
+    resumed: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -36,8 +39,9 @@ class ResponseStore:
         self.ttl_s = ttl_s
         self._responses: dict[str, StoredResponse] = {}
 
-    def put(self, response_id: str, body: dict[str, Any], request_id: str) -> StoredResponse:
-        stored = StoredResponse(body, request_id, time.monotonic() + self.ttl_s)
+    def put(self, response_id: str, body: dict[str, Any], request_id: str,
+            attempt: int | None = None) -> StoredResponse:
+        stored = StoredResponse(body, request_id, time.monotonic() + self.ttl_s, attempt=attempt)
         self._responses[response_id] = stored
         return stored
 

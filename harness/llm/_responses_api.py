@@ -15,7 +15,8 @@ entry, whatever happens next; a ``GET`` is never billed and never ledgered as a 
    background response, so a hang is a hold), become ``in_progress``, generate and sleep the
    simulated generation time, record the bill (``responded``) and become ``completed`` (or
    ``incomplete`` when cut by ``max_output_tokens``, or ``failed`` on an error answer);
-4. the first ``GET`` records the entry ``awaited`` (its caller now waits on it, ``_ledger.py``);
+4. the first ``GET`` records the entry ``awaited`` (its caller now waits on it, ``_ledger.py``),
+   the first from a newer attempt ``resumed``;
    the first ``GET`` that hands the finished Response to an open connection records the entry
    ``delivered`` (the ledger's third phase), so "delivered" keeps its meaning: the answer reached
    a caller -- the one that made the request or, after a crash, its successor.
@@ -173,7 +174,7 @@ async def _admit(request: web.Request) -> _Call | web.StreamResponse:
     if background:
         stored = state.responses.put(call.response_id, response_body(
             call.response_id, model=chat.model, created_at=call.created, background=True,
-            status="queued"), entry["request_id"])
+            status="queued"), entry["request_id"], attribution.attempt)
         stored.task = asyncio.get_running_loop().create_task(_run_in_background(call, stored))
         return json_response(200, stored.body, {HEADER_NONCE: nonce})
     return call
@@ -197,11 +198,19 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         response, delivered = await _write(request, reply)
     else:
         body = _finished_body(call.response_id, call.chat, call.created, False, reply)
-        stored = state.responses.put(call.response_id, body, call.entry["request_id"])
+        stored = state.responses.put(call.response_id, body, call.entry["request_id"],
+                                     call.attribution.attempt)
         response, delivered = await _write(request, Reply(200, body, {HEADER_NONCE: call.nonce}))
         stored.delivered = delivered
     state.ledger.record_settled(call.entry["request_id"], delivered=delivered)
     return response
+
+
+def _attempt(request: web.Request) -> int | None:
+    try:
+        return attribution_from_headers(request.headers).attempt
+    except ChatRequestError:
+        return None
 
 
 async def retrieve_response(request: web.Request) -> web.StreamResponse:
@@ -216,6 +225,11 @@ async def retrieve_response(request: web.Request) -> web.StreamResponse:
     if not stored.awaited:
         stored.awaited = True
         state.ledger.record_awaited(stored.request_id)
+    attempt = _attempt(request)
+    if (not stored.resumed and attempt is not None and stored.attempt is not None
+            and attempt > stored.attempt):
+        stored.resumed = True
+        state.ledger.record_resumed(stored.request_id, attempt)
     if not stored.finished or stored.delivered:
         return json_response(200, stored.body, {HEADER_NONCE: nonce})
     response, delivered = await _write(request, Reply(200, stored.body, {HEADER_NONCE: nonce}))

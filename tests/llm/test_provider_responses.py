@@ -10,7 +10,7 @@ import openai
 import pytest
 from llm_provider_support import USER, openai_client
 
-from harness.llm import ProviderClient, ProviderProcess, count_prompt_tokens
+from harness.llm import HEADER_ATTEMPT, ProviderClient, ProviderProcess, count_prompt_tokens
 
 RESPONSES_TOOLS = [{"type": "function", "name": "search", "description": "web search",
                     "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}]
@@ -81,14 +81,20 @@ def test_response_finished_after_its_caller_left_is_billed_once(
     anyway, and a successor retrieves it without a second call."""
     rule = client.add_rule("hold", workflow_id=workflow_id, call=1)
     with openai_client(provider.url, workflow_id, step=1) as caller:
-        response_id = caller.responses.create(model="mock-gpt-4o", input=USER,
-                                              background=True).id
+        response_id = caller.responses.create(model="mock-gpt-4o", input=USER, background=True,
+                                              extra_headers={HEADER_ATTEMPT: "1"}).id
+        caller.responses.retrieve(response_id, extra_headers={HEADER_ATTEMPT: "1"})
     client.release(rule)
     successor = openai_client(provider.url, workflow_id, step=1)
-    done = _wait_finished(successor, response_id)
+    done = _wait_finished(successor, response_id)  # no attempt header: not a resume
     assert isinstance(done, openai.types.responses.Response) and done.status == "completed"
     [entry] = client.ledger(workflow_id)
     assert entry.status == 200 and entry.delivered and entry.tokens > 0
+    assert entry.resumed_attempt is None
+    successor.responses.retrieve(response_id, extra_headers={HEADER_ATTEMPT: "2"})
+    successor.responses.retrieve(response_id, extra_headers={HEADER_ATTEMPT: "3"})
+    [entry] = client.ledger(workflow_id)
+    assert (entry.attempt, entry.resumed_attempt) == (1, 2)  # the first newer execution
 
 
 def test_synchronous_response_and_admission_failure(
