@@ -21,6 +21,10 @@ entry, whatever happens next; a ``GET`` is never billed and never ledgered as a 
    ``delivered`` (the ledger's third phase), so "delivered" keeps its meaning: the answer reached
    a caller -- the one that made the request or, after a crash, its successor.
 
+``POST /v1/responses/{id}/cancel`` abandons a background response still waiting at a gate
+(status 499, billed nothing, like a hung chat call whose client left); one already generating is
+billed when it finishes, and is ``cancelled``.
+
 Stored Responses (background, or ``store`` true, the default) are kept ``response_ttl_s`` seconds
 from their creation (default 600, ``--response-ttl``), then dropped: a ``GET`` answers 404 as
 OpenAI does for an unknown id, and an entry never delivered is settled ``delivered`` false. The
@@ -132,10 +136,13 @@ class _Call:
 async def _run_in_background(call: _Call, stored: StoredResponse) -> None:
     for gate in call.plan.gates:
         await gate.released.wait()
+    if stored.body["status"] == "cancelled":
+        return
     stored.body["status"] = "in_progress"
     reply = await call.generate()
     _bill(call.state, call.entry, reply)
-    stored.body = _finished_body(call.response_id, call.chat, call.created, True, reply)
+    if stored.body["status"] != "cancelled":
+        stored.body = _finished_body(call.response_id, call.chat, call.created, True, reply)
 
 
 async def _admit(request: web.Request) -> _Call | web.StreamResponse:
@@ -230,7 +237,7 @@ async def retrieve_response(request: web.Request) -> web.StreamResponse:
             and attempt > stored.attempt):
         stored.resumed = True
         state.ledger.record_resumed(stored.request_id, attempt)
-    if not stored.finished or stored.delivered:
+    if not stored.finished or stored.delivered or stored.body["status"] == "cancelled":
         return json_response(200, stored.body, {HEADER_NONCE: nonce})
     response, delivered = await _write(request, Reply(200, stored.body, {HEADER_NONCE: nonce}))
     if delivered and not stored.delivered:
@@ -239,6 +246,25 @@ async def retrieve_response(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def cancel_response(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/responses/{id}/cancel``: a background response still ``queued`` (waiting at a
+    hold or hang) is abandoned -- status 499, billed nothing, as a hung chat call whose client
+    left; one already generating is still billed when it finishes. Answers the Response."""
+    state = request.app[PROVIDER_STATE]
+    response_id = request.match_info["response_id"]
+    stored = state.responses.get(response_id)
+    if stored is None:
+        return json_response(404, not_found_body(response_id))
+    if stored.body["status"] == "queued":
+        state.ledger.record_responded(stored.request_id, status=ABANDONED_STATUS,
+                                      prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
+        state.ledger.record_settled(stored.request_id, delivered=False)
+    if not stored.finished:
+        stored.body["status"] = "cancelled"
+    return json_response(200, stored.body)
+
+
 def add_responses_routes(app: web.Application) -> None:
     app.router.add_post("/v1/responses", create_response)
     app.router.add_get("/v1/responses/{response_id}", retrieve_response)
+    app.router.add_post("/v1/responses/{response_id}/cancel", cancel_response)

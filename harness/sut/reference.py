@@ -55,6 +55,7 @@ from harness.workloads import (
     attribution,
     await_response,
     call_llm,
+    cancel_response,
     post_effect,
     run_tool,
     start_response,
@@ -113,25 +114,28 @@ def llm_resume_step(step: int, request: dict[str, Any]) -> dict[str, Any]:
     headers = _headers(step)
     known = pending_ref()
     if isinstance(known, str):
-        try:
-            reply = await_response(WORKER.provider_url, step, known, headers)
-        except ResponseNotReadyError:
-            record_pending_ref(None)  # given up on: a retry starts a new response
-            raise
+        reply = _await_or_give_up(step, known, headers)
         if reply is not None:
             return dict(reply)
         # The provider no longer holds it (expired, restarted): call again, and pay again.
     response_id = start_response(WORKER.provider_url, request, headers)  # type: ignore[arg-type]
     record_pending_ref(response_id)
-    try:
-        reply = await_response(WORKER.provider_url, step, response_id, headers)
-    except ResponseNotReadyError:
-        record_pending_ref(None)
-        raise
+    reply = _await_or_give_up(step, response_id, headers)
     if reply is None:
         raise ResponseNotReadyError(f"response {response_id} of step {step} was dropped by the "
                                     "provider before it could be retrieved")
     return dict(reply)
+
+
+def _await_or_give_up(step: int, response_id: str, headers: dict[str, str]) -> LlmReply | None:
+    """The response's reply (None: the provider dropped it); past the LLM timeout the response
+    is given up on -- cancelled, its reference cleared so the step's retry starts a new one."""
+    try:
+        return await_response(WORKER.provider_url, step, response_id, headers)
+    except ResponseNotReadyError:
+        cancel_response(WORKER.provider_url, response_id, headers)
+        record_pending_ref(None)
+        raise
 
 
 @app.step(name="tool", retries=4, backoff_s=0.2, backoff_max_s=2.0)

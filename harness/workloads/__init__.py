@@ -11,6 +11,7 @@ from harness.workloads._background import (
     ResponseFailedError,
     ResponseNotReadyError,
     await_response,
+    cancel_response,
     start_response,
 )
 from harness.workloads._calls import (
@@ -82,6 +83,7 @@ __all__ = [
     "attribution",
     "await_response",
     "call_llm",
+    "cancel_response",
     "deep_research",
     "get_workload",
     "multi_agent",

@@ -8,7 +8,8 @@ retries off, as in ``_calls.py``):
    whether or not its caller lives on);
 2. :func:`await_response` polls ``GET /v1/responses/{id}`` until the response is finished and
    returns the :class:`LlmReply` a durable step records; ``None`` when the provider no longer
-   holds the response (404: expired, or the provider restarted), so the caller starts again.
+   holds the response (404: expired, or the provider restarted), so the caller starts again;
+3. :func:`cancel_response` when the caller gives up on a response (the LLM timeout passed).
 
 A retrieve is never billed: the ledger holds one entry per started response. Messages are
 translated item by item (a chat ``tool`` message is a ``function_call_output``, an assistant's
@@ -18,6 +19,7 @@ path.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -101,6 +103,13 @@ def _reply(step: int, response: Any, provider_url: str) -> LlmReply:
         prompt_tokens=response.usage.input_tokens,
         completion_tokens=response.usage.output_tokens,
     )
+
+
+def cancel_response(provider_url: str, response_id: str, headers: Mapping[str, str]) -> None:
+    """Best effort: tell the provider the caller gave up (a response still queued is then
+    abandoned unbilled, like a chat call whose client left)."""
+    with contextlib.suppress(openai.OpenAIError):
+        _client(provider_url).responses.cancel(response_id, extra_headers=dict(headers))
 
 
 def await_response(provider_url: str, step: int, response_id: str, headers: Mapping[str, str],

@@ -151,3 +151,19 @@ def test_a_background_call_is_awaited_from_its_first_retrieve(
     sync = sdk.responses.create(model="mock-gpt-4o", input="Hi")  # no background: at once
     assert client.wait_for(workflow_id, 2, "awaited", timeout_s=5).nonce == \
         sync.id.removeprefix("resp_")
+
+
+def test_a_cancelled_queued_response_is_abandoned_unbilled(
+    provider: ProviderProcess, client: ProviderClient, workflow_id: str
+) -> None:
+    """As a hung chat call whose client left: a background response cancelled while it waits at
+    a hang is never generated nor billed, even once the hang is released."""
+    client.add_rule("hang", workflow_id=workflow_id, call=1)
+    sdk = openai_client(provider.url, workflow_id, step=2)
+    response_id = sdk.responses.create(model="mock-gpt-4o", input=USER, background=True).id
+    assert sdk.responses.cancel(response_id).status == "cancelled"
+    client.release()
+    time.sleep(0.2)
+    assert sdk.responses.retrieve(response_id).status == "cancelled"
+    [entry] = client.ledger(workflow_id)
+    assert (entry.status, entry.tokens, entry.delivered) == (499, 0, False)
