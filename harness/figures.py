@@ -18,23 +18,24 @@ The definitions are the ones in ARCHITECTURE.md ("Figures"); this module pins do
 - :func:`in_flight_calls` (the bounded_waste allowance) is judged from the ledger only: per
   workflow not terminal at ``fault_at``, the highest logical step whose LLM call was received at
   or before ``fault_at`` -- its successor's call was not (the workload's steps are sequential).
-- Activity = an LLM request (ledger ``received_ns``), a tool execution (``started_ns``) or a step
-  record (``recorded_ns``). The *faulted execution* of a workflow is the (executor, attempt) of
-  its latest activity at or before ``fault_at``. An activity after ``fault_at`` is **live** when
-  it comes from a newer attempt or a different executor than the faulted execution, or -- for
-  the faulted execution itself -- when it happens after the last heal and that executor's worker
-  did not exit after the fault (a paused or partitioned worker that carries on once healed).
-  This keeps requests a killed worker had already put on the wire from counting as resumption.
+- Activity = an LLM request (ledger ``received_ns``), a resumed LLM request (a background response
+  retrieved by a newer execution than the one that made it: ``resumed_ns``, attributed to
+  ``resumed_attempt``), a tool execution (``started_ns``) or a step record (``recorded_ns``). The
+  *faulted execution* of a workflow is the (executor, attempt) of its latest activity at or before
+  ``fault_at``. An activity after ``fault_at`` is **live** when it comes from a newer attempt or a
+  different executor than the faulted execution, or -- for the faulted execution itself -- when it
+  happens after the last heal and that executor's worker did not exit after the fault (a paused or
+  partitioned worker that carries on once healed). This keeps requests a killed worker had already
+  put on the wire from counting as resumption.
 - ``time_to_resume``: first live activity after ``fault_at``, minus ``fault_at``.
-- ``time_to_recover`` (per root, the trial's figure is the latest over roots): the first LLM
-  request received after ``fault_at`` whose logical step is beyond the root's frontier, made by
-  the **completing execution** -- the one the root's terminal WorkflowRecord names: ledger
-  ``attempt`` equal to the record's ``epoch`` (or, for a request without an attempt, the
-  record's ``executor``) -- minus ``fault_at``. A fault the same execution rides out (db_crash,
-  a partition, a hung call) therefore has a small time_to_recover. When the completing execution
-  made no such request (the fault caught the last LLM step), the root's terminal ``updated_ns``
-  stands in (at least ``fault_at``). None when a root is not terminal (never recovered) or no
-  fault fired.
+- ``time_to_recover`` (per root, the trial's figure is the latest over roots): the first LLM request
+  received (or resumed) after ``fault_at`` whose logical step is beyond the root's frontier, made
+  (or resumed) by the **completing execution** -- the one the root's terminal WorkflowRecord names:
+  ledger ``attempt`` equal to the record's ``epoch`` (or, for a request without an attempt, the
+  record's ``executor``) -- minus ``fault_at``. A fault the same execution rides out (db_crash, a
+  partition, a hung call) therefore has a small time_to_recover. When the completing execution made
+  no such request (the fault caught the last LLM step), the root's terminal ``updated_ns`` stands in
+  (at least ``fault_at``). None when a root is not terminal (never recovered) or no fault fired.
 - ``duration``: from the earliest ``workflow_started`` event (else ``History.started_ns`` when
   non-zero) to the latest ``updated_ns`` of the trial's root WorkflowRecords; None when a root has
   no record or is not terminal. ``completion_delay`` = duration - golden duration.
@@ -232,6 +233,9 @@ def _activities(history: History) -> Iterator[Activity]:
         if e.workflow_id is not None:
             yield Activity(e.received_ns, "llm_request", e.workflow_id, e.executor, e.attempt,
                            e.step)
+            if e.resumed_ns is not None:
+                yield Activity(e.resumed_ns, "llm_request", e.workflow_id, None,
+                               e.resumed_attempt, e.step)
     for t in history.trial_tools():
         if t.workflow_id is not None:
             yield Activity(t.started_ns, "tool_execution", t.workflow_id, t.executor, t.attempt,
@@ -319,6 +323,10 @@ def _root_recovered_ns(history: History, record: WorkflowRecord | None, front: i
               if e.workflow_id == record.workflow_id and e.received_ns > fault_at
               and e.step is not None and e.step > front
               and _completing(record, e.executor, e.attempt)]
+    beyond += [e.resumed_ns for e in history.ledger
+               if e.workflow_id == record.workflow_id and e.resumed_ns is not None
+               and e.resumed_ns > fault_at and e.step is not None and e.step > front
+               and e.resumed_attempt == record.epoch]
     return min(beyond) if beyond else max(record.updated_ns, fault_at)
 
 

@@ -45,7 +45,7 @@ _ENTRY_FIELDS = frozenset(f.name for f in fields(LedgerEntry))
 _ORDER = (
     "request_id", "workflow_id", "step", "attempt", "executor", "model", "call", "received_ns",
     "responded_ns", "status", "prompt_tokens", "completion_tokens", "cost_usd", "delivered",
-    "settled", "nonce", "resumed_attempt",
+    "settled", "nonce", "resumed_attempt", "resumed_ns",
 )
 _PENDING = {
     "responded_ns": None, "status": 0, "prompt_tokens": 0, "completion_tokens": 0,
