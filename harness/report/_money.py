@@ -152,8 +152,11 @@ def money_chart(trials: pd.DataFrame, out_dir: Path) -> Chart | None:
             medians = part.groupby("pct_done")["redundant_cost_usd"].median().sort_index()
             colour, dash = _style(sut, suts)
             mode = _mode(sut, part)
-            ax.plot(medians.index, medians.to_numpy(), dash, marker="o", color=colour,
-                    label=f"{sut} (checkpointing {mode})")
+            # A -resume line often lies on $0: square markers drawn over the axis keep it seen.
+            resume = sut.endswith(RESUME_SUFFIX)
+            ax.plot(medians.index, medians.to_numpy(), dash, marker="s" if resume else "o",
+                    color=colour, label=f"{sut} (checkpointing {mode})", clip_on=not resume,
+                    zorder=3 if resume else 2)
             if len(medians):
                 ax.annotate(f"${medians.iloc[-1]:.2f}", (medians.index[-1], medians.iloc[-1]),
                             textcoords="offset points", xytext=(6, 0), fontsize=8, color=colour)
