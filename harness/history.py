@@ -150,7 +150,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class EffectRecord:
-    """One delivery to the provider's effect sink; ``applied`` is False for a duplicate key."""
+    """One delivery to the provider's effect sink; ``applied`` is False for a duplicate key and
+    for a fenced delivery (``fenced``: a higher epoch had been announced for its workflow)."""
 
     key: str
     name: str
@@ -159,6 +160,7 @@ class EffectRecord:
     attempt: int | None
     received_ns: int
     applied: bool
+    fenced: bool = False
 
 
 @dataclass(frozen=True)

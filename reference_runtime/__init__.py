@@ -15,6 +15,7 @@ from reference_runtime._app import App
 from reference_runtime._context import WorkflowContext, current_context
 from reference_runtime._errors import (
     DeadLetterError,
+    FenceAnnouncementError,
     FencedError,
     InvalidWorkflowError,
     NonDeterminismError,
@@ -46,6 +47,7 @@ __all__ = [
     "ClaimInfo",
     "ClaimReason",
     "DeadLetterError",
+    "FenceAnnouncementError",
     "FencedError",
     "InvalidWorkflowError",
     "NonDeterminismError",

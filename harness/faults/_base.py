@@ -64,6 +64,11 @@ class FaultTarget:
     peer_links: Links | None = None
     """The links of the trial's other workers, when the standbys have links of their own
     (``Recovery.own_links``; ``links`` are then the victim's alone), else None (one shared pair)."""
+    announces_epochs: bool = False
+    """The SUT announces each claim's new epoch to the effect sink before the claim commits
+    (``SutDescription.effect_fencing``): a claim then needs answers from Postgres and the sink."""
+    lock_waits: Callable[[], int] = lambda: 0
+    """How many sessions of the trial's database wait for a lock now (read directly)."""
 
     def proxy(self, link: str) -> str:
         """The Toxiproxy proxy of ``link`` (``postgres``, ``provider`` or a SUT service's name)."""

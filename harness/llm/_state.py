@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.llm._effects import EffectSink, effects_path_for
+from harness.llm._effects import EffectSink, FenceGate, effects_path_for
 from harness.llm._ledger import Ledger
 from harness.llm._prices import DEFAULT_PRICES, PriceTable
 from harness.llm._responses import error_body, nonce_for
@@ -40,6 +40,7 @@ class ProviderState:
         self.config = config
         self.ledger = Ledger(config.ledger_path)
         self.effects = EffectSink(effects_path_for(config.ledger_path))
+        self.fence_gate = FenceGate()
         self.rules = RuleBook()
         # Continue the nonce sequence of a reused ledger so nonces stay unique within the file.
         self._nonces = len(self.ledger)

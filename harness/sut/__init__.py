@@ -16,6 +16,7 @@ from harness.history import PROPERTIES, Property
 from harness.sut._protocol import (
     REQUIRED_ATTRIBUTES,
     ClientContext,
+    EffectFencing,
     RecoversExecutors,
     RecoveryPolicyName,
     ReportsClaims,
@@ -58,6 +59,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "REQUIRED_ATTRIBUTES",
     "ClientContext",
+    "EffectFencing",
     "RecoversExecutors",
     "RecoveryPolicyName",
     "ReportsClaims",

@@ -31,6 +31,7 @@ from harness.history import (
 from harness.sut import ALL_PROPERTIES
 from harness.sut._protocol import (
     ClientContext,
+    EffectFencing,
     RecoveryPolicyName,
     Service,
     ServiceContext,
@@ -43,14 +44,24 @@ from harness.workloads import (
     WORKLOADS,
     AgentContext,
     ChildSpec,
+    EffectFencedError,
     LlmReply,
     LlmRequest,
+    announce_fences,
     attribution,
     call_llm,
     post_effect,
     run_tool,
 )
-from reference_runtime import App, ClaimInfo, Runtime, StepInfo, WorkflowInfo, current_context
+from reference_runtime import (
+    App,
+    ClaimInfo,
+    FencedError,
+    Runtime,
+    StepInfo,
+    WorkflowInfo,
+    current_context,
+)
 
 NOCKPT_PROMISES: frozenset[Property] = frozenset(
     {"terminates", "single_outcome", "output_consistency", "effects_once"}
@@ -99,8 +110,18 @@ def tool_step(
 
 @app.step(name="effect", retries=4, backoff_s=0.2, backoff_max_s=2.0)
 def effect_step(step: int, name: str, key: str, payload: Any) -> dict[str, Any]:
-    applied = post_effect(WORKER.provider_url, name, key, payload, _headers(step))
+    try:
+        applied = post_effect(WORKER.provider_url, name, key, payload, _headers(step))
+    except EffectFencedError as exc:
+        # The sink knows a newer epoch (announced in its claim): stop like a fenced step write.
+        raise FencedError(str(exc)) from exc
     return {"step": step, "applied": applied}
+
+
+def announce_epochs(fences: Sequence[tuple[str, int]]) -> None:
+    """The runtime's claim hook: the effect sink learns each new epoch before the claim commits,
+    so it refuses a superseded execution's effects from then on (docs/architecture.md)."""
+    announce_fences(WORKER.provider_url, fences)
 
 
 class _ReferenceContext:
@@ -294,6 +315,10 @@ class ReferenceSut:
             notes=("leases with heartbeats and fencing epochs; a standby takes over as soon as "
                    "the owner's Postgres session ends (process death), else when its lease "
                    "expires (pause, partition)",),
+            effect_fencing=EffectFencing(
+                True, "each claim announces its new epoch to the effect sink inside the claim's "
+                "transaction, before it commits; the sink refuses lower epochs from then on and "
+                "a refused effect stops the execution like a fenced step write"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:
