@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from harness.faults._base import (
     Fault,
+    FaultNotLanded,
     FaultTarget,
     FaultUnavailable,
     ShapesWorkers,
@@ -50,6 +51,7 @@ __all__ = [
     "DegradeFault",
     "EvictFault",
     "Fault",
+    "FaultNotLanded",
     "FaultTarget",
     "FaultUnavailable",
     "KillFault",

@@ -33,6 +33,13 @@ class FaultUnavailable(RuntimeError):
     when ``DURABENCH_REQUIRE`` names the fault)."""
 
 
+class FaultNotLanded(FaultUnavailable):
+    """The fault could not land in its window -- a fact about the schedule on this machine, not
+    about the SUT -- and was undone (``str()`` says what the fault did instead). A scenario
+    trial is skipped with the reason (a failure under ``DURABENCH_REQUIRE``); the soak records
+    it and judges its workflows as they ran."""
+
+
 @dataclass(frozen=True)
 class FaultTarget:
     """What a fault may act on."""

@@ -46,7 +46,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from harness.faults._base import FaultTarget, FaultUnavailable
+from harness.faults._base import FaultNotLanded, FaultTarget
 from harness.history import StepRecord
 from harness.net import NotFoundError
 
@@ -58,7 +58,7 @@ HOLD_MS = 600_000
 """A latency toxic this long is a hold: removing it lets everything it kept through at once."""
 
 
-class PauseNotLanded(FaultUnavailable):
+class PauseNotLanded(FaultNotLanded):
     """``outcome_zombie_first``: the last step record was seen too late to be sure that the
     zombie had not yet heard of it (a machine too loaded for ``ack_delay_ms``): skipped with the
     reason, never judged as if the zombie had been stopped before its outcome write."""
