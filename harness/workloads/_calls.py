@@ -208,9 +208,16 @@ def announce_fences(
     did not take it (the caller's claim must then not take effect)."""
     if not fences:
         return
-    response = httpx.post(
-        provider_url.rstrip("/") + "/v1/effects/fence",
+    response = _sink(provider_url).post(
+        "/v1/effects/fence",
         json={"fences": [{"workflow_id": w, "epoch": e} for w, e in fences]},
         timeout=timeout_s,
     )
     response.raise_for_status()
+
+
+@lru_cache(maxsize=4)
+def _sink(provider_url: str) -> httpx.Client:
+    """One kept-alive client per sink: a claim waits for its announcement, so it must not pay
+    for a new client (an SSL context) and a new connection each time."""
+    return httpx.Client(base_url=provider_url.rstrip("/"))
