@@ -1,6 +1,7 @@
 """Figures of one trial: what the fault cost in tokens, money and time. Pure functions of a History.
 
-The definitions are the ones in ARCHITECTURE.md ("Figures"); this module pins down the details:
+The definitions are the ones in docs/architecture.md ("Figures"); this module pins down the
+details:
 
 - Only the trial's workflows count (``History.trial_ledger()`` / ``trial_tools()``: roots and
   their children).

@@ -1,6 +1,6 @@
 """A trial's history: the time-ordered facts that figures and checkers read, and nothing else.
 
-Three sources feed it (see ARCHITECTURE.md):
+Three sources feed it (docs/architecture.md, "The evidence"):
 - the provider's **ledger** (every LLM request, billed or not, delivered or not), its effect sink
   and its **tool log** (every tool execution a worker started, kept outside the workers);
 - the SUT's store, read through its adapter (**step records** and **workflow records**);

@@ -6,10 +6,10 @@ Steps of :func:`run_trial`, in order:
    of each service) for the trial; worker(s) started per the recovery policy, through the links;
 2. a supervisor watches the workers: one that dies (whatever killed it) is recorded and, under
    the ``restart``/``delayed`` policies, replaced by a worker with the same executor id — what a
-   pod restart does; under ``standby`` the already-running second worker takes over; under
-   ``supervised`` the harness plays the SUT's documented supervisor (e.g. DBOS Conductor):
-   ``detection_delay_s`` after the death it asks the client to hand the dead executor's
-   workflows to the live worker (``supervisor_recovered`` event);
+   pod restart does; under ``standby`` the already-running standby workers (``Recovery.standbys``,
+   one by default) take over; under ``supervised`` the harness plays the SUT's documented
+   supervisor (e.g. DBOS Conductor): ``detection_delay_s`` after the death it asks the client to
+   hand the dead executor's workflows to a live worker (``supervisor_recovered`` event);
 3. the trigger is armed, the workflow started;
 4. when the trigger fires: the fault is injected, the trigger released, and the fault healed
    (always, in ``finally``);

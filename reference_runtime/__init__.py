@@ -6,7 +6,7 @@ workflow resumed after a crash replays its completed steps instead of running th
 Workers hold leases renewed by heartbeat; an epoch (fencing token) rejects a zombie's writes.
 Each worker also holds a per-executor lock for its session's life, so a worker that dies is taken
 over at once rather than when its lease expires (``_liveness``; docs/reference_runtime.md).
-See ARCHITECTURE.md, "Durable runtime contract". This package never imports ``harness``.
+See docs/architecture.md, "The reference runtime". This package never imports ``harness``.
 """
 
 from __future__ import annotations

@@ -320,7 +320,7 @@ class SystemUnderTest(Protocol):
 
     @property
     def promises(self) -> frozenset[Property]:
-        """The properties whose verdicts decide this SUT's verdict (ARCHITECTURE.md)."""
+        """The properties whose verdicts decide this SUT's verdict (docs/architecture.md)."""
         ...
 
     @property

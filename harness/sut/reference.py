@@ -66,7 +66,7 @@ from reference_runtime import (
 NOCKPT_PROMISES: frozenset[Property] = frozenset(
     {"terminates", "single_outcome", "output_consistency", "effects_once"}
 )
-"""Without step records nothing fences a zombie before its outcome write (ARCHITECTURE.md)."""
+"""Without step records nothing fences a zombie before its outcome write (docs/architecture.md)."""
 
 app = App("durabench-reference")
 
