@@ -19,10 +19,11 @@ why, when) in the same statement, so a claim is never committed without its log 
 Announcing epochs: with an ``announce`` callable, a claim runs in one transaction: the claim
 statement (rows locked, epochs bumped, not yet visible), then ``announce([(workflow_id, epoch),
 ...])`` -- e.g. to a side-effect sink that refuses lower epochs (a fencing token) --, then the
-claim log's ``claimed_at`` is set to the time after the announcement, then commit. So every
-resource that checks the token knows the new epoch before the claim takes effect, and an effect a
-superseded execution got applied was applied before ``claimed_at``. A failed announcement rolls
-the claim back (:class:`FenceAnnouncementError`): nothing is taken.
+claim log's ``claimed_at`` is set to the time after the announcement and the lease restarts from
+it (an announcement slowed by a loaded machine must not eat the new owner's lease), then commit.
+So every resource that checks the token knows the new epoch before the claim takes effect, and an
+effect a superseded execution got applied was applied before ``claimed_at``. A failed
+announcement rolls the claim back (:class:`FenceAnnouncementError`): nothing is taken.
 """
 
 from __future__ import annotations
@@ -257,11 +258,19 @@ class Store:
             except Exception as exc:
                 failure.append(exc)
                 raise psycopg.Rollback() from exc
+            # The claim takes effect now, not when its statement ran: its log time and its lease
+            # start after the announcement (a slow announcement must not eat the lease).
             conn.execute(
-                f"""UPDATE {self._s}.claims c SET claimed_at = clock_timestamp()
-                    FROM unnest(%s::text[], %s::bigint[]) AS n(id, ep)
-                    WHERE c.workflow_id = n.id AND c.epoch = n.ep""",
-                ([w for w, _ in live], [e for _, e in live]),
+                f"""WITH n AS (
+                        SELECT * FROM unnest(%(ids)s::text[], %(eps)s::bigint[]) AS n(id, ep)
+                    ), wf AS (
+                        UPDATE {self._s}.workflows w SET lease_expires_at =
+                            clock_timestamp() + make_interval(secs => %(lease)s)
+                        FROM n WHERE w.workflow_id = n.id AND w.epoch = n.ep)
+                    UPDATE {self._s}.claims c SET claimed_at = clock_timestamp()
+                    FROM n WHERE c.workflow_id = n.id AND c.epoch = n.ep""",
+                {"ids": [w for w, _ in live], "eps": [e for _, e in live],
+                 "lease": params["lease"]},
             )
         return [] if failure else rows
 

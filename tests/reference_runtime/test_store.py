@@ -220,6 +220,7 @@ def test_a_claim_announces_its_epochs_before_it_commits_and_a_failed_announcemen
         row = sql(pg_url, f"SELECT executor_id, epoch FROM {schema}.workflows "
                           "WHERE workflow_id = 'f'")
         seen.append((pairs, row[0] if row else None, time.time_ns()))
+        time.sleep(0.5)  # a slow announcement (a loaded machine): the lease must not lose it
 
     def refuse(fences: object) -> None:
         raise OSError("the sink is unreachable")
@@ -239,3 +240,7 @@ def test_a_claim_announces_its_epochs_before_it_commits_and_a_failed_announcemen
     assert row == (None, 0), "the announcement came before the claim was committed"
     (logged,) = rt.list_claims("f")
     assert logged.claimed_ns >= announced_ns // 1000 * 1000, "claimed_at is after the announcement"
+    ((lease_left_s,),) = sql(pg_url, f"""SELECT extract(epoch FROM lease_expires_at - claimed_at)
+        FROM {schema}.workflows w JOIN {schema}.claims c USING (workflow_id)
+        WHERE w.workflow_id = 'f' AND c.epoch = 1""")
+    assert float(lease_left_s) >= 29.99, "the lease starts when the claim takes effect"
