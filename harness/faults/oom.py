@@ -13,6 +13,7 @@ with ``per_worker`` (the soak, where several workers share a trial) each worker 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,11 @@ class OomFault:
         if before is None:
             raise FaultUnavailable(f"worker {target.worker.name} runs without a memory limit")
         arm = self.arm_file(target)
-        arm.write_text(str(self.hog_mb))
+        # Into place in one rename: a tool polling the arm must never read it empty (truncated,
+        # not yet written), take it as 0 MiB and consume it without allocating.
+        staged = arm.with_name(arm.name + ".staged")
+        staged.write_text(str(self.hog_mb))
+        os.replace(staged, arm)
         code = target.worker.wait(self.wait_s)
         if code is None and _disarm(arm):
             raise FaultNotLanded(
@@ -70,7 +75,9 @@ class OomFault:
             )
 
     def heal(self, target: FaultTarget) -> None:
-        self.arm_file(target).unlink(missing_ok=True)
+        arm = self.arm_file(target)
+        arm.unlink(missing_ok=True)
+        arm.with_name(arm.name + ".staged").unlink(missing_ok=True)
 
 
 def _disarm(arm: Path) -> bool:
