@@ -70,6 +70,7 @@ def test_the_gate_fails_a_partial_run(
     ("time_to_recover_s", float("inf"), "time_to_recover_s = inf (limit: a finite number)"),
     ("redundant_tokens", -5, "redundant_tokens = -5 (limit: >= 0)"),
     ("cost_usd", float("-inf"), "cost_usd = -inf"),
+    ("frontier", -2, "frontier = -2 (limit: >= -1)"),
 ])
 def test_the_gate_rejects_impossible_figures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], figure: str, value: float, needle: str
@@ -82,11 +83,15 @@ def test_the_gate_rejects_impossible_figures(
     assert needle in capsys.readouterr().out
 
 
-def test_a_negative_completion_delay_is_a_fast_trial_not_an_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(("figure", "value"), [
+    ("completion_delay_s", -0.25),  # a fast trial against a separate golden run, not an error
+    ("frontier", -1),  # no step answered before the fault (an orchestrator killed at its start)
+])
+def test_figures_at_their_lowest_meaningful_value_pass(
+    tmp_path: Path, figure: str, value: float
 ) -> None:
     trials = _trials()
-    trials[3]["completion_delay_s"] = -0.25
+    trials[3][figure] = value
     assert main(["gate", _write(tmp_path / "r.jsonl", trials)]) == 0
 
 
