@@ -188,3 +188,28 @@ def test_pytest_dies_with_a_sigkilled_durabench(tmp_path: Path) -> None:
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert marker.read_text() == "SIGTERM"
+
+
+def test_the_run_line_records_outcomes_skip_reasons_xfails_and_load(
+        pytester: pytest.Pytester) -> None:
+    scenarios = pytester.mkdir("scenarios")
+    (scenarios / "test_s.py").write_text(
+        "import pytest\n"
+        "def test_ok(): pass\n"
+        "def test_bad(): assert False\n"
+        "def test_skip(): pytest.skip('no memory cgroup here')\n"
+        "def test_finding(record_property):\n"
+        "    record_property('durabench_trials', ['kill-x-s0'])\n"
+        "    pytest.xfail('a known finding')\n")
+    results = pytester.path / "r.jsonl"
+    pytester.runpytest_subprocess("scenarios", "--results", str(results),
+                                  "--run-id", "outcome-test-1")  # fmt: skip
+    from harness.run_plan import read_run_summaries
+
+    (summary,) = read_run_summaries([results])
+    assert summary.outcomes == {"passed": 1, "failed": 1, "skipped": 1, "xfailed": 1,
+                                "xpassed": 0}
+    assert summary.skip_reasons == {"no memory cgroup here": 1}
+    assert [(x.reason, x.trials) for x in summary.xfails] == [("a known finding",
+                                                                ("kill-x-s0",))]
+    assert summary.cores == os.cpu_count() and summary.load_1m["samples"] == 4
