@@ -12,12 +12,16 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
      "(same runtime, workload and seed, no fault): the work the fault made the runtime pay "
      "for twice. Redundant dollars: the same, priced at the model's list price."),
     ("time to resume", "seconds from the fault to the first sign of life of an execution the "
-     "fault no longer holds (an LLM request, a tool start or a step record of a new or "
-     "replacement worker, or of the same worker once the fault was healed)."),
+     "fault does not hold: an LLM request, a tool start or a step record of a replacement "
+     "worker, or of the same worker when it rode the fault out (a database or network outage, "
+     "a failing provider) or once a pause was healed. A killed worker's requests still on the "
+     "wire do not count."),
     ("time to recover", "seconds from the fault until the execution that completed the "
-     "workflow, no longer held by the fault, asked for a step beyond the frontier (the last "
-     "step answered before the fault): back where the fault caught it. Never before time to "
-     "resume."),
+     "workflow asked for a step beyond the frontier (the last step answered before the fault) "
+     "and got its answer: back where the fault caught it. Never before time to resume. For a "
+     "database or network outage it includes the outage when the runtime needs the store to "
+     "go on (a checkpointing runtime waits to record its step; one that records nothing may "
+     "carry on)."),
     ("completion delay", "how much later the faulted run finished than its golden run. Two "
      "separate runs: run-to-run noise of a few hundred ms (more on a loaded machine) can make "
      "it negative."),

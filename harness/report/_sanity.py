@@ -52,11 +52,12 @@ FIGURE_BOUNDS: dict[str, FigureBound] = {
         "answered at or before the fault; -1 when none was (the fault came before the first "
         "answer, e.g. an orchestrator killed while starting its first child)", lower=-1.0),
     "time_to_resume_s": FigureBound(
-        "seconds from the fault to the first activity of an execution the fault no longer "
-        "holds (harness.figures)"),
+        "seconds from the fault to the first activity (LLM request, tool start, step record) of "
+        "an execution the fault does not hold; None: none after the fault (harness.figures)"),
     "time_to_recover_s": FigureBound(
-        "seconds from the fault until the completing execution, no longer held, asked for a "
-        "step beyond the frontier (harness.figures)"),
+        "seconds from the fault to the first answered LLM request beyond the frontier by the "
+        "execution that completed the workflow (else its terminal update); >= time_to_resume_s; "
+        "None: a root never finished (harness.figures)"),
     "completion_delay_s": FigureBound(
         "duration_s - golden_duration_s: how much later the faulted run finished than its "
         "golden run; two separate runs, so run-to-run noise can make it negative", lower=None),
