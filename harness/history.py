@@ -71,7 +71,10 @@ class LedgerEntry:
     (``X-Durabench-Step``: the workload's logical step index; ``X-Durabench-Attempt``: the
     execution attempt, i.e. the runtime's fencing epoch; ``X-Durabench-Executor``).
     A request rejected with 429/503 bills nothing (tokens 0). ``responded_ns`` is None while the
-    provider has not answered (held, hung, or the provider died).
+    provider has not answered (held, hung, or the provider died). ``resumed_attempt`` /
+    ``resumed_ns``: a background response (Responses API) that a newer execution than its
+    requester retrieved -- the attempt and time of the first such retrieve (the call was resumed,
+    not made again); else None.
     """
 
     request_id: str
@@ -88,6 +91,8 @@ class LedgerEntry:
     cost_usd: float
     delivered: bool
     nonce: str | None = None
+    resumed_attempt: int | None = None
+    resumed_ns: int | None = None
 
     @property
     def tokens(self) -> int:

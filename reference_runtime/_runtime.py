@@ -32,7 +32,7 @@ from reference_runtime._runner import execute
 from reference_runtime._schema import DEFAULT_SCHEMA, check_schema_name, migrate
 from reference_runtime._steps import durable, encode
 from reference_runtime._store import Announce, Store
-from reference_runtime._types import Claim, ClaimInfo, StepInfo, WorkflowInfo
+from reference_runtime._types import Claim, ClaimInfo, PendingStep, StepInfo, WorkflowInfo
 from reference_runtime._worker import Worker, WorkerOptions
 
 log = logging.getLogger("reference_runtime")
@@ -177,6 +177,10 @@ class Runtime:
 
     def list_steps(self, workflow_id: str) -> list[StepInfo]:
         return self.store.list_steps(workflow_id)
+
+    def list_pending(self, workflow_id: str) -> list[PendingStep]:
+        """The write-ahead records of ``workflow_id``'s resumable steps, by position."""
+        return list(self.store.pending.load(workflow_id).values())
 
     def list_claims(self, workflow_id: str) -> list[ClaimInfo]:
         """Every claim of ``workflow_id`` (who took which epoch, from whom, why), by epoch."""

@@ -42,6 +42,7 @@ from reference_runtime._errors import (
     WorkflowCancelledError,
 )
 from reference_runtime._liveness import LIVE_EXECUTORS, lock_namespace
+from reference_runtime._pending import PendingStore
 from reference_runtime._types import Claim, ClaimInfo, StepInfo, WorkflowInfo
 
 Announce = Callable[[Sequence[tuple[str, int]]], None]
@@ -135,6 +136,8 @@ class Store:
         self._claim_sql = _CLAIM.format(s=s, live=LIVE_EXECUTORS)
         self._namespace = lock_namespace(schema)
         self._s = s
+        self.pending = PendingStore(db, s)
+        """Write-ahead records of resumable steps (``_pending``)."""
 
     # -- workflows -----------------------------------------------------------------------------
     def enqueue(

@@ -25,7 +25,7 @@ import pytest
 from harness.checkers import CHECKERS
 from harness.figures import Figures
 from harness.history import PROPERTIES, Property
-from harness.report._sanity import MAY_BE_NEGATIVE
+from harness.report._sanity import FIGURE_BOUNDS
 from harness.report._store import FIGURE_COLUMNS, ID_COLUMNS
 from harness.report._tables import SAVINGS_COLUMNS, SUMMARY_COLUMNS
 
@@ -52,7 +52,7 @@ def undefined(names: Iterable[str], text: str) -> list[str]:
 def figure_names() -> set[str]:
     """Every figure the results and the report code define."""
     fields = {f.name for f in dataclasses.fields(Figures)}
-    return fields | set(FIGURE_COLUMNS) | set(MAY_BE_NEGATIVE)
+    return fields | set(FIGURE_COLUMNS) | set(FIGURE_BOUNDS)
 
 
 def property_names() -> set[str]:

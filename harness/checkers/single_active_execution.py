@@ -22,7 +22,9 @@ Per workflow, **false** when any of these holds:
    accepted -- a zombie further along than its replacement, which may show no activity at all
    when it only replayed); or a terminal output names (``output["llm_nonces"]``) the nonce of a
    response that a superseded epoch received after the superseding claim (``responded_ns`` later
-   than the claim) -- the superseded execution's work became the outcome.
+   than the claim) -- the superseded execution's work became the outcome -- unless an epoch at
+   least as new as the claim resumed that response (``resumed_attempt``: it retrieved the
+   background response instead of calling again; the answer went to the owner).
 3. Shared token: two different executors wrote with the same epoch.
 4. Unexplained takeover: epoch ``e'`` superseded epoch ``e`` of executor ``X`` while nothing the
    trial did could explain it: no fault had fired at or before the claim bound, and no worker of
@@ -139,7 +141,9 @@ def _late_outcome(history: History, record: WorkflowRecord, acts: list[_Act],
     used = set(nonces.values()) if isinstance(nonces, Mapping) else set()
     for e in history.trial_ledger():
         claim = None if e.attempt is None else _superseded_at(claims, e.attempt)
-        if (e.workflow_id == wf and e.nonce in used and claim is not None
+        resumed = (claim is not None and e.resumed_attempt is not None
+                   and e.resumed_attempt >= claim.epoch)
+        if (e.workflow_id == wf and e.nonce in used and claim is not None and not resumed
                 and e.responded_ns is not None and e.responded_ns > claim.at_ns):
             return Verdict(PROPERTY, "false",
                            f"{wf}: the outcome uses a response epoch {e.attempt} received after "

@@ -7,9 +7,12 @@ epoch). Which execution then reaches the store or the effect sink first is a rac
 pins it with the provider's holds (``order``):
 
 - ``zombie_first``: the replacement's first LLM call is held at the provider. The zombie is
-  resumed once that call arrived (the superseding claim is a fact), its own held call is
-  answered, and the replacement stays held until the zombie made a write or a new LLM call
-  after its resume (or ``head_start_s`` passed without either: a fenced zombie does neither).
+  resumed once that call arrived, or once the replacement resumed the zombie's own call
+  (a resumable SUT: it retrieves the background response the zombie waits on, so which of the
+  two records that step first is not pinned), since the superseding claim is then a fact; its
+  own held call is answered, and the replacement stays held until the zombie made a write or a
+  new LLM call after its resume (or ``head_start_s`` passed without either: a fenced zombie
+  does neither).
   Every late write of the zombie therefore lands after the superseding claim and before anything
   the replacement writes. Needs a ``received`` trigger (the zombie is caught mid-call).
 - ``replacement_first``: the zombie is resumed only once the workflow is terminal: the
@@ -117,26 +120,40 @@ class PauseFault:
         held = provider.add_rule("hold", workflow_id=wid, call=zombie_call + 1)
         try:
             target.worker.signal(signal.SIGSTOP)
-            try:
-                claimed = provider.wait_for(wid, zombie_call + 1, "received",
-                                            self.takeover_timeout_s)  # fmt: skip
-            except TimeoutError as exc:
+            claimed = self._await_replacement(target, zombie_call)
+            if not _older(zombie, claimed):
                 raise RuntimeError(
-                    f"pause: no worker took {wid} over within {self.takeover_timeout_s:.0f}s "
-                    f"while {target.worker.name} was stopped (is there a standby?)"
-                ) from exc
-            if not _older(zombie, claimed.attempt):
-                raise RuntimeError(
-                    f"pause: call {zombie_call + 1} of {wid} came from attempt {claimed.attempt}, "
+                    f"pause: call {zombie_call + 1} of {wid} came from attempt {claimed}, "
                     f"not from a replacement of attempt {zombie}; the zombie_first order needs a "
                     "'received' trigger (the zombie stopped in the middle of its call)"
                 )
             resumed_ns = time.time_ns()
             target.worker.signal(signal.SIGCONT)
             target.release()
-            self._await_zombie(target, zombie=claimed.attempt, after_ns=resumed_ns)
+            self._await_zombie(target, zombie=claimed, after_ns=resumed_ns)
         finally:
             provider.release(held)
+
+    def _await_replacement(self, target: FaultTarget, zombie_call: int) -> int | None:
+        """The replacement's attempt once it acted: its first LLM call arrived (and is held), or
+        -- a SUT that resumes the zombie's call (a background response) instead of making it
+        again -- it retrieved the zombie's call (the ledger's ``resumed_attempt``). In that case
+        the two wait on the same held answer and which one tries to record the step first is
+        not pinned; the zombie's record is fenced either way."""
+        provider = target.env.provider_client()
+        wid = target.workflow_id
+        deadline = time.monotonic() + self.takeover_timeout_s
+        while time.monotonic() < deadline:
+            try:
+                return provider.wait_for(wid, zombie_call + 1, "received", 0.2).attempt
+            except TimeoutError:
+                pass
+            for entry in provider.ledger_json(wid):
+                if entry.get("call") == zombie_call and entry.get("resumed_attempt") is not None:
+                    return int(entry["resumed_attempt"])
+        raise RuntimeError(
+            f"pause: no worker took {wid} over within {self.takeover_timeout_s:.0f}s while "
+            f"{target.worker.name} was stopped (is there a standby?)")
 
     def _await_zombie(self, target: FaultTarget, zombie: int | None, after_ns: int) -> None:
         """Until the zombie (any epoch below the replacement's) wrote a step record or made a

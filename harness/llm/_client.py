@@ -17,7 +17,7 @@ from harness.llm._responses import HEADER_ATTEMPT, HEADER_EXECUTOR
 from harness.llm._rules import RuleAction
 from harness.llm._tools import tool_execution_from_json
 
-WaitEvent = Literal["received", "responded", "delivered"]
+WaitEvent = Literal["received", "awaited", "responded", "delivered"]
 
 
 class ProviderClient:
@@ -97,7 +97,8 @@ class ProviderClient:
     def wait_for(
         self, workflow_id: str, call: int, event: WaitEvent, timeout_s: float
     ) -> LedgerEntry:
-        """Block until call ``call`` of ``workflow_id`` was received / responded / delivered.
+        """Block until call ``call`` of ``workflow_id`` was received / awaited (its caller waits
+        on it: received, or a background response's first retrieve) / responded / delivered.
 
         Raises TimeoutError when it did not happen within ``timeout_s``, and
         :class:`CallNotDeliveredError` when waiting for ``delivered`` on a call answered but lost.

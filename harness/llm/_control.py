@@ -4,7 +4,7 @@
 - ``GET /control/rules``    list the rules;
 - ``DELETE /control/rules`` release and remove every rule;
 - ``POST /control/release`` ``{"rule_id": ...}`` or ``{}`` for all: waiting calls continue;
-- ``GET /control/wait?workflow_id=W&call=N&event=received|responded|delivered&timeout=S``
+- ``GET /control/wait?workflow_id=W&call=N&event=received|awaited|responded|delivered&timeout=S``
   long-poll: 200 with the merged ledger entry once the event happened (at once if it already has);
   409 with the entry when ``event=delivered`` can no longer happen (answered, not delivered);
   408 on timeout (default 30 s, at most 600 s). Omitting ``workflow_id`` means calls sent without
@@ -29,7 +29,7 @@ from harness.llm._ledger import LedgerEvent
 from harness.llm._rules import rule_from_json
 from harness.llm._state import PROVIDER_STATE, error_response, json_response
 
-_EVENTS = ("received", "responded", "delivered")
+_EVENTS = ("received", "awaited", "responded", "delivered")
 MAX_WAIT_S = 600.0
 
 

@@ -1,6 +1,7 @@
 """The provider's aiohttp application and its serving loop.
 
-Routes: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /v1/ledger[?workflow_id=]``,
+Routes: ``POST /v1/chat/completions``, ``POST /v1/responses`` and ``GET /v1/responses/{id}`` (the
+Responses API, ``_responses_api.py``), ``GET /v1/models``, ``GET /v1/ledger[?workflow_id=]``,
 ``POST|GET /v1/effects``, ``POST /v1/effects/fence`` (fencing tokens, ``_effects.py``),
 ``POST|GET /v1/tools`` (the tool log, ``_tools.py``), ``GET /healthz``, and the control API
 (``_control.py``).
@@ -257,6 +258,10 @@ def build_app(config: ProviderConfig) -> web.Application:
     app.router.add_post("/v1/effects/fence", post_effect_fence)
     app.router.add_get("/v1/effects", get_effects)
     app.router.add_get("/healthz", healthz)
+    # Imported here: the Responses API builds on this module's chat path.
+    from harness.llm._responses_api import add_responses_routes
+
+    add_responses_routes(app)
     add_tool_routes(app, config.ledger_path)
     add_control_routes(app)
     return app

@@ -33,5 +33,12 @@ def runtime_styles(suts: Iterable[str], checkpointing: Mapping[str, bool]
     """SUT -> its style; distinct colours and markers for up to ten SUTs (then they repeat)."""
     ordered = sut_order(suts, checkpointing)
     return {sut: LineStyle(_COLOURS[i % len(_COLOURS)], _MARKERS[i % len(_MARKERS)],
-                           "-" if checkpointing.get(sut, True) else "--")
+                           _linestyle(sut, checkpointing.get(sut, True)))
             for i, sut in enumerate(ordered)}
+
+
+def _linestyle(sut: str, checkpointing: bool) -> str:
+    """Solid on, dashed off, dash-dotted for checkpointing with resumable calls (``-resume``)."""
+    if not checkpointing:
+        return "--"
+    return "-." if sut.endswith("-resume") else "-"

@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, default=0.1)
     p.add_argument("--grace", type=float, default=2.0)
     p.add_argument("--max-recovery-attempts", type=int, default=10)
+    p.add_argument("--llm", choices=("chat", "responses"), default="chat",
+                   help="responses: resumable LLM steps through background responses")
     return p
 
 
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         announce_epochs=announce_epochs,
     )
     WORKER.provider_url = provider
+    WORKER.resumable_llm = args.llm == "responses"
     WORKER.runtime = runtime
     stop = threading.Event()
 

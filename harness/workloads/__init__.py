@@ -7,6 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from harness.workloads._background import (
+    ResponseFailedError,
+    ResponseNotReadyError,
+    await_response,
+    cancel_response,
+    start_response,
+)
 from harness.workloads._calls import (
     HEADER_ATTEMPT,
     HEADER_EXECUTOR,
@@ -72,11 +79,15 @@ __all__ = [
     "LlmReply",
     "LlmRequest",
     "ResearchParams",
+    "ResponseFailedError",
+    "ResponseNotReadyError",
     "TimeCompression",
     "Workload",
     "announce_fences",
     "attribution",
+    "await_response",
     "call_llm",
+    "cancel_response",
     "deep_research",
     "get_workload",
     "multi_agent",
@@ -84,4 +95,5 @@ __all__ = [
     "post_effect",
     "research_agent",
     "run_tool",
+    "start_response",
 ]
