@@ -166,12 +166,13 @@ def _run_id(text: str) -> str:
 def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "sweep", help="remove what a killed run left: processes, temp dirs, cgroups, containers",
-        description="Remove every process, temp file and dir, memory cgroup, Docker container "
-                    "and network labelled with a run id. Use it after a run was SIGKILLed, or "
-                    "lost its machine mid-run: a normal end, Ctrl-C, SIGTERM or SIGHUP clean up "
-                    "by themselves, and a run's watchdog sweeps it when its owner dies. Without "
-                    "--run-id, every run whose owner process is gone is swept. A live run is "
-                    "never swept.")
+        description="Remove the processes and Docker containers and networks labelled with a "
+                    "run id, and the temp files, dirs and memory cgroups the run recorded as "
+                    "it made them (never an entry found by its name alone). Use it after a run "
+                    "was SIGKILLed, or lost its machine mid-run: a normal end, Ctrl-C, SIGTERM "
+                    "or SIGHUP clean up by themselves, and a run's watchdog sweeps it when its "
+                    "owner dies. Without --run-id, every run whose owner process is gone is "
+                    "swept. A live run is never swept.")
     parser.add_argument("--run-id", type=_run_id, default=None, metavar="ID",
                         help="only this run (and its pytest workers, ID-gw0, ...)")
     parser.add_argument("--dry-run", action="store_true", help="list, remove nothing")

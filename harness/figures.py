@@ -1,6 +1,7 @@
 """Figures of one trial: what the fault cost in tokens, money and time. Pure functions of a History.
 
-The definitions are the ones in ARCHITECTURE.md ("Figures"); this module pins down the details:
+The definitions are the ones in docs/architecture.md ("Figures"); this module pins down the
+details:
 
 - Only the trial's workflows count (``History.trial_ledger()`` / ``trial_tools()``: roots and
   their children).
@@ -20,25 +21,37 @@ The definitions are the ones in ARCHITECTURE.md ("Figures"); this module pins do
   or before ``fault_at`` -- its successor's call was not (the workload's steps are sequential).
 - Activity = an LLM request (ledger ``received_ns``), a resumed LLM request (a background response
   retrieved by a newer execution than the one that made it: ``resumed_ns``, attributed to
-  ``resumed_attempt``), a tool execution (``started_ns``) or a step record (``recorded_ns``). The
-  *faulted execution* of a workflow is the (executor, attempt) of its latest activity at or before
-  ``fault_at``. An activity after ``fault_at`` is **live** when it comes from a newer attempt or a
-  different executor than the faulted execution, or -- for the faulted execution itself -- when it
-  happens after the last heal and that executor's worker did not exit after the fault (a paused or
-  partitioned worker that carries on once healed). This keeps requests a killed worker had already
-  put on the wire from counting as resumption.
+  ``resumed_attempt``; it took an answer, so it is answered), a tool execution (``started_ns``) or
+  a step record (``recorded_ns``). The *faulted execution* of a workflow is the (executor,
+  attempt) of its latest activity at or before ``fault_at``. An activity after ``fault_at`` is
+  **live** when it comes from a newer attempt or a different executor than the faulted execution,
+  or -- for the faulted execution itself -- when the fault does not hold its worker
+  (:data:`HOLDING_FAULTS`: ``pause`` stops the process until its heal) or the activity comes after
+  the last heal, *and* either that executor's worker did not exit after the fault or the activity
+  is an LLM request whose answer it took (delivered, 2xx: it was alive). A worker that rides a
+  fault out (db_crash, a partition, a hung or failed provider call, an eviction's grace) is live
+  throughout; a killed worker's requests that were already on the wire, and a paused worker's
+  before it is resumed, are not.
 - ``time_to_resume``: first live activity after ``fault_at``, minus ``fault_at``.
-- ``time_to_recover`` (per root, the trial's figure is the latest over roots): the first LLM request
-  received (or resumed) after ``fault_at`` whose logical step is beyond the root's frontier, made
-  (or resumed) by the **completing execution** -- the one the root's terminal WorkflowRecord names:
-  ledger ``attempt`` equal to the record's ``epoch`` (or, for a request without an attempt, the
-  record's ``executor``) -- minus ``fault_at``. A fault the same execution rides out (db_crash, a
-  partition, a hung call) therefore has a small time_to_recover. When the completing execution made
-  no such request (the fault caught the last LLM step), the root's terminal ``updated_ns`` stands in
-  (at least ``fault_at``). None when a root is not terminal (never recovered) or no fault fired.
+- ``time_to_recover`` (per root, the trial's figure is the latest over roots): the first LLM
+  request (or resumed request) that is live, received after ``fault_at``, of a logical step beyond
+  the root's frontier, **answered** (status 2xx and delivered to the worker: a hung, rejected or
+  lost call is no recovery), and made by the **completing execution** -- the one the root's
+  terminal WorkflowRecord names: ledger ``attempt`` equal to the record's ``epoch`` (or, for a
+  request without an attempt, the record's ``executor``) -- minus ``fault_at``. When the
+  completing execution made no such request (the fault caught the last LLM step), the root's
+  terminal ``updated_ns`` stands in. Either way it is at least ``fault_at`` and at least the first
+  live activity of the trial, so **time_to_recover >= time_to_resume** whenever both are defined
+  (the workflow cannot be back where the fault caught it before any sign of life). None when a
+  root is not terminal (never recovered) or no fault fired.
 - ``duration``: from the earliest ``workflow_started`` event (else ``History.started_ns`` when
   non-zero) to the latest ``updated_ns`` of the trial's root WorkflowRecords; None when a root has
-  no record or is not terminal. ``completion_delay`` = duration - golden duration.
+  no record or is not terminal. ``completion_delay`` = duration - golden duration: a difference
+  between two separate runs (the golden run is another execution of the same workload), so
+  run-to-run noise -- scheduling on a loaded machine, a runtime's poll interval landing earlier
+  -- can make it negative when the fault cost less time than that noise (seen: -1.04 s for an
+  evicted DBOS worker whose replacement polled sooner than the golden run's start-up). It is
+  not bounded below.
 - Times are seconds (float); None where undefined (no fault, no golden, never resumed, ...).
 """
 
@@ -65,6 +78,9 @@ __all__ = [
 ]
 
 _NS_PER_S = 1_000_000_000
+HOLDING_FAULTS = frozenset({"pause"})
+"""Faults that stop the worker's process without ending it, until their heal (SIGSTOP/SIGCONT):
+what its execution does before the heal is not a sign of life (requests already on the wire)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,8 @@ class Activity:
     executor: str | None
     attempt: int | None
     step: int | None
+    answered: bool = False
+    """An LLM request whose 2xx answer was delivered to the worker (it was alive to take it)."""
 
 
 def compute_figures(history: History) -> Figures:
@@ -232,10 +250,10 @@ def _activities(history: History) -> Iterator[Activity]:
     for e in history.trial_ledger():
         if e.workflow_id is not None:
             yield Activity(e.received_ns, "llm_request", e.workflow_id, e.executor, e.attempt,
-                           e.step)
+                           e.step, e.delivered and 200 <= e.status < 300)
             if e.resumed_ns is not None:
                 yield Activity(e.resumed_ns, "llm_request", e.workflow_id, None,
-                               e.resumed_attempt, e.step)
+                               e.resumed_attempt, e.step, True)
     for t in history.trial_tools():
         if t.workflow_id is not None:
             yield Activity(t.started_ns, "tool_execution", t.workflow_id, t.executor, t.attempt,
@@ -274,6 +292,10 @@ def _exited_executors(history: History, fault_at: int) -> frozenset[str]:
     return frozenset(exited)
 
 
+def _holds_worker(history: History) -> bool:
+    return any(e.detail.get("fault") in HOLDING_FAULTS for e in history.events_of("fault_fired"))
+
+
 def live_activities(history: History) -> tuple[Activity, ...]:
     """Activities strictly after the fault by a live execution, in time order (see module doc)."""
     fault_at = history.fault_at_ns
@@ -282,6 +304,7 @@ def live_activities(history: History) -> tuple[Activity, ...]:
     faulted = faulted_executions(history)
     healed = history.healed_ns
     exited = _exited_executors(history, fault_at)
+    held = _holds_worker(history)
     live: list[Activity] = []
     for act in _activities(history):
         if act.at_ns <= fault_at:
@@ -292,10 +315,9 @@ def live_activities(history: History) -> tuple[Activity, ...]:
             continue
         hit_executor, hit_attempt = hit
         newer = act.attempt is not None and hit_attempt is not None and act.attempt > hit_attempt
-        same_after_heal = (
-            healed is not None and act.at_ns > healed and act.executor not in exited
-        )
-        if newer or act.executor != hit_executor or same_after_heal:
+        after_heal = healed is not None and act.at_ns > healed
+        same_running = (not held or after_heal) and (act.executor not in exited or act.answered)
+        if newer or act.executor != hit_executor or same_running:
             live.append(act)
     return tuple(sorted(live, key=lambda a: a.at_ns))
 
@@ -315,19 +337,17 @@ def _completing(record: WorkflowRecord, executor: str | None, attempt: int | Non
     return executor is not None and executor == record.executor
 
 
-def _root_recovered_ns(history: History, record: WorkflowRecord | None, front: int,
-                       fault_at: int) -> int | None:
+def _root_recovered_ns(record: WorkflowRecord | None, front: int, live: tuple[Activity, ...],
+                       floor: int) -> int | None:
+    """When ``record``'s workflow was back beyond ``front`` (module docstring); ``floor`` is the
+    least value (the fault, or the trial's first live activity)."""
     if record is None or record.status not in TERMINAL_STATUSES:
         return None
-    beyond = [e.received_ns for e in history.ledger
-              if e.workflow_id == record.workflow_id and e.received_ns > fault_at
-              and e.step is not None and e.step > front
-              and _completing(record, e.executor, e.attempt)]
-    beyond += [e.resumed_ns for e in history.ledger
-               if e.workflow_id == record.workflow_id and e.resumed_ns is not None
-               and e.resumed_ns > fault_at and e.step is not None and e.step > front
-               and e.resumed_attempt == record.epoch]
-    return min(beyond) if beyond else max(record.updated_ns, fault_at)
+    beyond = [a.at_ns for a in live
+              if a.kind == "llm_request" and a.answered and a.workflow_id == record.workflow_id
+              and a.step is not None and a.step > front
+              and _completing(record, a.executor, a.attempt)]
+    return max(min(beyond), floor) if beyond else max(record.updated_ns, floor)
 
 
 def _time_to_recover_s(history: History) -> float | None:
@@ -336,9 +356,11 @@ def _time_to_recover_s(history: History) -> float | None:
     if fault_at is None or not front or not history.workflow_ids:
         return None
     records = {w.workflow_id: w for w in history.workflows}
+    live = live_activities(history)
+    floor = live[0].at_ns if live else fault_at
     recovered: list[int] = []
     for root in history.workflow_ids:
-        at = _root_recovered_ns(history, records.get(root), front.get(root, -1), fault_at)
+        at = _root_recovered_ns(records.get(root), front.get(root, -1), live, floor)
         if at is None:
             return None
         recovered.append(at)

@@ -1,6 +1,6 @@
 """A trial's history: the time-ordered facts that figures and checkers read, and nothing else.
 
-Three sources feed it (see ARCHITECTURE.md):
+Three sources feed it (docs/architecture.md, "The evidence"):
 - the provider's **ledger** (every LLM request, billed or not, delivered or not), its effect sink
   and its **tool log** (every tool execution a worker started, kept outside the workers);
 - the SUT's store, read through its adapter (**step records** and **workflow records**);
@@ -155,7 +155,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class EffectRecord:
-    """One delivery to the provider's effect sink; ``applied`` is False for a duplicate key."""
+    """One delivery to the provider's effect sink; ``applied`` is False for a duplicate key and
+    for a fenced delivery (``fenced``: a higher epoch had been announced for its workflow)."""
 
     key: str
     name: str
@@ -164,6 +165,7 @@ class EffectRecord:
     attempt: int | None
     received_ns: int
     applied: bool
+    fenced: bool = False
 
 
 @dataclass(frozen=True)

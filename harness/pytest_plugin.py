@@ -168,6 +168,18 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--model: {exc}") from None
 
 
+TRIALS_PROPERTY = "durabench_trials"
+"""The user property naming the trial ids a test ran; pytest-xdist carries it to the controller,
+whose run recorder lists the trials of each expected failure (known finding)."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    runner = getattr(item, "funcargs", {}).get("trials")
+    if call.when == "call" and isinstance(runner, TrialRunner):
+        item.user_properties.append((TRIALS_PROPERTY, runner.take_used()))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """pytest-xdist: every worker labels its environment with the controller's run id."""
@@ -253,6 +265,13 @@ class TrialRunner:
         self._done: dict[TrialSpec, TrialResult] = {}
         self._recorded_golden = 0
         self._record_lock = threading.Lock()
+        self._used: list[str] = []
+
+    def take_used(self) -> list[str]:
+        """Ids of the trials run (or taken from the cache) since the last call: the current
+        test's trials, which its report carries (:func:`pytest_runtest_makereport`)."""
+        used, self._used = list(dict.fromkeys(self._used)), []
+        return used
 
     def run(self, spec: TrialSpec) -> TrialResult:
         """Run ``spec`` (once per spec in this session). Skips when the SUT cannot run here or
@@ -276,6 +295,7 @@ class TrialRunner:
             self._done[spec] = result
             self._progress(f"{spec.trial_id}: {result.valid} in {time.monotonic() - t0:.1f}s "
                       f"(redundant tokens {result.figures.redundant_tokens})")  # fmt: skip
+        self._used.append(spec.trial_id)
         return self._done[spec]
 
     def _record(self, result: TrialResult) -> None:
@@ -318,6 +338,7 @@ class TrialRunner:
                 self._done[spec] = result
         self._progress(f"{len(todo)} trials and {len(goldens)} golden runs in parallel: "
                        f"{time.monotonic() - t0:.1f}s")
+        self._used += [s.trial_id for s in specs]
         return [self._done[s] for s in specs]
 
     def _progress(self, line: str) -> None:

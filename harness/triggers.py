@@ -1,11 +1,11 @@
 """Triggers: when a fault fires.
 
-Kinds (ARCHITECTURE.md): LLM call *n* ``received`` (the call is held at the provider, so the fault
-lands mid-step: tokens billed, response lost; it fires once the caller waits on the call, which
-for a background response of the Responses API is its first retrieve, not its request), LLM
+Kinds (docs/architecture.md): LLM call *n* ``received`` (the call is held at the provider, so the
+fault lands mid-step: tokens billed, response lost; it fires once the caller waits on the call,
+which for a background response of the Responses API is its first retrieve, not its request), LLM
 call *n* ``delivered`` (plus a settle time so the fault lands in the tool work between LLM steps),
-step *k* ``checkpointed`` (read from the SUT's own store), ``after`` *t* seconds, and ``random``
-(a seeded time in a window).
+step *k* ``checkpointed`` (read from the SUT's own store), ``after`` *t* seconds, and ``random`` (a
+seeded time in a window).
 
 Calls are counted per workflow, 1-based, in the order the provider received them, so call *n* is
 the same logical point in the golden and the faulted run. A ``received`` trigger may name a

@@ -8,7 +8,7 @@ A step declared ``resumable=True`` may record the reference of external work bef
 it (``record_pending_ref``), and a replay resumes that work (``pending_ref``; ``_pending``).
 Each worker also holds a per-executor lock for its session's life, so a worker that dies is taken
 over at once rather than when its lease expires (``_liveness``; docs/reference_runtime.md).
-See ARCHITECTURE.md, "Durable runtime contract". This package never imports ``harness``.
+See docs/architecture.md, "The reference runtime". This package never imports ``harness``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from reference_runtime._app import App
 from reference_runtime._context import WorkflowContext, current_context
 from reference_runtime._errors import (
     DeadLetterError,
+    FenceAnnouncementError,
     FencedError,
     InvalidWorkflowError,
     NonDeterminismError,
@@ -50,6 +51,7 @@ __all__ = [
     "ClaimInfo",
     "ClaimReason",
     "DeadLetterError",
+    "FenceAnnouncementError",
     "FencedError",
     "InvalidWorkflowError",
     "NonDeterminismError",

@@ -39,14 +39,13 @@ def test_evict_hands_over_at_once(trials: TrialRunner, sut: str, crash: str, see
     history, fig = result.history, result.figures
     exits = worker_deaths(history)
     assert exits and exits[0].exit_code == 0, f"the evicted worker should exit cleanly: {exits}"
-    if fig.time_to_resume_s is None:
+    root = next(w for w in history.workflows if w.workflow_id in history.workflow_ids)
+    if root.executor == exits[0].executor:
         # Nothing was handed over: the evicted worker finished the whole workflow within its
         # grace period (DBOS's shutdown waits for whole workflows; a short loop fits in it).
-        root = next(w for w in history.workflows if w.workflow_id in history.workflow_ids)
-        assert root.status == "SUCCESS" and root.executor == exits[0].executor, (
-            f"no execution resumed the workflow after SIGTERM, yet the evicted worker did not "
-            f"finish it: {root}")
+        assert root.status == "SUCCESS", f"the evicted worker kept the workflow: {root}"
     else:
+        assert fig.time_to_resume_s is not None, "the standby took over without a sign of life"
         assert fig.time_to_resume_s < LONG_LEASE.lease_s / 4, (
             f"the standby resumed {fig.time_to_resume_s}s after SIGTERM; a released lease is "
             f"taken over at once, not after the {LONG_LEASE.lease_s:g}s lease")

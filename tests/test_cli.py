@@ -40,8 +40,8 @@ def test_report_prints_path_and_headline(
     assert main(["report", str(FIXTURE), "--out", str(tmp_path / "r"), "--title", "T"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"report: {tmp_path / 'r' / 'index.html'}"
-    assert out[1].startswith("kill: reference vs reference-nockpt: median redundant tokens "
-                             "2,190 vs 7,350 (cut 70%)")
+    assert out[1].startswith("kill: redundant tokens p50 2,190 with checkpointing (1 runtime) "
+                             "vs 7,350 without (1 runtime)")
     assert (tmp_path / "r" / "summary.md").read_text().startswith("## T\n")
 
 

@@ -70,6 +70,7 @@ def test_the_gate_fails_a_partial_run(
     ("time_to_recover_s", float("inf"), "time_to_recover_s = inf (limit: a finite number)"),
     ("redundant_tokens", -5, "redundant_tokens = -5 (limit: >= 0)"),
     ("cost_usd", float("-inf"), "cost_usd = -inf"),
+    ("frontier", -2, "frontier = -2 (limit: >= -1)"),
 ])
 def test_the_gate_rejects_impossible_figures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], figure: str, value: float, needle: str
@@ -82,11 +83,15 @@ def test_the_gate_rejects_impossible_figures(
     assert needle in capsys.readouterr().out
 
 
-def test_a_negative_completion_delay_is_a_fast_trial_not_an_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(("figure", "value"), [
+    ("completion_delay_s", -0.25),  # a fast trial against a separate golden run, not an error
+    ("frontier", -1),  # no step answered before the fault (an orchestrator killed at its start)
+])
+def test_figures_at_their_lowest_meaningful_value_pass(
+    tmp_path: Path, figure: str, value: float
 ) -> None:
     trials = _trials()
-    trials[3]["completion_delay_s"] = -0.25
+    trials[3][figure] = value
     assert main(["gate", _write(tmp_path / "r.jsonl", trials)]) == 0
 
 
@@ -183,3 +188,28 @@ def test_pytest_dies_with_a_sigkilled_durabench(tmp_path: Path) -> None:
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert marker.read_text() == "SIGTERM"
+
+
+def test_the_run_line_records_outcomes_skip_reasons_xfails_and_load(
+        pytester: pytest.Pytester) -> None:
+    scenarios = pytester.mkdir("scenarios")
+    (scenarios / "test_s.py").write_text(
+        "import pytest\n"
+        "def test_ok(): pass\n"
+        "def test_bad(): assert False\n"
+        "def test_skip(): pytest.skip('no memory cgroup here')\n"
+        "def test_finding(record_property):\n"
+        "    record_property('durabench_trials', ['kill-x-s0'])\n"
+        "    pytest.xfail('a known finding')\n")
+    results = pytester.path / "r.jsonl"
+    pytester.runpytest_subprocess("scenarios", "--results", str(results),
+                                  "--run-id", "outcome-test-1")  # fmt: skip
+    from harness.run_plan import read_run_summaries
+
+    (summary,) = read_run_summaries([results])
+    assert summary.outcomes == {"passed": 1, "failed": 1, "skipped": 1, "xfailed": 1,
+                                "xpassed": 0}
+    assert summary.skip_reasons == {"no memory cgroup here": 1}
+    assert [(x.reason, x.trials) for x in summary.xfails] == [("a known finding",
+                                                                ("kill-x-s0",))]
+    assert summary.cores == os.cpu_count() and summary.load_1m["samples"] == 4

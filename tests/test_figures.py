@@ -7,7 +7,9 @@ billed but never delivered); attempt 2 on w2 takes over at 3.0 s.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +31,7 @@ from harness.history import (
     StepRecord,
     ToolExecution,
     WorkflowRecord,
+    history_from_json,
 )
 
 T0 = 1_700_000_000_000_000_000
@@ -111,6 +114,22 @@ LAST_STEP = replace(trial(tuple(led(k, float(k)) for k in range(4)),
                           events=(ev("workflow_started", 0.0), ev("fault_fired", 3.7)), end=4.2),
                     workflows=(done(4.2, epoch=1, executor="w1"),))
 NEVER = trial(FIRST, steps=(rec(0, 0.6), rec(1, 1.6)), events=KILL[:3])
+# The provider hangs step 2's call (received at 2.3, after the fault armed at 2.2) until 5.0;
+# the worker times out and retries at 3.5, answered: that is when it is back beyond the frontier.
+HANG = replace(trial((led(0, 0.0), led(1, 1.0), led(2, 2.3, delivered=False, responded=5.0),
+                      led(2, 3.5), led(3, 4.0)),
+                     events=(ev("workflow_started", 0.0),
+                             ev("fault_fired", 2.2, worker="w1",
+                                detail={"fault": "provider_errors"}),
+                             ev("fault_healed", 5.0))),
+               workflows=(done(5.0, epoch=1, executor="w1"),))
+# w1 is SIGSTOPped at 2.2 with step 2's request on the wire (received at 2.3, answered into its
+# socket); resumed at 4.1, it goes on with step 3.
+PAUSE_WIRE = replace(trial((led(0, 0.0), led(1, 1.0), led(2, 2.3, responded=2.35), led(3, 4.1)),
+                           events=(ev("workflow_started", 0.0),
+                                   ev("fault_fired", 2.2, worker="w1", detail={"fault": "pause"}),
+                                   ev("fault_healed", 4.0))),
+                     workflows=(done(5.0, epoch=1, executor="w1"),))
 # Resumable calls: step 2's background response (requested by w1 at 2.0) is retrieved by w2 at
 # 3.0 -- resumed, not called again -- and w2 calls step 3 at 4.0. Nothing is paid twice.
 RESUMED = trial((*FIRST[:2], replace(led(2, 2.0, responded=2.5), resumed_attempt=2,
@@ -147,8 +166,12 @@ CASES: list[tuple[str, History, dict[str, Any]]] = [
         frontier=1, time_to_resume_s=1.86, time_to_recover_s=1.9)),
     ("never resumed", replace(NEVER, workflows=(done(5.5, "PENDING", epoch=1, executor="w1"),)),
      dict(tokens_billed=450, frontier=1, time_to_resume_s=None, time_to_recover_s=None)),
-    ("ridden out before the heal: recovered at the next step", RIDE_OUT, dict(
-        frontier=2, time_to_resume_s=None, time_to_recover_s=0.1)),
+    ("ridden out before the heal: resumed and recovered at the next step", RIDE_OUT, dict(
+        frontier=2, time_to_resume_s=0.1, time_to_recover_s=0.1)),
+    ("a hung call is a sign of life but no recovery; its answered retry is", HANG, dict(
+        frontier=1, time_to_resume_s=0.1, time_to_recover_s=1.3)),
+    ("a paused worker's request on the wire is no sign of life before the heal", PAUSE_WIRE,
+     dict(frontier=1, time_to_resume_s=1.9, time_to_recover_s=1.9)),
     ("fault after the last LLM step: the terminal write", LAST_STEP, dict(
         frontier=3, time_to_recover_s=0.5)),
     ("the zombie's beyond-frontier request is not recovery", replace(
@@ -292,3 +315,42 @@ def test_the_example_store_s_never_recovered_trials_recovered() -> None:
         assert record.time_to_recover_s == ttr  # reading a schema-1 line recomputes its figures
     rode_out = [r.time_to_recover_s for r in was_never if r.trigger == "between_steps"]
     assert rode_out and all(t is not None and t < 0.5 for t in rode_out)
+
+
+# -- the definitions hold on every stored trial of real runs ---------------------------------------
+
+_REAL_STORES = (
+    Path(__file__).resolve().parents[1] / "reports" / "example" / "results.jsonl",
+    Path(__file__).resolve().parent / "report" / "fixtures" / "real_run.jsonl",
+)
+
+
+def _stored_histories() -> list[tuple[str, History]]:
+    found = []
+    for store in _REAL_STORES:
+        for line in store.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            if record.get("kind") == "trial" and record.get("history"):
+                found.append((f"{store.parent.name}:{record['trial_id']}",
+                              history_from_json(record["history"])))
+    return found
+
+
+def test_recover_never_precedes_resume_on_any_stored_trial() -> None:
+    """Issue 22: db_crash, partition, degrade and a hung provider call had time_to_recover (the
+    first request beyond the frontier, counted even when it was the hung one) before
+    time_to_resume (the same worker's activity counted only after the heal)."""
+    checked = 0
+    for name, history in _stored_histories():
+        figures = compute_figures(history)
+        resume, recover = figures.time_to_resume_s, figures.time_to_recover_s
+        for value in (resume, recover):
+            assert value is None or value >= 0, name
+        if resume is not None and recover is not None:
+            assert recover >= resume - 1e-9, (name, resume, recover)
+            checked += 1
+        if figures.completion_delay_s is not None:
+            assert history.golden is not None and figures.duration_s is not None
+            assert figures.completion_delay_s == pytest.approx(
+                figures.duration_s - history.golden.duration_s)
+    assert checked > 250  # the stores' faulted trials, not a vacuous pass

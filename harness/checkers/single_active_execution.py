@@ -34,8 +34,10 @@ Per workflow, **false** when any of these holds:
    superseded, which is a runtime claiming workflows it does not own.
 
 LLM requests and tool executions a superseded execution makes are waste (bounded_waste), not a
-breach. **unknown** when no workflow of the trial has any write or ledger request (nothing ran);
-otherwise **true**.
+breach; an effect the sink refused (``EffectRecord.fenced``: a newer epoch had been announced, see
+docs/architecture.md, "Fenced side effects") was not applied, so it is no write, and the verdict
+counts such refusals in its details. **unknown** when no workflow of the trial has any write or
+ledger request (nothing ran); otherwise **true**.
 """
 
 from __future__ import annotations
@@ -187,6 +189,9 @@ def check(history: History) -> Verdict:
                 return verdict
     if not active:
         return Verdict(PROPERTY, "unknown", "no workflow of this trial wrote or requested anything")
+    refused = sum(1 for f in history.effects if f.fenced)
+    fenced = (f"; the sink's epoch fence refused {refused} effect(s) of superseded executions"
+              if refused else "")
     return Verdict(PROPERTY, "true",
                    f"{active} workflow(s): nothing accepted from a superseded execution, one "
-                   f"executor per epoch, every takeover explained by a fault or a death")
+                   f"executor per epoch, every takeover explained by a fault or a death{fenced}")

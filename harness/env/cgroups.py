@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from harness.env.created import record_created
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -28,10 +30,14 @@ class CgroupUnavailable(RuntimeError):
 class MemoryCgroup:
     """One memory-limited cgroup (v1 or v2)."""
 
-    def __init__(self, path: Path, version: int, limit_bytes: int) -> None:
+    def __init__(self, path: Path, version: int, limit_bytes: int,
+                 run_id: str | None = None) -> None:
         self.path = path
         self.version = version
         self.limit_bytes = limit_bytes
+        self.run_id = run_id
+        """When set, the group goes into this run's creation record (harness.env.created), so
+        a sweep of the run may remove it."""
         self._final_oom_kills: int | None = None
 
     def __enter__(self) -> MemoryCgroup:
@@ -41,6 +47,8 @@ class MemoryCgroup:
         """Make the group and set its limit; :meth:`remove` undoes it."""
         try:
             self.path.mkdir()
+            if self.run_id is not None:
+                record_created(self.run_id, self.path)
             self._set_limit()
         except OSError as exc:
             self.remove()
@@ -108,19 +116,20 @@ def _v2_parent() -> Path | None:
     return None
 
 
-def memory_cgroup(label: str, limit_bytes: int) -> MemoryCgroup:
-    """A not-yet-created memory cgroup named ``durabench-<label>``; enter it to create it."""
+def memory_cgroup(label: str, limit_bytes: int, run_id: str | None = None) -> MemoryCgroup:
+    """A not-yet-created memory cgroup named ``durabench-<label>``; enter it to create it.
+    ``run_id`` (which ``label`` must carry) records it for that run's sweep."""
     name = f"durabench-{label}"
     parent = _v2_parent()
     if parent is not None:
-        return MemoryCgroup(parent / name, 2, limit_bytes)
+        return MemoryCgroup(parent / name, 2, limit_bytes, run_id)
     v1 = CGROUP_ROOT / "memory"
     if (v1 / "memory.limit_in_bytes").exists():
         if not os.access(v1, os.W_OK):
             raise CgroupUnavailable(
                 f"cgroup v1 memory hierarchy at {v1} is not writable (needs root)"
             )
-        return MemoryCgroup(v1 / name, 1, limit_bytes)
+        return MemoryCgroup(v1 / name, 1, limit_bytes, run_id)
     raise CgroupUnavailable(
         "no writable memory cgroup: neither a cgroup v2 hierarchy with the memory controller "
         f"delegated to us nor a cgroup v1 memory hierarchy under {CGROUP_ROOT}"

@@ -28,7 +28,6 @@ import os
 import shutil
 import signal
 import socket
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,6 +45,7 @@ from harness.env import (
     wait_for_ready_line,
     with_address,
 )
+from harness.env.created import temp_dir
 from harness.env.lifetime import Lifeline, process_start_time
 from harness.env.local import new_run_id
 from harness.env.postgres import create_database, free_port, labelled_name, query_error_after
@@ -324,7 +324,7 @@ class DockerEnvironment:
         if self.images is None:
             self.images = ImageSet.from_env(offline=_offline_only(self._client))
         sweep(self._client)
-        self.work_dir = Path(tempfile.mkdtemp(prefix=f"durabench-{self.run_id}-"))
+        self.work_dir = temp_dir(self.run_id, f"durabench-{self.run_id}-")
         self.work_dir.chmod(0o777)
         self._network = self._client.networks.create(
             f"durabench-{self.run_id}", driver="bridge", labels=self._labels

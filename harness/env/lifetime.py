@@ -87,6 +87,10 @@ class Lifeline:
         """After a clean teardown, tell the watchdog it is done; after a failed one (``exc_type``
         set), let it sweep what the teardown left. Either way the run is forgotten."""
         self.record.unlink(missing_ok=True)
+        if exc_type is None:
+            from harness.env.created import forget_if_clean  # lazily: it imports this module
+
+            forget_if_clean(self.run_id)
         watchdog = self._watchdog
         if watchdog is None or watchdog.stdin is None:
             return

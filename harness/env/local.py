@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -42,6 +41,7 @@ from harness.env import (
     with_address,
 )
 from harness.env.cgroups import CgroupUnavailable, MemoryCgroup, memory_cgroup
+from harness.env.created import temp_dir
 from harness.env.lifetime import ENV_RUN_ID, Lifeline, signals_as_interrupt
 from harness.env.postgres import (
     ENV_URL,
@@ -199,7 +199,7 @@ class LocalEnvironment:
         # First in, last out: the watchdog sweeps the run if this process dies before _stop ends.
         self.lifeline = self._stack.enter_context(Lifeline(self.run_id))
         self._stack.enter_context(signals_as_interrupt())
-        self.work_dir = Path(tempfile.mkdtemp(prefix=f"durabench-{self.run_id}-"))
+        self.work_dir = temp_dir(self.run_id, f"durabench-{self.run_id}-")
         self._stack.callback(self._remove_work_dir)
         postgres: EmbeddedPostgres | ExternalPostgres = (
             ExternalPostgres(os.environ[ENV_URL], run_id=self.run_id)
@@ -316,7 +316,8 @@ class LocalEnvironment:
         cgroup = None
         if memory_limit_mb is not None:  # removed by the worker's stop()
             try:
-                cgroup = memory_cgroup(f"{self.run_id}-{name}", memory_limit_mb << 20).create()
+                cgroup = memory_cgroup(f"{self.run_id}-{name}", memory_limit_mb << 20,
+                                       run_id=self.run_id).create()
             except CgroupUnavailable as exc:
                 raise CapabilityUnavailable(str(exc)) from exc
         log_path = self.work_dir / f"worker-{name}.log"

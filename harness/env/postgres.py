@@ -31,7 +31,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import NoReturn
 
+from harness.env.created import temp_dir, temp_file
 from harness.env.lifetime import ENV_RUN_ID
 
 ENV_URL = "DURABENCH_POSTGRES_URL"
@@ -173,9 +173,7 @@ class EmbeddedPostgres:
             self._remove()
 
     def _init(self) -> None:
-        self._root = Path(
-            tempfile.mkdtemp(prefix=f"durabench-pg-{self.run_id}-", dir=self._base_dir)
-        )
+        self._root = temp_dir(self.run_id, f"durabench-pg-{self.run_id}-", dir=self._base_dir)
         self._root.chmod(0o755)
         (self._root / "sock").mkdir()
         password = secrets.token_urlsafe(24)
@@ -373,8 +371,9 @@ class ExternalPostgres:
         self._passfile: Path | None = None
         password = params.pop("password", None)
         if password:
-            handle, name = tempfile.mkstemp(prefix=f"durabench-{run_id}-pgpass-")
+            handle, path = temp_file(run_id, f"durabench-{run_id}-pgpass-")
             os.close(handle)
+            name = str(path)
             self._passfile = write_passfile(
                 Path(name), str(params.get("user") or "*"), str(password)
             )

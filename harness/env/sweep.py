@@ -1,18 +1,21 @@
 """Find and remove what a run left behind: processes, cgroups, temp files, containers.
 
-Everything a run creates carries its run id, so a sweeper can find it without any record:
+Only what a run of durabench provably created is ever removed, never anything found by its name
+alone (a user's ``/tmp/durabench-results/`` stays):
 
-- processes: ``DURABENCH_RUN_ID=<run id>`` in their environment (workers, the provider, Toxiproxy,
-  every Postgres process; children inherit it);
-- temp files and dirs: ``durabench-<run id>-*`` / ``durabench-<kind>-<run id>-*`` in the temp dir;
-- memory cgroups: ``durabench-<run id>-<worker>`` under the v1 and v2 memory hierarchies;
-- Docker containers and networks: label ``durabench.run_id=<run id>``.
+- processes: ``DURABENCH_RUN_ID=<run id>`` in their environment, which the harness sets when it
+  starts them (workers, the provider, Toxiproxy, every Postgres process; children inherit it);
+- temp files and dirs, and memory cgroups: the paths the run's **creation record** lists
+  (:mod:`harness.env.created`: written as each is made), and only while the entry's name still
+  carries that run id;
+- Docker containers and networks: label ``durabench.run_id=<run id>``, set when they are created;
+- the run's records themselves (``<tmp>/durabench-runs/<run id>.json`` / ``.created``).
 
 A run id matches itself and its pytest-xdist workers' ids (``<run id>-gw0``, ``<run id>-main``).
 :func:`find_leftovers` only looks; :func:`sweep` kills the processes (SIGKILL, after SIGCONT for
-stopped ones), then removes the cgroups, the temp entries, the containers and the run record.
-Without a run id, every run whose owner is gone (see :mod:`harness.env.lifetime`) is swept, and
-anything durabench-named that belongs to no live run.
+stopped ones), then removes the cgroups, the temp entries, the containers and the run's records.
+Without a run id, every recorded run whose owner is gone (see :mod:`harness.env.lifetime`) is
+swept.
 
 ``python -m harness.env.sweep watch RUN_ID`` is the watchdog of :class:`~harness.env.lifetime.
 Lifeline`: it sweeps ``RUN_ID`` when its stdin reaches end of file without a ``done`` line.
@@ -22,23 +25,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.env.created import created_paths, creation_records, run_id_of
 from harness.env.lifetime import ENV_RUN_ID, live_run_ids, run_record_path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-_CGROUP_PARENTS = ("memory", "unified", "")
 DOCKER_LABEL = "durabench.run_id"
-_NAMED = re.compile(r"^durabench-(?:(?:pg|toxiproxy)-)?(?P<rest>.+)$")
 
 
 class SweepError(RuntimeError):
@@ -115,28 +115,29 @@ def _processes(run_id: str | None, live: set[str]) -> list[tuple[int, str, str]]
     return found
 
 
-def _named(parent: Path, run_id: str | None, live: set[str]) -> list[Path]:
-    """Entries of ``parent`` named for a (matching, not live) run."""
-    try:
-        entries = sorted(parent.iterdir())
-    except OSError:
-        return []
-    found = []
-    for path in entries:
-        named = _NAMED.match(path.name)
-        if named is None or path.name == "durabench-runs":
-            continue
-        rest = named.group("rest")
-        if run_id is not None and not _matches(run_id, rest):
-            continue
-        if run_id is None and _owned_by_live(rest, live):
-            continue
-        found.append(path)
-    return found
+def _swept(run_id: str | None, live: set[str], stem: str) -> bool:
+    """Whether the run named ``stem`` (a record's run id) is one this sweep removes."""
+    if run_id is not None:
+        return _matches(run_id, stem)
+    return not _owned_by_live(stem, live)
 
 
-def _cgroup_parents() -> list[Path]:
-    return [CGROUP_ROOT / name if name else CGROUP_ROOT for name in _CGROUP_PARENTS]
+def _recorded(run_id: str | None, live: set[str]) -> tuple[list[Path], list[Path], list[Path]]:
+    """(cgroups, temp entries, creation records) of the swept runs' creation records. An entry
+    counts only while it exists and its name still carries the run id that recorded it."""
+    cgroups: list[Path] = []
+    paths: list[Path] = []
+    records: list[Path] = []
+    for record in creation_records():
+        owner = run_id_of(record)
+        if not _swept(run_id, live, owner):
+            continue
+        records.append(record)
+        for path in created_paths(record):
+            if not os.path.lexists(path) or owner.lower() not in path.name.lower():
+                continue
+            (cgroups if path.is_relative_to(CGROUP_ROOT) else paths).append(path)
+    return cgroups, paths, records
 
 
 def _docker(run_id: str | None, live: set[str]) -> tuple[list[tuple[Any, str]], list[Any]]:
@@ -167,13 +168,12 @@ def find_leftovers(run_id: str | None = None, *, docker: bool = True) -> Leftove
     """Everything of ``run_id`` (or of every run that is not live) on this host."""
     live = set() if run_id is not None else live_run_ids()
     found = Leftovers(processes=_processes(run_id, live))
-    for parent in _cgroup_parents():
-        found.cgroups += [p for p in _named(parent, run_id, live) if p.is_dir()]
-    found.paths = _named(Path(tempfile.gettempdir()), run_id, live)
+    found.cgroups, found.paths, created = _recorded(run_id, live)
     records = run_record_path("x").parent
     if records.is_dir():
         found.records = [p for p in sorted(records.glob("*.json"))
                          if _matches(run_id, p.stem) and p.stem not in live]  # fmt: skip
+    found.records += created
     if docker:
         containers, networks = _docker(run_id, live)
         found.containers = [name for _, name in containers]
@@ -234,7 +234,9 @@ def sweep(run_id: str | None = None, *, docker: bool = True, timeout_s: float = 
         time.sleep(0.05)
     for path in found.cgroups:
         _remove_cgroup(path, deadline)
-    for path in [*found.paths, *found.records]:
+    for path in found.paths:
+        _remove_path(path)
+    for path in found.records:  # last: what a record lists must go before the record
         _remove_path(path)
     if docker and (found.containers or found.networks):
         _remove_docker(run_id)

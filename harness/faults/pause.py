@@ -33,6 +33,11 @@ pins it with the provider's holds (``order``):
      reaches the store after the superseding claim and before anything of the replacement's;
   4. the standbys' answers are let through once the workflow is terminal (the zombie's outcome
      was accepted) or ``head_start_s`` passed (it was rejected: nothing to see).
+  A SUT that announces each new epoch to the effect sink inside its claim transaction
+  (``FaultTarget.announces_epochs``) needs its answers to claim at all, so steps 2-4 differ: its
+  announcement is held at the sink (the claim has locked the row, uncommitted); the zombie is
+  resumed and its outcome write waits for that row lock (seen in ``pg_stat_activity``, or
+  ``head_start_s`` passed); then the announcement is answered and the claim commits first.
 - ``timed``: stopped for ``duration_s``, whatever happened meanwhile (the order is not pinned:
   for benchmarks, not for verdicts).
 """
@@ -44,7 +49,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from harness.faults._base import FaultTarget, FaultUnavailable
+from harness.faults._base import FaultNotLanded, FaultTarget
 from harness.history import StepRecord
 from harness.net import NotFoundError
 
@@ -56,7 +61,7 @@ HOLD_MS = 600_000
 """A latency toxic this long is a hold: removing it lets everything it kept through at once."""
 
 
-class PauseNotLanded(FaultUnavailable):
+class PauseNotLanded(FaultNotLanded):
     """``outcome_zombie_first``: the last step record was seen too late to be sure that the
     zombie had not yet heard of it (a machine too loaded for ``ack_delay_ms``): skipped with the
     reason, never judged as if the zombie had been stopped before its outcome write."""
@@ -193,6 +198,9 @@ class PauseFault:
         toxiproxy.remove_toxic(zombie_link, ACK_DELAY)  # into the stopped zombie's socket
         assert self.lease_s is not None
         time.sleep(max(0.0, stopped + self.lease_s + 1.0 - time.time()))
+        if target.announces_epochs:
+            self._zombie_inside_the_claim(target, standby_link, last.epoch)
+            return
         self._hold(target, standby_link, "downstream")
         toxiproxy.remove_toxic(standby_link, STANDBY_HOLD["upstream"])
         self._await_claim(target, last.epoch)
@@ -201,6 +209,36 @@ class PauseFault:
         while time.monotonic() < deadline and not self._terminal(target):
             time.sleep(POLL_S)
         toxiproxy.remove_toxic(standby_link, STANDBY_HOLD["downstream"])
+
+    def _zombie_inside_the_claim(self, target: FaultTarget, standby_link: str,
+                                 zombie: int) -> None:
+        """Step 2-4 for a SUT that announces its epochs inside the claim transaction: the
+        standby's claim needs its answers, so its announcement is held at the sink instead --
+        the claim has locked the row and bumped the epoch, uncommitted. The zombie, resumed,
+        sends its outcome write, which waits for that lock; then the announcement is answered,
+        the claim commits, and the zombie's write is judged against it."""
+        provider = target.env.provider_client()
+        provider.hold_fences(target.workflow_id)
+        try:
+            target.env.toxiproxy().remove_toxic(standby_link, STANDBY_HOLD["upstream"])
+            try:
+                epoch = provider.wait_fence(target.workflow_id, self.takeover_timeout_s)
+            except TimeoutError as exc:
+                raise RuntimeError(
+                    f"pause: no standby announced a claim of {target.workflow_id} within "
+                    f"{self.takeover_timeout_s:.0f}s of its lease expiring while "
+                    f"{target.worker.name} was stopped (is there a standby?)") from exc
+            if epoch <= zombie:
+                raise RuntimeError(f"pause: the announced epoch {epoch} is not newer than the "
+                                   f"zombie's {zombie}")
+            waiting = target.lock_waits()
+            target.worker.signal(signal.SIGCONT)
+            deadline = time.monotonic() + self.head_start_s
+            while time.monotonic() < deadline and target.lock_waits() <= waiting:
+                time.sleep(POLL_S)
+        finally:
+            provider.release_fences(target.workflow_id)
+        self._await_claim(target, zombie)
 
     @staticmethod
     def _hold(target: FaultTarget, proxy: str, stream: str) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,8 +48,10 @@ def _parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> ProviderConfig:
     ledger = args.ledger
     if ledger is None:
-        ledger = Path(tempfile.mkstemp(prefix=f"durabench-{args.run_id}-ledger-",
-                                       suffix=".jsonl")[1])
+        from harness.env.created import temp_file  # lazily: the provider needs no environment
+
+        handle, ledger = temp_file(args.run_id, f"durabench-{args.run_id}-ledger-", ".jsonl")
+        os.close(handle)
     return ProviderConfig(
         ledger_path=ledger,
         prices=load_prices(args.prices) if args.prices else dict(DEFAULT_PRICES),

@@ -21,7 +21,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -53,7 +52,7 @@ class ProviderProcess:
         self.run_id = run_id
         self._own_dir = log_dir is None
         self.work_dir = Path(
-            tempfile.mkdtemp(prefix=f"durabench-{run_id}-provider-") if log_dir is None else log_dir
+            _recorded_temp_dir(run_id) if log_dir is None else log_dir
         )
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.ledger_path = ledger_path or self.work_dir / "ledger.jsonl"
@@ -190,3 +189,10 @@ class ProviderProcess:
     def _remove_own_dir(self) -> None:
         if self._own_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _recorded_temp_dir(run_id: str) -> Path:
+    """A temp dir the run's creation record lists (lazily imported: harness.env imports us)."""
+    from harness.env.created import temp_dir
+
+    return temp_dir(run_id, f"durabench-{run_id}-provider-")

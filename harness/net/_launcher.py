@@ -23,7 +23,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -153,8 +152,10 @@ class ToxiproxyServer:
         return [sys.executable, "-m", "harness.net", "serve", "--host", "127.0.0.1", "--port", "0"]
 
     def _spawn(self, command: list[str]) -> None:
-        handle, name = tempfile.mkstemp(prefix=f"durabench-toxiproxy-{self.run_id}-", suffix=".log")
-        self.log_path = Path(name)
+        from harness.env.created import temp_file  # lazily: harness.env imports harness.net
+
+        handle, self.log_path = temp_file(self.run_id, f"durabench-toxiproxy-{self.run_id}-",
+                                          ".log")
         env = dict(os.environ, PYTHONUNBUFFERED="1", DURABENCH_RUN_ID=self.run_id)
         project_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from harness.report._store import LoadIssue
 from harness.report._tables import MIN_P95_SAMPLES, savings_table, summary_table, verdict_table
+from harness.run_plan import ExpectedFailure
 
 MAX_LISTED_TRIALS = 50
 
@@ -67,6 +68,16 @@ def _spread(row: Mapping[Any, Any], figure: str, fmt: Any) -> str:
     return f"{fmt(p50)} / {tail}"
 
 
+MIN_COMPARED = 5
+"""Fewer trials than this on either side of a comparison: the figures and n, no percentage or
+ratio (one trial against one is no "cut 74%")."""
+
+
+def _compared(r: Mapping[Any, Any], value: str) -> str:
+    small = min(int(r["trials_ckpt"]), int(r["trials_nockpt"])) < MIN_COMPARED
+    return f"n<{MIN_COMPARED}" if small and value != "n/a" else value
+
+
 def savings_display(trials: pd.DataFrame) -> DisplayTable:
     rows = []
     for r in savings_table(trials).to_dict("records"):
@@ -74,10 +85,11 @@ def savings_display(trials: pd.DataFrame) -> DisplayTable:
             str(r["scenario"]), f"{r['nockpt_sut']} -> {r['ckpt_sut']}", str(r["env"]),
             f"{r['trials_nockpt']} / {r['trials_ckpt']}",
             _pair(r["redundant_tokens_p50_nockpt"], r["redundant_tokens_p50_ckpt"], tokens),
-            percent(r["redundant_tokens_cut"]), ratio(r["redundant_tokens_ratio"]),
+            _compared(r, percent(r["redundant_tokens_cut"])),
+            _compared(r, ratio(r["redundant_tokens_ratio"])),
             _pair(r["redundant_cost_usd_p50_nockpt"], r["redundant_cost_usd_p50_ckpt"], usd),
             _pair(r["time_to_recover_s_p50_nockpt"], r["time_to_recover_s_p50_ckpt"], seconds),
-            ratio(r["time_to_recover_ratio"]),
+            _compared(r, ratio(r["time_to_recover_ratio"])),
             _pair(r["completion_delay_s_p50_nockpt"], r["completion_delay_s_p50_ckpt"], seconds),
         ))
     return DisplayTable(
@@ -87,7 +99,9 @@ def savings_display(trials: pd.DataFrame) -> DisplayTable:
          "completion delay p50"),
         tuple(rows),
         "Medians over the trials with a fault; each cell reads checkpointing off -> on. "
-        "Scenarios where only one mode ran have no row.",
+        f"Cuts and ratios only where both sides have at least {MIN_COMPARED} trials (else "
+        f"'n<{MIN_COMPARED}': read the figures and n). Scenarios where only one mode ran have "
+        "no row.",
     )
 
 
@@ -135,24 +149,51 @@ def verdicts_display(trials: pd.DataFrame) -> DisplayTable:
 KNOWN_FINDINGS = "Known findings"
 
 
-def known_findings_display(trials: pd.DataFrame) -> DisplayTable | None:
+def expected_by_case(trials: pd.DataFrame, seen: Sequence[ExpectedFailure]
+                     ) -> dict[tuple[str, str], list[str]]:
+    """(SUT, scenario) -> ids of this run's trials that were expected failures (known findings),
+    found through the trial ids each expected failure recorded."""
+    where = {str(r["trial_id"]): (str(r["sut"]), str(r["scenario"]))
+             for r in trials[["trial_id", "sut", "scenario"]].to_dict("records")}
+    found: dict[tuple[str, str], list[str]] = {}
+    for failure in seen:
+        for trial in failure.trials:
+            if trial in where:
+                found.setdefault(where[trial], []).append(trial)
+    return found
+
+
+def _observed(name: str, case: str,
+              seen: Mapping[tuple[str, str], Sequence[str]] | None) -> str:
+    if seen is None:
+        return "not recorded (this store's runs predate it)"
+    trials = seen.get((name, case.split("::", 1)[0]), ())
+    return f"seen: {', '.join(dict.fromkeys(trials))}" if trials else "not seen in this run"
+
+
+def known_findings_display(trials: pd.DataFrame,
+                           seen: Sequence[ExpectedFailure] | None = None) -> DisplayTable | None:
     """Each SUT's known findings (its description's ``known_findings``: a breach of a promise
     or an expectation it knowingly does not meet, with the reason), for the SUTs in the results
-    that are registered here; None when there is none. Scenarios show these as xfails, so the
-    suite stays green while the finding stays visible in every report."""
+    that are registered here, and whether this run saw each (``seen``: the run's expected
+    failures; None when its run lines did not record them); None when there is none. Scenarios
+    show these as xfails, so the suite stays green while the finding stays visible."""
     from harness.sut import get_sut  # lazily: reading a store needs no SUT installed
 
+    by_case = None if seen is None else expected_by_case(trials, seen)
     rows = []
     for name in sorted({str(s) for s in trials.get("sut", pd.Series(dtype=str)).dropna()}):
         try:
             findings = get_sut(name).describe().known_findings
         except Exception:  # not registered here, or it cannot describe itself: nothing to show
             continue
-        rows += [(name, case, why) for case, why in sorted(findings.items())]
+        rows += [(name, case, _observed(name, case, by_case), why)
+                 for case, why in sorted(findings.items())]
     if not rows:
         return None
-    return DisplayTable(KNOWN_FINDINGS, ("SUT", "scenario / case", "finding"), tuple(rows),
-                        "From each SUT's own description (`durabench suts`).")
+    return DisplayTable(KNOWN_FINDINGS, ("SUT", "scenario / case", "in this run", "finding"),
+                        tuple(rows), "From each SUT's own description (`durabench suts`); "
+                        "'in this run' from the run's expected failures (xfails).")
 
 
 def _failing_properties(row: Mapping[Any, Any]) -> str:

@@ -4,9 +4,11 @@ Reads the crash-sweep trials of a results store: trials with a fault and a ``cra
 (``scenarios/test_crash_sweep.py``). Three parts, each None when there is nothing to show:
 
 1. :func:`money_chart` -- the headline chart: dollars wasted per crash (``redundant_cost_usd``,
-   median over seeds) against the share of the loop done at the crash, one line per SUT; a
-   checkpointing-off SUT is dashed and shares its checkpointing twin's colour, as does a
-   ``-resume`` SUT (checkpointing + resumable LLM calls, dash-dotted).
+   median over seeds) against the share of the loop done at the crash, one line per SUT, each
+   with its own colour and marker (:mod:`harness.report._styles`; checkpointing-off SUTs dashed).
+   Runtimes that waste the same lie on one line: each is nudged sideways by a fraction of a
+   point so every marker shows, and the legend sits beside the plot, never on the data.
+   A ``-resume`` SUT (checkpointing + resumable LLM calls) is dash-dotted.
 2. :func:`time_table` -- time compression made visible: every duration of the sweep as measured,
    x ``time_scale`` (the workload params' scale), and calibrated. Runtime overhead (round trips,
    process starts) is not compressed, so on a loaded machine a run takes longer than its compressed
@@ -36,7 +38,8 @@ import pandas as pd
 
 from harness.report._charts import Chart, figure
 from harness.report._display import DisplayTable, usd
-from harness.report._tables import NOCKPT_SUFFIX, has_fault
+from harness.report._styles import LineStyle, runtime_styles
+from harness.report._tables import has_fault
 from harness.workloads import nominal_real_time_s
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -52,7 +55,8 @@ FORMULA = (
     "effective scale, T / measured golden duration). Without crashes the same runs cost "
     "N x 30.44 x golden $ a month."
 )
-_PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+_NUDGE_PCT = 1.0
+"""Sideways step between runtimes on the money chart, in % of the loop (the points are 10 apart)."""
 
 
 @dataclass(frozen=True)
@@ -108,23 +112,15 @@ RESUME_SUFFIX = "-resume"
 """A SUT named ``<runtime>-resume`` is ``<runtime>`` with resumable LLM calls (the third mode)."""
 
 
-def _runtime(sut: str) -> str:
-    return sut.removesuffix(NOCKPT_SUFFIX).removesuffix(RESUME_SUFFIX)
-
-
-def _style(sut: str, suts: list[str]) -> tuple[str, str]:
-    runtimes = sorted({_runtime(s) for s in suts})
-    colour = _PALETTE[runtimes.index(_runtime(sut)) % len(_PALETTE)]
-    if sut.endswith(NOCKPT_SUFFIX):
-        return colour, "--"
-    return colour, "-." if sut.endswith(RESUME_SUFFIX) else "-"
+def _mode_name(sut: str, checkpointing: bool) -> str:
+    """checkpointing "off", "on", or "on + resumable calls" (a ``-resume`` SUT)."""
+    if not checkpointing:
+        return "off"
+    return "on + resumable calls" if sut.endswith(RESUME_SUFFIX) else "on"
 
 
 def _mode(sut: str, part: pd.DataFrame) -> str:
-    """checkpointing "off", "on", or "on + resumable calls" (a ``-resume`` SUT)."""
-    if not bool(part["checkpointing"].iloc[0]):
-        return "off"
-    return "on + resumable calls" if sut.endswith(RESUME_SUFFIX) else "on"
+    return _mode_name(sut, bool(part["checkpointing"].iloc[0]))
 
 
 def _minutes_axis(ax: Any, frame: pd.DataFrame) -> None:
@@ -138,38 +134,67 @@ def _minutes_axis(ax: Any, frame: pd.DataFrame) -> None:
                    fontsize=8)
 
 
+def _label_ends(ax: Any, ends: list[float]) -> None:
+    """The dollars at the last crash point, right of the plot; values closer than 4% of the
+    largest share one label, so labels never overlap."""
+    labelled: list[float] = []
+    gap = 0.04 * max(ends, default=0.0)
+    for value in sorted(ends, reverse=True):
+        if all(abs(value - other) > gap for other in labelled):
+            labelled.append(value)
+            ax.annotate(f"${value:.2f}", (100, value), textcoords="offset points", xytext=(4, 0),
+                        fontsize=9, va="center", annotation_clip=False)
+
+
+def _draw_lines(ax: Any, frame: pd.DataFrame, styles: dict[str, LineStyle],
+                modes: dict[str, bool]) -> list[float]:
+    """One line per SUT of ``styles``; returns each line's last value."""
+    ends: list[float] = []
+    for i, (sut, style) in enumerate(styles.items()):
+        part = frame[frame["sut"] == sut]
+        medians = part.groupby("pct_done")["redundant_cost_usd"].median().sort_index()
+        nudge = (i - (len(styles) - 1) / 2) * _NUDGE_PCT
+        ax.plot(medians.index + nudge, medians.to_numpy(), linestyle=style.linestyle,
+                marker=style.marker, color=style.colour, markersize=6, linewidth=1.6,
+                markerfacecolor="white" if not modes[sut] else style.colour,
+                label=f"{sut} (checkpointing {_mode_name(sut, modes[sut])})")
+        if len(medians):
+            ends.append(float(medians.iloc[-1]))
+    ax.set_xlim(0, 100)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.set_xlabel("% of the loop done at the crash")
+    return ends
+
+
 def money_chart(trials: pd.DataFrame, out_dir: Path) -> Chart | None:
-    """Dollars wasted per crash against % of the loop done, one line per SUT (twins dashed)."""
+    """Dollars wasted per crash against % of the loop done, one line per SUT. Left: every
+    runtime; right (when both modes ran): the checkpointing runtimes alone, on their own scale,
+    so lines crushed at the bottom of the left panel can be told apart."""
     frame = sweep_trials(trials)
     if frame.empty or frame["redundant_cost_usd"].notna().sum() == 0:
         return None
-    suts = sorted(frame["sut"].astype(str).unique())
+    modes = {str(s): bool(c) for s, c in zip(frame["sut"], frame["checkpointing"], strict=True)}
+    styles = runtime_styles(modes, modes)
+    zoom = {s: st for s, st in styles.items() if modes[s]}
+    panels = 2 if zoom and len(zoom) < len(styles) else 1
     filename = "waste_per_crash_usd.png"
-    with figure(figsize=(8.5, 4.8), dpi=100) as fig:
-        ax = fig.add_subplot(1, 1, 1)
-        for sut in suts:
-            part = frame[frame["sut"] == sut]
-            medians = part.groupby("pct_done")["redundant_cost_usd"].median().sort_index()
-            colour, dash = _style(sut, suts)
-            mode = _mode(sut, part)
-            # A -resume line often lies on $0: square markers drawn over the axis keep it seen.
-            resume = sut.endswith(RESUME_SUFFIX)
-            ax.plot(medians.index, medians.to_numpy(), dash, marker="s" if resume else "o",
-                    color=colour, label=f"{sut} (checkpointing {mode})", clip_on=not resume,
-                    zorder=3 if resume else 2)
-            if len(medians):
-                ax.annotate(f"${medians.iloc[-1]:.2f}", (medians.index[-1], medians.iloc[-1]),
-                            textcoords="offset points", xytext=(6, 0), fontsize=8, color=colour)
-        ax.set_xlabel("% of the loop done at the crash (share of the lead's LLM calls)")
+    with figure(figsize=(12.5, 6.2), dpi=100) as fig:
+        grid = fig.add_gridspec(1, panels, width_ratios=[3, 2][:panels])
+        ax = fig.add_subplot(grid[0, 0])
+        _label_ends(ax, _draw_lines(ax, frame, styles, modes))
         ax.set_ylabel("$ wasted per crash (re-billed tokens)")
-        ax.set_xlim(0, 100)
-        ax.set_ylim(bottom=0)
         _minutes_axis(ax, frame)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
         models = ", ".join(sorted(frame["model"].astype(str).unique()))
-        ax.set_title(f"What a crash costs, by how far the loop had got ({models})")
-        fig.tight_layout()
+        ax.set_title(f"Every runtime ({models})")
+        if panels == 2:
+            right = fig.add_subplot(grid[0, 1])
+            _label_ends(right, _draw_lines(right, frame[frame["sut"].isin(zoom)], zoom, modes))
+            right.set_title("Checkpointing on only (its own $ scale)")
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
+        fig.suptitle("What a crash costs, by how far the loop had got", fontsize=12)
+        fig.tight_layout(rect=(0, 0.1, 1, 1))
         fig.savefig(out_dir / filename)
     return Chart(filename, "Dollars wasted per crash",
                  "Each point is the median over seeds of the dollars re-billed because of one "
@@ -177,8 +202,10 @@ def money_chart(trials: pd.DataFrame, out_dir: Path) -> Chart | None:
                  "priced separately at the model's list price). Without checkpointing a crash "
                  "re-bills every step done so far, and each step's prompt carries the whole "
                  "conversation, so the cost grows faster than the loop; with checkpointing it "
-                 "stays at the step in flight; with resumable calls (a -resume SUT) the step in "
-                 "flight is retrieved from the provider, not paid again.")
+                 "stays at the step in flight. Runtimes that waste the same overlap: each is "
+                 "nudged sideways a little and has its own marker; hollow markers and dashes: "
+                 "checkpointing off; dash-dotted: checkpointing with resumable calls (a -resume "
+                 "SUT: its step in flight is retrieved from the provider, not paid again).")
 
 
 def _minutes(seconds: float) -> str:

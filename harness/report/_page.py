@@ -6,8 +6,10 @@ Markdown: GitHub-flavoured, fit for a PR comment or ``$GITHUB_STEP_SUMMARY``: th
 headline and the tables named in ``ReportPage.markdown_tables``, not the charts (relative images do
 not resolve there); it points at the HTML for the rest.
 
-Both open with the status (passed or failed, failed trials, their properties and timelines), then
-the headline and the money charts, then the tables.
+Both open with the first screen: the status (passed or failed, failed trials, their properties
+and timelines), the counts (trials; scenario tests passed, failed, skipped with reasons, expected
+failures) and the environment, the runtime x fault matrix and a short glossary; then the money
+charts, the headline (one line per scenario) and the tables.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from dataclasses import dataclass
 
 from harness.report._charts import Chart
 from harness.report._display import DisplayTable
+from harness.report._overview import Overview
 from harness.report._status import FailedTrial, RunStatus
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
-       max-width: 1200px; padding: 0 1rem; color: #222; line-height: 1.45; }
+       max-width: 1360px; padding: 0 1rem; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
 h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
 .headline { font-size: 1.05rem; background: #eef5fb; border-left: 4px solid #1f77b4;
@@ -31,6 +34,12 @@ h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding
 .passed { background: #e8f5e9; border-left: 4px solid #2e7d32; }
 .failed { background: #fdecea; border-left: 4px solid #c62828; }
 .meta, .note, figcaption { color: #555; font-size: 0.9rem; }
+.overview { margin: 0.4rem 0; padding-left: 1.2rem; }
+.matrix td { white-space: pre-line; font-size: 0.82rem; }
+.matrix td.bad { background: #fdecea; }
+.matrix td.seen { background: #fff8e1; }
+.glossary { font-size: 0.85rem; color: #333; columns: 2; column-gap: 2rem; }
+.glossary dt { font-weight: bold; } .glossary dd { margin: 0 0 0.4rem 0; }
 table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.88rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
@@ -61,6 +70,11 @@ class ReportPage:
     status: RunStatus | None = None
     money_charts: tuple[Chart, ...] = ()
     markdown_tables: frozenset[str] | None = None
+    overview: Overview | None = None
+    """Counts and environment, right under the status."""
+    matrix: DisplayTable | None = None
+    """The runtime x fault matrix, after the overview."""
+    glossary: tuple[tuple[str, str], ...] = ()
 
     @property
     def headline_lines(self) -> tuple[str, ...]:
@@ -89,16 +103,38 @@ def _html_status(status: RunStatus) -> list[str]:
     return parts
 
 
-def _html_table(table: DisplayTable) -> str:
+def _cell_class(text: str) -> str:
+    if "FALSE" in text or "UNKNOWN" in text:
+        return ' class="bad"'
+    return ' class="seen"' if "known finding seen" in text else ""
+
+
+def _html_table(table: DisplayTable, css: str = "") -> str:
     esc = html.escape
     if not table.rows:
         return f"<h2>{esc(table.title)}</h2>\n<p class=\"note\">None.</p>"
     head = "".join(f"<th>{esc(h)}</th>" for h in table.headers)
     body = "\n".join(
-        "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in table.rows)
+        "<tr>" + "".join(f"<td{_cell_class(c) if css else ''}>{esc(c)}</td>" for c in row)
+        + "</tr>" for row in table.rows)
     note = f'<p class="note">{esc(table.note)}</p>' if table.note else ""
-    return (f"<h2>{esc(table.title)}</h2>\n<div class=\"scroll\"><table>\n<thead><tr>{head}"
-            f"</tr></thead>\n<tbody>\n{body}\n</tbody></table></div>\n{note}")
+    klass = f' class="{css}"' if css else ""
+    return (f"<h2>{esc(table.title)}</h2>\n<div class=\"scroll\"><table{klass}>\n<thead><tr>"
+            f"{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table></div>\n{note}")
+
+
+def _html_overview(overview: Overview) -> list[str]:
+    esc = html.escape
+    items = "".join(f"<li>{esc(line)}</li>" for line in (*overview.counts, overview.environment))
+    return [f'<ul class="overview">{items}</ul>']
+
+
+def _html_glossary(glossary: Sequence[tuple[str, str]]) -> list[str]:
+    if not glossary:
+        return []
+    esc = html.escape
+    items = "".join(f"<div><dt>{esc(t)}</dt><dd>{esc(d)}</dd></div>" for t, d in glossary)
+    return ["<h2>Words used here</h2>", f'<dl class="glossary">{items}</dl>']
 
 
 def _html_chart(chart: Chart) -> str:
@@ -116,10 +152,14 @@ def render_html(page: ReportPage) -> str:
         '<link rel="icon" href="data:,">', f"<title>{esc(page.title)}</title>",
         f"<style>{_CSS}</style>", "</head>", "<body>", f"<h1>{esc(page.title)}</h1>",
         *(_html_status(page.status) if page.status else []),
-        '<ul class="headline">' + "".join(f"<li>{esc(line)}</li>"
-                                          for line in page.headline_lines) + "</ul>",
+        *(_html_overview(page.overview) if page.overview else []),
+        *([_html_table(page.matrix, "matrix")] if page.matrix else []),
+        *_html_glossary(page.glossary),
         *(_html_chart(c) for c in page.money_charts),
         *(_html_table(t) for t in page.top_tables),
+        "<h2>One line per scenario</h2>",
+        '<ul class="headline">' + "".join(f"<li>{esc(line)}</li>"
+                                          for line in page.headline_lines) + "</ul>",
         *(f'<p class="meta">{esc(line)}</p>' for line in page.meta),
         *(_html_table(t) for t in page.tables),
         *(_html_chart(c) for c in page.charts),
@@ -130,7 +170,7 @@ def render_html(page: ReportPage) -> str:
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
 
 
 def _md_table(table: DisplayTable) -> list[str]:
@@ -160,6 +200,15 @@ def render_markdown(page: ReportPage, charts_hint: str = "index.html") -> str:
     lines = [f"## {page.title}", ""]
     if page.status is not None:
         lines += _md_status(page.status, charts_hint)
+    if page.overview is not None:
+        lines += [f"- {_md_cell(line)}" for line in (*page.overview.counts,
+                                                     page.overview.environment)] + [""]
+    if page.matrix is not None:
+        lines += _md_table(page.matrix)
+    if page.glossary:
+        lines += ["<details><summary>Words used here</summary>", ""]
+        lines += [f"- **{t}**: {_md_cell(d)}" for t, d in page.glossary] + ["", "</details>", ""]
+    lines += ["### One line per scenario", ""]
     lines += [f"- {_md_cell(line)}" for line in page.headline_lines] + [""]
     lines += [f"{_md_cell(m)}  " for m in page.meta] + [""]
     for table in page.top_tables:

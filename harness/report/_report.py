@@ -1,12 +1,14 @@
 """``write_report``: a results store -> a report directory.
 
-Steps, in order: make the directory; write ``trials.csv`` (one row per trial, no history),
-``summary.csv`` (per scenario x SUT) and ``savings.csv`` (checkpointing on vs off); draw the
-timeline of every failed trial (``timeline-<row>.png``, for the status), the money charts
-(:data:`MONEY_CHARTS`) and the other charts (PNG files beside the HTML; a chart with nothing to
-draw is left out and the page says so); write ``index.html`` and ``summary.md``, both opening with
-the status. Only files this module names are written or replaced in the directory; the input files
-are never touched.
+Steps, in order: make the directory; read the run lines of the sources (test outcomes, expected
+failures, the machine: :mod:`harness.run_plan`); write ``trials.csv`` (one row per trial, no
+history), ``summary.csv`` (per scenario x SUT) and ``savings.csv`` (checkpointing on vs off);
+draw the timeline of every failed trial (``timeline-<row>.png``, for the status), the money
+charts (:data:`MONEY_CHARTS`) and the other charts (PNG files beside the HTML; a chart with
+nothing to draw is left out and the page says so); write ``index.html`` and ``summary.md``, both
+opening with the status, the counts and environment, the runtime x fault matrix and a glossary.
+Only files this module names are written or replaced in the directory; the input files are never
+touched.
 """
 
 from __future__ import annotations
@@ -29,13 +31,17 @@ from harness.report._display import (
     summary_display,
     verdicts_display,
 )
+from harness.report._glossary import GLOSSARY
 from harness.report._headline import headline
+from harness.report._matrix import matrix_display
 from harness.report._money import Projection, money_section
+from harness.report._overview import Overview, overview
 from harness.report._page import ReportPage, join_meta, render_html, render_markdown
 from harness.report._status import draw_failed_timelines, run_status
 from harness.report._store import LoadedResults
 from harness.report._tables import savings_table, summary_table
 from harness.report._timeline import pick_representative, timeline_chart
+from harness.run_plan import read_run_summaries
 
 DEFAULT_TITLE = "durabench report"
 CHART_FILES = ("redundant_tokens.png", "time_to_recover.png", "timeline.png",
@@ -103,11 +109,12 @@ def _meta(results: LoadedResults) -> tuple[str, ...]:
     ])
 
 
-def _tables(results: LoadedResults) -> tuple[DisplayTable, ...]:
+def _tables(results: LoadedResults, first: Overview) -> tuple[DisplayTable, ...]:
     trials = results.trials
     tables = [savings_display(trials), summary_display(trials), verdicts_display(trials),
               invalid_trials_display(trials)]
-    findings = known_findings_display(trials)
+    findings = known_findings_display(
+        trials, first.expected_failures if first.recorded else None)
     if findings is not None:
         tables.insert(1, findings)
     if results.errors:
@@ -137,11 +144,13 @@ def write_report(results: LoadedResults, out_dir: str | Path,
     # harness/report/_money.py: the crash sweep's money chart and projection, when present
     sweep_charts, money_tables = money_section(results.trials, out, projection)
     money = (*sweep_charts, *money)
+    first = overview(results.trials, read_run_summaries(results.sources))
     page = ReportPage(
         title=title or DEFAULT_TITLE, headline=headline(results.trials), meta=_meta(results),
-        tables=_tables(results), charts=charts, chart_notes=notes,
+        tables=_tables(results, first), charts=charts, chart_notes=notes,
         status=run_status(results.trials, timelines), money_charts=money,
-        top_tables=money_tables, markdown_tables=MARKDOWN_TABLES)
+        top_tables=money_tables, markdown_tables=MARKDOWN_TABLES, overview=first,
+        matrix=matrix_display(results.trials, first.expected_trials), glossary=GLOSSARY)
     index_html = out / "index.html"
     index_html.write_text(render_html(page), encoding="utf-8")
     summary_md = out / "summary.md"

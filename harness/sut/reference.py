@@ -37,6 +37,7 @@ from harness.history import (
 from harness.sut import ALL_PROPERTIES
 from harness.sut._protocol import (
     ClientContext,
+    EffectFencing,
     RecoveryPolicyName,
     Service,
     ServiceContext,
@@ -49,9 +50,11 @@ from harness.workloads import (
     WORKLOADS,
     AgentContext,
     ChildSpec,
+    EffectFencedError,
     LlmReply,
     LlmRequest,
     ResponseNotReadyError,
+    announce_fences,
     attribution,
     await_response,
     call_llm,
@@ -63,6 +66,7 @@ from harness.workloads import (
 from reference_runtime import (
     App,
     ClaimInfo,
+    FencedError,
     Runtime,
     StepInfo,
     WorkflowInfo,
@@ -74,7 +78,7 @@ from reference_runtime import (
 NOCKPT_PROMISES: frozenset[Property] = frozenset(
     {"terminates", "single_outcome", "output_consistency", "effects_once"}
 )
-"""Without step records nothing fences a zombie before its outcome write (ARCHITECTURE.md)."""
+"""Without step records nothing fences a zombie before its outcome write (docs/architecture.md)."""
 
 app = App("durabench-reference")
 
@@ -151,8 +155,18 @@ def tool_step(
 
 @app.step(name="effect", retries=4, backoff_s=0.2, backoff_max_s=2.0)
 def effect_step(step: int, name: str, key: str, payload: Any) -> dict[str, Any]:
-    applied = post_effect(WORKER.provider_url, name, key, payload, _headers(step))
+    try:
+        applied = post_effect(WORKER.provider_url, name, key, payload, _headers(step))
+    except EffectFencedError as exc:
+        # The sink knows a newer epoch (announced in its claim): stop like a fenced step write.
+        raise FencedError(str(exc)) from exc
     return {"step": step, "applied": applied}
+
+
+def announce_epochs(fences: Sequence[tuple[str, int]]) -> None:
+    """The runtime's claim hook: the effect sink learns each new epoch before the claim commits,
+    so it refuses a superseded execution's effects from then on (docs/architecture.md)."""
+    announce_fences(WORKER.provider_url, fences)
 
 
 class _ReferenceContext:
@@ -348,16 +362,22 @@ class ReferenceSut:
         if self.resumable_llm:
             mode += ", LLM steps resumable (Responses API, background; id recorded first)"
         notes: tuple[str, ...] = (
-                 "leases with heartbeats and fencing epochs; a standby takes over as soon as "
-                 "the owner's Postgres session ends (process death), else when its lease "
-                 "expires (pause, partition)",)
+            "leases with heartbeats and fencing epochs; a standby takes over as soon as "
+            "the owner's Postgres session ends (process death), else when its lease "
+            "expires (pause, partition)",)
         if self.resumable_llm:
             notes += ("an LLM step records the provider's response id before it waits (one more "
                       "fenced write per LLM step); a replay retrieves that response instead of "
                       "calling again, and calls again (paying again) when the provider dropped "
                       "it",)
         return SutDescription(
-            summary=f"reference_runtime (this project), {mode}", install="", notes=notes,
+            summary=f"reference_runtime (this project), {mode}",
+            install="",
+            notes=notes,
+            effect_fencing=EffectFencing(
+                True, "each claim announces its new epoch to the effect sink inside the claim's "
+                "transaction, before it commits; the sink refuses lower epochs from then on and "
+                "a refused effect stops the execution like a fenced step write"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from harness.env.cgroups import CgroupUnavailable, memory_cgroup
+from harness.env.created import creation_record_path, temp_dir, temp_file
 from harness.env.sweep import Leftovers, find_leftovers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,11 +137,10 @@ def _leave_litter(run_id: str, tmp: Path) -> tuple[subprocess.Popen[bytes], Path
     stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
                              env=dict(os.environ, DURABENCH_RUN_ID=f"{run_id}-gw0"),
                              start_new_session=True)  # fmt: skip
-    litter = tmp / f"durabench-{run_id}-abcdefgh"
-    litter.mkdir()
+    litter = temp_dir(run_id, f"durabench-{run_id}-", dir=tmp)  # as a run makes its dirs
     (litter / "ledger.jsonl").write_text("{}\n")
     try:
-        cgroup: Path | None = memory_cgroup(f"{run_id}-w", 64 << 20).create().path
+        cgroup: Path | None = memory_cgroup(f"{run_id}-w", 64 << 20, run_id=run_id).create().path
     except CgroupUnavailable:
         cgroup = None
     return stray, litter, cgroup
@@ -165,6 +165,55 @@ def test_sweep_dry_run_lists_and_sweep_removes_one_run(tmp_path: Path) -> None:
         assert not len(find_leftovers(run_id, docker=False))
     finally:
         stray.kill()
+
+
+def test_a_sweep_removes_what_a_run_created_and_leaves_a_users_files_alone() -> None:
+    """Names prove nothing: a user's ``durabench-*`` entries, one even carrying the run's id,
+    sit beside the run's recorded leftovers. The sweep of the run and the look of a sweep of every
+    dead run take the run's entries and none of the user's (issue 22)."""
+    import tempfile
+
+    run_id = _new_run_id()
+    tmp = Path(tempfile.gettempdir())
+    mark = uuid.uuid4().hex[:8]
+    users = [tmp / f"durabench-results-{mark}", tmp / f"durabench-notes-{mark}.txt",
+             tmp / f"durabench-{run_id}-mine"]
+    users[0].mkdir()
+    (users[0] / "results.jsonl").write_text("{}\n")
+    users[1].write_text("notes\n")
+    users[2].write_text("mine\n")
+    run_dir = temp_dir(run_id, f"durabench-{run_id}-")
+    (run_dir / "worker.log").write_text("log\n")
+    handle, run_file = temp_file(run_id, f"durabench-{run_id}-ledger-", ".jsonl")
+    os.close(handle)
+    try:
+        every_dead_run = find_leftovers(None, docker=False).paths
+        assert {run_dir, run_file} <= set(every_dead_run)
+        assert not set(users) & set(every_dead_run)
+        swept = _durabench("sweep", "--run-id", run_id)
+        assert swept.returncode == 0, swept.stderr
+        assert not run_dir.exists() and not run_file.exists()
+        assert not creation_record_path(run_id).exists()
+        assert all(path.exists() for path in users)
+        assert (users[0] / "results.jsonl").read_text() == "{}\n"
+    finally:
+        for path in users:
+            if path.is_dir():
+                (path / "results.jsonl").unlink(missing_ok=True)
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+
+
+def test_a_clean_run_forgets_its_creation_record() -> None:
+    from harness.env.lifetime import Lifeline
+
+    run_id = _new_run_id()
+    with Lifeline(run_id):
+        made = temp_dir(run_id, f"durabench-{run_id}-")
+        assert creation_record_path(run_id).exists()
+        made.rmdir()  # the run's own teardown
+    assert not creation_record_path(run_id).exists()
 
 
 def test_sweep_refuses_a_live_run() -> None:

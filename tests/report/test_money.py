@@ -84,6 +84,21 @@ def test_report_cli_takes_the_projection_options(sweep: Path, tmp_path: Path) ->
     assert main(["report", str(sweep), "--out", str(out), "--runs-per-day", "-1"]) == 2
 
 
+def test_every_runtime_has_its_own_colour_and_marker_and_twins_never_share_one() -> None:
+    from harness.report._styles import runtime_styles
+
+    modes = {"reference": True, "dbos": True, "temporal": True, "langgraph": True,
+             "reference-nockpt": False, "langgraph-nockpt": False, "plain": False}
+    styles = runtime_styles(modes, modes)
+    order = list(styles)
+    assert order[0] == "reference" and order[-1] == "plain"
+    assert len({s.colour for s in styles.values()}) == len(modes)
+    assert len({s.marker for s in styles.values()}) == len(modes)
+    assert styles["reference"].colour != styles["reference-nockpt"].colour
+    assert {s: st.linestyle for s, st in styles.items()} == {
+        s: "-" if on else "--" for s, on in modes.items()}
+
+
 def test_the_third_mode_has_its_own_line_and_row(sweep: Path, tmp_path: Path) -> None:
     """reference-resume (checkpointing + resumable calls) beside reference and its twin."""
     lines = [_line("reference-resume", f, 0.0, 0.0) for f in (0.1, 0.5, 0.9)]
