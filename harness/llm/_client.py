@@ -123,6 +123,11 @@ class ProviderClient:
             status=response.status_code,
         )
 
+    def drop_responses(self) -> int:
+        """Drop every stored Response (Responses API) as their expiry would; returns how many:
+        a retrieve of any of them answers 404 from now on."""
+        return int(self._json("DELETE", "/control/responses")["dropped"])
+
     def ledger(self, workflow_id: str | None = None) -> list[LedgerEntry]:
         """Merged ledger entries in arrival order, optionally of one workflow."""
         params = {} if workflow_id is None else {"workflow_id": workflow_id}

@@ -55,6 +55,12 @@ class ResponseStore:
         gone = [rid for rid, s in self._responses.items() if s.expires_at < now]
         return [self._responses.pop(rid) for rid in gone]
 
+    def drop_all(self) -> list[StoredResponse]:
+        """Drop every Response now (as expiry would); returns them."""
+        dropped = list(self._responses.values())
+        self._responses.clear()
+        return dropped
+
     def close(self) -> None:
         for stored in self._responses.values():
             if stored.task is not None:

@@ -26,7 +26,8 @@ entry, whatever happens next; a ``GET`` is never billed and never ledgered as a 
 billed when it finishes, and is ``cancelled``.
 
 Stored Responses (background, or ``store`` true, the default) are kept ``response_ttl_s`` seconds
-from their creation (default 600, ``--response-ttl``), then dropped: a ``GET`` answers 404 as
+from their creation (default 600, ``--response-ttl``), or until ``DELETE /control/responses``
+(the harness drops them all at once), then dropped: a ``GET`` answers 404 as
 OpenAI does for an unknown id, and an entry never delivered is settled ``delivered`` false. The
 store is in memory: a restarted provider holds none, the honest "the provider dropped it" case.
 """
@@ -72,7 +73,11 @@ from harness.llm._state import PROVIDER_STATE, ProviderState, json_response
 
 
 def _expire(state: ProviderState) -> None:
-    for stored in state.responses.expire():
+    _forget(state, state.responses.expire())
+
+
+def _forget(state: ProviderState, dropped: list[StoredResponse]) -> None:
+    for stored in dropped:
         if stored.task is not None:
             stored.task.cancel()
         if not stored.delivered:
@@ -264,7 +269,17 @@ async def cancel_response(request: web.Request) -> web.StreamResponse:
     return json_response(200, stored.body)
 
 
+async def drop_responses(request: web.Request) -> web.Response:
+    """``DELETE /control/responses`` (control API): drop every stored Response now, as their
+    expiry would -- the harness's "the provider no longer holds it" fault."""
+    state = request.app[PROVIDER_STATE]
+    dropped = state.responses.drop_all()
+    _forget(state, dropped)
+    return json_response(200, {"dropped": len(dropped)})
+
+
 def add_responses_routes(app: web.Application) -> None:
     app.router.add_post("/v1/responses", create_response)
     app.router.add_get("/v1/responses/{response_id}", retrieve_response)
     app.router.add_post("/v1/responses/{response_id}/cancel", cancel_response)
+    app.router.add_delete("/control/responses", drop_responses)
