@@ -39,7 +39,8 @@ h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding
 .matrix td.bad { background: #fdecea; }
 .matrix td.seen { background: #fff8e1; }
 .glossary { font-size: 0.85rem; color: #333; columns: 2; column-gap: 2rem; }
-.glossary dt { font-weight: bold; } .glossary dd { margin: 0 0 0.4rem 0; }
+.glossary div { break-inside: avoid; } .glossary dt { font-weight: bold; }
+.glossary dd { margin: 0 0 0.4rem 0; }
 table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.88rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
