@@ -457,6 +457,18 @@ class ProgressReporter:
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
         self.total = max(self.total, sum(_is_scenario(i) for i in ids))
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport,
+                                 config: pytest.Config) -> tuple[str, str, str] | None:
+        """No progress character (``.``, ``x``) for a trial test in quiet mode: its own line
+        says how it went, and the character would land beside the next one."""
+        if (report.when != "call" or "durabench" not in report.keywords
+                or config.get_verbosity() > 0):
+            return None
+        if getattr(report, "wasxfail", None) is not None:
+            return ("xpassed", "", "XPASS") if report.passed else ("xfailed", "", "XFAIL")
+        return report.outcome, "", report.outcome.upper()
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         finished = report.when == "call" or (report.when == "setup" and report.outcome != "passed")
         reporter = self.config.pluginmanager.getplugin("terminalreporter")

@@ -55,12 +55,13 @@ def _postgres(trials: pd.DataFrame) -> str:
     return ", ".join(sorted(found)) or "not recorded"
 
 
+def _toxiproxy_text(value: str) -> str:
+    return "embedded (the built-in stand-in, not the real server)" if value == "embedded" else value
+
+
 def _toxiproxy(trials: pd.DataFrame) -> str:
     values = _distinct(trials, "toxiproxy")
-    if not values:
-        return "not recorded"
-    return ", ".join(v if v.startswith("real") else f"{v} (the built-in stand-in, not the "
-                     "real server)" if v == "embedded" else v for v in values)
+    return ", ".join(_toxiproxy_text(v) for v in values) if values else "not recorded"
 
 
 def _machine(summaries: Sequence[RunSummary]) -> str:
