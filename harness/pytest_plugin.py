@@ -462,8 +462,8 @@ class ProgressReporter:
                                  config: pytest.Config) -> tuple[str, str, str] | None:
         """No progress character (``.``, ``x``) for a trial test in quiet mode: its own line
         says how it went, and the character would land beside the next one."""
-        if (report.when != "call" or "durabench" not in report.keywords
-                or config.get_verbosity() > 0):
+        finished = report.when == "call" or (report.when == "setup" and report.skipped)
+        if not finished or "durabench" not in report.keywords or config.get_verbosity() > 0:
             return None
         if getattr(report, "wasxfail", None) is not None:
             return ("xpassed", "", "XPASS") if report.passed else ("xfailed", "", "XFAIL")

@@ -164,4 +164,4 @@ def write_report(results: LoadedResults, out_dir: str | Path,
         summary_csv=summary_csv, savings_csv=savings_csv,
         charts=tuple(out / c.filename for c in (*money, *charts)), headline=page.headline,
         passed=page.status is not None and page.status.passed,
-        status_line=page.status.line() if page.status else "", counts=first.counts)
+        status_line=page.status.line() if page.status else "", counts=(*first.counts, *first.skips))
