@@ -428,6 +428,16 @@ def _is_scenario(nodeid: str) -> bool:
     return nodeid.startswith("scenarios/") or "/scenarios/" in nodeid
 
 
+def _outcome(report: pytest.TestReport) -> str:
+    """passed / failed / skipped, or what an xfail is here: a SUT's known finding."""
+    reason = getattr(report, "wasxfail", None)
+    if reason is None:
+        return report.outcome
+    if report.passed:
+        return "passed, though expected to fail (known finding not seen)"
+    return "expected failure (known finding" + (f": {reason[:80]})" if reason else ")")
+
+
 class ProgressReporter:
     """``[durabench] trial n of N: <test> <outcome> (<elapsed> elapsed)`` per scenario test, also
     under pytest-xdist (registered in the controller, which sees every report)."""
@@ -447,6 +457,18 @@ class ProgressReporter:
     def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
         self.total = max(self.total, sum(_is_scenario(i) for i in ids))
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport,
+                                 config: pytest.Config) -> tuple[str, str, str] | None:
+        """No progress character (``.``, ``x``) for a trial test in quiet mode: its own line
+        says how it went, and the character would land beside the next one."""
+        finished = report.when == "call" or (report.when == "setup" and report.skipped)
+        if not finished or "durabench" not in report.keywords or config.get_verbosity() > 0:
+            return None
+        if getattr(report, "wasxfail", None) is not None:
+            return ("xpassed", "", "XPASS") if report.passed else ("xfailed", "", "XFAIL")
+        return report.outcome, "", report.outcome.upper()
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         finished = report.when == "call" or (report.when == "setup" and report.outcome != "passed")
         reporter = self.config.pluginmanager.getplugin("terminalreporter")
@@ -454,8 +476,10 @@ class ProgressReporter:
             return
         self.done += 1
         name = report.nodeid.split("::", 1)[-1]
-        reporter.ensure_newline()
+        writer = getattr(reporter, "_tw", None)  # pytest's progress dots share our line
+        if writer is not None and writer.width_of_current_line:
+            reporter.write("\n")
         reporter.write_line(
-            f"[durabench] trial {self.done} of {self.total or '?'}: {name} {report.outcome} "
-            f"({time.monotonic() - self.t0:.0f}s elapsed)"
+            f"[durabench] trial {self.done} of {self.total or '?'}: {name} "
+            f"{_outcome(report)} ({time.monotonic() - self.t0:.0f}s elapsed)"
         )

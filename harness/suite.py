@@ -4,9 +4,11 @@ Steps: validate every argument (a usage error exits 2 before anything is created
 ``pytest scenarios/ --sut all`` (every installed SUT, unless ``--sut`` names others) with the
 durabench plugin and ``--run-id``, appending every trial to
 ``<out-root>/<run id>/results.jsonl`` (progress: one line per trial) -> ``durabench report`` into
-the same directory -> point ``<out-root>/latest`` at it (atomically) -> print the report path and
-the headline. The exit status is pytest's, so a false or unknown verdict fails the job, but the
-report is written either way.
+the same directory -> point ``<out-root>/latest`` at it (atomically) -> print the headline (one
+line per scenario), then, as the last lines, the status, the counts and the report path. The exit
+status is pytest's, so a false or unknown verdict fails the job, but the report is written either
+way. ``--quick`` runs every fault family once on the reference runtime and one peer
+(:data:`QUICK_SCENARIOS`, :data:`QUICK_SUTS`): a few minutes instead of the full suite's ~27.
 
 SIGINT, SIGTERM and SIGHUP are passed on to pytest (in its own process group, so it gets each
 signal once), which tears down as on Ctrl-C; pytest gets
@@ -28,8 +30,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from harness.env.local import new_run_id
+
+if TYPE_CHECKING:
+    from harness.report import ReportFiles
+
+QUICK_SCENARIOS: tuple[str, ...] = tuple(
+    f"scenarios/test_{family}.py" for family in (
+        "kill", "evict", "oom", "pause", "db_crash", "partition", "degrade", "provider_errors"))
+"""``--quick``: one scenario file per fault family (no long loops, fan-outs or races)."""
+QUICK_SUTS = "reference,reference-nockpt,dbos"
+"""``--quick``: the reference runtime, its checkpointing-off twin and one peer."""
 
 _PR_SET_PDEATHSIG = 1
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -76,13 +89,13 @@ def _sut_list(text: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenarios", nargs="*", default=["scenarios"], metavar="PATH",
+    parser.add_argument("scenarios", nargs="*", default=None, metavar="PATH",
                         help="scenario files or directories (default: scenarios)")
     parser.add_argument("--out-root", default="reports", metavar="DIR",
                         help="where the run's directory is created (default: reports)")
     parser.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
                         help="seeds per trial (>= 1)")
-    parser.add_argument("--sut", type=_sut_list, default="all",
+    parser.add_argument("--sut", type=_sut_list, default=None,
                         help="registered SUT names, comma-separated, or 'all': every SUT "
                              "installed here (the default; `durabench suts` lists them)")
     parser.add_argument("--workers", type=_positive_int, default=2, metavar="N",
@@ -91,9 +104,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds before a trial is cut off and judged unknown")
     parser.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
                         help="extra argument passed to pytest (repeatable)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few minutes: one scenario file per fault family, on "
+                             f"{QUICK_SUTS} (unless PATH or --sut say otherwise)")
 
 
 def _pytest_argv(args: argparse.Namespace, results: Path, run_id: str) -> list[str]:
+    _apply_quick(args)
     argv = [sys.executable, "-m", "pytest", *args.scenarios, "--results", str(results),
             "--run-id", run_id,
             "--seeds", str(args.seeds), "-p", "no:cacheprovider", "-q", "-rfE"]  # fmt: skip
@@ -107,7 +124,16 @@ def _pytest_argv(args: argparse.Namespace, results: Path, run_id: str) -> list[s
     return argv + list(args.pytest_arg)
 
 
+def _apply_quick(args: argparse.Namespace) -> None:
+    """Fill in the defaults: the whole suite on every installed SUT, or the quick selection."""
+    if not args.scenarios:
+        args.scenarios = list(QUICK_SCENARIOS) if args.quick else ["scenarios"]
+    if args.sut is None:
+        args.sut = QUICK_SUTS if args.quick else "all"
+
+
 def run_suite(args: argparse.Namespace) -> int:
+    _apply_quick(args)
     missing = [p for p in args.scenarios if not Path(p).exists()]
     if missing:
         print(f"durabench suite: {', '.join(missing)} not found; run it from a durabench "
@@ -129,9 +155,16 @@ def run_suite(args: argparse.Namespace) -> int:
         return code or 1
     files = write_report(load_results([results]), out_dir, title=f"durabench run {run_id}")
     _point_latest(Path(args.out_root), run_id)
-    print(f"report: {files.index_html}")
-    print(files.headline)
+    for line in closing_lines(files):
+        print(line)
     return code
+
+
+def closing_lines(files: ReportFiles) -> list[str]:
+    """What the suite prints last: the headline (one line per scenario), then the status, the
+    counts and the report's path, so the last lines of a long log say how it went and where."""
+    return [*files.headline.splitlines(), files.status_line, *files.counts,
+            f"report: {files.index_html}"]
 
 
 def _point_latest(root: Path, run_id: str) -> None:

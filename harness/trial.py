@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,6 +103,33 @@ def options_label(options: WorkerOptions) -> str:
     return "opt-" + "_".join(changed) if changed else ""
 
 
+def _label_value(value: object) -> str:
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return re.sub(r"[^A-Za-z0-9.]+", "", text.lower())
+
+
+def fault_label(fault: Fault | None) -> str:
+    """``""`` when every parameter of ``fault`` is its class's default, else the ones changed:
+    ``fault-linkprovider_modetimeout``. Two cases of one scenario at one crash point that differ
+    only in their fault (a link cut ``down`` or black-holed) are two trials, with two ids."""
+    if fault is None or not dataclasses.is_dataclass(fault):
+        return ""
+    changed = []
+    for f in dataclasses.fields(fault):
+        if f.name in ("name", "kills_worker"):
+            continue
+        if f.default is not dataclasses.MISSING:
+            default: object = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = dataclasses.MISSING
+        value = getattr(fault, f.name)
+        if value != default:
+            changed.append(f"{f.name.removesuffix('_s')}{_label_value(value)}")
+    return "fault-" + "_".join(changed) if changed else ""
+
+
 @dataclass(frozen=True)
 class TrialSpec:
     scenario: str
@@ -132,9 +160,10 @@ class TrialSpec:
     @property
     def trial_id(self) -> str:
         """Scenario, SUT, crash point, recovery, worker options other than the defaults (one
-        scenario may run the same point with a longer lease, e.g. evict against kill), seed."""
+        scenario may run the same point with a longer lease, e.g. evict against kill), fault
+        parameters other than the defaults (:func:`fault_label`), seed."""
         parts = [self.scenario, self.sut, self.trigger_name or "golden", self.recovery.label,
-                 options_label(self.options)]
+                 options_label(self.options), fault_label(self.fault)]
         return "-".join(p for p in parts if p) + f"-s{self.seed}"
 
     def golden(self) -> TrialSpec:

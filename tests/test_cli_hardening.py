@@ -213,3 +213,23 @@ def test_the_run_line_records_outcomes_skip_reasons_xfails_and_load(
     assert [(x.reason, x.trials) for x in summary.xfails] == [("a known finding",
                                                                 ("kill-x-s0",))]
     assert summary.cores == os.cpu_count() and summary.load_1m["samples"] == 4
+
+
+def test_progress_lines_start_on_their_own_line_and_name_expected_failures(
+        pytester: pytest.Pytester) -> None:
+    scenarios = pytester.mkdir("scenarios")
+    (scenarios / "test_s.py").write_text(
+        "import pytest\n"
+        "def test_ok(durabench_seed): pass\n"  # a durabench fixture marks the test
+        "@pytest.fixture\ndef cannot(durabench_seed): pytest.skip('not here')\n"
+        "def test_skipped_in_setup(cannot): pass\n"
+        "def test_finding(durabench_seed): pytest.xfail('a known finding of X')\n")
+    outcome = pytester.runpytest_subprocess("scenarios", "-q", "--results",
+                                            str(pytester.path / "r.jsonl"))  # fmt: skip
+    lines = [line for line in outcome.outlines if "[durabench] trial" in line]
+    assert len(lines) == 3 and all(line.startswith("[durabench] trial") for line in lines)
+    assert "expected failure (known finding: a known finding of X)" in lines[2]
+    progress_only = [line for line in outcome.outlines
+                     if line.strip() and set(line.strip()) <= set(".xs")]
+    assert not progress_only
+    outcome.assert_outcomes(passed=1, xfailed=1, skipped=1)  # the counts are still pytest's

@@ -1,5 +1,8 @@
 """Distribution charts: redundant tokens by crash point, time-to-recover per fault.
 
+Per runtime, never pooled into "on" / "off": each SUT has its own colour, marker and line style
+(:mod:`harness.report._styles`), and one legend above the panels names them.
+
 Each function draws one PNG into the report directory and returns a :class:`Chart` describing it,
 or None when the trials hold nothing to draw (the report then says so instead of showing an empty
 picture). matplotlib runs on the Agg backend; figures are always closed.
@@ -21,11 +24,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
+from harness.report._styles import LineStyle, runtime_styles
 from harness.report._tables import has_fault
 
-MODE_COLORS = {True: "#1f77b4", False: "#ff7f0e"}
-MODE_LABELS = {True: "checkpointing on", False: "checkpointing off"}
 DPI = 100
 
 
@@ -48,11 +51,6 @@ def figure(*args: Any, **kwargs: Any) -> Iterator[Figure]:
         plt.close(fig)
 
 
-def _mode_label(frame: pd.DataFrame, checkpointing: bool) -> str:
-    suts = ", ".join(sorted(frame["sut"].astype(str).unique()))
-    return f"{MODE_LABELS[checkpointing]} ({suts})"
-
-
 def _crash_axis(frame: pd.DataFrame) -> tuple[str, list[Any]]:
     """Plot against crash_step when every trial has one, else against the trigger's name."""
     if frame["crash_step"].notna().all():
@@ -60,65 +58,88 @@ def _crash_axis(frame: pd.DataFrame) -> tuple[str, list[Any]]:
     return "trigger", sorted(frame["trigger"].astype(str).unique())
 
 
-def _draw_redundant(ax: Any, scenario: str, frame: pd.DataFrame) -> None:
+def _styles(frame: pd.DataFrame) -> dict[str, LineStyle]:
+    modes = {str(s): bool(c) for s, c in zip(frame["sut"], frame["checkpointing"], strict=True)}
+    return runtime_styles(modes, modes)
+
+
+def _draw_redundant(ax: Any, scenario: str, frame: pd.DataFrame,
+                    styles: dict[str, LineStyle]) -> None:
     column, ticks = _crash_axis(frame)
     position = {value: i for i, value in enumerate(ticks)}
-    for mode in (False, True):
-        part = frame[frame["checkpointing"] == mode]
-        if part.empty:
-            continue
-        xs = [position[v] + (0.08 if mode else -0.08) for v in part[column]]
-        ax.scatter(xs, part["redundant_tokens"], s=16, alpha=0.55, color=MODE_COLORS[mode])
+    present = [s for s in styles if s in set(frame["sut"].astype(str))]
+    for i, sut in enumerate(present):
+        part, style = frame[frame["sut"] == sut], styles[sut]
+        nudge = (i - (len(present) - 1) / 2) * 0.06
+        xs = [position[v] + nudge for v in part[column]]
+        ax.scatter(xs, part["redundant_tokens"], s=12, alpha=0.45, color=style.colour,
+                   marker=style.marker)
         medians = part.groupby(part[column])["redundant_tokens"].median()
-        ax.plot([position[v] for v in medians.index], medians.to_numpy(), marker="o",
-                color=MODE_COLORS[mode], label=_mode_label(part, mode) + ", median")
+        ax.plot([position[v] + nudge for v in medians.index], medians.to_numpy(),
+                marker=style.marker, linestyle=style.linestyle, color=style.colour,
+                markerfacecolor=style.colour if style.linestyle == "-" else "white", label=sut)
     ax.set_xticks(range(len(ticks)))
-    ax.set_xticklabels([str(int(t)) if column == "crash_step" else str(t) for t in ticks])
+    ax.set_xticklabels([str(int(t)) if column == "crash_step" else str(t) for t in ticks],
+                       fontsize=8)
     ax.set_xlabel("crash step (logical step in flight at the fault)"
-                  if column == "crash_step" else "trigger")
-    ax.set_ylabel("redundant tokens per trial")
-    ax.set_title(f"scenario: {scenario}")
+                  if column == "crash_step" else "trigger", fontsize=9)
+    ax.set_ylabel("redundant tokens per trial", fontsize=9)
+    ax.set_title(f"scenario: {scenario}", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
 
 
 def redundant_tokens_chart(trials: pd.DataFrame, out_dir: Path) -> Chart | None:
-    """Redundant tokens against the crash point, with vs without checkpointing, per scenario."""
+    """Redundant tokens against the crash point, one line of medians per runtime, per scenario."""
     faulted = trials[has_fault(trials) & trials["redundant_tokens"].notna()]
     if faulted.empty:
         return None
     scenarios = sorted(faulted["scenario"].astype(str).unique())
+    styles = _styles(faulted)
     cols = min(len(scenarios), 2)
     rows = math.ceil(len(scenarios) / cols)
     filename = "redundant_tokens.png"
-    with figure(figsize=(7.5 * cols, 4.2 * rows), dpi=DPI) as fig:
+    with figure(figsize=(7.5 * cols, 3.6 * rows + 0.8), dpi=DPI) as fig:
         for i, scenario in enumerate(scenarios, start=1):
             ax = fig.add_subplot(rows, cols, i)
-            _draw_redundant(ax, scenario, faulted[faulted["scenario"] == scenario])
-        fig.tight_layout()
+            _draw_redundant(ax, scenario, faulted[faulted["scenario"] == scenario], styles)
+        _figure_legend(fig, styles)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / (3.6 * rows + 0.8)))
         fig.savefig(out_dir / filename)
     return Chart(filename, "Redundant tokens by crash point",
-                 "Each dot is one trial; the line joins the medians. Without checkpointing a crash "
-                 "re-bills every step already done, so waste grows with the crash step; with "
-                 "checkpointing it stays at the step that was in flight.")
+                 "Each dot is one trial; each line joins one runtime's medians (solid: "
+                 "checkpointing on, dashed with hollow markers: off). Without checkpointing a "
+                 "crash re-bills every step already done, so waste grows with the crash step; "
+                 "with checkpointing it stays at the step that was in flight.")
 
 
-def _boxes(ax: Any, faults: Sequence[str], frame: pd.DataFrame) -> list[str]:
+def _figure_legend(fig: Figure, styles: dict[str, LineStyle]) -> None:
+    """One legend for every panel, above them: never on the data."""
+    handles = [Line2D([], [], color=st.colour, marker=st.marker, linestyle=st.linestyle,
+                      markerfacecolor=st.colour if st.linestyle == "-" else "white", label=sut)
+               for sut, st in styles.items()]
+    fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 7), fontsize=9,
+               frameon=False)
+
+
+def _strips(ax: Any, faults: Sequence[str], frame: pd.DataFrame,
+            styles: dict[str, LineStyle]) -> list[str]:
+    """Per fault, one column of dots per runtime with a bar at its median."""
     notes = []
-    for mode in (False, True):
-        offset = 0.2 if mode else -0.2
-        for i, fault in enumerate(faults):
-            part = frame[(frame["fault"] == fault) & (frame["checkpointing"] == mode)]
+    width = 0.8 / max(len(styles), 1)
+    for i, fault in enumerate(faults):
+        for j, (sut, style) in enumerate(styles.items()):
+            part = frame[(frame["fault"] == fault) & (frame["sut"] == sut)]
             values = part["time_to_recover_s"].dropna().to_numpy()
+            x = i - 0.4 + width * (j + 0.5)
             if len(values):
-                ax.boxplot([values], positions=[i + offset], widths=0.32, showfliers=False,
-                           patch_artist=True, medianprops={"color": "black"},
-                           boxprops={"facecolor": MODE_COLORS[mode], "alpha": 0.35})
-                ax.scatter([i + offset] * len(values), values, s=14, color=MODE_COLORS[mode],
-                           zorder=3)
+                ax.scatter([x] * len(values), values, s=14, color=style.colour,
+                           marker=style.marker, alpha=0.7, zorder=3)
+                median = float(pd.Series(values).median())
+                ax.plot([x - width * 0.4, x + width * 0.4], [median, median], color="black",
+                        linewidth=1.2, zorder=4)
             missing = int(part["time_to_recover_s"].isna().sum())
             if missing:
-                notes.append(f"{fault}, {MODE_LABELS[mode]}: {missing} never recovered")
+                notes.append(f"{fault}, {sut}: {missing} never recovered")
     return notes
 
 
@@ -128,23 +149,26 @@ def time_to_recover_chart(trials: pd.DataFrame, out_dir: Path) -> Chart | None:
     if faulted["time_to_recover_s"].notna().sum() == 0:
         return None
     faults = sorted(faulted["fault"].astype(str).unique())
+    styles = _styles(faulted)
     filename = "time_to_recover.png"
-    with figure(figsize=(max(6.0, 2.2 * len(faults) + 2), 4.2), dpi=DPI) as fig:
+    with figure(figsize=(max(8.0, 1.7 * len(faults) + 2), 5.0), dpi=DPI) as fig:
         ax = fig.add_subplot(1, 1, 1)
-        notes = _boxes(ax, faults, faulted)
+        notes = _strips(ax, faults, faulted, styles)
         ax.set_xticks(range(len(faults)))
         ax.set_xticklabels(faults)
-        ax.set_xlim(-0.7, len(faults) - 0.3)
+        ax.set_xlim(-0.5, len(faults) - 0.5)
+        for boundary in range(1, len(faults)):
+            ax.axvline(boundary - 0.5, color="#ddd", linewidth=0.8)
         ax.set_xlabel("fault")
         ax.set_ylabel("time to recover (s)")
-        for mode in (False, True):
-            ax.scatter([], [], color=MODE_COLORS[mode], label=MODE_LABELS[mode])
-        ax.legend(fontsize=8, loc="upper left")
         ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
+        _figure_legend(fig, styles)
+        fig.tight_layout(rect=(0, 0, 1, 0.9))
         fig.savefig(out_dir / filename)
-    caption = ("Time from the fault until the workflow asked for a step beyond the frontier, i.e. "
-               "was back where the fault caught it. Boxes span the quartiles; dots are trials.")
+    caption = ("Time from the fault until the workflow asked for a step beyond the frontier and "
+               "got its answer, i.e. was back where the fault caught it. Per fault, one column "
+               "of dots per runtime (each dot a trial, the bar its median), in the legend's "
+               "order.")
     if notes:
         caption += " Not shown: " + "; ".join(notes) + "."
     return Chart(filename, "Time to recover per fault", caption)

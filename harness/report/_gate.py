@@ -8,7 +8,10 @@ Rules (a run passes only when none is broken):
 - ``max_redundant_ratio`` R: every checkpointing-on trial has redundant_tokens /
   golden_tokens_billed <= R (a missing figure fails: it cannot be checked);
 - ``max_ttr_p95`` S: per scenario x SUT, the p95 of time_to_recover_s over trials with a fault is
-  <= S, and every trial with a fault has a time to recover (null means it never recovered).
+  <= S, and every trial with a fault has a time to recover (null means it never recovered). A
+  p95 needs at least :data:`~harness.report._tables.MIN_P95_SAMPLES` values; over fewer, the
+  gate judges their maximum instead (what a p95 of a handful of runs would be anyway) and says
+  so: it never passes a group because it was too small to have a tail.
 
 Unreadable input is not judged here: the CLI refuses it (exit 2) before calling
 :func:`evaluate_gate`.
@@ -24,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from harness.report._store import VERDICT_PREFIX
-from harness.report._tables import has_fault, quantile, verdict_columns
+from harness.report._tables import MIN_P95_SAMPLES, has_fault, quantile, verdict_columns
 
 MAX_LISTED_FAILURES = 20
 
@@ -125,11 +128,14 @@ def _ttr_failures(trials: pd.DataFrame, limit: float) -> Iterator[GateFailure]:
     for (scenario, sut), group in faulted.groupby(["scenario", "sut"], sort=True):
         for row in group[group["time_to_recover_s"].isna()].to_dict("records"):
             yield _failure(row, "time_to_recover_s", "null (never recovered)", f"<= {limit:g} s")
-        p95 = quantile(group["time_to_recover_s"], 0.95)
-        if not math.isnan(p95) and p95 > limit:
-            yield GateFailure(str(scenario), str(sut), "", "", "time_to_recover_s p95",
-                              f"{p95:.3f} s over {int(group['time_to_recover_s'].notna().sum())}"
-                              " trials", f"<= {limit:g} s")
+        n = int(group["time_to_recover_s"].notna().sum())
+        enough = n >= MIN_P95_SAMPLES
+        value = quantile(group["time_to_recover_s"], 0.95 if enough else 1.0)
+        if not math.isnan(value) and value > limit:
+            subject = ("time_to_recover_s p95" if enough else
+                       f"time_to_recover_s max (n = {n} < {MIN_P95_SAMPLES}: no p95)")
+            yield GateFailure(str(scenario), str(sut), "", "", subject,
+                              f"{value:.3f} s over {n} trials", f"<= {limit:g} s")
 
 
 def evaluate_gate(trials: pd.DataFrame, limits: GateLimits) -> GateResult:

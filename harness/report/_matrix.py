@@ -98,7 +98,7 @@ def _cell(cell: pd.DataFrame, figures: pd.DataFrame, expected: frozenset[str]) -
     lines = [
         f"{tokens(quantile(figures['redundant_tokens'], 0.5))} tok · "
         f"{usd(quantile(figures['redundant_cost_usd'], 0.5))}",
-        f"recover {seconds(ttr) if not math.isnan(ttr) else 'n/a'} · n={len(figures)}"
+        f"recover {seconds(ttr) if not math.isnan(ttr) else 'n/a'}, n={len(figures)}"
         + (f" ({never} never)" if never else ""),
         _verdict_mark(cell, expected),
     ]

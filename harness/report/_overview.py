@@ -28,6 +28,8 @@ __all__ = ["Overview", "overview"]
 class Overview:
     counts: tuple[str, ...]
     environment: str
+    skips: tuple[str, ...]
+    """``skipped xN: <reason>``, most frequent first (the HTML folds them away)."""
     expected_failures: tuple[ExpectedFailure, ...]
     recorded: bool
     """Whether the store's run lines recorded test outcomes (the known findings seen)."""
@@ -55,12 +57,13 @@ def _postgres(trials: pd.DataFrame) -> str:
     return ", ".join(sorted(found)) or "not recorded"
 
 
+def _toxiproxy_text(value: str) -> str:
+    return "embedded (the built-in stand-in, not the real server)" if value == "embedded" else value
+
+
 def _toxiproxy(trials: pd.DataFrame) -> str:
     values = _distinct(trials, "toxiproxy")
-    if not values:
-        return "not recorded"
-    return ", ".join(v if v.startswith("real") else f"{v} (the built-in stand-in, not the "
-                     "real server)" if v == "embedded" else v for v in values)
+    return ", ".join(_toxiproxy_text(v) for v in values) if values else "not recorded"
 
 
 def _machine(summaries: Sequence[RunSummary]) -> str:
@@ -74,7 +77,7 @@ def _machine(summaries: Sequence[RunSummary]) -> str:
     return f"cores {core_text}; 1-minute load average while it ran: mean {mean:.1f}, max {peak:.1f}"
 
 
-def _test_counts(summaries: Sequence[RunSummary]) -> list[str]:
+def _test_counts(summaries: Sequence[RunSummary]) -> tuple[str, list[str]]:
     totals = dict.fromkeys(OUTCOMES, 0)
     reasons: dict[str, int] = {}
     for s in summaries:
@@ -87,23 +90,24 @@ def _test_counts(summaries: Sequence[RunSummary]) -> list[str]:
             f"failed + {totals['skipped']} skipped + {totals['xfailed']} expected failures "
             f"(known findings)" + (f" + {totals['xpassed']} unexpectedly passed"
                                    if totals["xpassed"] else ""))
-    lines = [line]
-    lines += [f"skipped x{n}: {reason}" for reason, n in sorted(reasons.items(),
-                                                                key=lambda kv: -kv[1])]
-    return lines
+    skips = [f"skipped x{n}: {reason}" for reason, n in sorted(reasons.items(),
+                                                               key=lambda kv: -kv[1])]
+    return line, skips
 
 
 def overview(trials: pd.DataFrame, summaries: Sequence[RunSummary]) -> Overview:
     valid = int((trials["valid"] == "true").sum()) if "valid" in trials else 0
     counts = [f"Trials: {len(trials)} = {valid} valid + {len(trials) - valid} not valid"]
     recorded = any(s.outcomes for s in summaries)
+    skips: list[str] = []
     if recorded:
-        counts += _test_counts([s for s in summaries if s.outcomes])
+        tests, skips = _test_counts([s for s in summaries if s.outcomes])
+        counts.append(tests)
     else:
         counts.append("Scenario tests (passed / failed / skipped / expected failures): not "
                       "recorded by this store's runs (their run lines predate it)")
     environment = (f"Environment: {', '.join(_distinct(trials, 'env')) or 'not recorded'}; "
                    f"{_machine(summaries)}; Postgres {_postgres(trials)}; Toxiproxy "
                    f"{_toxiproxy(trials)}")
-    return Overview(tuple(counts), environment,
+    return Overview(tuple(counts), environment, tuple(skips),
                     tuple(x for s in summaries for x in s.xfails), recorded)

@@ -35,11 +35,12 @@ h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding
 .failed { background: #fdecea; border-left: 4px solid #c62828; }
 .meta, .note, figcaption { color: #555; font-size: 0.9rem; }
 .overview { margin: 0.4rem 0; padding-left: 1.2rem; }
-.matrix td { white-space: pre-line; font-size: 0.82rem; }
+.matrix td { white-space: pre; font-size: 0.78rem; }
 .matrix td.bad { background: #fdecea; }
 .matrix td.seen { background: #fff8e1; }
 .glossary { font-size: 0.85rem; color: #333; columns: 2; column-gap: 2rem; }
-.glossary dt { font-weight: bold; } .glossary dd { margin: 0 0 0.4rem 0; }
+.glossary div { break-inside: avoid; } .glossary dt { font-weight: bold; }
+.glossary dd { margin: 0 0 0.4rem 0; }
 table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.88rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
@@ -125,8 +126,13 @@ def _html_table(table: DisplayTable, css: str = "") -> str:
 
 def _html_overview(overview: Overview) -> list[str]:
     esc = html.escape
-    items = "".join(f"<li>{esc(line)}</li>" for line in (*overview.counts, overview.environment))
-    return [f'<ul class="overview">{items}</ul>']
+    items = [f"<li>{esc(line)}</li>" for line in overview.counts]
+    if overview.skips:
+        reasons = "".join(f"<li>{esc(line)}</li>" for line in overview.skips)
+        items.append(f"<li><details><summary>Why tests were skipped ({len(overview.skips)} "
+                     f"reason(s))</summary><ul>{reasons}</ul></details></li>")
+    items.append(f"<li>{esc(overview.environment)}</li>")
+    return [f'<ul class="overview">{"".join(items)}</ul>']
 
 
 def _html_glossary(glossary: Sequence[tuple[str, str]]) -> list[str]:
@@ -201,8 +207,9 @@ def render_markdown(page: ReportPage, charts_hint: str = "index.html") -> str:
     if page.status is not None:
         lines += _md_status(page.status, charts_hint)
     if page.overview is not None:
-        lines += [f"- {_md_cell(line)}" for line in (*page.overview.counts,
-                                                     page.overview.environment)] + [""]
+        lines += [f"- {_md_cell(line)}" for line in page.overview.counts]
+        lines += [f"  - {_md_cell(line)}" for line in page.overview.skips]
+        lines += [f"- {_md_cell(page.overview.environment)}", ""]
     if page.matrix is not None:
         lines += _md_table(page.matrix)
     if page.glossary:

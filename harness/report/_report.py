@@ -72,6 +72,10 @@ class ReportFiles:
     headline: str
     passed: bool = False
     """The status: at least one trial and every trial valid."""
+    status_line: str = ""
+    """The status as one line (``PASSED: ...`` / ``FAILED: ...``)."""
+    counts: tuple[str, ...] = ()
+    """The counts under the status (trials, scenario tests, skip reasons)."""
 
 
 def _charts(results: LoadedResults, out_dir: Path) -> tuple[tuple[Chart, ...], tuple[str, ...]]:
@@ -159,4 +163,5 @@ def write_report(results: LoadedResults, out_dir: str | Path,
         out_dir=out, index_html=index_html, summary_md=summary_md, trials_csv=trials_csv,
         summary_csv=summary_csv, savings_csv=savings_csv,
         charts=tuple(out / c.filename for c in (*money, *charts)), headline=page.headline,
-        passed=page.status is not None and page.status.passed)
+        passed=page.status is not None and page.status.passed,
+        status_line=page.status.line() if page.status else "", counts=(*first.counts, *first.skips))

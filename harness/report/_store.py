@@ -12,8 +12,9 @@ Contract:
   is the run id's first dash-separated field (the session's start time that ``new_run_id`` puts
   first), so the per-xdist-worker run ids of one session (``<time>-<hex>-gw0``,
   ``<time>-<hex>-gw1``) count as one run. The fault's and trigger's parameters are part of the
-  key because two cases of one scenario may share a trial id (e.g. a link cut ``down`` and
-  black-holed ``timeout`` at the same crash point): those are different trials.
+  key because stores written before trial ids named the fault's parameters
+  (:func:`harness.trial.fault_label`) hold cases of one scenario that share a trial id (e.g. a
+  link cut ``down`` and black-holed ``timeout`` at the same crash point): different trials.
 
 Lifecycle of one line: decode -> parse JSON -> check ``schema`` -> upgrade to the current schema
 (one function per old version in :data:`harness.results.UPGRADES`) -> dispatch on ``kind`` ->

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from harness.report._matrix import sut_order
 
@@ -25,7 +26,7 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 class LineStyle:
     colour: str
     marker: str
-    linestyle: str
+    linestyle: Literal["-", "--"]
 
 
 def runtime_styles(suts: Iterable[str], checkpointing: Mapping[str, bool]

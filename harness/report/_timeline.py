@@ -76,15 +76,38 @@ def _draw_events(ax: Any, history: History, origin: int, top: float) -> None:
         ax.axvspan(_seconds(fired, origin), _seconds(max(end, fired), origin), color=_LOST,
                    alpha=0.12, lw=0)
         ax.axvline(_seconds(fired, origin), color=_LOST, lw=1.5)
-    for event in history.events:
-        if event.kind not in ("worker_started", "worker_exited"):
-            continue
+    _draw_workers(ax, history, origin, top)
+
+
+def _worker_label(kind: str, worker: str, exit_code: int | None, teardown: bool) -> str:
+    if kind == "worker_started":
+        return f"{worker} started"
+    if teardown:
+        return f"{worker} stopped (end of trial)"
+    return f"{worker} died (exit {exit_code})"
+
+
+def _draw_workers(ax: Any, history: History, origin: int, top: float) -> None:
+    """Worker starts and deaths as vertical marks; the harness's stop of every worker at the end
+    of the trial is drawn faint, not like a crash. Labels closer than 4% of the time axis to the
+    previous one go to the other side of their line, then a row down, so they do not overlap."""
+    events = sorted((e for e in history.events
+                     if e.kind in ("worker_started", "worker_exited")), key=lambda e: e.at_ns)
+    if not events:
+        return
+    span = max(_seconds(events[-1].at_ns, origin), 1e-9)
+    last_x, row = -math.inf, 0
+    for event in events:
         x = _seconds(event.at_ns, origin)
+        teardown = event.detail.get("stopped_by") == "teardown"
         started = event.kind == "worker_started"
-        ax.axvline(x, color="grey", lw=1, ls=":" if started else "-.")
-        label = f"{event.worker or 'worker'} " + (
-            "started" if started else f"exited ({event.exit_code})")
-        ax.text(x, top, label, rotation=90, fontsize=7, va="top", ha="right", color="dimgrey")
+        ax.axvline(x, color="lightgrey" if teardown else "grey", lw=0.8 if teardown else 1,
+                   ls=":" if started or teardown else "-.")
+        row = row + 1 if x - last_x < 0.04 * span else 0
+        last_x = x
+        label = _worker_label(event.kind, event.worker or "worker", event.exit_code, teardown)
+        ax.text(x, top - 3.0 * ((row // 2) % 2), label, rotation=90, fontsize=7, va="top",
+                ha="left" if row % 2 else "right", color="darkgrey" if teardown else "dimgrey")
 
 
 def _draw_recovery(ax: Any, record: Mapping[Any, Any], history: History, origin: int) -> None:

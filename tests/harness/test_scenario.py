@@ -97,3 +97,16 @@ def test_worker_options_other_than_the_defaults_make_another_trial() -> None:
     assert plain.trial_id == "kill-reference-mid_step_late-standby-s0"
     assert longer.trial_id == "kill-reference-mid_step_late-standby-opt-lease20_heartbeat1-s0"
     assert plain.golden().trial_id != longer.golden().trial_id
+
+
+def test_cases_that_differ_only_in_their_fault_have_different_trial_ids() -> None:
+    """Issue 22: partition's link cut ``down`` and black-holed ``timeout`` at one crash point
+    shared an id (14 ids named two trials each in reports/example)."""
+    from scenarios.test_partition import CASES
+
+    specs = [research_trial("partition", "reference", fault, crash)
+             for crash, fault in CASES.values()]
+    ids = [s.trial_id for s in specs]
+    assert len(set(ids)) == len(ids), ids
+    assert ids[0] == "partition-reference-between_steps-restart-s0"  # defaults: no label
+    assert ids[1] == "partition-reference-between_steps-restart-fault-modetimeout-s0"

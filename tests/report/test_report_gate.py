@@ -92,9 +92,22 @@ def test_ttr_p95_threshold_per_scenario_and_sut(
 ) -> None:
     result = _gate(trials, write_results, max_ttr_p95=2.0)
     (failure,) = result.failures
+    off = [t["time_to_recover_s"] for t in trials if t["sut"] == "reference-nockpt"]
+    assert len(off) < 20  # too few for a p95: the gate judges the maximum and says so
     assert (failure.sut, failure.subject, failure.trigger) == (
-        "reference-nockpt", "time_to_recover_s p95", "")
+        "reference-nockpt", f"time_to_recover_s max (n = {len(off)} < 20: no p95)", "")
+    assert failure.value == f"{max(off):.3f} s over {len(off)} trials"
     assert _gate(trials, write_results, max_ttr_p95=10.0).passed
+
+
+def test_ttr_p95_over_enough_trials_is_a_p95(
+    trials: list[dict[str, Any]], write_results: WriteResults
+) -> None:
+    off = [t for t in trials if t["sut"] == "reference-nockpt"]
+    more = [{**t, "trial_id": f"{t['trial_id']}-again", "seed": 7} for t in off]
+    result = _gate(trials + more, write_results, max_ttr_p95=2.0)
+    failure = next(f for f in result.failures if f.sut == "reference-nockpt")
+    assert failure.subject == "time_to_recover_s p95"
 
 
 def test_never_recovered_fails_the_ttr_limit(
