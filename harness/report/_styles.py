@@ -26,7 +26,7 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 class LineStyle:
     colour: str
     marker: str
-    linestyle: Literal["-", "--"]
+    linestyle: Literal["-", "--", "-."]
 
 
 def runtime_styles(suts: Iterable[str], checkpointing: Mapping[str, bool]
@@ -38,7 +38,7 @@ def runtime_styles(suts: Iterable[str], checkpointing: Mapping[str, bool]
             for i, sut in enumerate(ordered)}
 
 
-def _linestyle(sut: str, checkpointing: bool) -> str:
+def _linestyle(sut: str, checkpointing: bool) -> Literal["-", "--", "-."]:
     """Solid on, dashed off, dash-dotted for checkpointing with resumable calls (``-resume``)."""
     if not checkpointing:
         return "--"
