@@ -126,7 +126,9 @@ def matrix_display(trials: pd.DataFrame, expected_failures: Sequence[str] = ()
         headers.append(_header(family, common))
     rows = []
     for sut in suts:
-        row = [f"{sut} ({'on' if modes[sut] else 'off'})"]
+        mode = "off" if not modes[sut] else (
+            "on + resumable calls" if sut.endswith("-resume") else "on")
+        row = [f"{sut} ({mode})"]
         for family in families:
             group, common = columns[family]
             cell = group[group["sut"] == sut]
@@ -139,7 +141,9 @@ def matrix_display(trials: pd.DataFrame, expected_failures: Sequence[str] = ()
     return DisplayTable(
         "What a fault costs, per runtime", tuple(headers), tuple(rows),
         "Each cell: median redundant tokens / dollars of a trial; time to recover p50 over n "
-        "trials; the verdicts (ok: every promised verdict true). (on)/(off): checkpointing. "
+        "trials; the verdicts (ok: every promised verdict true). (on)/(off): checkpointing; "
+        "(on + resumable calls): checkpointing, and the LLM call in flight is retrieved, not "
+        "paid again. "
         "Columns are the scenarios named after one fault; *: figures over the cases every runtime "
         "of the column ran (verdicts over all); †: the runtimes ran different cases, so the column "
         "does not compare like with like. Other scenarios are in the tables below.")
