@@ -123,7 +123,12 @@ def llm_resume_step(step: int, request: dict[str, Any]) -> dict[str, Any]:
             return dict(reply)
         # The provider no longer holds it (expired, restarted): call again, and pay again.
     response_id = start_response(WORKER.provider_url, request, headers)  # type: ignore[arg-type]
-    record_pending_ref(response_id)
+    try:
+        record_pending_ref(response_id)
+    except FencedError:
+        # Superseded between the call and its record: nobody will ever retrieve this response.
+        cancel_response(WORKER.provider_url, response_id, headers)
+        raise
     reply = _await_or_give_up(step, response_id, headers)
     if reply is None:
         raise ResponseNotReadyError(f"response {response_id} of step {step} was dropped by the "
