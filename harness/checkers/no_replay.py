@@ -15,7 +15,13 @@ Precisely, over the trial's workflows:
    holds a request for the same (workflow, logical step) received strictly after the record was
    recorded -- the completed step ran again. Likewise for every ``tool`` step record recorded at
    or before ``fault_at`` and a tool execution of the same (workflow, logical step) started
-   strictly after it.
+   strictly after it. An execution by a **superseded** execution is no replay: one whose
+   ``attempt`` (the runtime's epoch) is lower than an epoch that had already claimed the workflow
+   when it began (the recorded claim, or that epoch's first step record, LLM request or tool
+   execution, whichever is earlier). Such a zombie does not replay from the checkpoints -- it
+   never read the record, which did not exist when it loaded its steps; what it pays is waste
+   (bounded_waste) and what it writes is judged by single_active_execution. A replay by the
+   execution that owns the workflow is always counted.
 4. Otherwise **true** (also when no step had been checkpointed before the fault: nothing was there
    to replay, and the details say so).
 """
@@ -83,11 +89,44 @@ def check(history: History) -> Verdict:
                    f"fault ran again")
 
 
+def _claimed_at(history: History, wf: str) -> dict[int, int]:
+    """Epoch -> when it claimed ``wf``: its recorded claim or its first activity, if earlier."""
+    first: dict[int, int] = {}
+
+    def see(epoch: int | None, at_ns: int) -> None:
+        if epoch is not None and at_ns < first.get(epoch, at_ns + 1):
+            first[epoch] = at_ns
+
+    for c in history.claims:
+        if c.workflow_id == wf:
+            see(c.epoch, c.claimed_ns)
+    for r in history.steps:
+        if r.workflow_id == wf:
+            see(r.epoch, r.recorded_ns)
+    for e in history.trial_ledger():
+        if e.workflow_id == wf:
+            see(e.attempt, e.received_ns)
+    for t in history.trial_tools():
+        if t.workflow_id == wf:
+            see(t.attempt, t.started_ns)
+    return first
+
+
+def _superseded(claimed: dict[int, int], attempt: int | None, at_ns: int) -> bool:
+    """Whether an execution of ``attempt`` that began at ``at_ns`` had been superseded then."""
+    return attempt is not None and any(
+        epoch > attempt and when < at_ns for epoch, when in claimed.items())
+
+
 def _executions_after(history: History, record: StepRecord, clock: Clock) -> list[str]:
-    """Evidence lines of executions of ``record``'s (workflow, step) that began after it."""
+    """Evidence lines of executions of ``record``'s (workflow, step) that began after it, by an
+    execution not superseded when it began (module doc)."""
     wf, step, at = record.workflow_id, record.step, record.recorded_ns
+    claimed = _claimed_at(history, wf)
     if record.kind == "llm":
         return [clock.ledger(e) for e in history.trial_ledger()
-                if e.workflow_id == wf and e.step == step and e.received_ns > at]
+                if e.workflow_id == wf and e.step == step and e.received_ns > at
+                and not _superseded(claimed, e.attempt, e.received_ns)]
     return [clock.tool(t) for t in history.trial_tools()
-            if t.workflow_id == wf and t.step == step and t.started_ns > at]
+            if t.workflow_id == wf and t.step == step and t.started_ns > at
+            and not _superseded(claimed, t.attempt, t.started_ns)]

@@ -24,6 +24,15 @@ CASES: list[tuple[str, History, Validity, str]] = [
         tools=(tool(1, 1.55), tool(2, 2.1, finished=None),
                tool(2, 3.2, attempt=2, executor="w2"))),
      "true", "none of the 3"),
+    # A zombie (attempt 1) still running after attempt 2 took over (its first call at 3.0) is
+    # superseded: what it requests again is waste, not the runtime replaying its checkpoints.
+    ("a superseded execution's request is no replay", with_(
+        CRASH, ledger=(*CRASH.ledger, led(1, 3.5, attempt=1, executor="w1"))),
+     "true", "none of the 2"),
+    # The same request before any newer epoch had claimed is the owner running a recorded step.
+    ("the owner requesting a recorded step again is a replay", with_(
+        CRASH, ledger=(*CRASH.ledger, led(1, 2.1, attempt=1, executor="w1"))),
+     "false", "logical llm step 1"),
     ("two step records share a seq", with_(
         CRASH, steps=(*CRASH.steps, rec(9, 4.8, seq=2, kind="tool", epoch=2, executor="w2"))),
      "false", "share seq 2"),
