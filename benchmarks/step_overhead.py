@@ -18,8 +18,14 @@ Measures, on one server:
    dev server -- **SQLite, not this Postgres**: not comparable with the floor, shown for what the
    ``temporal`` trials run on. One workflow of 200 no-op activities started and awaited by a
    client; its wall time / 200 (a workflow task and an activity task per step).
+7. resumable_step_us: the cost of a resumable step (``@app.step(resumable=True)`` that records
+   a pending reference before it returns: the write-ahead record of ``reference-resume``'s LLM
+   steps) against a plain step, side by side: one workflow alternating a plain no-op step and a
+   resumable one 1,000 times each, every step timed from the workflow body; medians and their
+   ratio, with n.
 
 The last line is ``per_step_us=<n> floor_us=<n> ratio=<runtime/floor> recover_1000_s=<n>
+plain_step_p50_us=<n> resumable_step_p50_us=<n> resumable_ratio=<resumable/plain> resumable_n=<n>
 peak_rss_mb=<n> dbos_per_step_us=<n> dbos_ratio=<dbos/floor> langgraph_per_step_us=<n>
 langgraph_ratio=<langgraph/floor> temporal_sqlite_per_step_us=<n>`` (``nan`` for a peer whose
 extra, ``pip install 'durabench[dbos]'``, ``'durabench[langgraph]'`` or
@@ -42,9 +48,10 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.env.postgres import postgres_from_env
-from reference_runtime import App, Runtime
+from reference_runtime import App, Runtime, record_pending_ref
 
 STEPS = 2000
+PAIRED = 1000
 RECOVER = 1000
 SCHEMA = "durabench_rt_bench"
 
@@ -64,9 +71,29 @@ def many_steps(n: int) -> int:
     return time.perf_counter_ns() - started
 
 
+@app.step(resumable=True)
+def resumable_noop(i: int) -> int:
+    record_pending_ref(f"resp_{i}")  # as reference-resume's LLM step records its response id
+    return i
+
+
 @app.workflow()
 def one_step(i: int) -> int:
     return int(noop(i))
+
+
+@app.workflow()
+def paired_steps(n: int) -> list[list[int]]:
+    """Alternating plain and resumable steps, each timed: [plain_ns, resumable_ns]."""
+    plain, resumable = [], []
+    for i in range(n):
+        started = time.perf_counter_ns()
+        noop(i)
+        plain.append(time.perf_counter_ns() - started)
+        started = time.perf_counter_ns()
+        resumable_noop(i)
+        resumable.append(time.perf_counter_ns() - started)
+    return [plain, resumable]
 
 
 def floor_samples(url: str, samples: int) -> list[int]:
@@ -86,6 +113,13 @@ def floor_samples(url: str, samples: int) -> list[int]:
 def per_step_us(rt: Runtime) -> float:
     handle = rt.start_workflow(many_steps, STEPS, workflow_id="bench-many-steps")
     return float(handle.result(timeout=300)) / STEPS / 1000
+
+
+def resumable_us(rt: Runtime) -> tuple[float, float]:
+    """Medians (us) of a plain and a resumable step, timed side by side (module docstring)."""
+    handle = rt.start_workflow(paired_steps, PAIRED, workflow_id="bench-paired-steps")
+    plain, resumable = handle.result(timeout=300)
+    return statistics.median(plain) / 1000, statistics.median(resumable) / 1000
 
 
 def recover_s(url: str, client: Runtime) -> float:
@@ -279,6 +313,10 @@ def main() -> None:
             worker.start()
             per_step = per_step_us(rt)
             print(f"runtime: {per_step:.1f} us per step over {STEPS} steps", flush=True)
+            plain_p50, resumable_p50 = resumable_us(rt)
+            print(f"resumable steps: median {resumable_p50:.1f} us vs {plain_p50:.1f} us for a "
+                  f"plain step (x{resumable_p50 / plain_p50:.2f}, n = {PAIRED} each, "
+                  "alternating)", flush=True)
             stop.set()
             worker.join(timeout=5)
         dbos_step = dbos_per_step_us(url)
@@ -294,7 +332,10 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"per_step_us={per_step:.1f} floor_us={floor:.1f} ratio={per_step / floor:.2f} "
-        f"recover_1000_s={recover:.2f} peak_rss_mb={peak_mb:.1f} "
+        f"recover_1000_s={recover:.2f} plain_step_p50_us={plain_p50:.1f} "
+        f"resumable_step_p50_us={resumable_p50:.1f} "
+        f"resumable_ratio={resumable_p50 / plain_p50:.2f} resumable_n={PAIRED} "
+        f"peak_rss_mb={peak_mb:.1f} "
         f"dbos_per_step_us={dbos_step:.1f} dbos_ratio={dbos_step / floor:.2f} "
         f"langgraph_per_step_us={langgraph_step:.1f} "
         f"langgraph_ratio={langgraph_step / floor:.2f} "

@@ -1,6 +1,7 @@
 """Figures of one trial: what the fault cost in tokens, money and time. Pure functions of a History.
 
-The definitions are the ones in ARCHITECTURE.md ("Figures"); this module pins down the details:
+The definitions are the ones in docs/architecture.md ("Figures"); this module pins down the
+details:
 
 - Only the trial's workflows count (``History.trial_ledger()`` / ``trial_tools()``: roots and
   their children).
@@ -18,27 +19,29 @@ The definitions are the ones in ARCHITECTURE.md ("Figures"); this module pins do
 - :func:`in_flight_calls` (the bounded_waste allowance) is judged from the ledger only: per
   workflow not terminal at ``fault_at``, the highest logical step whose LLM call was received at
   or before ``fault_at`` -- its successor's call was not (the workload's steps are sequential).
-- Activity = an LLM request (ledger ``received_ns``), a tool execution (``started_ns``) or a step
-  record (``recorded_ns``). The *faulted execution* of a workflow is the (executor, attempt) of
-  its latest activity at or before ``fault_at``. An activity after ``fault_at`` is **live** when
-  it comes from a newer attempt or a different executor than the faulted execution, or -- for
-  the faulted execution itself -- when the fault does not hold its worker (:data:`HOLDING_FAULTS`:
-  ``pause`` stops the process until its heal) or the activity comes after the last heal, *and*
-  either that executor's worker did not exit after the fault or the activity is an LLM request
-  whose answer it took (delivered, 2xx: it was alive). A worker that rides a fault out
-  (db_crash, a partition, a hung or failed provider call, an eviction's grace) is live
+- Activity = an LLM request (ledger ``received_ns``), a resumed LLM request (a background response
+  retrieved by a newer execution than the one that made it: ``resumed_ns``, attributed to
+  ``resumed_attempt``; it took an answer, so it is answered), a tool execution (``started_ns``) or
+  a step record (``recorded_ns``). The *faulted execution* of a workflow is the (executor,
+  attempt) of its latest activity at or before ``fault_at``. An activity after ``fault_at`` is
+  **live** when it comes from a newer attempt or a different executor than the faulted execution,
+  or -- for the faulted execution itself -- when the fault does not hold its worker
+  (:data:`HOLDING_FAULTS`: ``pause`` stops the process until its heal) or the activity comes after
+  the last heal, *and* either that executor's worker did not exit after the fault or the activity
+  is an LLM request whose answer it took (delivered, 2xx: it was alive). A worker that rides a
+  fault out (db_crash, a partition, a hung or failed provider call, an eviction's grace) is live
   throughout; a killed worker's requests that were already on the wire, and a paused worker's
   before it is resumed, are not.
 - ``time_to_resume``: first live activity after ``fault_at``, minus ``fault_at``.
 - ``time_to_recover`` (per root, the trial's figure is the latest over roots): the first LLM
-  request that is live, received after ``fault_at``, of a logical step beyond the root's
-  frontier, **answered** (status 2xx and delivered to the worker: a hung, rejected or lost call
-  is no recovery), and made by the **completing execution** -- the one the root's terminal
-  WorkflowRecord names: ledger ``attempt`` equal to the record's ``epoch`` (or, for a request
-  without an attempt, the record's ``executor``) -- minus ``fault_at``. When the completing
-  execution made no such request (the fault caught the last LLM step), the root's terminal
-  ``updated_ns`` stands in. Either way it is at least ``fault_at`` and at least the first live
-  activity of the trial, so **time_to_recover >= time_to_resume** whenever both are defined
+  request (or resumed request) that is live, received after ``fault_at``, of a logical step beyond
+  the root's frontier, **answered** (status 2xx and delivered to the worker: a hung, rejected or
+  lost call is no recovery), and made by the **completing execution** -- the one the root's
+  terminal WorkflowRecord names: ledger ``attempt`` equal to the record's ``epoch`` (or, for a
+  request without an attempt, the record's ``executor``) -- minus ``fault_at``. When the
+  completing execution made no such request (the fault caught the last LLM step), the root's
+  terminal ``updated_ns`` stands in. Either way it is at least ``fault_at`` and at least the first
+  live activity of the trial, so **time_to_recover >= time_to_resume** whenever both are defined
   (the workflow cannot be back where the fault caught it before any sign of life). None when a
   root is not terminal (never recovered) or no fault fired.
 - ``duration``: from the earliest ``workflow_started`` event (else ``History.started_ns`` when
@@ -248,6 +251,9 @@ def _activities(history: History) -> Iterator[Activity]:
         if e.workflow_id is not None:
             yield Activity(e.received_ns, "llm_request", e.workflow_id, e.executor, e.attempt,
                            e.step, e.delivered and 200 <= e.status < 300)
+            if e.resumed_ns is not None:
+                yield Activity(e.resumed_ns, "llm_request", e.workflow_id, None,
+                               e.resumed_attempt, e.step, True)
     for t in history.trial_tools():
         if t.workflow_id is not None:
             yield Activity(t.started_ns, "tool_execution", t.workflow_id, t.executor, t.attempt,

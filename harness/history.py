@@ -1,6 +1,6 @@
 """A trial's history: the time-ordered facts that figures and checkers read, and nothing else.
 
-Three sources feed it (see ARCHITECTURE.md):
+Three sources feed it (docs/architecture.md, "The evidence"):
 - the provider's **ledger** (every LLM request, billed or not, delivered or not), its effect sink
   and its **tool log** (every tool execution a worker started, kept outside the workers);
 - the SUT's store, read through its adapter (**step records** and **workflow records**);
@@ -71,7 +71,10 @@ class LedgerEntry:
     (``X-Durabench-Step``: the workload's logical step index; ``X-Durabench-Attempt``: the
     execution attempt, i.e. the runtime's fencing epoch; ``X-Durabench-Executor``).
     A request rejected with 429/503 bills nothing (tokens 0). ``responded_ns`` is None while the
-    provider has not answered (held, hung, or the provider died).
+    provider has not answered (held, hung, or the provider died). ``resumed_attempt`` /
+    ``resumed_ns``: a background response (Responses API) that a newer execution than its
+    requester retrieved -- the attempt and time of the first such retrieve (the call was resumed,
+    not made again); else None.
     """
 
     request_id: str
@@ -88,6 +91,8 @@ class LedgerEntry:
     cost_usd: float
     delivered: bool
     nonce: str | None = None
+    resumed_attempt: int | None = None
+    resumed_ns: int | None = None
 
     @property
     def tokens(self) -> int:
@@ -150,7 +155,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class EffectRecord:
-    """One delivery to the provider's effect sink; ``applied`` is False for a duplicate key."""
+    """One delivery to the provider's effect sink; ``applied`` is False for a duplicate key and
+    for a fenced delivery (``fenced``: a higher epoch had been announced for its workflow)."""
 
     key: str
     name: str
@@ -159,6 +165,7 @@ class EffectRecord:
     attempt: int | None
     received_ns: int
     applied: bool
+    fenced: bool = False
 
 
 @dataclass(frozen=True)

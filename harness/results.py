@@ -10,7 +10,7 @@ Schema history (``schema`` field; :data:`RESULT_SCHEMA` is the newest):
 - 2: adds ``twin`` (the SUT's checkpointing-off twin, from the SUT protocol), ``toxiproxy`` (which
   Toxiproxy served the links: ``""`` unknown), ``promised``, ``tool_executions`` and
   ``redundant_tool_calls``; ``versions.postgres`` is filled; ``time_to_recover_s`` follows the
-  completing execution and the in-flight allowance the ledger (ARCHITECTURE.md).
+  completing execution and the in-flight allowance the ledger (docs/architecture.md).
   :func:`upgrade_1_to_2` reads a schema-1 line with ``twin`` derived from the only convention
   schema 1 had (``X`` pairs with ``X-nockpt``) and its figures **recomputed from its stored
   history** with the current definitions (so a schema-1 store reports what its trials measured,

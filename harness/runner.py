@@ -6,10 +6,10 @@ Steps of :func:`run_trial`, in order:
    of each service) for the trial; worker(s) started per the recovery policy, through the links;
 2. a supervisor watches the workers: one that dies (whatever killed it) is recorded and, under
    the ``restart``/``delayed`` policies, replaced by a worker with the same executor id — what a
-   pod restart does; under ``standby`` the already-running second worker takes over; under
-   ``supervised`` the harness plays the SUT's documented supervisor (e.g. DBOS Conductor):
-   ``detection_delay_s`` after the death it asks the client to hand the dead executor's
-   workflows to the live worker (``supervisor_recovered`` event);
+   pod restart does; under ``standby`` the already-running standby workers (``Recovery.standbys``,
+   one by default) take over; under ``supervised`` the harness plays the SUT's documented
+   supervisor (e.g. DBOS Conductor): ``detection_delay_s`` after the death it asks the client to
+   hand the dead executor's workflows to a live worker (``supervisor_recovered`` event);
 3. the trigger is armed, the workflow started;
 4. when the trigger fires: the fault is injected, the trigger released, and the fault healed
    (always, in ``finally``);
@@ -293,7 +293,9 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
                          workflow_records=lambda: client.workflows([trial.workflow_id]),
                          workers=workers,
                          durable_store=trial.services.durable_store(trial.env),
-                         peer_links=peers)  # fmt: skip
+                         peer_links=peers,
+                         announces_epochs=trial.sut.describe().effect_fencing.fenced,
+                         lock_waits=lambda: _lock_waits(trial.db_url))  # fmt: skip
     try:
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                          pid=victim.pid, detail={"fault": fault.name})  # fmt: skip
@@ -431,6 +433,15 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool,
     return _Trial(spec, env, sut, db_url, links, trial_dir, workflow_id=label,
                   deadline=t0 + spec.timeout_s, services=services,
                   standby_links=standby_links, setup=setup)  # fmt: skip
+
+
+def _lock_waits(db_url: str) -> int:
+    """Sessions of ``db_url``'s database that wait for a lock now (``pg_stat_activity``)."""
+    with psycopg.connect(db_url, autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'").fetchone()
+    return int(row[0]) if row else 0
 
 
 def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None = None,

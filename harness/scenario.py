@@ -140,11 +140,12 @@ def first_activity_ns(history: History, workflow_id: str) -> dict[int, int]:
 
 
 def superseded_writes(history: History) -> list[str]:
-    """Writes of a superseded execution that took effect after it was superseded (property 7 as
-    ARCHITECTURE.md defines it): a step record, an applied effect or the outcome (when the SUT
-    records its writer, ``outcome_epoch``) of epoch ``a`` made after an execution of epoch
-    ``b > a`` of the same workflow had already shown activity, or an outcome written by an epoch
-    older than the record's own. Read from the history only; one line per breach."""
+    """Writes of a superseded execution that took effect after it was superseded (a scenario's
+    reading of single_active_execution, docs/architecture.md): a step record, an applied effect
+    or the outcome (when the SUT records its writer, ``outcome_epoch``) of epoch ``a`` made after
+    an execution of epoch ``b > a`` of the same workflow had already shown activity, or an
+    outcome written by an epoch older than the record's own. Read from the history only; one
+    line per breach."""
     breaches: list[str] = []
     for wf in {w.workflow_id for w in history.workflows} | set(history.workflow_ids):
         first = first_activity_ns(history, wf)

@@ -1,9 +1,11 @@
 """Triggers: when a fault fires.
 
-Kinds (ARCHITECTURE.md): LLM call *n* ``received`` (the call is held at the provider, so the fault
-lands mid-step: tokens billed, response lost), LLM call *n* ``delivered`` (plus a settle time so
-the fault lands in the tool work between LLM steps), step *k* ``checkpointed`` (read from the SUT's
-own store), ``after`` *t* seconds, and ``random`` (a seeded time in a window).
+Kinds (docs/architecture.md): LLM call *n* ``received`` (the call is held at the provider, so the
+fault lands mid-step: tokens billed, response lost; it fires once the caller waits on the call,
+which for a background response of the Responses API is its first retrieve, not its request), LLM
+call *n* ``delivered`` (plus a settle time so the fault lands in the tool work between LLM steps),
+step *k* ``checkpointed`` (read from the SUT's own store), ``after`` *t* seconds, and ``random`` (a
+seeded time in a window).
 
 Calls are counted per workflow, 1-based, in the order the provider received them, so call *n* is
 the same logical point in the golden and the faulted run. A ``received`` trigger may name a
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from harness.history import JSONValue
-from harness.llm import ProviderClient
+from harness.llm import ProviderClient, WaitEvent
 from harness.sut import SutClient
 
 TriggerKind = Literal["received", "delivered", "checkpointed", "after", "random"]
@@ -123,8 +125,11 @@ class Trigger:
             return self._wait_step_call(ctx, timeout_s)
         if self.kind in ("received", "delivered"):
             assert self.call is not None
+            # A held call lands the fault once its caller waits on it: at once on the chat path,
+            # after the caller's first retrieve of a background response (it has the id then).
+            event: WaitEvent = "awaited" if self.kind == "received" else "delivered"
             try:
-                entry = ctx.provider.wait_for(ctx.workflow_id, self.call, self.kind, timeout_s)
+                entry = ctx.provider.wait_for(ctx.workflow_id, self.call, event, timeout_s)
             except TimeoutError as exc:
                 raise TriggerNeverFired(
                     f"LLM call {self.call} of {ctx.workflow_id} was not {self.kind} "

@@ -55,14 +55,20 @@ class App:
         retries: int = 0,
         backoff_s: float = 0.2,
         backoff_max_s: float = 5.0,
+        resumable: bool = False,
     ) -> Callable[[F], F]:
-        """Register a step; ``retries`` further attempts with exponential backoff on Exception."""
+        """Register a step; ``retries`` further attempts with exponential backoff on Exception.
+
+        ``resumable``: the step may call :func:`record_pending_ref` before it waits on external
+        work, and reads it back with :func:`pending_ref` when a later execution replays it
+        without a final record (``_pending``; one more write per step)."""
         if retries < 0 or backoff_s < 0 or backoff_max_s < 0:
             raise ValueError("retries, backoff_s and backoff_max_s must be >= 0")
 
         def register(fn: F) -> F:
             step = StepDef(
-                name or fn.__qualname__, fn, RetryPolicy(retries, backoff_s, backoff_max_s)
+                name or fn.__qualname__, fn, RetryPolicy(retries, backoff_s, backoff_max_s),
+                resumable,
             )
             if step.name in self._steps and self._steps[step.name].fn is not fn:
                 raise ValueError(f"app {self.name!r} already has a step named {step.name!r}")

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from reference_runtime._types import StepInfo
+from reference_runtime._types import PendingStep, StepInfo
 
 if TYPE_CHECKING:
     from reference_runtime._handle import WorkflowHandle
@@ -61,7 +61,8 @@ class WorkflowContext:
 
 
 class Execution:
-    """Mutable state of one execution: the next step position and the steps recorded before."""
+    """Mutable state of one execution: the next step position, the steps recorded before and
+    (read lazily) the pending records of its resumable steps."""
 
     def __init__(
         self, context: WorkflowContext, recorded: dict[int, StepInfo], host: ExecutionHost
@@ -71,6 +72,17 @@ class Execution:
         self.host = host
         self._next_seq = 0
         self._lock = threading.Lock()
+        self._pending: dict[int, PendingStep] | None = None
+
+    def pending_at(self, seq: int) -> PendingStep | None:
+        """The pending record of a resumable step at ``seq``, read once per execution, when a
+        resumable step first replays without a final record (checkpointing on only)."""
+        if not self.context.checkpointing:
+            return None
+        with self._lock:
+            if self._pending is None:
+                self._pending = self.host.store.pending.load(self.context.workflow_id)
+            return self._pending.get(seq)
 
     def next_seq(self) -> int:
         with self._lock:

@@ -12,6 +12,7 @@ Tree::
                ├── InvalidWorkflowError     start_workflow got an unknown name, or an id or
                │                            argument Postgres cannot store (a NUL character)
                ├── SchemaVersionError       the database was migrated by a newer runtime
+               ├── FenceAnnouncementError   a claim's epoch announcement failed; claim undone
                ├── UnreachableDatabaseError Postgres could not be reached within the retry bound
                │    └── RuntimeClosedError  the Runtime was shut down
                ├── WorkflowFailedError      a handle's workflow ended in ERROR
@@ -125,6 +126,11 @@ class StepFailedError(ReferenceRuntimeError):
         self.step_name = step_name
         self.error_type = error_type
         self.error_message = error_message
+
+
+class FenceAnnouncementError(ReferenceRuntimeError):
+    """A claim's fence announcement (``Runtime(announce_epochs=...)``) failed; the claim was rolled
+    back and nothing was taken: the worker tries again at its next poll."""
 
 
 class FencedError(BaseException):

@@ -31,8 +31,8 @@ from reference_runtime._liveness import SessionLock
 from reference_runtime._runner import execute
 from reference_runtime._schema import DEFAULT_SCHEMA, check_schema_name, migrate
 from reference_runtime._steps import durable, encode
-from reference_runtime._store import Store
-from reference_runtime._types import Claim, ClaimInfo, StepInfo, WorkflowInfo
+from reference_runtime._store import Announce, Store
+from reference_runtime._types import Claim, ClaimInfo, PendingStep, StepInfo, WorkflowInfo
 from reference_runtime._worker import Worker, WorkerOptions
 
 log = logging.getLogger("reference_runtime")
@@ -59,7 +59,13 @@ class Runtime:
         schema: str = DEFAULT_SCHEMA,
         db_retry_s: float = 60.0,
         op_timeout_s: float = 30.0,
+        announce_epochs: Announce | None = None,
     ) -> None:
+        """``announce_epochs``, when given, is called inside each claim's transaction with the
+        claimed ``(workflow_id, epoch)`` pairs before the claim commits; an exception rolls the
+        claim back. Use it to hand the new fencing token to resources that check it (an effect
+        sink that refuses lower epochs), so a superseded execution is refused there from the
+        moment its successor's claim takes effect (``_store``, "Announcing epochs")."""
         if not 0 < heartbeat_s < lease_s:
             raise ValueError(f"heartbeat_s ({heartbeat_s}) must be > 0 and < lease_s ({lease_s})")
         if max_concurrency < 1 or poll_s <= 0 or max_recovery_attempts < 0:
@@ -95,6 +101,7 @@ class Runtime:
                 on_change=lambda _state: self._worker.wake(),
             ),
             lease_store=Store(self._lease_db, schema),
+            announce=announce_epochs,
         )
         self._closed = False
         self._close_lock = threading.Lock()
@@ -170,6 +177,10 @@ class Runtime:
 
     def list_steps(self, workflow_id: str) -> list[StepInfo]:
         return self.store.list_steps(workflow_id)
+
+    def list_pending(self, workflow_id: str) -> list[PendingStep]:
+        """The write-ahead records of ``workflow_id``'s resumable steps, by position."""
+        return list(self.store.pending.load(workflow_id).values())
 
     def list_claims(self, workflow_id: str) -> list[ClaimInfo]:
         """Every claim of ``workflow_id`` (who took which epoch, from whom, why), by epoch."""

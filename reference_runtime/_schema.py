@@ -16,7 +16,7 @@ import psycopg
 from reference_runtime._errors import SchemaVersionError
 
 DEFAULT_SCHEMA = "durabench_rt"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _LOCK_KEY = 0x6475726162  # "durab": one key for every schema; migrations are rare and short.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -71,6 +71,20 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE {s}.workflows
         ADD COLUMN IF NOT EXISTS outcome_epoch    bigint,
         ADD COLUMN IF NOT EXISTS outcome_executor text;
+    """,
+    # Write-ahead records of resumable steps (``_pending``): the external reference (e.g. an LLM
+    # provider's response id) a step recorded before waiting on it, at the step's position.
+    4: """
+    CREATE TABLE IF NOT EXISTS {s}.pending_steps (
+        workflow_id  text NOT NULL,
+        seq          integer NOT NULL,
+        name         text NOT NULL,
+        ref          jsonb NOT NULL,
+        executor_id  text NOT NULL,
+        epoch        bigint NOT NULL,
+        recorded_ns  bigint NOT NULL,
+        PRIMARY KEY (workflow_id, seq)
+    );
     """,
 }
 

@@ -5,7 +5,8 @@ For a step called inside a workflow execution:
 2. take the next sequence number;
 3. replay: if a record exists at that position, check its name (else NonDeterminismError) and
    return its output or raise its error, without running the step;
-4. run: call the function, retrying an ``Exception`` ``retries`` times with exponential backoff;
+4. run: call the function (a resumable step with its pending slot bound, ``_pending``),
+   retrying an ``Exception`` ``retries`` times with exponential backoff;
 5. record: encode the output as JSON (else SerializationError, unrecorded) and write the record
    in one fenced round trip (checkpointing on only); then return the JSON round-tripped value,
    so that the first run and every replay see the same value.
@@ -30,6 +31,7 @@ from reference_runtime._errors import (
     SerializationError,
     StepFailedError,
 )
+from reference_runtime._pending import PendingSlot, running_resumable
 from reference_runtime._store import StepRecordRequest
 from reference_runtime._types import JSON, StepInfo
 
@@ -53,6 +55,9 @@ class StepDef:
     name: str
     fn: Callable[..., Any]
     policy: RetryPolicy
+    resumable: bool = False
+    """Runs with a pending slot (``_pending``): it may record an external reference before it
+    waits, and a replay without a final record hands that reference back to it."""
 
 
 # -- JSON ------------------------------------------------------------------------------------------
@@ -117,6 +122,15 @@ def run_with_retries(step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any
             attempt += 1
 
 
+def pending_slot(execution: Execution, seq: int, name: str) -> PendingSlot:
+    """The slot of a resumable step at ``seq``, holding the reference an earlier execution
+    recorded there (its name checked like a replayed step's)."""
+    pending = execution.pending_at(seq)
+    if pending is not None and pending.name != name:
+        raise NonDeterminismError(execution.context.workflow_id, seq, pending.name, name)
+    return PendingSlot(execution, seq, name, None if pending is None else pending.ref)
+
+
 def record(
     execution: Execution, seq: int, name: str, output: str, error: dict[str, str] | None
 ) -> None:
@@ -149,7 +163,11 @@ def call_step(step: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
     if recorded is not None:
         return result_of(recorded)
     try:
-        value = run_with_retries(step, args, kwargs)
+        if step.resumable:
+            with running_resumable(pending_slot(execution, seq, step.name)):
+                value = run_with_retries(step, args, kwargs)
+        else:
+            value = run_with_retries(step, args, kwargs)
     except Exception as exc:
         error = error_record(exc)
         record(execution, seq, step.name, "null", error)

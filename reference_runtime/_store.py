@@ -15,11 +15,20 @@ executor's own (a restart), or its owner's executor lock is gone (its session en
 died; see ``_liveness``). The last is only an accelerator: fencing above never depends on it.
 The claim statement also appends each claim to the ``claims`` log (who, which epoch, from whom,
 why, when) in the same statement, so a claim is never committed without its log row.
+
+Announcing epochs: with an ``announce`` callable, a claim runs in one transaction: the claim
+statement (rows locked, epochs bumped, not yet visible), then ``announce([(workflow_id, epoch),
+...])`` -- e.g. to a side-effect sink that refuses lower epochs (a fencing token) --, then the
+claim log's ``claimed_at`` is set to the time after the announcement and the lease restarts from
+it (an announcement slowed by a loaded machine must not eat the new owner's lease), then commit.
+So every resource that checks the token knows the new epoch before the claim takes effect, and an
+effect a superseded execution got applied was applied before ``claimed_at``. A failed
+announcement rolls the claim back (:class:`FenceAnnouncementError`): nothing is taken.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +36,17 @@ import psycopg
 
 from reference_runtime._db import Database
 from reference_runtime._errors import (
+    FenceAnnouncementError,
     FencedError,
     ReferenceRuntimeError,
     WorkflowCancelledError,
 )
 from reference_runtime._liveness import LIVE_EXECUTORS, lock_namespace
+from reference_runtime._pending import PendingStore
 from reference_runtime._types import Claim, ClaimInfo, StepInfo, WorkflowInfo
+
+Announce = Callable[[Sequence[tuple[str, int]]], None]
+"""Told ``(workflow_id, new epoch)`` pairs inside a claim's transaction, before it commits."""
 
 _NS = "(extract(epoch FROM {col}) * 1000000)::bigint * 1000"
 _WF_COLUMNS = (
@@ -122,6 +136,8 @@ class Store:
         self._claim_sql = _CLAIM.format(s=s, live=LIVE_EXECUTORS)
         self._namespace = lock_namespace(schema)
         self._s = s
+        self.pending = PendingStore(db, s)
+        """Write-ahead records of resumable steps (``_pending``)."""
 
     # -- workflows -----------------------------------------------------------------------------
     def enqueue(
@@ -203,10 +219,12 @@ class Store:
         lease_s: float,
         max_recovery_attempts: int,
         detect: bool = True,
+        announce: Announce | None = None,
     ) -> list[Claim]:
         """Claim up to ``limit`` PENDING workflows: unowned, lease-expired, owned by an executor
         whose session lock is gone (``_liveness``; only with ``detect`` and while our own lock
-        is held), or ours but not held."""
+        is held), or ours but not held. With ``announce``, the new epochs are announced before
+        the claim commits (module doc)."""
         params = {
             "names": list(names),
             "me": executor_id,
@@ -217,8 +235,47 @@ class Store:
             "ns": self._namespace,
             "detect": detect,
         }
-        rows = self.db.run(lambda c: c.execute(self._claim_sql, params).fetchall())
+        if announce is None:
+            rows = self.db.run(lambda c: c.execute(self._claim_sql, params).fetchall())
+        else:
+            failure: list[BaseException] = []
+            rows = self.db.run(lambda c: self._claim_announced_txn(c, params, announce, failure))
+            if failure:
+                raise FenceAnnouncementError(
+                    f"claim rolled back: announcing the new epochs failed: {failure[0]}"
+                ) from failure[0]
         return [Claim(r[0], r[1], list(r[2]), int(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def _claim_announced_txn(
+        self, conn: psycopg.Connection, params: dict[str, Any], announce: Announce,
+        failure: list[BaseException],
+    ) -> list[Any]:
+        failure.clear()
+        with conn.transaction():
+            rows = conn.execute(self._claim_sql, params).fetchall()
+            live = [(str(r[0]), int(r[3])) for r in rows if r[4] == "PENDING"]
+            if not live:
+                return rows
+            try:
+                announce(live)
+            except Exception as exc:
+                failure.append(exc)
+                raise psycopg.Rollback() from exc
+            # The claim takes effect now, not when its statement ran: its log time and its lease
+            # start after the announcement (a slow announcement must not eat the lease).
+            conn.execute(
+                f"""WITH n AS (
+                        SELECT * FROM unnest(%(ids)s::text[], %(eps)s::bigint[]) AS n(id, ep)
+                    ), wf AS (
+                        UPDATE {self._s}.workflows w SET lease_expires_at =
+                            clock_timestamp() + make_interval(secs => %(lease)s)
+                        FROM n WHERE w.workflow_id = n.id AND w.epoch = n.ep)
+                    UPDATE {self._s}.claims c SET claimed_at = clock_timestamp()
+                    FROM n WHERE c.workflow_id = n.id AND c.epoch = n.ep""",
+                {"ids": [w for w, _ in live], "eps": [e for _, e in live],
+                 "lease": params["lease"]},
+            )
+        return [] if failure else rows
 
     def list_claims(self, workflow_id: str) -> list[ClaimInfo]:
         """The claim log of one workflow, oldest epoch first."""

@@ -32,6 +32,21 @@ class StepInfo:
 
 
 @dataclass(frozen=True)
+class PendingStep:
+    """The write-ahead record of a resumable step (``_pending``): the external reference ``ref``
+    it recorded before waiting, by ``executor_id`` at fencing token ``epoch``. ``recorded_ns``
+    is the database's wall clock inside the writing statement."""
+
+    workflow_id: str
+    seq: int
+    name: str
+    ref: JSON
+    executor_id: str
+    epoch: int
+    recorded_ns: int
+
+
+@dataclass(frozen=True)
 class WorkflowInfo:
     """A workflow's status row.
 

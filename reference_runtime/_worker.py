@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from reference_runtime._errors import ReferenceRuntimeError
 from reference_runtime._liveness import SessionLock
-from reference_runtime._store import Store
+from reference_runtime._store import Announce, Store
 from reference_runtime._types import Claim
 
 log = logging.getLogger("reference_runtime")
@@ -60,8 +60,11 @@ class Worker:
         launch: Callable[[Claim], None],
         liveness: SessionLock,
         lease_store: Store | None = None,
+        announce: Announce | None = None,
     ) -> None:
         self._store = store
+        self._announce = announce
+        """Told each claim's new epochs before the claim commits (``Store.claim``)."""
         self._lease_store = store if lease_store is None else lease_store
         """Where heartbeats go (the runtime gives them a connection of their own)."""
         self._liveness = liveness
@@ -120,6 +123,7 @@ class Worker:
             lease_s=self._opts.lease_s,
             max_recovery_attempts=self._opts.max_recovery_attempts,
             detect=self._liveness.trusts_absence,
+            announce=self._announce,
         )
         for claim in claims:
             if claim.status == "DEAD_LETTER":

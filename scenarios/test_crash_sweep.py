@@ -68,7 +68,7 @@ def sweep_specs(sut: str, params: DeepResearchParams, seed: int) -> list[TrialSp
 
 
 def measured_bounds(specs: list[TrialSpec], golden: History, parallel: int) -> list[TrialSpec]:
-    """Deadlines from this machine's measured speed, not a fixed guess (ARCHITECTURE.md,
+    """Deadlines from this machine's measured speed, not a fixed guess (docs/architecture.md,
     Determinism): the golden run's wall time, scaled by how many trials share each core, at
     least the loop's nominal bound. A replacement replays at most the whole loop, so a healthy
     SUT terminates within it however loaded the machine is; a stuck one still fails."""

@@ -27,7 +27,7 @@ def test_kill_recovers(trials: TrialRunner, sut: str, crash: str, policy: str, s
     fig, golden = result.figures, result.history.golden
     assert fig.fault_at_ns is not None, "the kill never fired"
     assert fig.time_to_resume_s is not None and fig.time_to_recover_s is not None
-    if "bounded_waste" in get_sut(sut).promises:  # judged where promised (ARCHITECTURE.md)
+    if "bounded_waste" in get_sut(sut).promises:  # judged where promised (docs/architecture.md)
         assert golden is not None and result.spec.crash_step is not None
         in_flight = golden.step_tokens.get(result.spec.crash_step, 0) if "mid_step" in crash else 0
         assert fig.redundant_tokens is not None and 0 <= fig.redundant_tokens <= in_flight, (

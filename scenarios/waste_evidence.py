@@ -9,7 +9,7 @@ its siblings by creation time (a fan-out starts its children in order).
   (status < 400: a failed call is a retry's cost, not a replay's);
 - ``in_flight(history)``: per workflow, the highest logical step whose LLM call was received at or
   before the fault -- its successor's was not -- unless the workflow was already terminal then
-  (ARCHITECTURE.md, bounded waste); a call of the execution the fault caught (same executor and
+  (docs/architecture.md, bounded_waste); a call of the execution the fault caught (same executor and
   attempt) from a worker that died of the fault was sent before it died even when the provider
   received it just after ``fault_at`` (in transit through the link): it is in flight too -- two
   sibling children of one worker calling at the kill's moment race it otherwise;

@@ -130,6 +130,11 @@ PAUSE_WIRE = replace(trial((led(0, 0.0), led(1, 1.0), led(2, 2.3, responded=2.35
                                    ev("fault_fired", 2.2, worker="w1", detail={"fault": "pause"}),
                                    ev("fault_healed", 4.0))),
                      workflows=(done(5.0, epoch=1, executor="w1"),))
+# Resumable calls: step 2's background response (requested by w1 at 2.0) is retrieved by w2 at
+# 3.0 -- resumed, not called again -- and w2 calls step 3 at 4.0. Nothing is paid twice.
+RESUMED = trial((*FIRST[:2], replace(led(2, 2.0, responded=2.5), resumed_attempt=2,
+                                     resumed_ns=at(3.0)), led(3, 4.0, 2, "w2")),
+                steps=(rec(0, 0.6), rec(1, 1.6), rec(2, 3.1, 2, "w2"), rec(3, 4.6, 2, "w2")))
 
 
 def _check(figures: Figures, expected: dict[str, Any]) -> None:
@@ -178,6 +183,12 @@ CASES: list[tuple[str, History, dict[str, Any]]] = [
     ("response answered before the fault but not delivered is not the frontier", trial(
         (led(0, 0.0), led(1, 1.0, delivered=False, responded=1.5)),
         events=(ev("workflow_started", 0.0), ev("fault_fired", 2.2))), dict(frontier=0)),
+    ("resumed call: resume and recover at its retrieve by the new owner, nothing redundant",
+     RESUMED, dict(tokens_billed=600, redundant_tokens=0, redundant_calls=0, frontier=1,
+                   time_to_resume_s=0.8, time_to_recover_s=0.8)),
+    ("a call resumed by a superseded epoch is not recovery", replace(RESUMED, ledger=(
+        *FIRST[:2], replace(led(2, 2.0, responded=2.5), resumed_attempt=1, resumed_ns=at(3.0)),
+        led(3, 4.0, 2, "w2"))), dict(time_to_recover_s=1.8)),
     ("no golden: no redundancy or delay", replace(CKPT, golden=None), dict(
         redundant_tokens=None, redundant_calls=None, redundant_cost_usd=None,
         completion_delay_s=None, duration_s=5.5, tokens_billed=750)),

@@ -1,4 +1,4 @@
-"""Checkers: pure functions over a trial's history -> verdicts (see ARCHITECTURE.md "Verdicts").
+"""Checkers: pure functions over a trial's history -> verdicts (docs/architecture.md, "Verdicts").
 
 Each property has one module (``terminates``, ``single_outcome``, ``no_replay``,
 ``bounded_waste``, ``output_consistency``, ``effects_once``, ``single_active_execution``) whose

@@ -48,6 +48,8 @@ class Clock:
 
     def ledger(self, e: LedgerEntry) -> str:
         answered = "undelivered" if not e.delivered else f"delivered@{self.at(e.responded_ns)}"
+        if e.resumed_attempt is not None:
+            answered += f" resumed-by-attempt={e.resumed_attempt}"
         return (
             f"ledger {self.at(e.received_ns)} wf={e.workflow_id} step={e.step} "
             f"attempt={e.attempt} executor={e.executor} status={e.status} tokens={e.tokens} "

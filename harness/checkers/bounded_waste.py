@@ -1,8 +1,8 @@
 """bounded_waste: redundant work is at most the work the fault caught in flight.
 
 Only meaningful with checkpointing on (with it off: **unknown**, not promised by such SUTs).
-The yardsticks are the harness's own evidence, never the SUT's records (ARCHITECTURE.md,
-"Evidence"): a runtime that records late, or pays a step twice, cannot widen its own allowance.
+The yardsticks are the harness's own evidence, never the SUT's records (docs/architecture.md,
+"The evidence"): a runtime that records late, or pays a step twice, cannot widen its own allowance.
 
 Precisely, with ``paths = workflow_paths(...)`` naming each workflow the same way in the golden
 and the faulted run:

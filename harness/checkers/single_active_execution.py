@@ -22,7 +22,9 @@ Per workflow, **false** when any of these holds:
    accepted -- a zombie further along than its replacement, which may show no activity at all
    when it only replayed); or a terminal output names (``output["llm_nonces"]``) the nonce of a
    response that a superseded epoch received after the superseding claim (``responded_ns`` later
-   than the claim) -- the superseded execution's work became the outcome.
+   than the claim) -- the superseded execution's work became the outcome -- unless an epoch at
+   least as new as the claim resumed that response (``resumed_attempt``: it retrieved the
+   background response instead of calling again; the answer went to the owner).
 3. Shared token: two different executors wrote with the same epoch.
 4. Unexplained takeover: epoch ``e'`` superseded epoch ``e`` of executor ``X`` while nothing the
    trial did could explain it: no fault had fired at or before the claim bound, and no worker of
@@ -32,8 +34,10 @@ Per workflow, **false** when any of these holds:
    superseded, which is a runtime claiming workflows it does not own.
 
 LLM requests and tool executions a superseded execution makes are waste (bounded_waste), not a
-breach. **unknown** when no workflow of the trial has any write or ledger request (nothing ran);
-otherwise **true**.
+breach; an effect the sink refused (``EffectRecord.fenced``: a newer epoch had been announced, see
+docs/architecture.md, "Fenced side effects") was not applied, so it is no write, and the verdict
+counts such refusals in its details. **unknown** when no workflow of the trial has any write or
+ledger request (nothing ran); otherwise **true**.
 """
 
 from __future__ import annotations
@@ -137,7 +141,9 @@ def _late_outcome(history: History, record: WorkflowRecord, acts: list[_Act],
     used = set(nonces.values()) if isinstance(nonces, Mapping) else set()
     for e in history.trial_ledger():
         claim = None if e.attempt is None else _superseded_at(claims, e.attempt)
-        if (e.workflow_id == wf and e.nonce in used and claim is not None
+        resumed = (claim is not None and e.resumed_attempt is not None
+                   and e.resumed_attempt >= claim.epoch)
+        if (e.workflow_id == wf and e.nonce in used and claim is not None and not resumed
                 and e.responded_ns is not None and e.responded_ns > claim.at_ns):
             return Verdict(PROPERTY, "false",
                            f"{wf}: the outcome uses a response epoch {e.attempt} received after "
@@ -183,6 +189,9 @@ def check(history: History) -> Verdict:
                 return verdict
     if not active:
         return Verdict(PROPERTY, "unknown", "no workflow of this trial wrote or requested anything")
+    refused = sum(1 for f in history.effects if f.fenced)
+    fenced = (f"; the sink's epoch fence refused {refused} effect(s) of superseded executions"
+              if refused else "")
     return Verdict(PROPERTY, "true",
                    f"{active} workflow(s): nothing accepted from a superseded execution, one "
-                   f"executor per epoch, every takeover explained by a fault or a death")
+                   f"executor per epoch, every takeover explained by a fault or a death{fenced}")

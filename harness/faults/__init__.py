@@ -1,4 +1,4 @@
-"""The fault catalog (ARCHITECTURE.md): one fault per file, each with ``inject`` and ``heal``.
+"""The fault catalog (docs/architecture.md): one fault per file, each with ``inject`` and ``heal``.
 
 The registry is a literal dict of each fault with its default parameters; scenarios that need
 other parameters build the dataclass themselves and register it under a name of their own.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from harness.faults._base import (
     Fault,
+    FaultNotLanded,
     FaultTarget,
     FaultUnavailable,
     ShapesWorkers,
@@ -50,6 +51,7 @@ __all__ = [
     "DegradeFault",
     "EvictFault",
     "Fault",
+    "FaultNotLanded",
     "FaultTarget",
     "FaultUnavailable",
     "KillFault",

@@ -33,6 +33,13 @@ class FaultUnavailable(RuntimeError):
     when ``DURABENCH_REQUIRE`` names the fault)."""
 
 
+class FaultNotLanded(FaultUnavailable):
+    """The fault could not land in its window -- a fact about the schedule on this machine, not
+    about the SUT -- and was undone (``str()`` says what the fault did instead). A scenario
+    trial is skipped with the reason (a failure under ``DURABENCH_REQUIRE``); the soak records
+    it and judges its workflows as they ran."""
+
+
 @dataclass(frozen=True)
 class FaultTarget:
     """What a fault may act on."""
@@ -64,6 +71,11 @@ class FaultTarget:
     peer_links: Links | None = None
     """The links of the trial's other workers, when the standbys have links of their own
     (``Recovery.own_links``; ``links`` are then the victim's alone), else None (one shared pair)."""
+    announces_epochs: bool = False
+    """The SUT announces each claim's new epoch to the effect sink before the claim commits
+    (``SutDescription.effect_fencing``): a claim then needs answers from Postgres and the sink."""
+    lock_waits: Callable[[], int] = lambda: 0
+    """How many sessions of the trial's database wait for a lock now (read directly)."""
 
     def proxy(self, link: str) -> str:
         """The Toxiproxy proxy of ``link`` (``postgres``, ``provider`` or a SUT service's name)."""

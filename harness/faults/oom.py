@@ -13,10 +13,11 @@ with ``per_worker`` (the soak, where several workers share a trial) each worker 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.faults._base import FaultTarget, FaultUnavailable, WorkerSetup
+from harness.faults._base import FaultNotLanded, FaultTarget, FaultUnavailable, WorkerSetup
 from harness.workloads import OOM_ARM_ENV
 
 ARM_FILE = "oom.arm"
@@ -50,13 +51,23 @@ class OomFault:
         before = target.worker.oom_kills()
         if before is None:
             raise FaultUnavailable(f"worker {target.worker.name} runs without a memory limit")
-        self.arm_file(target).write_text(str(self.hog_mb))
+        arm = self.arm_file(target)
+        # Into place in one rename: a tool polling the arm must never read it empty (truncated,
+        # not yet written), take it as 0 MiB and consume it without allocating.
+        staged = arm.with_name(arm.name + ".staged")
+        staged.write_text(str(self.hog_mb))
+        os.replace(staged, arm)
         code = target.worker.wait(self.wait_s)
+        if code is None and _disarm(arm):
+            raise FaultNotLanded(
+                f"worker {target.worker.name} ran no tool within {self.wait_s:.0f}s of the oom "
+                "fault being armed (it had no workflow at a tool): disarmed, the worker went on")
+        if code is None:  # its tool took the arm just now: it is allocating
+            code = target.worker.wait(self.wait_s)
         if code is None:
             raise RuntimeError(
-                f"worker {target.worker.name} still alive {self.wait_s:.0f}s after the oom fault "
-                "was armed: the workload never reached its tool"
-            )
+                f"worker {target.worker.name} still alive {self.wait_s:.0f}s after its tool took "
+                "the oom arm: the allocation did not kill it (is the memory limit enforced?)")
         if (target.worker.oom_kills() or 0) <= before:
             raise RuntimeError(
                 f"worker {target.worker.name} exited with code {code}, but no kernel OOM kill "
@@ -64,4 +75,16 @@ class OomFault:
             )
 
     def heal(self, target: FaultTarget) -> None:
-        self.arm_file(target).unlink(missing_ok=True)
+        arm = self.arm_file(target)
+        arm.unlink(missing_ok=True)
+        arm.with_name(arm.name + ".staged").unlink(missing_ok=True)
+
+
+def _disarm(arm: Path) -> bool:
+    """Remove the arm; True when it was still there (no tool took it). The tool reads, then
+    removes it, and allocates only when its own removal succeeded: exactly one side wins."""
+    try:
+        arm.unlink()
+    except FileNotFoundError:
+        return False
+    return True

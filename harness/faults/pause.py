@@ -7,9 +7,12 @@ epoch). Which execution then reaches the store or the effect sink first is a rac
 pins it with the provider's holds (``order``):
 
 - ``zombie_first``: the replacement's first LLM call is held at the provider. The zombie is
-  resumed once that call arrived (the superseding claim is a fact), its own held call is
-  answered, and the replacement stays held until the zombie made a write or a new LLM call
-  after its resume (or ``head_start_s`` passed without either: a fenced zombie does neither).
+  resumed once that call arrived, or once the replacement resumed the zombie's own call
+  (a resumable SUT: it retrieves the background response the zombie waits on, so which of the
+  two records that step first is not pinned), since the superseding claim is then a fact; its
+  own held call is answered, and the replacement stays held until the zombie made a write or a
+  new LLM call after its resume (or ``head_start_s`` passed without either: a fenced zombie
+  does neither).
   Every late write of the zombie therefore lands after the superseding claim and before anything
   the replacement writes. Needs a ``received`` trigger (the zombie is caught mid-call).
 - ``replacement_first``: the zombie is resumed only once the workflow is terminal: the
@@ -30,6 +33,11 @@ pins it with the provider's holds (``order``):
      reaches the store after the superseding claim and before anything of the replacement's;
   4. the standbys' answers are let through once the workflow is terminal (the zombie's outcome
      was accepted) or ``head_start_s`` passed (it was rejected: nothing to see).
+  A SUT that announces each new epoch to the effect sink inside its claim transaction
+  (``FaultTarget.announces_epochs``) needs its answers to claim at all, so steps 2-4 differ: its
+  announcement is held at the sink (the claim has locked the row, uncommitted); the zombie is
+  resumed and its outcome write waits for that row lock (seen in ``pg_stat_activity``, or
+  ``head_start_s`` passed); then the announcement is answered and the claim commits first.
 - ``timed``: stopped for ``duration_s``, whatever happened meanwhile (the order is not pinned:
   for benchmarks, not for verdicts).
 """
@@ -41,7 +49,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from harness.faults._base import FaultTarget, FaultUnavailable
+from harness.faults._base import FaultNotLanded, FaultTarget
 from harness.history import StepRecord
 from harness.net import NotFoundError
 
@@ -53,7 +61,7 @@ HOLD_MS = 600_000
 """A latency toxic this long is a hold: removing it lets everything it kept through at once."""
 
 
-class PauseNotLanded(FaultUnavailable):
+class PauseNotLanded(FaultNotLanded):
     """``outcome_zombie_first``: the last step record was seen too late to be sure that the
     zombie had not yet heard of it (a machine too loaded for ``ack_delay_ms``): skipped with the
     reason, never judged as if the zombie had been stopped before its outcome write."""
@@ -112,26 +120,40 @@ class PauseFault:
         held = provider.add_rule("hold", workflow_id=wid, call=zombie_call + 1)
         try:
             target.worker.signal(signal.SIGSTOP)
-            try:
-                claimed = provider.wait_for(wid, zombie_call + 1, "received",
-                                            self.takeover_timeout_s)  # fmt: skip
-            except TimeoutError as exc:
+            claimed = self._await_replacement(target, zombie_call)
+            if not _older(zombie, claimed):
                 raise RuntimeError(
-                    f"pause: no worker took {wid} over within {self.takeover_timeout_s:.0f}s "
-                    f"while {target.worker.name} was stopped (is there a standby?)"
-                ) from exc
-            if not _older(zombie, claimed.attempt):
-                raise RuntimeError(
-                    f"pause: call {zombie_call + 1} of {wid} came from attempt {claimed.attempt}, "
+                    f"pause: call {zombie_call + 1} of {wid} came from attempt {claimed}, "
                     f"not from a replacement of attempt {zombie}; the zombie_first order needs a "
                     "'received' trigger (the zombie stopped in the middle of its call)"
                 )
             resumed_ns = time.time_ns()
             target.worker.signal(signal.SIGCONT)
             target.release()
-            self._await_zombie(target, zombie=claimed.attempt, after_ns=resumed_ns)
+            self._await_zombie(target, zombie=claimed, after_ns=resumed_ns)
         finally:
             provider.release(held)
+
+    def _await_replacement(self, target: FaultTarget, zombie_call: int) -> int | None:
+        """The replacement's attempt once it acted: its first LLM call arrived (and is held), or
+        -- a SUT that resumes the zombie's call (a background response) instead of making it
+        again -- it retrieved the zombie's call (the ledger's ``resumed_attempt``). In that case
+        the two wait on the same held answer and which one tries to record the step first is
+        not pinned; the zombie's record is fenced either way."""
+        provider = target.env.provider_client()
+        wid = target.workflow_id
+        deadline = time.monotonic() + self.takeover_timeout_s
+        while time.monotonic() < deadline:
+            try:
+                return provider.wait_for(wid, zombie_call + 1, "received", 0.2).attempt
+            except TimeoutError:
+                pass
+            for entry in provider.ledger_json(wid):
+                if entry.get("call") == zombie_call and entry.get("resumed_attempt") is not None:
+                    return int(entry["resumed_attempt"])
+        raise RuntimeError(
+            f"pause: no worker took {wid} over within {self.takeover_timeout_s:.0f}s while "
+            f"{target.worker.name} was stopped (is there a standby?)")
 
     def _await_zombie(self, target: FaultTarget, zombie: int | None, after_ns: int) -> None:
         """Until the zombie (any epoch below the replacement's) wrote a step record or made a
@@ -176,6 +198,9 @@ class PauseFault:
         toxiproxy.remove_toxic(zombie_link, ACK_DELAY)  # into the stopped zombie's socket
         assert self.lease_s is not None
         time.sleep(max(0.0, stopped + self.lease_s + 1.0 - time.time()))
+        if target.announces_epochs:
+            self._zombie_inside_the_claim(target, standby_link, last.epoch)
+            return
         self._hold(target, standby_link, "downstream")
         toxiproxy.remove_toxic(standby_link, STANDBY_HOLD["upstream"])
         self._await_claim(target, last.epoch)
@@ -184,6 +209,36 @@ class PauseFault:
         while time.monotonic() < deadline and not self._terminal(target):
             time.sleep(POLL_S)
         toxiproxy.remove_toxic(standby_link, STANDBY_HOLD["downstream"])
+
+    def _zombie_inside_the_claim(self, target: FaultTarget, standby_link: str,
+                                 zombie: int) -> None:
+        """Step 2-4 for a SUT that announces its epochs inside the claim transaction: the
+        standby's claim needs its answers, so its announcement is held at the sink instead --
+        the claim has locked the row and bumped the epoch, uncommitted. The zombie, resumed,
+        sends its outcome write, which waits for that lock; then the announcement is answered,
+        the claim commits, and the zombie's write is judged against it."""
+        provider = target.env.provider_client()
+        provider.hold_fences(target.workflow_id)
+        try:
+            target.env.toxiproxy().remove_toxic(standby_link, STANDBY_HOLD["upstream"])
+            try:
+                epoch = provider.wait_fence(target.workflow_id, self.takeover_timeout_s)
+            except TimeoutError as exc:
+                raise RuntimeError(
+                    f"pause: no standby announced a claim of {target.workflow_id} within "
+                    f"{self.takeover_timeout_s:.0f}s of its lease expiring while "
+                    f"{target.worker.name} was stopped (is there a standby?)") from exc
+            if epoch <= zombie:
+                raise RuntimeError(f"pause: the announced epoch {epoch} is not newer than the "
+                                   f"zombie's {zombie}")
+            waiting = target.lock_waits()
+            target.worker.signal(signal.SIGCONT)
+            deadline = time.monotonic() + self.head_start_s
+            while time.monotonic() < deadline and target.lock_waits() <= waiting:
+                time.sleep(POLL_S)
+        finally:
+            provider.release_fences(target.workflow_id)
+        self._await_claim(target, zombie)
 
     @staticmethod
     def _hold(target: FaultTarget, proxy: str, stream: str) -> None:

@@ -19,7 +19,11 @@ from harness.bind import port_number, refuse_remote
 from harness.llm._prices import DEFAULT_PRICES, load_prices
 from harness.llm._script import load_script
 from harness.llm._server import bind_socket, serve
-from harness.llm._state import DEFAULT_TOKENS_PER_SECOND, ProviderConfig
+from harness.llm._state import (
+    DEFAULT_RESPONSE_TTL_S,
+    DEFAULT_TOKENS_PER_SECOND,
+    ProviderConfig,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="seed of the response nonces")
     s.add_argument("--tokens-per-second", type=float, default=DEFAULT_TOKENS_PER_SECOND,
                    help="simulated generation speed; 0 = no delay")
+    s.add_argument("--response-ttl", type=float, default=DEFAULT_RESPONSE_TTL_S,
+                   help="seconds a stored Response (Responses API) can be retrieved")
     s.add_argument("--prices", type=Path, help="JSON price table replacing the default one")
     s.add_argument("--run-id", default="adhoc", help="label for sweepers (appears in argv)")
     return parser
@@ -52,6 +58,7 @@ def _config(args: argparse.Namespace) -> ProviderConfig:
         script=load_script(args.script) if args.script else None,
         seed=args.seed,
         tokens_per_second=args.tokens_per_second,
+        response_ttl_s=args.response_ttl,
     )
 
 

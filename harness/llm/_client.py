@@ -17,7 +17,7 @@ from harness.llm._responses import HEADER_ATTEMPT, HEADER_EXECUTOR
 from harness.llm._rules import RuleAction
 from harness.llm._tools import tool_execution_from_json
 
-WaitEvent = Literal["received", "responded", "delivered"]
+WaitEvent = Literal["received", "awaited", "responded", "delivered"]
 
 
 class ProviderClient:
@@ -73,10 +73,32 @@ class ProviderClient:
         """Release and remove every rule."""
         self._json("DELETE", "/control/rules")
 
+    def hold_fences(self, workflow_id: str) -> None:
+        """Hold the next fence announcements for ``workflow_id`` (``_effects``, FenceGate)."""
+        self._json("POST", "/control/fences/hold", json={"workflow_id": workflow_id})
+
+    def release_fences(self, workflow_id: str | None = None) -> None:
+        """Answer the held fence announcements of one workflow (or all); hold no more."""
+        self._json("POST", "/control/fences/release",
+                   json={} if workflow_id is None else {"workflow_id": workflow_id})
+
+    def wait_fence(self, workflow_id: str, timeout_s: float) -> int:
+        """The epoch of the first held announcement for ``workflow_id``; TimeoutError if none."""
+        response = self._call("GET", "/control/fences/wait", timeout_s=timeout_s + 5.0,
+                              params={"workflow_id": workflow_id, "timeout": timeout_s})
+        if response.status_code == 408:
+            raise TimeoutError(f"no fence announcement for {workflow_id} within {timeout_s:g}s")
+        if response.status_code >= 400:
+            raise ProviderRequestError(f"GET /control/fences/wait answered "
+                                       f"{response.status_code}: {response.text}",
+                                       status=response.status_code)
+        return int(response.json()["epoch"])
+
     def wait_for(
         self, workflow_id: str, call: int, event: WaitEvent, timeout_s: float
     ) -> LedgerEntry:
-        """Block until call ``call`` of ``workflow_id`` was received / responded / delivered.
+        """Block until call ``call`` of ``workflow_id`` was received / awaited (its caller waits
+        on it: received, or a background response's first retrieve) / responded / delivered.
 
         Raises TimeoutError when it did not happen within ``timeout_s``, and
         :class:`CallNotDeliveredError` when waiting for ``delivered`` on a call answered but lost.

@@ -4,7 +4,7 @@
 - ``GET /control/rules``    list the rules;
 - ``DELETE /control/rules`` release and remove every rule;
 - ``POST /control/release`` ``{"rule_id": ...}`` or ``{}`` for all: waiting calls continue;
-- ``GET /control/wait?workflow_id=W&call=N&event=received|responded|delivered&timeout=S``
+- ``GET /control/wait?workflow_id=W&call=N&event=received|awaited|responded|delivered&timeout=S``
   long-poll: 200 with the merged ledger entry once the event happened (at once if it already has);
   409 with the entry when ``event=delivered`` can no longer happen (answered, not delivered);
   408 on timeout (default 30 s, at most 600 s). Omitting ``workflow_id`` means calls sent without
@@ -29,7 +29,7 @@ from harness.llm._ledger import LedgerEvent
 from harness.llm._rules import rule_from_json
 from harness.llm._state import PROVIDER_STATE, error_response, json_response
 
-_EVENTS = ("received", "responded", "delivered")
+_EVENTS = ("received", "awaited", "responded", "delivered")
 MAX_WAIT_S = 600.0
 
 
@@ -139,7 +139,52 @@ async def wait(request: web.Request) -> web.Response:
     })
 
 
+async def hold_fences(request: web.Request) -> web.Response:
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return error_response(400, f"invalid JSON body: {exc}")
+    workflow_id = body.get("workflow_id") if isinstance(body, dict) else None
+    if not isinstance(workflow_id, str):
+        return error_response(400, 'holding fence announcements takes {"workflow_id": str}',
+                              param="workflow_id")
+    request.app[PROVIDER_STATE].fence_gate.hold(workflow_id)
+    return json_response(200, {"held": workflow_id})
+
+
+async def release_fences(request: web.Request) -> web.Response:
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return error_response(400, f"invalid JSON body: {exc}")
+    workflow_id = body.get("workflow_id") if isinstance(body, dict) else None
+    if workflow_id is not None and not isinstance(workflow_id, str):
+        return error_response(400, 'release takes {"workflow_id": str}, or {} for every one',
+                              param="workflow_id")
+    return json_response(200, {"released": request.app[PROVIDER_STATE].fence_gate.release(
+        workflow_id)})
+
+
+async def wait_fence(request: web.Request) -> web.Response:
+    workflow_id = request.query.get("workflow_id")
+    try:
+        timeout = min(float(request.query.get("timeout", "30")), MAX_WAIT_S)
+    except ValueError:
+        timeout = math.nan
+    if not workflow_id or not (math.isfinite(timeout) and timeout >= 0):
+        return error_response(400, "wait for a fence takes ?workflow_id=<id>&timeout=<seconds>")
+    epoch = await request.app[PROVIDER_STATE].fence_gate.wait_arrived(workflow_id, timeout)
+    if epoch is None:
+        return error_response(408, f"no held fence announcement for {workflow_id!r} within "
+                              f"{timeout:g}s (hold it first: POST /control/fences/hold)",
+                              type="timeout")
+    return json_response(200, {"workflow_id": workflow_id, "epoch": epoch})
+
+
 def add_control_routes(app: web.Application) -> None:
+    app.router.add_post("/control/fences/hold", hold_fences)
+    app.router.add_post("/control/fences/release", release_fences)
+    app.router.add_get("/control/fences/wait", wait_fence)
     app.router.add_post("/control/rules", add_rule)
     app.router.add_get("/control/rules", list_rules)
     app.router.add_delete("/control/rules", reset_rules)

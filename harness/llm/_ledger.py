@@ -10,6 +10,15 @@ loses no bill. Lifecycle of one request, one fsync'd line per phase (merged by `
 3. ``settled``   — after the write attempt: ``delivered`` true when the whole body was handed to an
    open connection, false otherwise.
 
+A background response (Responses API, ``_responses_api.py``) is received with ``background``
+true; its caller does not wait on the request's connection but by retrieving the response, so its
+first retrieve adds an ``awaited`` line (``awaited_ns``), and the retrieve that hands over the
+finished response settles it. The ``awaited`` event of a wait is that line for a background
+response and ``received`` for any other: the moment from which the caller waits on the answer.
+The first retrieve by a newer execution (``X-Durabench-Attempt`` above the request's) adds a
+``resumed`` line (``resumed_ns``, ``resumed_attempt``): a successor resumed the call instead of
+making it again.
+
 ``call`` numbers requests per ``workflow_id`` (1-based, arrival order; requests without the header
 share the ``null`` workflow's count). A provider restarted on the same file loads the old entries
 and continues both the numbering and the file. Merged entries carry the :class:`LedgerEntry` fields
@@ -30,13 +39,13 @@ from typing import Any, Literal
 from harness.history import LedgerEntry
 from harness.llm._jsonl import JsonlFile
 
-LedgerEvent = Literal["received", "responded", "delivered"]
+LedgerEvent = Literal["received", "awaited", "responded", "delivered"]
 WaitState = Literal["happened", "never", "timeout"]
 _ENTRY_FIELDS = frozenset(f.name for f in fields(LedgerEntry))
 _ORDER = (
     "request_id", "workflow_id", "step", "attempt", "executor", "model", "call", "received_ns",
     "responded_ns", "status", "prompt_tokens", "completion_tokens", "cost_usd", "delivered",
-    "settled", "nonce",
+    "settled", "nonce", "resumed_attempt", "resumed_ns",
 )
 _PENDING = {
     "responded_ns": None, "status": 0, "prompt_tokens": 0, "completion_tokens": 0,
@@ -64,6 +73,8 @@ def entry_from_json(data: Mapping[str, Any]) -> LedgerEntry:
 def _happened(entry: Mapping[str, Any], event: LedgerEvent) -> WaitState | None:
     if event == "received":
         return "happened"
+    if event == "awaited":
+        return "happened" if not entry.get("background") or entry.get("awaited_ns") else None
     if event == "responded":
         return "happened" if entry["responded_ns"] is not None else None
     if entry["delivered"]:
@@ -99,16 +110,22 @@ class Ledger:
 
     def record_received(
         self, *, workflow_id: str | None, step: int | None, attempt: int | None,
-        executor: str | None, model: str, nonce: str,
+        executor: str | None, model: str, nonce: str, background: bool = False,
     ) -> dict[str, Any]:
         """Phase 1: number the call and record it; returns the merged entry."""
         call = self._calls.get(workflow_id, 0) + 1
         self._calls[workflow_id] = call
-        return self._append({
+        line = {
             "phase": "received", "request_id": f"req-{uuid.uuid4().hex}",
             "workflow_id": workflow_id, "step": step, "attempt": attempt, "executor": executor,
             "model": model, "call": call, "nonce": nonce, "received_ns": time.time_ns(),
-        })
+        }
+        return self._append({**line, "background": True} if background else line)
+
+    def record_awaited(self, request_id: str) -> dict[str, Any]:
+        """A background response's caller retrieved it for the first time (module docstring)."""
+        return self._append({"phase": "awaited", "request_id": request_id,
+                             "awaited_ns": time.time_ns()})
 
     def record_responded(
         self, request_id: str, *, status: int, prompt_tokens: int, completion_tokens: int,
@@ -126,6 +143,11 @@ class Ledger:
         return self._append({
             "phase": "settled", "request_id": request_id, "delivered": delivered, "settled": True,
         })
+
+    def record_resumed(self, request_id: str, attempt: int) -> dict[str, Any]:
+        """A newer execution (``attempt``) retrieved a background response (module docstring)."""
+        return self._append({"phase": "resumed", "request_id": request_id,
+                             "resumed_ns": time.time_ns(), "resumed_attempt": attempt})
 
     def entries(self, workflow_id: str | None = None) -> list[dict[str, Any]]:
         """Merged entries in arrival order, optionally of one workflow."""

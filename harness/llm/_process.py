@@ -47,6 +47,7 @@ class ProviderProcess:
         self, *, ledger_path: Path | None = None, script: Path | None = None, seed: int = 0,
         tokens_per_second: float = 5000, run_id: str = "adhoc", log_dir: Path | None = None,
         prices: Path | None = None, start_timeout_s: float = 20.0, stop_grace_s: float = 5.0,
+        response_ttl_s: float | None = None,
     ) -> None:
         self.run_id = run_id
         self._own_dir = log_dir is None
@@ -61,6 +62,8 @@ class ProviderProcess:
         ]
         self._options += ["--script", str(script)] if script else []
         self._options += ["--prices", str(prices)] if prices else []
+        if response_ttl_s is not None:
+            self._options += ["--response-ttl", str(response_ttl_s)]
         self._start_timeout_s = start_timeout_s
         self._stop_grace_s = stop_grace_s
         self._proc: subprocess.Popen[bytes] | None = None

@@ -1,8 +1,10 @@
 """The provider's aiohttp application and its serving loop.
 
-Routes: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /v1/ledger[?workflow_id=]``,
-``POST|GET /v1/effects``, ``POST|GET /v1/tools`` (the tool log, ``_tools.py``),
-``GET /healthz``, and the control API (``_control.py``).
+Routes: ``POST /v1/chat/completions``, ``POST /v1/responses`` and ``GET /v1/responses/{id}`` (the
+Responses API, ``_responses_api.py``), ``GET /v1/models``, ``GET /v1/ledger[?workflow_id=]``,
+``POST|GET /v1/effects``, ``POST /v1/effects/fence`` (fencing tokens, ``_effects.py``),
+``POST|GET /v1/tools`` (the tool log, ``_tools.py``), ``GET /healthz``, and the control API
+(``_control.py``).
 
 Attribution headers read from every chat request (all optional; a workload sends all four):
 ``X-Durabench-Workflow-Id``, ``X-Durabench-Step`` (logical step index, int),
@@ -203,8 +205,31 @@ async def post_effect(request: web.Request) -> web.Response:
         workflow_id=workflow_id if isinstance(workflow_id, str) else None,
         executor=attribution.executor, attempt=attribution.attempt,
     )
+    if record["fenced"]:
+        fence = request.app[PROVIDER_STATE].effects.fence_of(record["workflow_id"])
+        return json_response(200, {"applied": False, "fenced": True, "fence": fence})
     return json_response(200, {"applied": True} if record["applied"]
                          else {"applied": False, "duplicate": True})
+
+
+async def post_effect_fence(request: web.Request) -> web.Response:
+    """Announce new owners' epochs: ``{"fences": [{"workflow_id": str, "epoch": int}]}``."""
+    try:
+        data = json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return error_response(400, f"invalid JSON body: {exc}")
+    fences = data.get("fences") if isinstance(data, dict) else None
+    if not isinstance(fences, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("workflow_id"), str)
+            and isinstance(f.get("epoch"), int) and not isinstance(f.get("epoch"), bool)
+            for f in fences):
+        return error_response(400, 'a fence announcement needs {"fences": [{"workflow_id": str, '
+                                   '"epoch": int}, ...]}', param="fences")
+    state = request.app[PROVIDER_STATE]
+    now = state.effects.fence((f["workflow_id"], f["epoch"]) for f in fences)
+    for f in fences:
+        await state.fence_gate.passage(f["workflow_id"], f["epoch"])
+    return json_response(200, {"fences": now})
 
 
 async def get_effects(request: web.Request) -> web.Response:
@@ -230,8 +255,13 @@ def build_app(config: ProviderConfig) -> web.Application:
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/ledger", ledger)
     app.router.add_post("/v1/effects", post_effect)
+    app.router.add_post("/v1/effects/fence", post_effect_fence)
     app.router.add_get("/v1/effects", get_effects)
     app.router.add_get("/healthz", healthz)
+    # Imported here: the Responses API builds on this module's chat path.
+    from harness.llm._responses_api import add_responses_routes
+
+    add_responses_routes(app)
     add_tool_routes(app, config.ledger_path)
     add_control_routes(app)
     return app

@@ -1,4 +1,5 @@
-"""The provider's state inside its process: config, ledger, effect sink, rules, nonce counter.
+"""The provider's state inside its process: config, ledger, effect sink, rules, stored Responses,
+nonce counter.
 
 One :class:`ProviderState` per aiohttp application, created on startup and closed on cleanup.
 """
@@ -12,14 +13,17 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.llm._effects import EffectSink, effects_path_for
+from harness.llm._effects import EffectSink, FenceGate, effects_path_for
 from harness.llm._ledger import Ledger
 from harness.llm._prices import DEFAULT_PRICES, PriceTable
+from harness.llm._response_store import ResponseStore
 from harness.llm._responses import error_body, nonce_for
 from harness.llm._rules import RuleBook
 from harness.llm._script import Script
 
 DEFAULT_TOKENS_PER_SECOND = 5000.0
+DEFAULT_RESPONSE_TTL_S = 600.0
+"""How long a stored Response (Responses API) can be retrieved: ``--response-ttl``."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class ProviderConfig:
     script: Script | None = None
     seed: int = 0
     tokens_per_second: float = DEFAULT_TOKENS_PER_SECOND
+    response_ttl_s: float = DEFAULT_RESPONSE_TTL_S
 
 
 class ProviderState:
@@ -40,7 +45,9 @@ class ProviderState:
         self.config = config
         self.ledger = Ledger(config.ledger_path)
         self.effects = EffectSink(effects_path_for(config.ledger_path))
+        self.fence_gate = FenceGate()
         self.rules = RuleBook()
+        self.responses = ResponseStore(config.response_ttl_s)
         # Continue the nonce sequence of a reused ledger so nonces stay unique within the file.
         self._nonces = len(self.ledger)
 
@@ -57,6 +64,7 @@ class ProviderState:
         return completion_tokens / tps if tps > 0 else 0.0
 
     def close(self) -> None:
+        self.responses.close()
         self.ledger.close()
         self.effects.close()
 

@@ -1,8 +1,8 @@
 """The tool log: every tool execution a worker started, kept by the provider, outside the workers.
 
 Tools run inside workers, so a worker that re-runs a tool after a crash leaves no trace in the
-ledger. To make tool executions harness evidence (ARCHITECTURE.md, "Evidence"), a worker announces
-each tool execution to the provider before running it and reports when it returned:
+ledger. To make tool executions harness evidence (docs/architecture.md, "The evidence"), a worker
+announces each tool execution to the provider before running it and reports when it returned:
 
 1. ``POST /v1/tools`` with ``{"name": str}`` and the attribution headers
    (``X-Durabench-Workflow-Id``, ``-Step``, ``-Attempt``, ``-Executor``) ->

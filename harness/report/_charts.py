@@ -77,7 +77,7 @@ def _draw_redundant(ax: Any, scenario: str, frame: pd.DataFrame,
         medians = part.groupby(part[column])["redundant_tokens"].median()
         ax.plot([position[v] + nudge for v in medians.index], medians.to_numpy(),
                 marker=style.marker, linestyle=style.linestyle, color=style.colour,
-                markerfacecolor=style.colour if style.linestyle == "-" else "white", label=sut)
+                markerfacecolor="white" if style.linestyle == "--" else style.colour, label=sut)
     ax.set_xticks(range(len(ticks)))
     ax.set_xticklabels([str(int(t)) if column == "crash_step" else str(t) for t in ticks],
                        fontsize=8)
@@ -115,7 +115,7 @@ def redundant_tokens_chart(trials: pd.DataFrame, out_dir: Path) -> Chart | None:
 def _figure_legend(fig: Figure, styles: dict[str, LineStyle]) -> None:
     """One legend for every panel, above them: never on the data."""
     handles = [Line2D([], [], color=st.colour, marker=st.marker, linestyle=st.linestyle,
-                      markerfacecolor=st.colour if st.linestyle == "-" else "white", label=sut)
+                      markerfacecolor="white" if st.linestyle == "--" else st.colour, label=sut)
                for sut, st in styles.items()]
     fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 7), fontsize=9,
                frameon=False)

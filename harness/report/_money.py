@@ -8,6 +8,7 @@ Reads the crash-sweep trials of a results store: trials with a fault and a ``cra
    with its own colour and marker (:mod:`harness.report._styles`; checkpointing-off SUTs dashed).
    Runtimes that waste the same lie on one line: each is nudged sideways by a fraction of a
    point so every marker shows, and the legend sits beside the plot, never on the data.
+   A ``-resume`` SUT (checkpointing + resumable LLM calls) is dash-dotted.
 2. :func:`time_table` -- time compression made visible: every duration of the sweep as measured,
    x ``time_scale`` (the workload params' scale), and calibrated. Runtime overhead (round trips,
    process starts) is not compressed, so on a loaded machine a run takes longer than its compressed
@@ -107,6 +108,21 @@ def sweep_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+RESUME_SUFFIX = "-resume"
+"""A SUT named ``<runtime>-resume`` is ``<runtime>`` with resumable LLM calls (the third mode)."""
+
+
+def _mode_name(sut: str, checkpointing: bool) -> str:
+    """checkpointing "off", "on", or "on + resumable calls" (a ``-resume`` SUT)."""
+    if not checkpointing:
+        return "off"
+    return "on + resumable calls" if sut.endswith(RESUME_SUFFIX) else "on"
+
+
+def _mode(sut: str, part: pd.DataFrame) -> str:
+    return _mode_name(sut, bool(part["checkpointing"].iloc[0]))
+
+
 def _minutes_axis(ax: Any, frame: pd.DataFrame) -> None:
     """A top axis in real-time minutes into the run (golden duration x time scale)."""
     run_min = float(frame["nominal_s"].median()) / 60
@@ -141,7 +157,7 @@ def _draw_lines(ax: Any, frame: pd.DataFrame, styles: dict[str, LineStyle],
         ax.plot(medians.index + nudge, medians.to_numpy(), linestyle=style.linestyle,
                 marker=style.marker, color=style.colour, markersize=6, linewidth=1.6,
                 markerfacecolor="white" if not modes[sut] else style.colour,
-                label=f"{sut} (checkpointing {'on' if modes[sut] else 'off'})")
+                label=f"{sut} (checkpointing {_mode_name(sut, modes[sut])})")
         if len(medians):
             ends.append(float(medians.iloc[-1]))
     ax.set_xlim(0, 100)
@@ -188,7 +204,8 @@ def money_chart(trials: pd.DataFrame, out_dir: Path) -> Chart | None:
                  "conversation, so the cost grows faster than the loop; with checkpointing it "
                  "stays at the step in flight. Runtimes that waste the same overlap: each is "
                  "nudged sideways a little and has its own marker; hollow markers and dashes: "
-                 "checkpointing off.")
+                 "checkpointing off; dash-dotted: checkpointing with resumable calls (a -resume "
+                 "SUT: its step in flight is retrieved from the provider, not paid again).")
 
 
 def _minutes(seconds: float) -> str:
@@ -237,7 +254,7 @@ def _projection_row(sut: str, part: pd.DataFrame, p: Projection) -> tuple[str, .
     per_crash = float(part["redundant_cost_usd"].mean())
     lost_h = float(part["redone_s"].mean()) * float(part["effective_scale"].median()) / 3600
     golden_cost = float((part["cost_usd"] - part["redundant_cost_usd"]).median())
-    mode = "on" if bool(part["checkpointing"].iloc[0]) else "off"
+    mode = _mode(sut, part)
     return (sut, mode, ", ".join(sorted(part["model"].astype(str).unique())),
             f"{run_h * 60:,.1f} min", f"{crashes:,.1f}", usd(per_crash),
             f"${crashes * per_crash:,.2f}", f"{crashes * lost_h:,.1f} h",

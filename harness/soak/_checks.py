@@ -79,6 +79,8 @@ class SoakFigures:
     recoveries: list[FaultRecovery] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
     fault_errors: list[str] = field(default_factory=list)
+    faults_not_landed: list[str] = field(default_factory=list)
+    """Faults that could not land in their window and were undone (not errors, not anomalies)."""
 
     @property
     def clean(self) -> bool:
@@ -224,4 +226,5 @@ def check_soak(history: History, promised: frozenset[str],
     fig.recoveries = [_recovery(s, sliced, life) for s in spans]
     _waste(fig, history, sliced, spans, life)
     fig.fault_errors = [s.error for s in spans if s.error]
+    fig.faults_not_landed = [s.not_landed for s in spans if s.not_landed]
     return fig

@@ -5,8 +5,11 @@ Every fault is recorded as a ``fault_fired`` / ``fault_healed`` pair of harness 
 ``detail`` carries ``fault`` (the kind) and ``fault_id`` (its place in the schedule), so the
 checkers can tell the faults of one soak apart. A fault that could not act (its worker slot had
 no live worker, the fault raised) is still recorded, with ``error`` in its heal event's detail:
-nothing is dropped silently. Two faults on the same worker slot, or of the same shared kind,
-never act at once: the later one waits for the earlier one's heal.
+nothing is dropped silently. A fault that could not land in its window (``FaultNotLanded``: an oom
+armed on a worker that reached no tool) is undone and recorded with ``not_landed`` in its heal
+event: a fact about the schedule, not an error; the workflows are judged as they ran. Two faults
+on the same worker slot, or of the same shared kind, never act at once: the later one waits for
+the earlier one's heal.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from harness.faults import (
     DegradeFault,
     EvictFault,
     Fault,
+    FaultNotLanded,
     FaultTarget,
     KillFault,
     OomFault,
@@ -76,6 +80,9 @@ class Nemesis(threading.Thread):
         self.plan, self.trial, self.t0 = plan, trial, t0
         self.latest_workflow = latest_workflow
         self.errors: list[str] = []
+        self.not_landed: list[str] = []
+        """Faults that could not land in their window (``FaultNotLanded``), with what they did
+        instead: facts about the schedule, reported but not errors."""
         self._threads: list[threading.Thread] = []
         self._halt = threading.Event()
         self._locks: dict[str, threading.Lock] = {}
@@ -125,20 +132,23 @@ class Nemesis(threading.Thread):
     def _fire_now(self, planned: PlannedFault) -> None:
         tag = {"fault": planned.kind, "fault_id": planned.fault_id}
         victim = self._victim(planned)
-        if victim is None:
-            error = f"fault #{planned.fault_id} {planned.kind}: no live worker in its slot"
-            self.errors.append(error)
-            self.trial.events.add("fault_fired", detail={**tag, "error": error})
-            self.trial.events.add("fault_healed", detail={**tag, "error": error})
+        if victim is None:  # its slot's worker is still being replaced: nothing to act on
+            reason = (f"fault #{planned.fault_id} {planned.kind} did not land: no live worker in "
+                      f"its slot within {WORKER_WAIT_S:.0f}s; not fired")
+            self.not_landed.append(reason)
+            self.trial.events.add("fault_fired", detail=tag)
+            self.trial.events.add("fault_healed", detail={**tag, "not_landed": reason})
             return
         fault = build_fault(planned)
         target = FaultTarget(self.trial.env, victim, self.latest_workflow(), self.trial.links,
                              self.trial.trial_dir)  # fmt: skip
         self.trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                               pid=victim.pid, detail={**tag, **planned.params})  # fmt: skip
-        error = ""
+        error = not_landed = ""
         try:
             fault.inject(target)
+        except FaultNotLanded as exc:  # a fact about the schedule: recorded, not an error
+            not_landed = f"fault #{planned.fault_id} {planned.kind} did not land: {exc}"
         except Exception as exc:  # recorded and reported; the soak goes on
             error = f"fault #{planned.fault_id} {planned.kind} failed: {exc}"
         finally:
@@ -146,7 +156,10 @@ class Nemesis(threading.Thread):
                 fault.heal(target)
             except Exception as exc:
                 error = error or f"fault #{planned.fault_id} {planned.kind} heal failed: {exc}"
-            detail = {**tag, "error": error} if error else tag
+            detail = {**tag, "error": error} if error else dict(tag)
+            if not_landed:
+                detail["not_landed"] = not_landed
+                self.not_landed.append(not_landed)
             self.trial.events.add("fault_healed", worker=victim.name, detail=detail)
             if error:
                 self.errors.append(error)

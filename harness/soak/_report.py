@@ -65,6 +65,8 @@ def summary_text(run: SoakRun, fig: SoakFigures) -> str:
     if never:
         lines.append(f"  {never} fault(s) left a workflow that never recovered")
     lines += [f"  fault error: {e}" for e in fig.fault_errors]
+    lines += [f"  fault not landed (undone; a fact about the schedule): {e}"
+              for e in fig.faults_not_landed]
     return "\n".join(lines)
 
 

@@ -30,6 +30,8 @@ class FaultSpan:
     executor: str | None
     error: str
     events: tuple[HarnessEvent, HarnessEvent]
+    not_landed: str = ""
+    """Why the fault did not land and what it did instead (``FaultNotLanded``); "" when it did."""
 
     def overlaps(self, start_ns: int, end_ns: int) -> bool:
         return self.fired_ns <= end_ns and self.healed_ns >= start_ns
@@ -46,7 +48,8 @@ def fault_spans(history: History) -> list[FaultSpan]:
     for fid, f in sorted(fired.items()):
         h = healed.get(fid, replace(f, kind="fault_healed", at_ns=history.ended_ns))
         spans.append(FaultSpan(fid, str(f.detail.get("fault")), f.at_ns, h.at_ns, f.executor,
-                               str(h.detail.get("error", "")), (f, h)))  # fmt: skip
+                               str(h.detail.get("error", "")), (f, h),
+                               str(h.detail.get("not_landed", ""))))  # fmt: skip
     return spans
 
 

@@ -6,7 +6,7 @@ it); the registry (:mod:`harness.sut._registry`) finds SUTs through the entry po
 adapter, and never special-cases a SUT by name: ``reference``, ``reference-nockpt`` and ``plain``
 are registered in durabench's ``pyproject.toml`` exactly like a third party's SUT.
 
-Each SUT declares the properties it promises (ARCHITECTURE.md, Verdicts); only those decide its
+Each SUT declares the properties it promises (docs/architecture.md, Verdicts); only those decide its
 verdict.
 """
 
@@ -16,6 +16,7 @@ from harness.history import PROPERTIES, Property
 from harness.sut._protocol import (
     REQUIRED_ATTRIBUTES,
     ClientContext,
+    EffectFencing,
     RecoversExecutors,
     RecoveryPolicyName,
     ReportsClaims,
@@ -42,7 +43,7 @@ from harness.sut._registry import (
 )
 
 ALL_PROPERTIES: frozenset[Property] = frozenset(PROPERTIES)
-"""Every property of ARCHITECTURE.md: what a SUT that promises everything declares."""
+"""Every property of docs/architecture.md: what a SUT that promises everything declares."""
 
 
 def available_sut_names() -> tuple[str, ...]:
@@ -58,6 +59,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "REQUIRED_ATTRIBUTES",
     "ClientContext",
+    "EffectFencing",
     "RecoversExecutors",
     "RecoveryPolicyName",
     "ReportsClaims",

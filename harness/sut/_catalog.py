@@ -40,6 +40,8 @@ def _entry(name: str) -> dict[str, Any]:
         "durable_store": sut.durable_store,
         "notes": list(description.notes),
         "known_findings": dict(description.known_findings),
+        "effects_fenced": description.effect_fencing.fenced,
+        "effect_fencing": description.effect_fencing.how,
     }
 
 
@@ -59,6 +61,7 @@ def _lines(e: dict[str, Any]) -> list[str]:
         f"  checkpointing: {'on' if e['checkpointing'] else 'off'}; "
         f"twin: {e['twin'] or '(none: it is itself a checkpointing-off baseline)'}",
         f"  durable store (db_crash): {e['durable_store']}",
+        f"  effects fenced: {'yes' if e['effects_fenced'] else 'no'} ({e['effect_fencing']})",
         where,
     ]
     lines += [f"  note: {n}" for n in e["notes"]]

@@ -275,6 +275,25 @@ class ReportsClaims(Protocol):
 
 
 @dataclass(frozen=True)
+class EffectFencing:
+    """Whether the effect sink refuses a superseded execution's effects for this SUT, and how.
+
+    ``fenced``: the SUT announces each new execution's epoch to the sink before the execution
+    takes effect (``POST /v1/effects/fence``), so an effect from a lower epoch is refused once the
+    successor claimed. Otherwise effects are applied once per idempotency key, whichever execution
+    arrives first -- a zombie included -- and ``how`` says why the SUT cannot announce.
+    """
+
+    fenced: bool
+    how: str
+
+
+NOT_FENCED = EffectFencing(
+    False, "the runtime exposes no owner epoch that the adapter could announce to the effect "
+    "sink before a takeover: effects are refused by idempotency key only")
+
+
+@dataclass(frozen=True)
 class SutDescription:
     """What ``durabench suts`` and the report say about a SUT."""
 
@@ -286,6 +305,8 @@ class SutDescription:
     """How it is deployed here, and what the harness plays for it (a supervisor, a resume loop)."""
     known_findings: Mapping[str, str] = field(default_factory=dict)
     """Scenario (or ``scenario::case``) -> the explanation of a known breach of a promise."""
+    effect_fencing: EffectFencing = NOT_FENCED
+    """Whether a superseded execution's effects are refused at the sink (and why not)."""
 
 
 class SystemUnderTest(Protocol):
@@ -299,7 +320,7 @@ class SystemUnderTest(Protocol):
 
     @property
     def promises(self) -> frozenset[Property]:
-        """The properties whose verdicts decide this SUT's verdict (ARCHITECTURE.md)."""
+        """The properties whose verdicts decide this SUT's verdict (docs/architecture.md)."""
         ...
 
     @property

@@ -41,6 +41,7 @@ from harness.history import (
 )
 from harness.sut._protocol import (
     ClientContext,
+    EffectFencing,
     RecoveryPolicyName,
     Service,
     ServiceContext,
@@ -322,6 +323,11 @@ class DbosSut:
             install=INSTALL,
             notes=NOTES,
             known_findings=KNOWN_FINDINGS,
+            effect_fencing=EffectFencing(
+                False,
+                "DBOS hands a dead executor's workflows to another one inside its own recovery "
+                "(Conductor, recover_pending_workflows), and a step learns no owner number it "
+                "could announce before that: effects are refused by idempotency key only"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

@@ -62,6 +62,7 @@ from harness.history import (
 )
 from harness.sut._protocol import (
     ClientContext,
+    EffectFencing,
     RecoveryPolicyName,
     Service,
     ServiceContext,
@@ -393,6 +394,10 @@ class LangGraphSut:
             install=INSTALL,
             notes=NOTES,
             known_findings=KNOWN_FINDINGS if self.checkpointing else {},
+            effect_fencing=EffectFencing(
+                False,
+                "a thread has no owner: the resume loop is the adapter's and LangGraph keeps no"
+                " epoch to announce: effects are refused by idempotency key only"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

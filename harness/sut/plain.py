@@ -41,6 +41,7 @@ from psycopg.types.json import Jsonb
 from harness.history import JSONValue, Outcome, Property, StepRecord, WorkflowRecord
 from harness.sut._protocol import (
     ClientContext,
+    EffectFencing,
     RecoveryPolicyName,
     Service,
     ServiceContext,
@@ -223,6 +224,9 @@ class PlainSut:
                 "stops when it lost it, but a pause between check and call still lets one "
                 "superseded call through; the first execution to finish writes the outcome",
             ),
+            effect_fencing=EffectFencing(
+                False, "the plain baseline keeps no epoch (no fencing at all): effects are "
+                "refused by idempotency key only"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

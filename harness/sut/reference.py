@@ -1,13 +1,19 @@
-"""The ``reference`` and ``reference-nockpt`` SUTs: workloads on ``reference_runtime``.
+"""The ``reference``, ``reference-nockpt`` and ``reference-resume`` SUTs: workloads on
+``reference_runtime``.
 
 Each context call becomes one durable step of the runtime (``llm``, ``tool``, ``effect``), and
-``fan_out`` becomes child workflows. The two SUTs are one runtime with checkpointing on or off.
+``fan_out`` becomes child workflows. The SUTs are one runtime with checkpointing on or off, and,
+for ``reference-resume``, checkpointing on with resumable LLM steps (``llm_resume``): the call
+goes through the Responses API in background mode, its response id is recorded before the step
+waits (``reference_runtime.record_pending_ref``), and an execution that replays the step
+retrieves that response instead of calling again (:func:`llm_resume_step`).
 
-Registered as :data:`REFERENCE` and :data:`REFERENCE_NOCKPT` (entry points ``durabench.suts``).
-Worker side: ``python -m harness.sut.worker --checkpointing on|off ...`` sets the provider URL and
-runs :data:`app` in a runtime worker loop. Harness side: :class:`ReferenceClient` starts
-workflows and reads the runtime's store through its public API (``get_workflow``, ``list_steps``,
-``list_claims``, ...): it reports claims (``ReportsClaims``).
+Registered as :data:`REFERENCE`, :data:`REFERENCE_NOCKPT` and :data:`REFERENCE_RESUME` (entry
+points ``durabench.suts``). Worker side: ``python -m harness.sut.worker --checkpointing on|off
+[--llm chat|responses] ...`` sets the provider URL and runs :data:`app` in a runtime worker loop.
+Harness side: :class:`ReferenceClient` starts workflows and reads the runtime's store through its
+public API (``get_workflow``, ``list_steps``, ``list_claims``, ...): it reports claims
+(``ReportsClaims``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from harness.history import (
 from harness.sut import ALL_PROPERTIES
 from harness.sut._protocol import (
     ClientContext,
+    EffectFencing,
     RecoveryPolicyName,
     Service,
     ServiceContext,
@@ -43,19 +50,35 @@ from harness.workloads import (
     WORKLOADS,
     AgentContext,
     ChildSpec,
+    EffectFencedError,
     LlmReply,
     LlmRequest,
+    ResponseNotReadyError,
+    announce_fences,
     attribution,
+    await_response,
     call_llm,
+    cancel_response,
     post_effect,
     run_tool,
+    start_response,
 )
-from reference_runtime import App, ClaimInfo, Runtime, StepInfo, WorkflowInfo, current_context
+from reference_runtime import (
+    App,
+    ClaimInfo,
+    FencedError,
+    Runtime,
+    StepInfo,
+    WorkflowInfo,
+    current_context,
+    pending_ref,
+    record_pending_ref,
+)
 
 NOCKPT_PROMISES: frozenset[Property] = frozenset(
     {"terminates", "single_outcome", "output_consistency", "effects_once"}
 )
-"""Without step records nothing fences a zombie before its outcome write (ARCHITECTURE.md)."""
+"""Without step records nothing fences a zombie before its outcome write (docs/architecture.md)."""
 
 app = App("durabench-reference")
 
@@ -68,6 +91,8 @@ ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 class _WorkerConfig:
     provider_url: str = ""
     runtime: Runtime | None = None
+    resumable_llm: bool = False
+    """``--llm responses``: LLM steps are resumable background responses (``reference-resume``)."""
 
 
 WORKER = _WorkerConfig()
@@ -86,6 +111,37 @@ def llm_step(step: int, request: dict[str, Any]) -> dict[str, Any]:
     return dict(call_llm(WORKER.provider_url, step, request, _headers(step)))  # type: ignore[arg-type]
 
 
+@app.step(name="llm_resume", retries=4, backoff_s=0.2, backoff_max_s=2.0, resumable=True)
+def llm_resume_step(step: int, request: dict[str, Any]) -> dict[str, Any]:
+    """A resumable LLM step: resume the response this step recorded, else start one, record
+    its id (one fenced write), and wait for it."""
+    headers = _headers(step)
+    known = pending_ref()
+    if isinstance(known, str):
+        reply = _await_or_give_up(step, known, headers)
+        if reply is not None:
+            return dict(reply)
+        # The provider no longer holds it (expired, restarted): call again, and pay again.
+    response_id = start_response(WORKER.provider_url, request, headers)  # type: ignore[arg-type]
+    record_pending_ref(response_id)
+    reply = _await_or_give_up(step, response_id, headers)
+    if reply is None:
+        raise ResponseNotReadyError(f"response {response_id} of step {step} was dropped by the "
+                                    "provider before it could be retrieved")
+    return dict(reply)
+
+
+def _await_or_give_up(step: int, response_id: str, headers: dict[str, str]) -> LlmReply | None:
+    """The response's reply (None: the provider dropped it); past the LLM timeout the response
+    is given up on -- cancelled, its reference cleared so the step's retry starts a new one."""
+    try:
+        return await_response(WORKER.provider_url, step, response_id, headers)
+    except ResponseNotReadyError:
+        cancel_response(WORKER.provider_url, response_id, headers)
+        record_pending_ref(None)
+        raise
+
+
 @app.step(name="tool", retries=4, backoff_s=0.2, backoff_max_s=2.0)
 def tool_step(
     step: int, name: str, arguments: dict[str, Any], latency_s: float, result_tokens: int
@@ -99,8 +155,18 @@ def tool_step(
 
 @app.step(name="effect", retries=4, backoff_s=0.2, backoff_max_s=2.0)
 def effect_step(step: int, name: str, key: str, payload: Any) -> dict[str, Any]:
-    applied = post_effect(WORKER.provider_url, name, key, payload, _headers(step))
+    try:
+        applied = post_effect(WORKER.provider_url, name, key, payload, _headers(step))
+    except EffectFencedError as exc:
+        # The sink knows a newer epoch (announced in its claim): stop like a fenced step write.
+        raise FencedError(str(exc)) from exc
     return {"step": step, "applied": applied}
+
+
+def announce_epochs(fences: Sequence[tuple[str, int]]) -> None:
+    """The runtime's claim hook: the effect sink learns each new epoch before the claim commits,
+    so it refuses a superseded execution's effects from then on (docs/architecture.md)."""
+    announce_fences(WORKER.provider_url, fences)
 
 
 class _ReferenceContext:
@@ -113,6 +179,8 @@ class _ReferenceContext:
         return ctx.workflow_id
 
     def llm(self, step: int, request: LlmRequest) -> LlmReply:
+        if WORKER.resumable_llm:
+            return llm_resume_step(step, dict(request))  # type: ignore[return-value]
         return llm_step(step, dict(request))  # type: ignore[return-value]
 
     def tool(
@@ -156,7 +224,8 @@ for _name in WORKLOADS:
 
 # -- harness side ------------------------------------------------------------------------------
 
-_KINDS: dict[str, StepKind] = {"llm": "llm", "tool": "tool", "effect": "effect"}
+_KINDS: dict[str, StepKind] = {"llm": "llm", "llm_resume": "llm", "tool": "tool",
+                               "effect": "effect"}
 
 
 def step_record(info: StepInfo) -> StepRecord:
@@ -272,12 +341,14 @@ class ReferenceClient:
 
 @dataclass(frozen=True)
 class ReferenceSut:
-    """``reference`` (checkpointing on) or ``reference-nockpt`` (off): one runtime, two modes."""
+    """``reference`` (checkpointing on), ``reference-nockpt`` (off) or ``reference-resume`` (on,
+    LLM steps resumable): one runtime, three modes."""
 
     name: str
     checkpointing: bool
     promises: frozenset[Property]
     twin: str | None = None
+    resumable_llm: bool = False
     recovery_policies: frozenset[RecoveryPolicyName] = frozenset(
         {"restart", "delayed", "standby"}
     )
@@ -288,12 +359,25 @@ class ReferenceSut:
 
     def describe(self) -> SutDescription:
         mode = "checkpointing on" if self.checkpointing else "checkpointing off (re-runs all)"
+        if self.resumable_llm:
+            mode += ", LLM steps resumable (Responses API, background; id recorded first)"
+        notes: tuple[str, ...] = (
+            "leases with heartbeats and fencing epochs; a standby takes over as soon as "
+            "the owner's Postgres session ends (process death), else when its lease "
+            "expires (pause, partition)",)
+        if self.resumable_llm:
+            notes += ("an LLM step records the provider's response id before it waits (one more "
+                      "fenced write per LLM step); a replay retrieves that response instead of "
+                      "calling again, and calls again (paying again) when the provider dropped "
+                      "it",)
         return SutDescription(
             summary=f"reference_runtime (this project), {mode}",
             install="",
-            notes=("leases with heartbeats and fencing epochs; a standby takes over as soon as "
-                   "the owner's Postgres session ends (process death), else when its lease "
-                   "expires (pause, partition)",),
+            notes=notes,
+            effect_fencing=EffectFencing(
+                True, "each claim announces its new epoch to the effect sink inside the claim's "
+                "transaction, before it commits; the sink refuses lower epochs from then on and "
+                "a refused effect stops the execution like a fenced step write"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:
@@ -311,6 +395,7 @@ class ReferenceSut:
             "--poll", str(o.poll_s),
             "--grace", str(o.grace_s),
             "--max-recovery-attempts", str(o.max_recovery_attempts),
+            "--llm", "responses" if self.resumable_llm else "chat",
         )  # fmt: skip
         return WorkerCommand(argv, {ENV_POSTGRES: spec.postgres_url,
                                     ENV_PROVIDER: spec.provider_url})
@@ -325,3 +410,6 @@ REFERENCE = ReferenceSut("reference", checkpointing=True, promises=ALL_PROPERTIE
 REFERENCE_NOCKPT = ReferenceSut("reference-nockpt", checkpointing=False,
                                 promises=NOCKPT_PROMISES, twin=None)
 """Entry point ``durabench.suts: reference-nockpt``."""
+REFERENCE_RESUME = ReferenceSut("reference-resume", checkpointing=True, promises=ALL_PROPERTIES,
+                                twin="reference-nockpt", resumable_llm=True)
+"""Entry point ``durabench.suts: reference-resume``."""

@@ -57,6 +57,7 @@ from harness.history import (
 )
 from harness.sut._protocol import (
     ClientContext,
+    EffectFencing,
     RecoveryPolicyName,
     ServiceCommand,
     ServiceContext,
@@ -514,6 +515,11 @@ class TemporalSut:
             notes=(*NOTES, "timeouts at the default lease: "
                    + TemporalTimeouts.of(WorkerOptions()).summary()),
             known_findings=KNOWN_FINDINGS,
+            effect_fencing=EffectFencing(
+                False,
+                "the server decides when an activity is retried elsewhere; the new attempt's "
+                "number reaches the activity only when it runs, never before the older attempt "
+                "is superseded: effects are refused by idempotency key only"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[TemporalDevServer]:

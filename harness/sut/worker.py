@@ -20,7 +20,7 @@ import sys
 import threading
 from types import FrameType
 
-from harness.sut.reference import ENV_POSTGRES, ENV_PROVIDER, WORKER, app
+from harness.sut.reference import ENV_POSTGRES, ENV_PROVIDER, WORKER, announce_epochs, app
 from harness.workloads import WORKLOADS
 
 ENV_DB_TIMEOUT = "DURABENCH_DB_TIMEOUT_S"
@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, default=0.1)
     p.add_argument("--grace", type=float, default=2.0)
     p.add_argument("--max-recovery-attempts", type=int, default=10)
+    p.add_argument("--llm", choices=("chat", "responses"), default="chat",
+                   help="responses: resumable LLM steps through background responses")
     return p
 
 
@@ -61,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         poll_s=args.poll,
         max_recovery_attempts=args.max_recovery_attempts,
         op_timeout_s=float(os.environ.get(ENV_DB_TIMEOUT, "30")),
+        announce_epochs=announce_epochs,
     )
     WORKER.provider_url = provider
+    WORKER.resumable_llm = args.llm == "responses"
     WORKER.runtime = runtime
     stop = threading.Event()
 

@@ -7,13 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from harness.workloads._background import (
+    ResponseFailedError,
+    ResponseNotReadyError,
+    await_response,
+    cancel_response,
+    start_response,
+)
 from harness.workloads._calls import (
     HEADER_ATTEMPT,
     HEADER_EXECUTOR,
     HEADER_STEP,
     HEADER_WORKFLOW,
     OOM_ARM_ENV,
+    EffectFencedError,
     GarbageResponseError,
+    announce_fences,
     attribution,
     call_llm,
     post_effect,
@@ -65,14 +74,20 @@ __all__ = [
     "AgentContext",
     "ChildSpec",
     "DeepResearchParams",
+    "EffectFencedError",
     "GarbageResponseError",
     "LlmReply",
     "LlmRequest",
     "ResearchParams",
+    "ResponseFailedError",
+    "ResponseNotReadyError",
     "TimeCompression",
     "Workload",
+    "announce_fences",
     "attribution",
+    "await_response",
     "call_llm",
+    "cancel_response",
     "deep_research",
     "get_workload",
     "multi_agent",
@@ -80,4 +95,5 @@ __all__ = [
     "post_effect",
     "research_agent",
     "run_tool",
+    "start_response",
 ]

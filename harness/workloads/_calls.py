@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -169,10 +169,23 @@ def _hog_if_armed(arm: str) -> None:
     del hog
 
 
+class EffectFencedError(Exception):
+    """The effect sink refused an effect: a newer epoch of its workflow was announced (fenced)."""
+
+    def __init__(self, workflow_id: str | None, attempt: str | None, fence: int | None) -> None:
+        super().__init__(
+            f"the effect sink refused workflow {workflow_id!r}'s effect from epoch {attempt}: "
+            f"epoch {fence} owns the workflow now (this execution is superseded)"
+        )
+        self.fence = fence
+
+
 def post_effect(
     provider_url: str, name: str, key: str, payload: JSON, headers: Mapping[str, str]
 ) -> bool:
-    """Deliver a side effect to the provider's effect sink; True when it was applied."""
+    """Deliver a side effect to the provider's effect sink; True when it was applied, False for a
+    duplicate key; :class:`EffectFencedError` when the sink refused it because a newer epoch of the
+    workflow was announced (``announce_fences``)."""
     workflow_id = headers.get(HEADER_WORKFLOW)
     response = httpx.post(
         provider_url.rstrip("/") + "/v1/effects",
@@ -181,4 +194,30 @@ def post_effect(
         timeout=10.0,
     )
     response.raise_for_status()
-    return bool(response.json().get("applied"))
+    body = response.json()
+    if body.get("fenced"):
+        raise EffectFencedError(workflow_id, headers.get(HEADER_ATTEMPT), body.get("fence"))
+    return bool(body.get("applied"))
+
+
+def announce_fences(
+    provider_url: str, fences: Sequence[tuple[str, int]], *, timeout_s: float = 10.0
+) -> None:
+    """Tell the effect sink that each ``(workflow_id, epoch)`` now owns its workflow: from then on
+    it refuses that workflow's effects from lower epochs. Raises ``httpx.HTTPError`` when the sink
+    did not take it (the caller's claim must then not take effect)."""
+    if not fences:
+        return
+    response = _sink(provider_url).post(
+        "/v1/effects/fence",
+        json={"fences": [{"workflow_id": w, "epoch": e} for w, e in fences]},
+        timeout=timeout_s,
+    )
+    response.raise_for_status()
+
+
+@lru_cache(maxsize=4)
+def _sink(provider_url: str) -> httpx.Client:
+    """One kept-alive client per sink: a claim waits for its announcement, so it must not pay
+    for a new client (an SSL context) and a new connection each time."""
+    return httpx.Client(base_url=provider_url.rstrip("/"))

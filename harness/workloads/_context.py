@@ -4,7 +4,7 @@ A workload is an agent program written once. It never talks to a durable runtime
 calls ``ctx.llm(...)``, ``ctx.tool(...)``, ``ctx.effect(...)`` and ``ctx.fan_out(...)``, and each
 SUT adapter (``harness/sut/``) makes those calls durable its own way. Every call names the
 workload's **logical step index**, which the adapter forwards to the provider as
-``X-Durabench-Step`` so the ledger alone can place progress (see ARCHITECTURE.md, Figures).
+``X-Durabench-Step`` so the ledger alone can place progress (docs/architecture.md, Figures).
 
 Everything that crosses the protocol is JSON, because a durable runtime stores it.
 """

@@ -77,6 +77,22 @@ CASES: list[tuple[str, History, Validity, str]] = [
         workflows=(wfrec(epoch=2, executor="w2", updated=6.5, output=output(
             {0: "n0a1", 1: "n1a1", 2: "n2a2", 3: "zombie-3"})),)),
      "false", "the outcome uses a response epoch 1 received after epoch 2"),
+    # A resumable SUT: epoch 1's background response, finished after the takeover, was
+    # retrieved by epoch 2 (the ledger's resumed_attempt): the owner's answer, no breach.
+    ("a response resumed by the new owner is its own", with_(
+        CRASH, ledger=(*CRASH.ledger, replace(
+            led(3, 2.9, attempt=1, executor="w1", responded=3.4, nonce="resumed-3"),
+            resumed_attempt=2)),
+        workflows=(wfrec(epoch=2, executor="w2", updated=6.5, output=output(
+            {0: "n0a1", 1: "n1a1", 2: "n2a2", 3: "resumed-3"})),)),
+     "true", "nothing accepted"),
+    ("... but not when only a superseded epoch retrieved it", with_(
+        CRASH, ledger=(*CRASH.ledger, replace(
+            led(3, 2.9, attempt=1, executor="w1", responded=3.4, nonce="resumed-3"),
+            resumed_attempt=None)),
+        workflows=(wfrec(epoch=2, executor="w2", updated=6.5, output=output(
+            {0: "n0a1", 1: "n1a1", 2: "n2a2", 3: "resumed-3"})),)),
+     "false", "the outcome uses a response epoch 1 received after epoch 2"),
     # ... or its outcome write carries its own epoch (the SUT records the outcome's writer):
     # a zombie that recorded every step before it was paused, resumed after a takeover by a
     # replacement that only replayed, and wrote the outcome.

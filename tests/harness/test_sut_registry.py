@@ -25,11 +25,13 @@ def test_the_built_in_suts_are_registered_like_a_third_party_s() -> None:
     regs = registrations()
     for name, value in [("reference", "harness.sut.reference:REFERENCE"),
                         ("reference-nockpt", "harness.sut.reference:REFERENCE_NOCKPT"),
+                        ("reference-resume", "harness.sut.reference:REFERENCE_RESUME"),
                         ("plain", "harness.sut.plain:PLAIN")]:  # fmt: skip
         assert regs[name].value == value and regs[name].distribution == "durabench"
         sut = get_sut(name)
         assert sut.name == name and all(hasattr(sut, a) for a in REQUIRED_ATTRIBUTES)
     assert get_sut("reference").twin == "reference-nockpt"
+    assert get_sut("reference-resume").twin == "reference-nockpt"
     assert get_sut("plain").promises == {"terminates", "single_outcome", "effects_once"}
     assert {"reference", "reference-nockpt", "plain"} <= set(available_sut_names())
 

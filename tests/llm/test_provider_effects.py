@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from harness.llm import ProviderClient, ProviderProcess
+from harness.llm._effects import EffectSink
 
 
 def test_first_delivery_applies_later_ones_are_duplicates(
@@ -31,3 +34,64 @@ def test_effect_without_key_is_rejected(provider: ProviderProcess) -> None:
     response = httpx.post(provider.url + "/v1/effects", json={"name": "x"}, timeout=5)
     assert response.status_code == 400
     assert "key" in response.json()["error"]["message"]
+
+
+def test_an_announced_epoch_fences_lower_ones_whoever_arrives_first(
+    provider: ProviderProcess, client: ProviderClient, workflow_id: str
+) -> None:
+    url = provider.url
+    body = {"key": f"{workflow_id}-pub", "name": "publish", "workflow_id": workflow_id}
+
+    def deliver(attempt: int) -> dict[str, object]:
+        headers = {"X-Durabench-Executor": f"w{attempt}", "X-Durabench-Attempt": str(attempt)}
+        return dict(httpx.post(url + "/v1/effects", json=body, headers=headers, timeout=5).json())
+
+    announced = httpx.post(url + "/v1/effects/fence", timeout=5,
+                           json={"fences": [{"workflow_id": workflow_id, "epoch": 2}]})
+    assert announced.json() == {"fences": {workflow_id: 2}}
+    # the zombie (epoch 1) arrives before its successor sent anything: refused all the same
+    assert deliver(1) == {"applied": False, "fenced": True, "fence": 2}
+    assert deliver(2) == {"applied": True}
+    lower = httpx.post(url + "/v1/effects/fence", timeout=5,
+                       json={"fences": [{"workflow_id": workflow_id, "epoch": 1}]})
+    assert lower.json() == {"fences": {workflow_id: 2}}, "a fence never moves down"
+    records = client.effects(workflow_id)
+    assert [(r.attempt, r.applied, r.fenced) for r in records] == [(1, False, True),
+                                                                   (2, True, False)]
+
+
+def test_without_an_announced_epoch_effects_are_judged_by_key_alone(
+    provider: ProviderProcess, workflow_id: str
+) -> None:
+    body = {"key": f"{workflow_id}-k", "name": "publish", "workflow_id": workflow_id}
+    other = {"fences": [{"workflow_id": workflow_id + "-other", "epoch": 9}]}
+    httpx.post(provider.url + "/v1/effects/fence", json=other, timeout=5).raise_for_status()
+    first = httpx.post(provider.url + "/v1/effects", json=body, timeout=5,
+                       headers={"X-Durabench-Attempt": "1"})
+    assert first.json() == {"applied": True}
+
+
+def test_a_fence_announcement_needs_workflow_ids_and_integer_epochs(
+    provider: ProviderProcess,
+) -> None:
+    for bad in ({}, {"fences": [{"workflow_id": "w", "epoch": "2"}]},
+                {"fences": [{"epoch": 2}]}, {"fences": [{"workflow_id": "w", "epoch": True}]}):
+        response = httpx.post(provider.url + "/v1/effects/fence", json=bad, timeout=5)
+        assert response.status_code == 400, bad
+        assert "fences" in response.json()["error"]["message"]
+
+
+def test_fences_survive_a_reopened_sink(tmp_path: Path) -> None:
+    sink = EffectSink(tmp_path / "l.effects.jsonl")
+    sink.fence([("w", 3)])
+    sink.deliver(key="k", name="n", workflow_id="w", payload=None, executor="a", attempt=3)
+    sink.close()
+    again = EffectSink(tmp_path / "l.effects.jsonl")
+    try:
+        assert again.fence_of("w") == 3
+        late = again.deliver(key="k2", name="n", workflow_id="w", payload=None, executor="z",
+                             attempt=2)
+        assert (late["applied"], late["fenced"]) == (False, True)
+        assert [r["key"] for r in again.records("w")] == ["k", "k2"], "fence lines are no records"
+    finally:
+        again.close()

@@ -16,7 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reference_runtime import App, StepFailedError, WorkflowFailedError, current_context
+from reference_runtime import (
+    App,
+    StepFailedError,
+    WorkflowFailedError,
+    current_context,
+    pending_ref,
+    record_pending_ref,
+)
 
 app = App("reference-runtime-tests")
 
@@ -66,6 +73,36 @@ def gated(path: str) -> list[Any]:
     third = mark(path, "s3")
     ctx = current_context()
     return [first, second, third, ctx.executor_id if ctx else None]
+
+
+@app.step(resumable=True)
+def external_job(path: str) -> str:
+    """Starts a job outside the process (a file ``<dir>/jobs/<id>``), records its id before
+    waiting for ``<dir>/go``; a replay resumes the recorded job while its file is there, and
+    starts a new one when it is gone (the outside world dropped it)."""
+    ctx = current_context()
+    jobs = Path(path) / "jobs"
+    known = pending_ref()
+    if isinstance(known, str) and (jobs / known).exists():
+        _log(path, f"resumed-{known}")
+        job = known
+    else:
+        job = f"job{ctx.epoch if ctx else 0}"
+        jobs.mkdir(exist_ok=True)
+        (jobs / job).touch()
+        record_pending_ref(job)
+        _log(path, f"started-{job}")
+    deadline = time.monotonic() + 60
+    while not (Path(path) / "go").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}/go never appeared")
+        time.sleep(0.02)
+    return job
+
+
+@app.workflow()
+def resumable_job(path: str) -> list[str]:
+    return [mark(path, "s1"), external_job(path), mark(path, "s3")]
 
 
 @app.workflow()

@@ -12,6 +12,7 @@ from harness.env.postgres import EmbeddedPostgres, free_port
 from reference_runtime import (
     SCHEMA_VERSION,
     App,
+    FenceAnnouncementError,
     FencedError,
     Runtime,
     SchemaVersionError,
@@ -204,3 +205,42 @@ def test_a_worker_never_claims_a_workflow_it_is_running_even_after_its_lease_exp
     # A restarted worker with the same executor id holds nothing yet: it recovers its workflow.
     again = store.claim(held=[], **claim)  # type: ignore[arg-type]
     assert [(c.workflow_id, c.epoch) for c in again] == [("held-wf", first[0].epoch + 1)]
+
+
+def test_a_claim_announces_its_epochs_before_it_commits_and_a_failed_announcement_undoes_it(
+    make_runtime: RuntimeFactory, pg_url: str, schema: str
+) -> None:
+    rt = make_runtime()
+    rt.start_workflow(apps.branching, "x", workflow_id="f")
+    seen: list[tuple[list[tuple[str, int]], tuple[str, int] | None, int]] = []
+
+    def announce(fences: object) -> None:
+        pairs = list(fences)  # type: ignore[call-overload]
+        # from another session the claim is not visible yet: the row still shows the old epoch
+        row = sql(pg_url, f"SELECT executor_id, epoch FROM {schema}.workflows "
+                          "WHERE workflow_id = 'f'")
+        seen.append((pairs, row[0] if row else None, time.time_ns()))
+        time.sleep(0.5)  # a slow announcement (a loaded machine): the lease must not lose it
+
+    def refuse(fences: object) -> None:
+        raise OSError("the sink is unreachable")
+
+    claim_args = {"names": [apps.branching.__name__], "held": [], "limit": 1, "lease_s": 30,
+                  "max_recovery_attempts": 10, "detect": False}
+    with pytest.raises(FenceAnnouncementError, match="sink is unreachable"):
+        rt.store.claim("taker", **claim_args, announce=refuse)  # type: ignore[arg-type]
+    info = rt.get_workflow("f")
+    assert info is not None and (info.executor_id, info.epoch) == (None, 0), "rolled back"
+    assert rt.list_claims("f") == []
+
+    (claim,) = rt.store.claim("taker", **claim_args, announce=announce)  # type: ignore[arg-type]
+    assert claim.epoch == 1
+    ((pairs, row, announced_ns),) = seen
+    assert pairs == [("f", 1)]
+    assert row == (None, 0), "the announcement came before the claim was committed"
+    (logged,) = rt.list_claims("f")
+    assert logged.claimed_ns >= announced_ns // 1000 * 1000, "claimed_at is after the announcement"
+    ((lease_left_s,),) = sql(pg_url, f"""SELECT extract(epoch FROM lease_expires_at - claimed_at)
+        FROM {schema}.workflows w JOIN {schema}.claims c USING (workflow_id)
+        WHERE w.workflow_id = 'f' AND c.epoch = 1""")
+    assert float(lease_left_s) >= 29.99, "the lease starts when the claim takes effect"

@@ -3,8 +3,8 @@
 The matrix is kill x {reference, reference-nockpt} x 3 triggers x 2 recoveries x 3 seeds (36
 trials) of a 6-turn research agent (logical steps 0..7). Each trial's history is simulated on a
 clock (calls, step records, fault, recovery) and every figure is derived from that history with the
-definitions in ARCHITECTURE.md, so figures, histories and charts agree. Without checkpointing the
-recovered worker redoes every step, so redundant tokens grow with the crash step.
+definitions in docs/architecture.md, so figures, histories and charts agree. Without
+checkpointing the recovered worker redoes every step, so redundant tokens grow with the crash step.
 
 Regenerate the committed file with ``python tests/report/fixture_results.py``.
 """

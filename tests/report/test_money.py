@@ -97,3 +97,18 @@ def test_every_runtime_has_its_own_colour_and_marker_and_twins_never_share_one()
     assert styles["reference"].colour != styles["reference-nockpt"].colour
     assert {s: st.linestyle for s, st in styles.items()} == {
         s: "-" if on else "--" for s, on in modes.items()}
+
+
+def test_the_third_mode_has_its_own_line_and_row(sweep: Path, tmp_path: Path) -> None:
+    """reference-resume (checkpointing + resumable calls) beside reference and its twin."""
+    lines = [_line("reference-resume", f, 0.0, 0.0) for f in (0.1, 0.5, 0.9)]
+    with sweep.open("a") as out:
+        out.write("".join(json.dumps(line) + "\n" for line in lines))
+    trials = load_results([sweep]).trials
+    table = projection_table(trials, Projection())
+    assert table is not None
+    rows = {row[0]: row for row in table.rows}
+    assert [rows[s][1] for s in ("reference-nockpt", "reference", "reference-resume")] == [
+        "off", "on", "on + resumable calls"]
+    assert rows["reference-resume"][6] == "$0.00"
+    assert money_chart(trials, tmp_path) is not None

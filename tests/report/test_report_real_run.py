@@ -110,8 +110,8 @@ def test_a_failed_trial_is_named_with_its_property_and_timeline(tmp_path: Path,
 
 
 def test_the_gate_counts_each_trial_once_and_passes_a_healthy_run() -> None:
-    """time_to_recover follows ARCHITECTURE.md: the db_crash trials the worker rode out have one,
-    so a time-to-recover limit judges them instead of failing them as never recovered."""
+    """time_to_recover follows docs/architecture.md: the db_crash trials the worker rode out
+    have one, so a time-to-recover limit judges them instead of failing them as never recovered."""
     trials = load_results([REAL_RUN]).trials
     result = evaluate_gate(trials, GateLimits(max_ttr_p95=60.0))
     assert result.trials == len(trials) == 28
