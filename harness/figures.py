@@ -85,22 +85,38 @@ what its execution does before the heal is not a sign of life (requests already 
 
 @dataclass(frozen=True)
 class Figures:
-    """Per-trial figures; see the module docstring for the exact definitions."""
+    """Per-trial figures; the module docstring gives the exact definitions, summed up here."""
 
     tokens_billed: int
+    """Tokens the provider billed for the trial's workflows, every ledger entry counted."""
     calls: int
+    """LLM requests of the trial's workflows (rejected ones included)."""
     cost_usd: float
+    """Dollars billed for them at the model's list price."""
     redundant_tokens: int | None
+    """tokens_billed - the golden run's; None without a golden run."""
     redundant_calls: int | None
+    """calls - the golden run's; None without a golden run."""
     redundant_cost_usd: float | None
+    """cost_usd - the golden run's; None without a golden run."""
     fault_at_ns: int | None
+    """When the first fault fired; None when none did."""
     frontier: int | None
+    """The first root's highest logical step answered and delivered at or before the fault;
+    -1 when none was; None when no fault fired."""
     time_to_resume_s: float | None
+    """Fault to the first live activity (an execution the fault does not hold); None: none."""
     time_to_recover_s: float | None
+    """Fault to the first live, answered request beyond the frontier by the completing
+    execution (else its terminal update); >= time_to_resume_s; None: a root never finished."""
     completion_delay_s: float | None
+    """duration_s - the golden run's duration (two separate runs: may be negative)."""
     duration_s: float | None
+    """First workflow start to the last root's terminal update; None: a root never finished."""
     tool_executions: int = 0
+    """Tool executions in the provider's tool log (started, finished or not)."""
     redundant_tool_calls: int | None = None
+    """tool_executions - the golden run's; None when that is unknown."""
 
     def as_json(self) -> dict[str, JSONValue]:
         return dataclasses.asdict(self)

@@ -6,7 +6,10 @@ scenarios built on several faults or on long loops -- crash_sweep, fanout, ... -
 tables further down). Each cell holds, over that scenario's trials of that SUT:
 
 - the median redundant tokens and the median redundant dollars;
-- time to recover p50 and n (the trials it is over);
+- time to recover p50 and n (the trials it is over); when the fault lasted a while (its median
+  window, fault to heal, from the trials' histories, is 1 s or more: a database restart, a
+  partition), that window too, so "recover 12 s" reads against "fault lasted 11.5 s": a runtime
+  that needs its store to go on cannot recover before the store is back;
 - a verdict mark: ``ok`` every promised verdict true; ``FALSE: <property>`` / ``UNKNOWN:
   <property>`` naming what broke; ``known finding seen`` when one of the cell's trials was an
   expected failure of this run (a SUT's known finding); ``not promised`` when the SUT promises
@@ -31,7 +34,11 @@ import pandas as pd
 from harness.report._display import DisplayTable, seconds, tokens, usd
 from harness.report._tables import has_fault, quantile, verdict_columns
 
-__all__ = ["FAULT_FAMILIES", "matrix_display", "sut_order"]
+__all__ = ["FAULT_FAMILIES", "WINDOW_COLUMN", "fault_windows", "matrix_display", "sut_order"]
+
+WINDOW_COLUMN = "fault_window_s"
+"""Seconds from the fault to its (last) heal, from each trial's stored history."""
+SHOWN_WINDOW_S = 1.0
 
 FAULT_FAMILIES: tuple[str, ...] = (
     "kill", "evict", "oom", "pause", "db_crash", "partition", "degrade", "provider_errors",
@@ -92,6 +99,27 @@ def _verdict_mark(cell: pd.DataFrame, expected: frozenset[str]) -> str:
     return "; ".join(marks)
 
 
+def fault_windows(histories: Sequence[Mapping[str, Any] | None]) -> list[float]:
+    """Per trial, seconds from its fault to its last heal (NaN without a history or a heal)."""
+    from harness.history import history_from_json  # lazily: a store's rows need no history
+
+    windows = []
+    for raw in histories:
+        history = None if raw is None else history_from_json(raw)
+        fired = None if history is None else history.fault_at_ns
+        healed = None if history is None else history.healed_ns
+        windows.append(math.nan if fired is None or healed is None or healed < fired
+                       else (healed - fired) / 1e9)
+    return windows
+
+
+def _window(figures: pd.DataFrame) -> str:
+    if WINDOW_COLUMN not in figures.columns:
+        return ""
+    window = quantile(figures[WINDOW_COLUMN], 0.5)
+    return "" if math.isnan(window) or window < SHOWN_WINDOW_S else f"fault lasted {window:.1f} s"
+
+
 def _cell(cell: pd.DataFrame, figures: pd.DataFrame, expected: frozenset[str]) -> str:
     ttr = quantile(figures["time_to_recover_s"], 0.5)
     never = int(figures["time_to_recover_s"].isna().sum())
@@ -100,9 +128,10 @@ def _cell(cell: pd.DataFrame, figures: pd.DataFrame, expected: frozenset[str]) -
         f"{usd(quantile(figures['redundant_cost_usd'], 0.5))}",
         f"recover {seconds(ttr) if not math.isnan(ttr) else 'n/a'}, n={len(figures)}"
         + (f" ({never} never)" if never else ""),
+        _window(figures),
         _verdict_mark(cell, expected),
     ]
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)
 
 
 def matrix_display(trials: pd.DataFrame, expected_failures: Sequence[str] = ()
@@ -141,7 +170,9 @@ def matrix_display(trials: pd.DataFrame, expected_failures: Sequence[str] = ()
     return DisplayTable(
         "What a fault costs, per runtime", tuple(headers), tuple(rows),
         "Each cell: median redundant tokens / dollars of a trial; time to recover p50 over n "
-        "trials; the verdicts (ok: every promised verdict true). (on)/(off): checkpointing; "
+        "trials; how long the fault lasted (median, fault to heal) when 1 s or more: a runtime "
+        "that needs its store to go on recovers only after it is back; the verdicts (ok: "
+        "every promised verdict true). (on)/(off): checkpointing; "
         "(on + resumable calls): checkpointing, and the LLM call in flight is retrieved, not "
         "paid again. "
         "Columns are the scenarios named after one fault; *: figures over the cases every runtime "

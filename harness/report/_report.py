@@ -33,7 +33,7 @@ from harness.report._display import (
 )
 from harness.report._glossary import GLOSSARY
 from harness.report._headline import headline
-from harness.report._matrix import matrix_display
+from harness.report._matrix import WINDOW_COLUMN, fault_windows, matrix_display
 from harness.report._money import Projection, money_section
 from harness.report._overview import Overview, overview
 from harness.report._page import ReportPage, join_meta, render_html, render_markdown
@@ -154,7 +154,10 @@ def write_report(results: LoadedResults, out_dir: str | Path,
         tables=_tables(results, first), charts=charts, chart_notes=notes,
         status=run_status(results.trials, timelines), money_charts=money,
         top_tables=money_tables, markdown_tables=MARKDOWN_TABLES, overview=first,
-        matrix=matrix_display(results.trials, first.expected_trials), glossary=GLOSSARY)
+        matrix=matrix_display(
+            results.trials.assign(**{WINDOW_COLUMN: fault_windows(results.histories)}),
+            first.expected_trials),
+        glossary=GLOSSARY)
     index_html = out / "index.html"
     index_html.write_text(render_html(page), encoding="utf-8")
     summary_md = out / "summary.md"

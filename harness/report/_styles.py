@@ -22,11 +22,15 @@ _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 
+LineKind = Literal["-", "--", "-."]
+"""Solid: checkpointing on; dashed: off; dash-dotted: on, with resumable calls (``-resume``)."""
+
+
 @dataclass(frozen=True)
 class LineStyle:
     colour: str
     marker: str
-    linestyle: Literal["-", "--", "-."]
+    linestyle: LineKind
 
 
 def runtime_styles(suts: Iterable[str], checkpointing: Mapping[str, bool]
@@ -38,7 +42,7 @@ def runtime_styles(suts: Iterable[str], checkpointing: Mapping[str, bool]
             for i, sut in enumerate(ordered)}
 
 
-def _linestyle(sut: str, checkpointing: bool) -> Literal["-", "--", "-."]:
+def _linestyle(sut: str, checkpointing: bool) -> LineKind:
     """Solid on, dashed off, dash-dotted for checkpointing with resumable calls (``-resume``)."""
     if not checkpointing:
         return "--"

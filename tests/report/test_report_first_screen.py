@@ -93,3 +93,18 @@ def test_an_old_store_says_not_recorded(example: pd.DataFrame) -> None:
 def test_the_embedded_toxiproxy_is_named_as_such(example: pd.DataFrame) -> None:
     first = overview(example.assign(toxiproxy="embedded"), [])
     assert "Toxiproxy embedded (the built-in stand-in, not the real server)" in first.environment
+
+
+def test_a_long_fault_window_is_shown_beside_time_to_recover(example: pd.DataFrame) -> None:
+    from harness.report._matrix import WINDOW_COLUMN, fault_windows
+
+    results = load_results([EXAMPLE])
+    windows = fault_windows(results.histories)
+    assert len(windows) == len(example)
+    assert all(w >= 0 for w in windows if w == w)  # NaN: no heal recorded
+    long_db = example.assign(**{WINDOW_COLUMN: [
+        11.5 if s == "db_crash" else 0.2 for s in example["scenario"]]})
+    table = matrix_display(long_db)
+    assert table is not None
+    assert "fault lasted 11.5 s" in _cell(table.rows, table.headers, "reference", "db_crash")
+    assert "fault lasted" not in _cell(table.rows, table.headers, "reference", "kill")
