@@ -58,10 +58,16 @@ class OomFault:
         staged.write_text(str(self.hog_mb))
         os.replace(staged, arm)
         code = target.worker.wait(self.wait_s)
-        if code is None and _disarm(arm):
+        if _disarm(arm):  # no tool took the arm: the fault never reached the workload
+            if code is None:
+                raise FaultNotLanded(
+                    f"worker {target.worker.name} ran no tool within {self.wait_s:.0f}s of the "
+                    "oom fault being armed (it had no workflow at a tool): disarmed, the worker "
+                    "went on")
             raise FaultNotLanded(
-                f"worker {target.worker.name} ran no tool within {self.wait_s:.0f}s of the oom "
-                "fault being armed (it had no workflow at a tool): disarmed, the worker went on")
+                f"worker {target.worker.name} exited (code {code}) before any tool took the oom "
+                "arm -- another fault or its own start failing, e.g. during a Postgres outage: "
+                "disarmed, its replacement runs unarmed")
         if code is None:  # its tool took the arm just now: it is allocating
             code = target.worker.wait(self.wait_s)
         if code is None:

@@ -74,3 +74,39 @@ def test_an_arm_taken_without_a_kill_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="took the oom arm") as caught:
         fault.inject(target)
     assert not isinstance(caught.value, FaultNotLanded)
+
+
+def test_a_worker_that_died_before_any_tool_took_the_arm_is_a_fault_that_did_not_land(
+    tmp_path: Path,
+) -> None:
+    """A worker that exits for another reason (its start failed during a Postgres outage: code 1)
+    while the arm is untouched: the fault never reached the workload; its replacement must not
+    find the arm."""
+    fault = OomFault(per_worker=True, wait_s=0.1)
+
+    class DiesOfSomethingElse(_IdleWorker):
+        def wait(self, timeout_s: float) -> int | None:
+            return 1
+
+    target = FaultTarget(env=None, worker=DiesOfSomethingElse(),  # type: ignore[arg-type]
+                         workflow_id="w", links=None, trial_dir=tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(FaultNotLanded, match=r"exited \(code 1\) before any tool took"):
+        fault.inject(target)
+    assert not fault.arm_file(target).exists()
+
+
+def test_a_worker_that_took_the_arm_and_exited_without_an_oom_kill_is_an_error(
+    tmp_path: Path,
+) -> None:
+    fault = OomFault(per_worker=True, wait_s=0.1)
+
+    class TakesTheArmAndExits(_IdleWorker):
+        def wait(self, timeout_s: float) -> int | None:
+            fault.arm_file(target).unlink(missing_ok=True)
+            return 1
+
+    target = FaultTarget(env=None, worker=TakesTheArmAndExits(),  # type: ignore[arg-type]
+                         workflow_id="w", links=None, trial_dir=tmp_path)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="no kernel OOM kill") as caught:
+        fault.inject(target)
+    assert not isinstance(caught.value, FaultNotLanded)
