@@ -238,28 +238,27 @@ class Store:
         if announce is None:
             rows = self.db.run(lambda c: c.execute(self._claim_sql, params).fetchall())
         else:
-            failure: list[BaseException] = []
-            rows = self.db.run(lambda c: self._claim_announced_txn(c, params, announce, failure))
-            if failure:
+            rows, failure = self.db.run(lambda c: self._claim_announced_txn(c, params, announce))
+            if failure is not None:
                 raise FenceAnnouncementError(
-                    f"claim rolled back: announcing the new epochs failed: {failure[0]}"
-                ) from failure[0]
+                    f"claim rolled back: announcing the new epochs failed: {failure}"
+                ) from failure
         return [Claim(r[0], r[1], list(r[2]), int(r[3]), r[4], r[5], r[6]) for r in rows]
 
     def _claim_announced_txn(
         self, conn: psycopg.Connection, params: dict[str, Any], announce: Announce,
-        failure: list[BaseException],
-    ) -> list[Any]:
-        failure.clear()
+    ) -> tuple[list[Any], Exception | None]:
+        """The claim, its announcement and its time in one transaction: the rows claimed, or no
+        rows and the announcement's exception (the transaction rolled back)."""
         with conn.transaction():
             rows = conn.execute(self._claim_sql, params).fetchall()
             live = [(str(r[0]), int(r[3])) for r in rows if r[4] == "PENDING"]
             if not live:
-                return rows
+                return rows, None
             try:
                 announce(live)
             except Exception as exc:
-                failure.append(exc)
+                failure = exc
                 raise psycopg.Rollback() from exc
             # The claim takes effect now, not when its statement ran: its log time and its lease
             # start after the announcement (a slow announcement must not eat the lease).
@@ -275,7 +274,8 @@ class Store:
                 {"ids": [w for w, _ in live], "eps": [e for _, e in live],
                  "lease": params["lease"]},
             )
-        return [] if failure else rows
+            return rows, None
+        return [], failure
 
     def list_claims(self, workflow_id: str) -> list[ClaimInfo]:
         """The claim log of one workflow, oldest epoch first."""

@@ -7,6 +7,9 @@ harness events at a glance. Also the few history queries several checkers share.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from harness.history import (
     EffectRecord,
     HarnessEvent,
@@ -19,8 +22,12 @@ from harness.history import (
 
 __all__ = [
     "MAX_EVIDENCE",
+    "Act",
     "Clock",
     "clip",
+    "epoch_claims",
+    "execution_acts",
+    "superseded_at",
     "trial_workflow_ids",
 ]
 
@@ -106,3 +113,49 @@ def trial_workflow_ids(history: History) -> tuple[str, ...]:
     for w in history.workflows:
         seen.setdefault(w.workflow_id)
     return tuple(seen)
+
+
+@dataclass(frozen=True)
+class Act:
+    at_ns: int
+    epoch: int
+    executor: str | None
+    line: str
+    write: bool
+    """A step record or an applied effect: something the runtime must not accept once fenced."""
+
+
+def execution_acts(history: History, wf: str, clock: Clock) -> list[Act]:
+    """What the executions of ``wf`` did, by epoch, in time order: step records, outcomes, effect
+    deliveries, LLM requests and tool executions (``single_active_execution``)."""
+    acts = [Act(r.recorded_ns, r.epoch, r.executor, clock.step(r), True)
+            for r in history.steps if r.workflow_id == wf]
+    acts += [Act(w.updated_ns, w.outcome_epoch, w.outcome_executor, f"outcome {clock.workflow(w)}",
+                  True)
+             for w in history.workflows
+             if w.workflow_id == wf and w.outcome_epoch is not None and w.status != "PENDING"]
+    acts += [Act(f.received_ns, f.attempt, f.executor, clock.effect(f), f.applied)
+             for f in history.effects if f.workflow_id == wf and f.attempt is not None]
+    acts += [Act(e.received_ns, e.attempt, e.executor, clock.ledger(e), False)
+             for e in history.trial_ledger() if e.workflow_id == wf and e.attempt is not None]
+    acts += [Act(t.started_ns, t.attempt, t.executor, clock.tool(t), False)
+             for t in history.trial_tools() if t.workflow_id == wf and t.attempt is not None]
+    return sorted(acts, key=lambda a: (a.at_ns, a.epoch))
+
+
+def epoch_claims(history: History, wf: str, acts: list[Act], clock: Clock) -> dict[int, Act]:
+    """Epoch -> its claim: the recorded one, or its first activity when that is earlier."""
+    first: dict[int, Act] = {}
+    recorded = [Act(c.claimed_ns, c.epoch, c.executor,
+                     f"claim {clock.at(c.claimed_ns)} wf={wf} epoch={c.epoch} "
+                     f"executor={c.executor}", False)
+                for c in history.claims if c.workflow_id == wf]
+    for a in sorted([*recorded, *acts], key=lambda a: a.at_ns):
+        first.setdefault(a.epoch, a)
+    return first
+
+
+def superseded_at(claims: Mapping[int, Act], epoch: int) -> Act | None:
+    """The earliest claim of an epoch above ``epoch``: when ``epoch`` was superseded."""
+    later = [a for e, a in claims.items() if e > epoch]
+    return min(later, key=lambda a: a.at_ns) if later else None

@@ -17,11 +17,11 @@ Precisely, over the trial's workflows:
    or before ``fault_at`` and a tool execution of the same (workflow, logical step) started
    strictly after it. An execution by a **superseded** execution is no replay: one whose
    ``attempt`` (the runtime's epoch) is lower than an epoch that had already claimed the workflow
-   when it began (the recorded claim, or that epoch's first step record, LLM request or tool
-   execution, whichever is earlier). Such a zombie does not replay from the checkpoints -- it
-   never read the record, which did not exist when it loaded its steps; what it pays is waste
-   (bounded_waste) and what it writes is judged by single_active_execution. A replay by the
-   execution that owns the workflow is always counted.
+   when it began (the claim as single_active_execution defines it: the recorded claim, or that
+   epoch's first activity, whichever is earlier). Such a zombie does not replay from the
+   checkpoints -- it never read the record, which did not exist when it loaded its steps; what
+   it pays is waste (bounded_waste) and what it writes is judged by single_active_execution. A
+   replay by the execution that owns the workflow is always counted.
 4. Otherwise **true** (also when no step had been checkpointed before the fault: nothing was there
    to replay, and the details say so).
 """
@@ -29,8 +29,16 @@ Precisely, over the trial's workflows:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
-from harness.checkers._evidence import Clock, clip
+from harness.checkers._evidence import (
+    Act,
+    Clock,
+    clip,
+    epoch_claims,
+    execution_acts,
+    superseded_at,
+)
 from harness.checkers._verdict import Verdict
 from harness.history import History, Property, StepRecord
 
@@ -89,40 +97,19 @@ def check(history: History) -> Verdict:
                    f"fault ran again")
 
 
-def _claimed_at(history: History, wf: str) -> dict[int, int]:
-    """Epoch -> when it claimed ``wf``: its recorded claim or its first activity, if earlier."""
-    first: dict[int, int] = {}
-
-    def see(epoch: int | None, at_ns: int) -> None:
-        if epoch is not None and at_ns < first.get(epoch, at_ns + 1):
-            first[epoch] = at_ns
-
-    for c in history.claims:
-        if c.workflow_id == wf:
-            see(c.epoch, c.claimed_ns)
-    for r in history.steps:
-        if r.workflow_id == wf:
-            see(r.epoch, r.recorded_ns)
-    for e in history.trial_ledger():
-        if e.workflow_id == wf:
-            see(e.attempt, e.received_ns)
-    for t in history.trial_tools():
-        if t.workflow_id == wf:
-            see(t.attempt, t.started_ns)
-    return first
-
-
-def _superseded(claimed: dict[int, int], attempt: int | None, at_ns: int) -> bool:
+def _superseded(claims: Mapping[int, Act], attempt: int | None, at_ns: int) -> bool:
     """Whether an execution of ``attempt`` that began at ``at_ns`` had been superseded then."""
-    return attempt is not None and any(
-        epoch > attempt and when < at_ns for epoch, when in claimed.items())
+    if attempt is None:
+        return False
+    claim = superseded_at(claims, attempt)
+    return claim is not None and claim.at_ns < at_ns
 
 
 def _executions_after(history: History, record: StepRecord, clock: Clock) -> list[str]:
     """Evidence lines of executions of ``record``'s (workflow, step) that began after it, by an
     execution not superseded when it began (module doc)."""
     wf, step, at = record.workflow_id, record.step, record.recorded_ns
-    claimed = _claimed_at(history, wf)
+    claimed = epoch_claims(history, wf, execution_acts(history, wf, clock), clock)
     if record.kind == "llm":
         return [clock.ledger(e) for e in history.trial_ledger()
                 if e.workflow_id == wf and e.step == step and e.received_ns > at

@@ -45,9 +45,16 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from harness.checkers._evidence import Clock, clip, trial_workflow_ids
+from harness.checkers._evidence import (
+    Act,
+    Clock,
+    clip,
+    epoch_claims,
+    execution_acts,
+    superseded_at,
+    trial_workflow_ids,
+)
 from harness.checkers._verdict import Verdict
 from harness.history import History, Property, WorkflowRecord
 
@@ -56,52 +63,9 @@ __all__ = ["check"]
 PROPERTY: Property = "single_active_execution"
 
 
-@dataclass(frozen=True)
-class _Act:
-    at_ns: int
-    epoch: int
-    executor: str | None
-    line: str
-    write: bool
-    """A step record or an applied effect: something the runtime must not accept once fenced."""
-
-
-def _acts(history: History, wf: str, clock: Clock) -> list[_Act]:
-    acts = [_Act(r.recorded_ns, r.epoch, r.executor, clock.step(r), True)
-            for r in history.steps if r.workflow_id == wf]
-    acts += [_Act(w.updated_ns, w.outcome_epoch, w.outcome_executor, f"outcome {clock.workflow(w)}",
-                  True)
-             for w in history.workflows
-             if w.workflow_id == wf and w.outcome_epoch is not None and w.status != "PENDING"]
-    acts += [_Act(f.received_ns, f.attempt, f.executor, clock.effect(f), f.applied)
-             for f in history.effects if f.workflow_id == wf and f.attempt is not None]
-    acts += [_Act(e.received_ns, e.attempt, e.executor, clock.ledger(e), False)
-             for e in history.trial_ledger() if e.workflow_id == wf and e.attempt is not None]
-    acts += [_Act(t.started_ns, t.attempt, t.executor, clock.tool(t), False)
-             for t in history.trial_tools() if t.workflow_id == wf and t.attempt is not None]
-    return sorted(acts, key=lambda a: (a.at_ns, a.epoch))
-
-
-def _claims(history: History, wf: str, acts: list[_Act], clock: Clock) -> dict[int, _Act]:
-    """Epoch -> its claim: the recorded one, or its first activity when that is earlier."""
-    first: dict[int, _Act] = {}
-    recorded = [_Act(c.claimed_ns, c.epoch, c.executor,
-                     f"claim {clock.at(c.claimed_ns)} wf={wf} epoch={c.epoch} "
-                     f"executor={c.executor}", False)
-                for c in history.claims if c.workflow_id == wf]
-    for a in sorted([*recorded, *acts], key=lambda a: a.at_ns):
-        first.setdefault(a.epoch, a)
-    return first
-
-
-def _superseded_at(claims: Mapping[int, _Act], epoch: int) -> _Act | None:
-    later = [a for e, a in claims.items() if e > epoch]
-    return min(later, key=lambda a: a.at_ns) if later else None
-
-
-def _late_write(wf: str, acts: list[_Act], claims: Mapping[int, _Act]) -> Verdict | None:
+def _late_write(wf: str, acts: list[Act], claims: Mapping[int, Act]) -> Verdict | None:
     for a in acts:
-        claim = _superseded_at(claims, a.epoch)
+        claim = superseded_at(claims, a.epoch)
         if a.write and claim is not None and a.at_ns > claim.at_ns:
             return Verdict(PROPERTY, "false",
                            f"{wf}: epoch {a.epoch} wrote after epoch {claim.epoch} had claimed "
@@ -109,8 +73,8 @@ def _late_write(wf: str, acts: list[_Act], claims: Mapping[int, _Act]) -> Verdic
     return None
 
 
-def _shared_epoch(wf: str, acts: list[_Act]) -> Verdict | None:
-    by_epoch: dict[int, dict[str, _Act]] = defaultdict(dict)
+def _shared_epoch(wf: str, acts: list[Act]) -> Verdict | None:
+    by_epoch: dict[int, dict[str, Act]] = defaultdict(dict)
     for a in acts:
         if a.write and a.executor is not None:
             by_epoch[a.epoch].setdefault(a.executor, a)
@@ -122,8 +86,8 @@ def _shared_epoch(wf: str, acts: list[_Act]) -> Verdict | None:
     return None
 
 
-def _late_outcome(history: History, record: WorkflowRecord, acts: list[_Act],
-                  claims: Mapping[int, _Act], clock: Clock) -> Verdict | None:
+def _late_outcome(history: History, record: WorkflowRecord, acts: list[Act],
+                  claims: Mapping[int, Act], clock: Clock) -> Verdict | None:
     wf = record.workflow_id
     higher = [a for a in acts if a.epoch > record.epoch]
     if higher:
@@ -140,7 +104,7 @@ def _late_outcome(history: History, record: WorkflowRecord, acts: list[_Act],
     nonces = output.get("llm_nonces")
     used = set(nonces.values()) if isinstance(nonces, Mapping) else set()
     for e in history.trial_ledger():
-        claim = None if e.attempt is None else _superseded_at(claims, e.attempt)
+        claim = None if e.attempt is None else superseded_at(claims, e.attempt)
         resumed = (claim is not None and e.resumed_attempt is not None
                    and e.resumed_attempt >= claim.epoch)
         if (e.workflow_id == wf and e.nonce in used and claim is not None and not resumed
@@ -153,7 +117,7 @@ def _late_outcome(history: History, record: WorkflowRecord, acts: list[_Act],
 
 
 def _unexplained_takeover(history: History, wf: str,
-                          claims: Mapping[int, _Act]) -> Verdict | None:
+                          claims: Mapping[int, Act]) -> Verdict | None:
     fault_at = history.fault_at_ns
     epochs = sorted(claims)
     for old, new in itertools.pairwise(epochs):
@@ -175,11 +139,11 @@ def check(history: History) -> Verdict:
     records = {w.workflow_id: w for w in history.workflows}
     active = 0
     for wf in trial_workflow_ids(history):
-        acts = _acts(history, wf, clock)
+        acts = execution_acts(history, wf, clock)
         if not acts:
             continue
         active += 1
-        claims = _claims(history, wf, acts, clock)
+        claims = epoch_claims(history, wf, acts, clock)
         record = records.get(wf)
         for verdict in (_late_write(wf, acts, claims), _shared_epoch(wf, acts),
                         None if record is None

@@ -139,28 +139,35 @@ async def wait(request: web.Request) -> web.Response:
     })
 
 
+async def _workflow_id_of(request: web.Request) -> str | None:
+    """The body's ``workflow_id`` (None when absent); ValueError for a bad body or a non-string."""
+    body = await _json_body(request)
+    workflow_id = body.get("workflow_id") if isinstance(body, dict) else None
+    if workflow_id is not None and not isinstance(workflow_id, str):
+        raise ValueError(f"'workflow_id' must be a string, got {workflow_id!r}")
+    return workflow_id
+
+
 async def hold_fences(request: web.Request) -> web.Response:
     try:
-        body = await _json_body(request)
+        workflow_id = await _workflow_id_of(request)
     except ValueError as exc:
-        return error_response(400, f"invalid JSON body: {exc}")
-    workflow_id = body.get("workflow_id") if isinstance(body, dict) else None
-    if not isinstance(workflow_id, str):
-        return error_response(400, 'holding fence announcements takes {"workflow_id": str}',
-                              param="workflow_id")
+        workflow_id, problem = None, f"{exc}; "
+    else:
+        problem = ""
+    if workflow_id is None:
+        return error_response(400, f'{problem}holding fence announcements takes '
+                              '{"workflow_id": str}', param="workflow_id")
     request.app[PROVIDER_STATE].fence_gate.hold(workflow_id)
     return json_response(200, {"held": workflow_id})
 
 
 async def release_fences(request: web.Request) -> web.Response:
     try:
-        body = await _json_body(request)
+        workflow_id = await _workflow_id_of(request)
     except ValueError as exc:
-        return error_response(400, f"invalid JSON body: {exc}")
-    workflow_id = body.get("workflow_id") if isinstance(body, dict) else None
-    if workflow_id is not None and not isinstance(workflow_id, str):
-        return error_response(400, 'release takes {"workflow_id": str}, or {} for every one',
-                              param="workflow_id")
+        return error_response(400, f'{exc}; release takes {{"workflow_id": str}}, or {{}} for '
+                              "every one", param="workflow_id")
     return json_response(200, {"released": request.app[PROVIDER_STATE].fence_gate.release(
         workflow_id)})
 

@@ -95,3 +95,30 @@ def test_fences_survive_a_reopened_sink(tmp_path: Path) -> None:
         assert [r["key"] for r in again.records("w")] == ["k", "k2"], "fence lines are no records"
     finally:
         again.close()
+
+
+def test_a_held_announcement_is_answered_only_once_released(
+    provider: ProviderProcess, client: ProviderClient, workflow_id: str
+) -> None:
+    import threading
+
+    client.hold_fences(workflow_id)
+    answered: list[dict[str, object]] = []
+    body = {"fences": [{"workflow_id": workflow_id, "epoch": 4}]}
+    claimer = threading.Thread(target=lambda: answered.append(httpx.post(
+        provider.url + "/v1/effects/fence", json=body, timeout=10).json()))
+    claimer.start()
+    assert client.wait_fence(workflow_id, 5.0) == 4
+    assert not answered, "held: the announcement is not answered yet"
+    refused = httpx.post(provider.url + "/v1/effects", timeout=5, headers={
+        "X-Durabench-Attempt": "3"}, json={"key": "k", "name": "n", "workflow_id": workflow_id})
+    assert refused.json()["fenced"] is True, "the fence is raised while the answer is held"
+    client.release_fences(workflow_id)
+    claimer.join(5)
+    assert answered == [{"fences": {workflow_id: 4}}]
+    for bad in ({"workflow_id": 3}, {}):
+        held = httpx.post(provider.url + "/control/fences/hold", json=bad, timeout=5)
+        assert held.status_code == 400 and "workflow_id" in held.json()["error"]["message"]
+    bad_release = httpx.post(provider.url + "/control/fences/release", json={"workflow_id": 3},
+                             timeout=5)
+    assert bad_release.status_code == 400
