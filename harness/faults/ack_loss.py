@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.faults._base import FaultTarget, FaultUnavailable, WorkerSetup
-from harness.net import NotFoundError
+from harness.net import NotFoundError, ToxiproxyClient
 
 MODES = ("reset", "blackhole", "kill")
 WRITES = ("step", "outcome", "child")
@@ -162,6 +162,21 @@ class AckLossFault:
 
     def heal(self, target: FaultTarget) -> None:
         toxiproxy, proxy = target.env.toxiproxy(), target.proxy(self.link)
+        present = {t.name: t for t in toxiproxy.toxics(proxy)}
+        second = present.get(SECOND)
+        if LATENCY in present and (second is None or second.toxicity == 0.0):
+            # The fault never landed (its write seen too late, or an error): the latency toxic
+            # may be flushing into a connection nobody reads, and the real Toxiproxy's removal
+            # then waits for it forever, holding the server's lock -- every later API call of
+            # the run hung (seen under under-load). With the proxy down its connections are
+            # closed first, so nothing is left to flush.
+            with toxiproxy.disabled(proxy):
+                self._remove(toxiproxy, proxy)
+            return
+        self._remove(toxiproxy, proxy)
+
+    @staticmethod
+    def _remove(toxiproxy: ToxiproxyClient, proxy: str) -> None:
         for name in (SECOND, LATENCY):
             with contextlib.suppress(NotFoundError):
                 toxiproxy.remove_toxic(proxy, name)
