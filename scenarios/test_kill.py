@@ -4,7 +4,8 @@ Grid: every selected SUT x crash point {mid_step_early, between_steps, mid_step_
 recovery {restart, standby} (a SUT that does not support a policy skips it). Every promised
 verdict must be true. With checkpointing the waste stays within the step that was in flight;
 without it the waste grows with the crash point and exceeds the checkpointed run's — the
-comparison the suite exists to make, between each SUT and its declared checkpointing-off twin.
+comparison the suite exists to make, between each SUT and its declared checkpointing-off twin
+(at every crash point where bounded_waste is promised, over the grid where it is not).
 """
 
 from __future__ import annotations
@@ -53,7 +54,21 @@ def test_kill_without_checkpointing_costs_more(
         f"without checkpointing ({twin}), waste should grow with the crash point "
         f"{CRASH_POINTS}: {nockpt}"
     )
-    assert all(n > c for n, c in zip(nockpt, ckpt, strict=True)), (
-        f"without checkpointing every crash point should waste more: {twin} {nockpt} vs "
-        f"{sut} {ckpt}"
+    # A restart from zero pays every call made before the crash, so checkpointing never wastes
+    # more. Strictly less at every crash point only where the SUT promises bounded_waste: a SUT
+    # that writes a step's record in the background (LangGraph) may lose the record of the step
+    # before a crash that lands right after it (its KNOWN_LIMITATIONS), which depends on
+    # scheduling -- over the grid it must still save.
+    assert all(n >= c for n, c in zip(nockpt, ckpt, strict=True)), (
+        f"checkpointing wasted more than restarting from zero: {twin} {nockpt} vs {sut} {ckpt}"
     )
+    if "bounded_waste" in get_sut(sut).promises:
+        assert all(n > c for n, c in zip(nockpt, ckpt, strict=True)), (
+            f"without checkpointing every crash point should waste more: {twin} {nockpt} vs "
+            f"{sut} {ckpt}"
+        )
+    else:
+        assert sum(nockpt) > sum(ckpt), (
+            f"checkpointing saved nothing over the crash points {CRASH_POINTS}: {twin} {nockpt}"
+            f" vs {sut} {ckpt}"
+        )
