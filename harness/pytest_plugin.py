@@ -5,7 +5,9 @@ parametrized, selected or marked, so installing durabench leaves other projects'
 ``seed`` or ``sut`` arguments included) untouched.
 
 Options (group ``durabench``): ``--env``, ``--sut``, ``--seeds``, ``--results``,
-``--trial-timeout``, ``--keep-env``, ``--model``. Fixtures:
+``--trial-timeout``, ``--keep-env``, ``--model``, ``--run-id``, ``--shard K/N`` (run only shard K of
+N of the collected tests, whole scenario groups at a time: :mod:`harness.shard`; the others are
+reported deselected, and every results line says which shard wrote it). Fixtures:
 
 - ``durabench_sut``: the name of a SUT; a test that takes it runs once per SUT selected by
   ``--sut`` (any registered name, a comma list, or ``all``: every registered SUT that can run
@@ -47,6 +49,7 @@ from harness.results import DEFAULT_RESULTS, append_result
 from harness.run_plan import RunRecorder
 from harness.runner import GoldenCache, run_trial, with_golden
 from harness.services import ServicePool
+from harness.shard import Shard, parse_shard, split
 from harness.sut import SutLoadError, get_sut, sut_names
 from harness.trial import TrialResult, TrialSpec
 
@@ -79,6 +82,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--run-id", default=None, metavar="ID",
                     help="label of this run's processes, files and results lines (default: a "
                          "new one); `durabench sweep --run-id ID` removes what a killed run left")
+    group.addoption("--shard", default=None, metavar="K/N",
+                    help="run shard K of N: whole scenario groups, split the same way on every "
+                         "machine (give each shard the same paths and --run-id; merge their "
+                         "stores with `durabench report/gate A.jsonl B.jsonl ...`)")
 
 
 def resolve_suts(text: str) -> list[str]:
@@ -119,6 +126,7 @@ def selected_suts(config: pytest.Config) -> list[str]:
 
 
 _RUN_ID = pytest.StashKey[str]()
+_SHARD = pytest.StashKey[Shard | None]()
 _RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{5,80}$")
 
 
@@ -134,6 +142,17 @@ def _validate(config: pytest.Config) -> None:
             f"--run-id {run_id!r}: use 6-81 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit"
         )
+    text = config.getoption("--shard")
+    try:
+        config.stash[_SHARD] = None if text is None else parse_shard(str(text))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def shard_of(config: pytest.Config) -> str | None:
+    """This run's ``--shard`` as written in results lines (``"1/2"``), or None."""
+    shard = config.stash.get(_SHARD, None)
+    return None if shard is None else str(shard)
 
 
 def run_id_of(config: pytest.Config) -> str:
@@ -157,7 +176,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is None:  # the xdist controller or a plain run
         config.pluginmanager.register(ProgressReporter(config), "durabench-progress")
         config.pluginmanager.register(
-            RunRecorder(run_id_of(config), Path(str(config.getoption("--results")))),
+            RunRecorder(run_id_of(config), Path(str(config.getoption("--results"))),
+                        shard_of(config)),
             "durabench-run-recorder",
         )
     if config.getoption("--seeds") < 1:
@@ -207,7 +227,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark durabench tests; drop those a test parametrized with a SUT ``--sut`` did not select."""
+    """Mark durabench tests; drop those a test parametrized with a SUT ``--sut`` did not select,
+    then those of the other shards (``--shard``)."""
     if _SELECTION_ERROR in config.stash:
         raise config.stash[_SELECTION_ERROR]
     keep: list[pytest.Item] = []
@@ -220,6 +241,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         sut = callspec.params.get("durabench_sut") if callspec is not None else None
         (drop if sut is not None and sut not in selected_suts(config) else keep).append(item)
+    shard = config.stash.get(_SHARD, None)
+    if shard is not None:
+        keep, elsewhere = split(keep, shard)
+        drop += elsewhere
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -299,11 +324,12 @@ class TrialRunner:
         return self._done[spec]
 
     def _record(self, result: TrialResult) -> None:
+        shard = shard_of(self.config)
         with self._record_lock:
             for golden in self.golden.results[self._recorded_golden :]:
-                append_result(self.results, golden.to_json())
+                append_result(self.results, replace(golden.record(), shard=shard))
             self._recorded_golden = len(self.golden.results)
-            append_result(self.results, result.to_json())
+            append_result(self.results, replace(result.record(), shard=shard))
 
     def run_many(self, specs: Sequence[TrialSpec], parallel: int = 8) -> list[TrialResult]:
         """Run ``specs`` concurrently (at most ``parallel`` at once, plus their missing golden

@@ -16,6 +16,9 @@ Schema history (``schema`` field; :data:`RESULT_SCHEMA` is the newest):
   history** with the current definitions (so a schema-1 store reports what its trials measured,
   by today's definitions; a line without a history keeps its figures). Verdicts are kept as
   recorded.
+- 3: adds ``shard`` (``"K/N"``: the ``pytest --shard K/N`` run that wrote the line; null for an
+  unsharded run). :func:`upgrade_2_to_3` reads a schema-2 line with ``shard`` null (no older
+  run was sharded); nothing else changes.
 
 Appends take an exclusive ``flock`` on the file so parallel pytest workers never interleave
 lines, and each line is flushed and fsync'd before the lock is released. A torn last line (a
@@ -47,10 +50,11 @@ __all__ = [
     "append_result",
     "load_records",
     "upgrade_1_to_2",
+    "upgrade_2_to_3",
 ]
 
 DEFAULT_RESULTS = Path(".durabench") / "results.jsonl"
-RESULT_SCHEMA = 2
+RESULT_SCHEMA = 3
 
 RecordKind = Literal["trial", "golden"]
 
@@ -116,6 +120,8 @@ class ResultRecord:
     host: str = ""
     started_at: str = ""
     wall_s: float = 0.0
+    shard: str | None = None
+    """``"K/N"`` when the run was one shard of N (``pytest --shard K/N``), else None."""
     schema: int = RESULT_SCHEMA
 
     def to_json(self) -> dict[str, JSONValue]:
@@ -175,9 +181,17 @@ def upgrade_1_to_2(record: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
     return upgraded
 
 
+def upgrade_2_to_3(record: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
+    """A schema-2 line as schema 3: ``shard`` null (no schema-2 run was sharded)."""
+    upgraded = dict(record)
+    upgraded["schema"] = 3
+    upgraded.setdefault("shard", None)
+    return upgraded
+
+
 _RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(ResultRecord))
 
-UPGRADES = {1: upgrade_1_to_2}
+UPGRADES = {1: upgrade_1_to_2, 2: upgrade_2_to_3}
 """``UPGRADES[v]`` turns a schema-``v`` line into a schema-``v+1`` line."""
 
 

@@ -12,9 +12,15 @@ trial lines skip them):
   (outcomes of the scenario tests; an xfail is an expected failure: a SUT's known finding seen in
   this run; the load average is sampled at each finished scenario test).
 
-Trial lines of the run carry ``run_id`` = ``ID`` or ``ID-<pytest-xdist worker>``. A run is
-*complete* when its last run line says ``finished >= planned``; :func:`incomplete_runs` lists the
-others, and the gate fails on them unless told ``--allow-partial``.
+A run started with ``pytest --shard K/N`` adds ``"shard": "K/N"`` to both lines (still schema 1:
+the field is additive; readers that predate it see one run whose later shard's lines replace the
+earlier's). Each shard plans and finishes its own part, so a sharded run is one plan per shard.
+
+Trial lines of the run carry ``run_id`` = ``ID`` or ``ID-<pytest-xdist worker>``; ``ID`` is the
+run's *label* (:func:`run_label`). A run is *complete* when the last run line of each of its
+shards says ``finished >= planned`` and, for a sharded run, every shard 1..N of it is in the
+stores read; :func:`incomplete_runs` lists the others, and the gate fails on them unless told
+``--allow-partial``.
 
 :class:`RunRecorder` is the pytest plugin object that writes the lines (registered by the
 durabench plugin in the xdist controller or a plain run).
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -63,19 +70,39 @@ class RunSummary:
     load_1m: dict[str, float]
 
 
+_XDIST_SUFFIX = re.compile(r"-gw\d+$")
+
+
+def run_label(run_id: str) -> str:
+    """The run a line belongs to: its run id without a pytest-xdist worker's ``-gw<N>``."""
+    return _XDIST_SUFFIX.sub("", run_id)
+
+
 @dataclass(frozen=True)
 class RunPlan:
+    """What one run (one shard of it, when sharded) planned and finished. ``missing``: a shard of
+    a sharded run whose store was not among those read (``planned`` is then unknown, 0)."""
+
     run_id: str
     planned: int
     finished: int | None  # None: the run never reached its end (killed, or still running)
+    shard: str | None = None
+    missing: bool = False
 
     @property
     def complete(self) -> bool:
-        return self.finished is not None and self.finished >= self.planned
+        return not self.missing and self.finished is not None and self.finished >= self.planned
+
+    @property
+    def name(self) -> str:
+        """``run ID`` or ``run ID shard K/N``."""
+        return f"run {self.run_id}" + (f" shard {self.shard}" if self.shard else "")
 
     def describe(self) -> str:
+        if self.missing:
+            return f"{self.name}: its results store was not given"
         done = "no end recorded (killed?)" if self.finished is None else f"{self.finished}"
-        return f"run {self.run_id}: finished {done} of {self.planned} planned scenario tests"
+        return f"{self.name}: finished {done} of {self.planned} planned scenario tests"
 
 
 def _records(path: Path) -> Iterable[dict[str, Any]]:
@@ -92,15 +119,41 @@ def _records(path: Path) -> Iterable[dict[str, Any]]:
             yield record
 
 
-def read_run_plans(paths: Sequence[str | Path]) -> dict[str, RunPlan]:
-    """The last run line of each run id in ``paths`` (malformed run lines are skipped)."""
-    plans: dict[str, RunPlan] = {}
+PlanKey = tuple[str, str | None]
+"""(run id, shard): one plan per shard of a sharded run."""
+
+
+def _shard(record: dict[str, Any]) -> str | None:
+    shard = record.get("shard")
+    return shard if isinstance(shard, str) and _SHARD_TEXT.match(shard) else None
+
+
+_SHARD_TEXT = re.compile(r"^\d+/\d+$")
+
+
+def read_run_plans(paths: Sequence[str | Path]) -> dict[PlanKey, RunPlan]:
+    """The last run line of each (run id, shard) in ``paths`` (malformed run lines are skipped)."""
+    plans: dict[PlanKey, RunPlan] = {}
     for path in paths:
         for record in _records(Path(path)):
             run_id, planned, finished = (record.get(k) for k in ("run_id", "planned", "finished"))
             if isinstance(run_id, str) and _count(planned):
-                plans[run_id] = RunPlan(run_id, planned, finished if _count(finished) else None)
+                shard = _shard(record)
+                plans[(run_id, shard)] = RunPlan(
+                    run_id, planned, finished if _count(finished) else None, shard)
     return plans
+
+
+def missing_shards(plans: Iterable[RunPlan]) -> list[RunPlan]:
+    """A ``missing`` plan for each shard K of N of a sharded run that no plan covers."""
+    seen: dict[tuple[str, int], set[int]] = {}
+    for plan in plans:
+        if plan.shard is not None:
+            index, total = (int(x) for x in plan.shard.split("/"))
+            seen.setdefault((plan.run_id, total), set()).add(index)
+    return [RunPlan(run_id, 0, None, f"{k}/{total}", missing=True)
+            for (run_id, total), found in sorted(seen.items())
+            for k in range(1, total + 1) if k not in found]
 
 
 def _count(value: object) -> TypeGuard[int]:
@@ -132,16 +185,18 @@ def _summary(record: dict[str, Any]) -> RunSummary:
 
 def read_run_summaries(paths: Sequence[str | Path]) -> tuple[RunSummary, ...]:
     """The summary of each run in ``paths`` that recorded its end, in the order of the runs."""
-    ends: dict[str, dict[str, Any]] = {}
+    ends: dict[PlanKey, dict[str, Any]] = {}
     for path in paths:
         for record in _records(Path(path)):
             if isinstance(record.get("run_id"), str) and "finished" in record:
-                ends[record["run_id"]] = record
+                ends[(record["run_id"], _shard(record))] = record
     return tuple(_summary(r) for r in ends.values())
 
 
 def incomplete_runs(paths: Sequence[str | Path]) -> list[RunPlan]:
-    return [plan for plan in read_run_plans(paths).values() if not plan.complete]
+    """Plans not finished, and the shards of sharded runs whose stores are not in ``paths``."""
+    plans = list(read_run_plans(paths).values())
+    return [plan for plan in plans if not plan.complete] + missing_shards(plans)
 
 
 def _is_scenario(nodeid: str) -> bool:
@@ -151,9 +206,10 @@ def _is_scenario(nodeid: str) -> bool:
 class RunRecorder:
     """Writes the run lines of one pytest session (see the module docstring)."""
 
-    def __init__(self, run_id: str, results: Path) -> None:
+    def __init__(self, run_id: str, results: Path, shard: str | None = None) -> None:
         self.run_id = run_id
         self.results = results
+        self.shard = {} if shard is None else {"shard": shard}
         self.planned: int | None = None
         self.finished = 0
         self.outcomes = dict.fromkeys(OUTCOMES, 0)
@@ -166,7 +222,7 @@ class RunRecorder:
             self.planned = count
             append_result(self.results, {
                 "schema": RUN_SCHEMA, "kind": RUN_KIND, "run_id": self.run_id, "planned": count,
-                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **self.shard,
             })
 
     @pytest.hookimpl(trylast=True)
@@ -208,7 +264,7 @@ class RunRecorder:
                 "planned": self.planned, "finished": self.finished, "exit_status": int(exitstatus),
                 "outcomes": self.outcomes, "skip_reasons": self.skip_reasons,
                 "xfails": self.xfails,
-                "environment": {"cores": os.cpu_count(), "load_1m": load},
+                "environment": {"cores": os.cpu_count(), "load_1m": load}, **self.shard,
             })
 
 

@@ -8,7 +8,8 @@ This package reads stored results only; it never runs a trial. Typical use::
     verdict = evaluate_gate(results.trials, GateLimits(max_ttr_p95=5.0))
     print(format_gate(verdict)); exit(0 if verdict.passed else 1)
 
-Exceptions: :class:`ResultsInputError` (a results file cannot be read at all). Problems with single
+Exceptions: :class:`ResultsInputError` (a results file cannot be read at all) and its subclass
+:class:`StoreMergeError` (several files are not the shards of one run). Problems with single
 lines never raise; they are returned as :class:`LoadIssue` values and the other lines still load.
 """
 
@@ -30,6 +31,7 @@ from harness.report._store import (
     LoadedResults,
     LoadIssue,
     ResultsInputError,
+    StoreMergeError,
     load_results,
 )
 from harness.report._tables import has_fault, savings_table, summary_table, verdict_table
@@ -47,6 +49,7 @@ __all__ = [
     "ReportFiles",
     "ResultsInputError",
     "RunStatus",
+    "StoreMergeError",
     "evaluate_gate",
     "format_gate",
     "has_fault",

@@ -1,7 +1,8 @@
 """Gate rules on the store's integrity, beside the verdict and limit rules of ``_gate.py``:
 
 - every run that wrote a plan (:mod:`harness.run_plan`) finished all of it: a run cut off after
-  trial 1 of 14 must not pass as if 1 trial were the suite (``allow_partial`` lifts this rule);
+  trial 1 of 14 must not pass as if 1 trial were the suite, nor shard 1/2 of a run as if it were
+  the run (``allow_partial`` lifts this rule);
 - every figure is finite and at least the lower bound of its definition
   (:data:`FIGURE_BOUNDS`, one entry per column of the results store, each with its meaning). A
   bound follows from what the figure *is*: a count, a cost or a duration cannot be negative; a
@@ -94,8 +95,12 @@ def figure_failures(trials: pd.DataFrame) -> Iterator[GateFailure]:
 def run_failures(plans: Iterable[RunPlan]) -> Iterator[GateFailure]:
     """A failure per run that did not finish what it planned."""
     for plan in plans:
-        if not plan.complete:
+        where = plan.run_id + (f" shard {plan.shard}" if plan.shard else "")
+        if plan.missing:
+            yield GateFailure("(run)", where, "", "", "results store", "not given",
+                              "every shard's store; pass --allow-partial to judge some shards")
+        elif not plan.complete:
             done = "no end recorded" if plan.finished is None else str(plan.finished)
-            yield GateFailure("(run)", plan.run_id, "", "", "scenario tests finished",
+            yield GateFailure("(run)", where, "", "", "scenario tests finished",
                               f"{done} of {plan.planned}",
                               "all planned; pass --allow-partial to judge a partial run")

@@ -15,6 +15,11 @@ Contract:
   key because stores written before trial ids named the fault's parameters
   (:func:`harness.trial.fault_label`) hold cases of one scenario that share a trial id (e.g. a
   link cut ``down`` and black-holed ``timeout`` at the same crash point): different trials.
+- Several files are the stores of one run's shards (``pytest --shard K/N``), merged into one
+  report: they must hold the same run labels (:func:`harness.run_plan.run_label`: the run id
+  without an xdist worker's ``-gw<N>``), and a trial (by the key above) must be in one of them
+  only. Otherwise :class:`StoreMergeError`, one line naming both labels, or the trial and both
+  files. One file is read as before: a repeated trial in it is a warning.
 
 Lifecycle of one line: decode -> parse JSON -> check ``schema`` -> upgrade to the current schema
 (one function per old version in :data:`harness.results.UPGRADES`) -> dispatch on ``kind`` ->
@@ -36,6 +41,7 @@ import pandas as pd
 
 from harness.history import PROPERTIES
 from harness.results import RESULT_SCHEMA, UPGRADES, ResultRecord, ResultRecordError
+from harness.run_plan import run_label
 
 SUPPORTED_SCHEMA = RESULT_SCHEMA
 """The newest results-store schema this code reads."""
@@ -57,7 +63,7 @@ FIGURE_COLUMNS: tuple[str, ...] = (
 )
 JSON_COLUMNS: tuple[str, ...] = ("workload_params", "trigger_spec", "versions")
 TAIL_COLUMNS: tuple[str, ...] = (
-    "valid", "verdict_summary", "host", "started_at", "source", "line",
+    "valid", "verdict_summary", "host", "started_at", "shard", "source", "line",
 )
 VERDICT_PREFIX = "verdict."
 
@@ -66,6 +72,11 @@ _REQUIRED_TEXT = ("trial_id", "scenario", "sut")
 
 class ResultsInputError(Exception):
     """Raised when a results file cannot be opened or read at all (missing, a directory, ...)."""
+
+
+class StoreMergeError(ResultsInputError):
+    """Raised when several stores are not the shards of one run: different run labels, a trial
+    in two of them, or one file given twice."""
 
 
 @dataclass(frozen=True)
@@ -255,19 +266,35 @@ def _exact_ints(values: Sequence[Any]) -> pd.Series:
     return pd.Series(pd.array(cleaned, dtype="Int64"))
 
 
+@dataclass
+class _Merge:
+    """What the loader gathers across files to judge a merge (module docstring)."""
+
+    seen: dict[TrialKey, tuple[str, int]]
+    labels: dict[str, set[str]]
+    clash: str | None = None  # the first trial found in two files
+
+    def label(self, source: str, record: Mapping[str, Any]) -> None:
+        run_id = record.get("run_id")
+        if isinstance(run_id, str):
+            self.labels.setdefault(source, set()).add(run_label(run_id))
+
+
 def _load_file(
     path: Path,
     rows: list[dict[str, Any]],
     histories: list[Mapping[str, Any] | None],
     issues: list[LoadIssue],
-    seen: dict[TrialKey, str],
+    merge: _Merge,
 ) -> None:
     source = str(path)
+    seen = merge.seen
     for number, raw in _read_lines(path):
         if not raw.strip() and _is_trailing_blank(path, number):
             continue
         try:
             record = upgrade_record(_parse_line(raw))
+            merge.label(source, record)
             kind = record.get("kind")
             if kind in ("golden", "run"):  # a baseline run (its figures are on each trial line);
                 continue  # a run's plan (harness.run_plan reads those)
@@ -283,11 +310,16 @@ def _load_file(
             continue
         key = _trial_key(record)
         if key in seen:
+            first, line = seen[key]
+            if first != source and merge.clash is None:
+                merge.clash = (f"trial {key[2]} is in both {first} (line {line}) and {source} "
+                               f"(line {number}); each trial must be in one shard's store only "
+                               "(did two shards run it, or is one store given twice?)")
             issues.append(LoadIssue(source, number, "warning",
                                     f"trial {key[2]} of run {key[1]} ({key[0]}) is already at "
-                                    f"{seen[key]}; counted once"))
+                                    f"{first}:{line}; counted once"))
             continue
-        seen[key] = f"{source}:{number}"
+        seen[key] = (source, number)
         rows.append(_row(record, source, number))
         history = record.get("history")
         histories.append(history if isinstance(history, dict) else None)
@@ -301,19 +333,48 @@ def _is_trailing_blank(path: Path, number: int) -> bool:
 
 
 def load_results(paths: Sequence[str | Path]) -> LoadedResults:
-    """Load every trial line of ``paths``; the module docstring says how bad lines are handled."""
+    """Load every trial line of ``paths``; the module docstring says how bad lines are handled
+    and when several files cannot be merged (:class:`StoreMergeError`)."""
     rows: list[dict[str, Any]] = []
     histories: list[Mapping[str, Any] | None] = []
     issues: list[LoadIssue] = []
-    seen: dict[TrialKey, str] = {}
+    merge = _Merge(seen={}, labels={})
+    _refuse_repeated_paths(paths)
     for path in paths:
-        _load_file(Path(path), rows, histories, issues, seen)
+        _load_file(Path(path), rows, histories, issues, merge)
+    if len(paths) > 1:
+        _refuse_mixed_runs(merge.labels)
+        if merge.clash is not None:
+            raise StoreMergeError(merge.clash)
     return LoadedResults(
         trials=_frame(rows),
         histories=tuple(histories),
         issues=tuple(issues),
         sources=tuple(str(p) for p in paths),
     )
+
+
+def _refuse_repeated_paths(paths: Sequence[str | Path]) -> None:
+    resolved: dict[Path, str] = {}
+    for path in paths:
+        real = Path(path).resolve()
+        if real in resolved:
+            raise StoreMergeError(f"{path} is given twice (as {resolved[real]} and {path}); "
+                                  "pass each shard's store once")
+        resolved[real] = str(path)
+
+
+def _refuse_mixed_runs(labels: Mapping[str, set[str]]) -> None:
+    """Every file that names a run must name the same runs (files with no line name none)."""
+    named = [(source, found) for source, found in labels.items() if found]
+    for source, found in named[1:]:
+        first, expected = named[0]
+        if found != expected:
+            raise StoreMergeError(
+                f"cannot merge stores of different runs: {first} holds run "
+                f"{', '.join(sorted(expected))} but {source} holds run "
+                f"{', '.join(sorted(found))}; merge only the shards of one run (give every "
+                "shard the same pytest --run-id)")
 
 
 def is_number(value: Any) -> bool:

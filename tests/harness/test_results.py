@@ -9,25 +9,42 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.checkers import judge
 from harness.figures import compute_figures
 from harness.history import PROPERTIES
-from harness.results import RESULT_SCHEMA, ResultRecord, ResultRecordError, load_records
+from harness.results import (
+    RESULT_SCHEMA,
+    UPGRADES,
+    ResultRecord,
+    ResultRecordError,
+    load_records,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_RUN = ROOT / "tests" / "report" / "fixtures" / "real_run.jsonl"
 EXAMPLE = ROOT / "tests" / "report" / "fixtures" / "schema1_run.jsonl"
 
 
+def _upgraded(line: dict[str, Any]) -> dict[str, Any]:
+    while line["schema"] in UPGRADES:
+        line = UPGRADES[line["schema"]](line)
+    return line
+
+
 def test_every_real_line_is_exactly_what_its_record_writes() -> None:
+    """Each line, brought to the current schema by the upgrade functions (the fixture is a
+    schema-2 run; schema 3 only added ``shard``), is what its record writes back."""
     lines = [json.loads(line) for line in REAL_RUN.read_text().splitlines()]
     records = load_records(REAL_RUN)
     assert len(records) == len(lines) > 0
+    assert {line["schema"] for line in lines} == {2}
     for line, record in zip(lines, records, strict=True):
-        assert line == record.to_json()
+        assert _upgraded(line) == record.to_json()
+        assert record.shard is None
         assert ResultRecord.from_json(record.to_json()) == record
 
 
