@@ -154,7 +154,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_id(text: str) -> str:
+def run_id_argument(text: str) -> str:
+    """argparse type of ``--run-id`` (``sweep``, ``suite``): what pytest's ``--run-id`` takes."""
     import re
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{5,80}", text):
@@ -173,7 +174,7 @@ def _add_sweep(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "or SIGHUP clean up by themselves, and a run's watchdog sweeps it when its "
                     "owner dies. Without --run-id, every run whose owner process is gone is "
                     "swept. A live run is never swept.")
-    parser.add_argument("--run-id", type=_run_id, default=None, metavar="ID",
+    parser.add_argument("--run-id", type=run_id_argument, default=None, metavar="ID",
                         help="only this run (and its pytest workers, ID-gw0, ...)")
     parser.add_argument("--dry-run", action="store_true", help="list, remove nothing")
     parser.set_defaults(handler=_run_sweep)

@@ -11,6 +11,11 @@ way. ``--quick`` runs every fault family once on the reference runtime and one p
 (:data:`QUICK_SCENARIOS`, :data:`QUICK_SUTS`): ~6 minutes on 2 cores instead of the full
 suite's ~27.
 
+Past one machine: ``--shard K/N --run-id ID`` on each of N machines passes both to pytest (the
+split: :mod:`harness.shard`) and writes shard K's store and report into
+``<out-root>/<ID>-shard<K>of<N>/``; ``durabench report`` / ``gate`` on the N ``results.jsonl``
+merge them (docs/reports.md).
+
 SIGINT, SIGTERM and SIGHUP are passed on to pytest (in its own process group, so it gets each
 signal once), which tears down as on Ctrl-C; pytest gets
 SIGTERM by itself if this process dies (parent-death signal), so nothing outlives the command.
@@ -69,6 +74,15 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _shard(text: str) -> str:
+    from harness.shard import parse_shard
+
+    try:
+        return str(parse_shard(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--shard {text!r}: ")) from None
+
+
 def known_suts() -> tuple[str, ...]:
     """The SUT registry's names (entry points of ``durabench.suts``; nothing is imported)."""
     from harness.sut import sut_names
@@ -90,6 +104,8 @@ def _sut_list(text: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from harness.cli import run_id_argument
+
     parser.add_argument("scenarios", nargs="*", default=None, metavar="PATH",
                         help="scenario files or directories (default: scenarios)")
     parser.add_argument("--out-root", default="reports", metavar="DIR",
@@ -105,6 +121,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds before a trial is cut off and judged unknown")
     parser.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
                         help="extra argument passed to pytest (repeatable)")
+    parser.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                        help="run shard K of N (whole scenario groups; with the same --run-id on "
+                             "every shard, so `durabench report/gate` can merge their stores)")
+    parser.add_argument("--run-id", type=run_id_argument, default=None, metavar="ID",
+                        help="the run's label (default: a new one); shards of one run share it")
     parser.add_argument("--quick", action="store_true",
                         help="a few minutes: one scenario file per fault family, on "
                              f"{QUICK_SUTS} (unless PATH or --sut say otherwise)")
@@ -116,6 +137,8 @@ def _pytest_argv(args: argparse.Namespace, results: Path, run_id: str) -> list[s
             "--run-id", run_id,
             "--seeds", str(args.seeds), "-p", "no:cacheprovider", "-q", "-rfE"]  # fmt: skip
     argv += ["--sut", args.sut]
+    if args.shard is not None:
+        argv += ["--shard", args.shard]
     if args.trial_timeout is not None:
         argv += ["--trial-timeout", str(args.trial_timeout)]
     if args.workers > 1:
@@ -142,8 +165,13 @@ def run_suite(args: argparse.Namespace) -> int:
         return 2
     from harness.report import load_results, write_report
 
-    run_id = new_run_id()
-    out_dir = Path(args.out_root) / run_id
+    if args.shard is not None and args.run_id is None:
+        print("durabench suite: --shard needs --run-id ID, the same on every shard (their stores "
+              "merge only when they name one run)", file=sys.stderr)
+        return 2
+    run_id = args.run_id or new_run_id()
+    run_dir = run_id if args.shard is None else f"{run_id}-shard{args.shard.replace('/', 'of')}"
+    out_dir = Path(args.out_root) / run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     results = out_dir / "results.jsonl"
     print(f"durabench suite: run {run_id}; results -> {results}", flush=True)
@@ -155,7 +183,7 @@ def run_suite(args: argparse.Namespace) -> int:
         print("durabench suite: no trial was recorded, so there is no report", file=sys.stderr)
         return code or 1
     files = write_report(load_results([results]), out_dir, title=f"durabench run {run_id}")
-    _point_latest(Path(args.out_root), run_id)
+    _point_latest(Path(args.out_root), run_dir)
     for line in closing_lines(files):
         print(line)
     return code
