@@ -56,3 +56,16 @@ def test_the_suite_ends_with_status_counts_and_the_report_path(tmp_path: Path) -
     assert lines[len(scenarios)].startswith("PASSED: all ")
     assert lines[len(scenarios) + 1].startswith("Trials: ")
     assert lines[-1] == f"report: {tmp_path / 'r' / 'index.html'}"
+
+
+def test_the_suite_passes_a_shard_on_and_needs_a_shared_run_id(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = _argv("--shard", "2/3", "--run-id", "ci_run_42")
+    assert argv[argv.index("--shard") + 1] == "2/3"
+    assert "--shard" not in _argv()
+    out = str(tmp_path / "out")
+    assert main(["suite", "--shard", "3/2", "--out-root", out]) == 2
+    assert "K must be 1..N" in capsys.readouterr().err
+    assert main(["suite", "--shard", "1/2", "--out-root", out]) == 2
+    assert "--shard needs --run-id" in capsys.readouterr().err
+    assert not Path(out).exists()
