@@ -243,7 +243,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (drop if sut is not None and sut not in selected_suts(config) else keep).append(item)
     shard = config.stash.get(_SHARD, None)
     if shard is not None:
-        keep, elsewhere = split(keep, shard)
+        keep, elsewhere = split(keep, shard, collected=items)
         drop += elsewhere
     if drop:
         config.hook.pytest_deselected(items=drop)

@@ -21,7 +21,7 @@ sees decide the split. A shard that gets no group deselects everything (pytest e
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -98,9 +98,15 @@ def assign_groups(weights: Mapping[str, int], total: int) -> dict[str, int]:
     return assigned
 
 
-def split(items: list[pytest.Item], shard: Shard) -> tuple[list[pytest.Item], list[pytest.Item]]:
-    """(kept, deselected): the items of ``shard``'s groups, in collection order, and the rest."""
-    assigned = assign_groups(group_weights(items), shard.total)
+def split(
+    items: list[pytest.Item], shard: Shard, collected: Sequence[pytest.Item] | None = None,
+) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """(kept, deselected): the items of ``shard``'s groups, in collection order, and the rest.
+
+    Groups are weighed over ``collected`` (default ``items``): every test collected, before a
+    selection that may differ between machines (``--sut``) dropped some."""
+    assigned = assign_groups(group_weights(items if collected is None else collected),
+                             shard.total)
     keep = [item for item in items if assigned[group_of(item)] == shard.index]
     drop = [item for item in items if assigned[group_of(item)] != shard.index]
     return keep, drop

@@ -221,7 +221,7 @@ def build_trial(sut: str, trigger: str, recovery: str, seed: int, index: int) ->
         "history": to_json(history),
         "versions": {"durabench": "0.1.0", "python": "3.11.7", "postgres": "16.2"},
         "host": "ci-runner-1", "started_at": f"2026-11-26T09:{15 + index // 2:02d}:00Z",
-        "wall_s": round(figures["duration_s"] + 1.1, 4),
+        "wall_s": round(figures["duration_s"] + 1.1, 4), "shard": None,
     }
 
 
