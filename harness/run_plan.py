@@ -16,8 +16,9 @@ A run started with ``pytest --shard K/N`` adds ``"shard": "K/N"`` to both lines 
 the field is additive; readers that predate it see one run whose later shard's lines replace the
 earlier's). Each shard plans and finishes its own part, so a sharded run is one plan per shard.
 
-Trial lines of the run carry ``run_id`` = ``ID`` or ``ID-<pytest-xdist worker>``; ``ID`` is the
-run's *label* (:func:`run_label`). A run is *complete* when the last run line of each of its
+Trial (and golden) lines of the run carry ``run_id`` = ``ID-main``, or ``ID-<pytest-xdist
+worker>`` (``ID-gw0``, ...): the label of the environment that ran them; ``ID`` is the run's
+*label* (:func:`run_label`). A run is *complete* when the last run line of each of its
 shards says ``finished >= planned`` and, for a sharded run, every shard 1..N of it is in the
 stores read; :func:`incomplete_runs` lists the others, and the gate fails on them unless told
 ``--allow-partial``.
@@ -70,12 +71,13 @@ class RunSummary:
     load_1m: dict[str, float]
 
 
-_XDIST_SUFFIX = re.compile(r"-gw\d+$")
+_ENV_SUFFIX = re.compile(r"-(?:gw\d+|main)$")
 
 
-def run_label(run_id: str) -> str:
-    """The run a line belongs to: its run id without a pytest-xdist worker's ``-gw<N>``."""
-    return _XDIST_SUFFIX.sub("", run_id)
+def run_label(run_id: str, kind: str) -> str:
+    """The run a line of ``kind`` belongs to: a run line's ``run_id``; a trial's or a golden
+    run's without the suffix its environment added (``-main``, or ``-gw<N>`` under xdist)."""
+    return run_id if kind == RUN_KIND else _ENV_SUFFIX.sub("", run_id)
 
 
 @dataclass(frozen=True)

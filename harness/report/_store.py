@@ -17,9 +17,10 @@ Contract:
   link cut ``down`` and black-holed ``timeout`` at the same crash point): different trials.
 - Several files are the stores of one run's shards (``pytest --shard K/N``), merged into one
   report: they must hold the same run labels (:func:`harness.run_plan.run_label`: the run id
-  without an xdist worker's ``-gw<N>``), and a trial (by the key above) must be in one of them
-  only. Otherwise :class:`StoreMergeError`, one line naming both labels, or the trial and both
-  files. One file is read as before: a repeated trial in it is a warning.
+  without the ``-main`` / ``-gw<N>`` its environment added), and a trial (by the key above)
+  must be in one of them only. Otherwise :class:`StoreMergeError`, one line naming both
+  labels, or the trial and both files. One file is read as before: a repeated trial in it is
+  a warning.
 
 Lifecycle of one line: decode -> parse JSON -> check ``schema`` -> upgrade to the current schema
 (one function per old version in :data:`harness.results.UPGRADES`) -> dispatch on ``kind`` ->
@@ -277,7 +278,7 @@ class _Merge:
     def label(self, source: str, record: Mapping[str, Any]) -> None:
         run_id = record.get("run_id")
         if isinstance(run_id, str):
-            self.labels.setdefault(source, set()).add(run_label(run_id))
+            self.labels.setdefault(source, set()).add(run_label(run_id, str(record.get("kind"))))
 
 
 def _load_file(
@@ -359,8 +360,8 @@ def _refuse_repeated_paths(paths: Sequence[str | Path]) -> None:
     for path in paths:
         real = Path(path).resolve()
         if real in resolved:
-            raise StoreMergeError(f"{path} is given twice (as {resolved[real]} and {path}); "
-                                  "pass each shard's store once")
+            also = "" if resolved[real] == str(path) else f" (as {resolved[real]} and {path})"
+            raise StoreMergeError(f"{path} is given twice{also}; pass each shard's store once")
         resolved[real] = str(path)
 
 

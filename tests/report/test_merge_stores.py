@@ -20,7 +20,7 @@ from harness.report import (
     summary_table,
     verdict_table,
 )
-from harness.run_plan import read_run_summaries
+from harness.run_plan import read_run_summaries, run_label
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "reports" / "example" / "results.jsonl"
@@ -147,3 +147,11 @@ def test_one_store_with_a_repeated_trial_still_warns_and_counts_it_once(tmp_path
     loaded = load_results([one])
     assert len(loaded.trials) == 3 and len(loaded.warnings) == 1
     assert "counted once" in str(loaded.warnings[0])
+
+
+@pytest.mark.parametrize(("run_id", "kind", "label"), [
+    ("ci_7-main", "trial", "ci_7"), ("ci_7-gw12", "golden", "ci_7"), ("ci_7", "run", "ci_7"),
+    ("nightly-main", "run", "nightly-main"), ("nightly-main-gw0", "trial", "nightly-main"),
+])
+def test_the_run_label_is_the_pytest_run_id(run_id: str, kind: str, label: str) -> None:
+    assert run_label(run_id, kind) == label
