@@ -125,12 +125,13 @@ PlanKey = tuple[str, str | None]
 """(run id, shard): one plan per shard of a sharded run."""
 
 
+_SHARD_TEXT = re.compile(r"^\d+/\d+$")
+
+
 def _shard(record: dict[str, Any]) -> str | None:
+    """A run line's ``shard`` (``"K/N"``), or None (unsharded, or not of that shape)."""
     shard = record.get("shard")
     return shard if isinstance(shard, str) and _SHARD_TEXT.match(shard) else None
-
-
-_SHARD_TEXT = re.compile(r"^\d+/\d+$")
 
 
 def read_run_plans(paths: Sequence[str | Path]) -> dict[PlanKey, RunPlan]:
