@@ -16,6 +16,11 @@ Schema history (``schema`` field; :data:`RESULT_SCHEMA` is the newest):
   history** with the current definitions (so a schema-1 store reports what its trials measured,
   by today's definitions; a line without a history keeps its figures). Verdicts are kept as
   recorded.
+- 3: adds ``sut_version``: the release of the runtime the SUT ran (``2.23.0`` for ``--sut
+  dbos==2.23.0``, the installed release for ``--sut dbos``, durabench's version for its own
+  SUTs; ``""`` unknown), and ``versions`` carries every package of that runtime (``dbos``,
+  ``langgraph-checkpoint-postgres``, ...). :func:`upgrade_2_to_3` fills ``sut_version`` from the
+  pin in ``sut`` when there is one, else ``""``.
 
 Appends take an exclusive ``flock`` on the file so parallel pytest workers never interleave
 lines, and each line is flushed and fsync'd before the lock is released. A torn last line (a
@@ -47,10 +52,11 @@ __all__ = [
     "append_result",
     "load_records",
     "upgrade_1_to_2",
+    "upgrade_2_to_3",
 ]
 
 DEFAULT_RESULTS = Path(".durabench") / "results.jsonl"
-RESULT_SCHEMA = 2
+RESULT_SCHEMA = 3
 
 RecordKind = Literal["trial", "golden"]
 
@@ -78,6 +84,8 @@ class ResultRecord:
     env: str
     seed: int
     twin: str | None = None
+    sut_version: str = ""
+    """The release of the SUT's runtime that ran (schema 3; "" unknown)."""
     toxiproxy: str = ""
     workload_params: Mapping[str, JSONValue] = field(default_factory=dict)
     fault: str | None = None
@@ -175,9 +183,19 @@ def upgrade_1_to_2(record: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
     return upgraded
 
 
+def upgrade_2_to_3(record: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
+    """A schema-2 line as schema 3: ``sut_version`` from a ``NAME==VERSION`` pin, else ""."""
+    upgraded = dict(record)
+    upgraded["schema"] = 3
+    sut = upgraded.get("sut")
+    pinned = sut.partition("==")[2] if isinstance(sut, str) else ""
+    upgraded.setdefault("sut_version", pinned)
+    return upgraded
+
+
 _RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(ResultRecord))
 
-UPGRADES = {1: upgrade_1_to_2}
+UPGRADES = {1: upgrade_1_to_2, 2: upgrade_2_to_3}
 """``UPGRADES[v]`` turns a schema-``v`` line into a schema-``v+1`` line."""
 
 

@@ -24,9 +24,9 @@ import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 
@@ -50,6 +50,12 @@ from harness.sut._protocol import (
     WorkerCommand,
     WorkerSpec,
 )
+from harness.sut._releases import (
+    InstalledRelease,
+    ReleaseSupport,
+    release_worker_env,
+    runtime_versions,
+)
 
 APP_NAME = "durabench"
 APP_VERSION = "durabench-1"
@@ -60,6 +66,10 @@ QUEUE = "durabench"
 ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
 ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 INSTALL = "pip install 'durabench[dbos]'"
+SUPPORTED_RELEASES = ">=3.2.0"
+"""``--sut dbos==X``: the worker reads its execution's ownership token (``current_owner_xid``,
+new in DBOS 3.2.0) to stamp each step with its epoch; 3.0 and 3.1 lack it, and every 2.x release
+also needs the ``uuid-ossp`` extension, which the embedded Postgres lacks."""
 DETECTION_NOTE = (
     "supervised: the harness plays DBOS Conductor's documented role; after detection_delay_s "
     "(the trial's Recovery.detection_delay_s, default 2 s; Conductor's default executor timeout "
@@ -310,14 +320,33 @@ class DbosSut:
         {"restart", "delayed", "supervised"}
     )
     durable_store: str = "postgres"
+    release: InstalledRelease | None = None
+    release_support: ClassVar[ReleaseSupport] = ReleaseSupport(
+        ("dbos",), SUPPORTED_RELEASES,
+        "the worker stamps steps with DBOS's ownership token, new in 3.2.0")
+
+    @property
+    def python(self) -> str:
+        """The interpreter of its workers: the pinned release's environment, else the harness's."""
+        return self.release.python if self.release is not None else sys.executable
+
+    def with_release(self, name: str, release: InstalledRelease, twin: str | None) -> DbosSut:
+        """This SUT as ``name`` (``dbos==3.2.0``), running ``release``."""
+        return replace(self, name=name, release=release, twin=twin)
+
+    def _worker_env(self) -> dict[str, str]:
+        return release_worker_env(self.release)
 
     def available(self) -> str | None:
+        if self.release is not None:
+            return None
         if importlib.util.find_spec("dbos") is None:
             return f"DBOS Transact is not installed; run `{INSTALL}`"
         return None
 
     def describe(self) -> SutDescription:
-        version = dbos_version() or "not installed"
+        version = runtime_versions(self.release_support, self.release).get("dbos",
+                                                                           "not installed")
         return SutDescription(
             summary=f"DBOS Transact {version} (Python), every LLM/tool/effect call a step",
             install=INSTALL,
@@ -336,7 +365,7 @@ class DbosSut:
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
         argv = (
-            sys.executable, "-m", "harness.sut.dbos_worker",
+            self.python, "-m", "harness.sut.dbos_worker",
             "--workload", spec.workload,
             "--executor-id", spec.executor_id,
             "--poll", str(o.poll_s),
@@ -344,7 +373,7 @@ class DbosSut:
             "--max-recovery-attempts", str(o.max_recovery_attempts),
         )  # fmt: skip
         return WorkerCommand(argv, {ENV_POSTGRES: spec.postgres_url,
-                                    ENV_PROVIDER: spec.provider_url})
+                                    ENV_PROVIDER: spec.provider_url, **self._worker_env()})
 
     def connect(self, ctx: ClientContext) -> SutClient:
         return DbosClient(ctx.postgres_url)
