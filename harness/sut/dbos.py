@@ -323,7 +323,9 @@ class DbosSut:
     release: InstalledRelease | None = None
     release_support: ClassVar[ReleaseSupport] = ReleaseSupport(
         ("dbos",), SUPPORTED_RELEASES,
-        "the worker stamps steps with DBOS's ownership token, new in 3.2.0")
+        "the worker stamps each step with its execution's ownership token (current_owner_xid), "
+        "new in DBOS 3.2.0; 2.x releases also create the uuid-ossp extension, which the "
+        "embedded Postgres lacks")
 
     @property
     def python(self) -> str:
