@@ -32,6 +32,7 @@ from harness.sut._protocol import REQUIRED_ATTRIBUTES, RecoveryPolicyName, Syste
 from harness.sut._releases import (
     ReleaseError,
     RunsReleases,
+    cache_dir,
     ensure_release,
     parse_sut_spec,
     runtime_versions,
@@ -115,13 +116,15 @@ def get_sut(name: str) -> SystemUnderTest:
         return _loaded[reg]
 
 
-_pinned: dict[str, SystemUnderTest] = {}
+_pinned: dict[tuple[str, str], SystemUnderTest] = {}
+"""(pinned name, cache directory) -> the pinned SUT: a new cache directory is a new install."""
 
 
 def _get_pinned(name: str, version: str) -> SystemUnderTest:
     pinned = f"{name}=={version}"
-    if pinned in _pinned:
-        return _pinned[pinned]
+    key = (pinned, str(cache_dir()))
+    if key in _pinned:
+        return _pinned[key]
     base = get_sut(name)
     if not isinstance(base, RunsReleases):
         raise ReleaseError(f"{pinned}: the {name} SUT runs only the release installed with it "
@@ -136,7 +139,7 @@ def _get_pinned(name: str, version: str) -> SystemUnderTest:
             twin = f"{twin}=={version}"  # langgraph==X pairs with langgraph-nockpt==X
     sut = cast(SystemUnderTest, base.with_release(pinned, release, twin))
     with _lock:
-        return _pinned.setdefault(pinned, sut)
+        return _pinned.setdefault(key, sut)
 
 
 def sut_versions(sut: SystemUnderTest) -> tuple[str, dict[str, str]]:

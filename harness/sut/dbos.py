@@ -68,8 +68,10 @@ ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 INSTALL = "pip install 'durabench[dbos]'"
 SUPPORTED_RELEASES = ">=3.2.0"
 """``--sut dbos==X``: the worker reads its execution's ownership token (``current_owner_xid``,
-new in DBOS 3.2.0) to stamp each step with its epoch; 3.0 and 3.1 lack it, and every 2.x release
-also needs the ``uuid-ossp`` extension, which the embedded Postgres lacks."""
+new in DBOS 3.2.0) to stamp each step with its epoch; 3.0 and 3.1 lack it (the worker's import
+fails), and 2.x releases (2.23.0 and 2.31.1 checked) also run ``CREATE EXTENSION "uuid-ossp"``
+in their migrations, which the embedded Postgres (``pgserver``: plpgsql and vector only) cannot.
+Tried in ``scenarios/test_kill.py``: 3.2.0 and 3.3.0 pass."""
 DETECTION_NOTE = (
     "supervised: the harness plays DBOS Conductor's documented role; after detection_delay_s "
     "(the trial's Recovery.detection_delay_s, default 2 s; Conductor's default executor timeout "
