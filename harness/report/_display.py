@@ -179,13 +179,13 @@ def known_findings_display(trials: pd.DataFrame,
     that are registered here, and whether this run saw each (``seen``: the run's expected
     failures; None when its run lines did not record them); None when there is none. Scenarios
     show these as xfails, so the suite stays green while the finding stays visible."""
-    from harness.sut import get_sut  # lazily: reading a store needs no SUT installed
+    from harness.sut import get_sut, parse_sut_spec  # lazily: reading needs no SUT installed
 
     by_case = None if seen is None else expected_by_case(trials, seen)
     rows = []
     for name in sorted({str(s) for s in trials.get("sut", pd.Series(dtype=str)).dropna()}):
-        try:
-            findings = get_sut(name).describe().known_findings
+        try:  # a pinned SUT's findings are its adapter's: describe it without installing it
+            findings = get_sut(parse_sut_spec(name).name).describe().known_findings
         except Exception:  # not registered here, or it cannot describe itself: nothing to show
             continue
         rows += [(name, case, _observed(name, case, by_case), why)
