@@ -71,7 +71,9 @@ SUPPORTED_RELEASES = ">=3.2.0"
 new in DBOS 3.2.0) to stamp each step with its epoch; 3.0 and 3.1 lack it (the worker's import
 fails), and 2.x releases (2.23.0 and 2.31.1 checked) also run ``CREATE EXTENSION "uuid-ossp"``
 in their migrations, which the embedded Postgres (``pgserver``: plpgsql and vector only) cannot.
-Tried in ``scenarios/test_kill.py``: 3.2.0 and 3.3.0 pass."""
+Tried in ``scenarios/test_kill.py``: 3.2.0 and 3.3.0 pass. 3.1.0 with the worker made to read
+its epoch without the token still fails: the harness's own client (the installed DBOS's
+``DBOSClient``) enqueues into a ``creator_xid`` column that 3.1's schema does not have."""
 DETECTION_NOTE = (
     "supervised: the harness plays DBOS Conductor's documented role; after detection_delay_s "
     "(the trial's Recovery.detection_delay_s, default 2 s; Conductor's default executor timeout "
