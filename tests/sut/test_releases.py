@@ -11,22 +11,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from harness.env.local import LocalEnvironment
-from harness.faults import KillFault
 from harness.results import ResultRecord, upgrade_2_to_3
-from harness.runner import golden_baseline, run_trial
 from harness.suite import _sut_list
 from harness.sut import ReleaseError, SutSpec, _releases, get_sut, parse_sut_spec, sut_versions
 from harness.sut._releases import ENV_HOST_PATH, ReleaseSupport, ensure_release, pip_failure
 from harness.sut.dbos import DBOS_SUT
-from harness.trial import Recovery, TrialSpec, canonical_params
-from harness.triggers import Trigger
-from harness.workloads import ResearchParams
 
 OLDER_DBOS = "3.2.0"
 """The oldest DBOS release the adapter supports (older than the one ``./dev setup`` installs)."""
@@ -181,30 +174,28 @@ def test_the_release_wins_over_the_harnesss_own_packages_and_the_harness_still_i
 
 # -- one real trial ------------------------------------------------------------------------------
 
-PARAMS = ResearchParams(turns=2, tokens_per_turn=50, tool_result_tokens=40, tool_latency_s=0.05)
-
-
-@pytest.fixture(scope="module")
-def env() -> Iterator[LocalEnvironment]:
-    with LocalEnvironment(run_id="release-pin-test") as env:
-        yield env
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(DBOS_SUT.available() is not None, reason=str(DBOS_SUT.available()))
-def test_a_killed_worker_of_a_pinned_older_dbos_recovers_and_its_line_records_the_release(
-    env: LocalEnvironment,
+def test_the_kill_scenario_on_a_pinned_older_dbos_recovers_and_records_the_release(
+    tmp_path: Path,
 ) -> None:
-    sut = f"dbos=={OLDER_DBOS}"
-    spec = TrialSpec(scenario="test_kill", sut=sut, timeout_s=90.0,
-                     params_json=canonical_params(PARAMS.to_json()))  # fmt: skip
-    golden = golden_baseline(run_trial(env, spec.golden()))
-    trial = TrialSpec(scenario="test_kill", sut=sut, timeout_s=90.0,
-                      params_json=canonical_params(PARAMS.to_json()),
-                      trigger=Trigger("received", call=2), trigger_name="held2",
-                      fault=KillFault(), recovery=Recovery("restart"))  # fmt: skip
-    result = run_trial(env, trial, golden)
-    assert result.valid == "true", result.judgement.summary()
-    line = ResultRecord.from_json(json.loads(json.dumps(result.to_json())))
-    assert line.sut == sut and line.sut_version == OLDER_DBOS
+    """``pytest scenarios/test_kill.py --sut dbos==3.2.0``, as a user runs it (default cache)."""
+    results = tmp_path / "results.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "scenarios/test_kill.py", "-k",
+         "test_kill_recovers and mid_step_early-restart", "--sut", f"dbos=={OLDER_DBOS}",
+         "--results", str(results), "-p", "no:cacheprovider", "-q"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "DURABENCH_RUN_ID"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    trials = [ResultRecord.from_json(d) for d in lines if d.get("kind") == "trial"]
+    assert len(trials) == 1 and trials[0].valid == "true", trials
+    line = trials[0]
+    assert line.sut == f"dbos=={OLDER_DBOS}" and line.sut_version == OLDER_DBOS
     assert line.versions["dbos"] == OLDER_DBOS and line.schema == 3
+    assert line.trial_id.startswith(f"kill-dbos=={OLDER_DBOS}-")
