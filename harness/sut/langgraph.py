@@ -160,15 +160,6 @@ _THREADS_SQL = (f"SELECT thread_id, parent_id, status, executor, attempt, error,
                 " ORDER BY created_ns")  # fmt: skip
 
 
-def langgraph_version() -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version("langgraph")
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def connect(dsn: str) -> psycopg.Connection[Any]:
     """An autocommit connection that notices a dead link (keepalives, TCP user timeout)."""
     return psycopg.connect(dsn, autocommit=True, connect_timeout=3, keepalives=1,
