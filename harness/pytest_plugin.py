@@ -50,7 +50,7 @@ from harness.run_plan import RunRecorder
 from harness.runner import GoldenCache, run_trial, with_golden
 from harness.services import ServicePool
 from harness.shard import Shard, parse_shard, split
-from harness.sut import SutLoadError, get_sut, sut_names
+from harness.sut import ReleaseError, SutLoadError, get_sut, parse_sut_spec, sut_names
 from harness.trial import TrialResult, TrialSpec
 
 ENVIRONMENTS = ("local", "docker")
@@ -91,8 +91,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def resolve_suts(text: str) -> list[str]:
     """``--sut`` -> SUT names. ``all``: every registered SUT that can run here, plus those
     ``DURABENCH_REQUIRE`` names (so that their absence fails instead of vanishing).
+    ``NAME==VERSION`` runs that release of the SUT's runtime (installed once, cached).
 
-    Raises :class:`pytest.UsageError` for an unknown name or a SUT that cannot be loaded.
+    Raises :class:`pytest.UsageError` for an unknown name, a SUT that cannot be loaded, or a
+    release it cannot run.
     """
     try:
         registered = sut_names()
@@ -103,8 +105,8 @@ def resolve_suts(text: str) -> list[str]:
                 names += [n for n in registered
                           if n in wanted or get_sut(n).available() is None]  # fmt: skip
             elif name:
-                names.append(name)
-        unknown = [n for n in names if n not in registered]
+                names.append(str(parse_sut_spec(name)))
+        unknown = [n for n in names if parse_sut_spec(n).name not in registered]
         if unknown or not names:
             raise pytest.UsageError(
                 f"--sut: unknown SUT(s) {', '.join(unknown) or '(none given)'}; valid SUTs: "
@@ -112,8 +114,8 @@ def resolve_suts(text: str) -> list[str]:
             )
         for name in names:
             get_sut(name)  # load and validate now, not in the middle of a trial
-    except SutLoadError as exc:
-        raise pytest.UsageError(f"--sut: {exc}") from exc
+    except (SutLoadError, ReleaseError) as exc:
+        raise pytest.UsageError(f"--sut: {exc}") from None
     return list(dict.fromkeys(names))
 
 

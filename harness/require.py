@@ -26,7 +26,7 @@ def required() -> frozenset[str]:
         from harness.sut import sut_names  # entry point metadata only; no SUT is imported
 
         valid = (*CAPABILITIES, *sut_names())
-        unknown -= set(valid)
+        unknown = {n for n in unknown if n.partition("==")[0].strip() not in valid}
         if unknown:
             raise pytest.UsageError(
                 f"{ENV_REQUIRE} names unknown capabilities {sorted(unknown)}; "

@@ -17,8 +17,12 @@ Schema history (``schema`` field; :data:`RESULT_SCHEMA` is the newest):
   by today's definitions; a line without a history keeps its figures). Verdicts are kept as
   recorded.
 - 3: adds ``shard`` (``"K/N"``: the ``pytest --shard K/N`` run that wrote the line; null for an
-  unsharded run). :func:`upgrade_2_to_3` reads a schema-2 line with ``shard`` null (no older
-  run was sharded); nothing else changes.
+  unsharded run) and ``sut_version``: the release of the runtime the SUT ran (``3.2.0`` for
+  ``--sut dbos==3.2.0``, the installed release for ``--sut dbos``, durabench's version for its
+  own SUTs; ``""`` unknown), and ``versions`` carries every package of that runtime (``dbos``,
+  ``langgraph-checkpoint-postgres``, ...). :func:`upgrade_2_to_3` reads a schema-2 line with
+  ``shard`` null (no older run was sharded) and ``sut_version`` from the pin in ``sut`` when
+  there is one, else ``""``.
 
 Appends take an exclusive ``flock`` on the file so parallel pytest workers never interleave
 lines, and each line is flushed and fsync'd before the lock is released. A torn last line (a
@@ -82,6 +86,8 @@ class ResultRecord:
     env: str
     seed: int
     twin: str | None = None
+    sut_version: str = ""
+    """The release of the SUT's runtime that ran (schema 3; "" unknown)."""
     toxiproxy: str = ""
     workload_params: Mapping[str, JSONValue] = field(default_factory=dict)
     fault: str | None = None
@@ -182,10 +188,14 @@ def upgrade_1_to_2(record: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
 
 
 def upgrade_2_to_3(record: Mapping[str, JSONValue]) -> dict[str, JSONValue]:
-    """A schema-2 line as schema 3: ``shard`` null (no schema-2 run was sharded)."""
+    """A schema-2 line as schema 3: ``shard`` null (no schema-2 run was sharded) and
+    ``sut_version`` from a ``NAME==VERSION`` pin, else ""."""
     upgraded = dict(record)
     upgraded["schema"] = 3
     upgraded.setdefault("shard", None)
+    sut = upgraded.get("sut")
+    pinned = sut.partition("==")[2] if isinstance(sut, str) else ""
+    upgraded.setdefault("sut_version", pinned)
     return upgraded
 
 

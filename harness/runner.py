@@ -66,6 +66,7 @@ from harness.sut import (
     SystemUnderTest,
     WorkerSpec,
     get_sut,
+    sut_versions,
 )
 from harness.trial import TrialResult, TrialSpec
 from harness.triggers import TriggerContext, TriggerNeverFired
@@ -485,6 +486,7 @@ def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None =
         RunningServices.unlink(env, ServiceLinks(trial.links.service_urls,
                                                  trial.links.service_proxies))
     judgement = judge(history, trial.sut.promises)
+    sut_version, sut_packages = sut_versions(trial.sut)
     return TrialResult(
         spec=spec,
         env=env.name,
@@ -500,6 +502,8 @@ def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None =
         promised=frozenset(trial.sut.promises),
         twin=trial.sut.twin,
         toxiproxy=toxiproxy,
+        sut_version=sut_version,
+        sut_packages=sut_packages,
     )
 
 

@@ -91,11 +91,17 @@ def known_suts() -> tuple[str, ...]:
 
 
 def _sut_list(text: str) -> str:
+    from harness.sut import ReleaseError, parse_sut_spec
+
     names = [n.strip() for n in text.split(",") if n.strip()]
     if text.strip() == "all" or "all" in names:
         return text
     known = known_suts()
-    unknown = [n for n in names if n not in known]
+    try:
+        names = [str(parse_sut_spec(n)) for n in names]
+    except ReleaseError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    unknown = [n for n in names if parse_sut_spec(n).name not in known]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
             f"unknown SUT(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(known)}"

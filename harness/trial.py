@@ -213,6 +213,10 @@ class TrialResult:
     """The SUT's checkpointing-off twin (``SystemUnderTest.twin``); the report pairs by it."""
     toxiproxy: str = ""
     """Which Toxiproxy served the trial's links (filled by the environment; "" unknown)."""
+    sut_version: str = ""
+    """The release of the SUT's runtime that ran (``harness.sut.sut_versions``)."""
+    sut_packages: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Every package of that runtime -> its version (into ``versions``)."""
 
     @property
     def valid(self) -> str:
@@ -224,7 +228,8 @@ class TrialResult:
         return ResultRecord(
             kind="trial" if spec.fault is not None else "golden",
             run_id=self.run_id, trial_id=spec.trial_id, scenario=spec.scenario, sut=spec.sut,
-            twin=self.twin, checkpointing=self.history.checkpointing, workload=spec.workload,
+            twin=self.twin, sut_version=self.sut_version,
+            checkpointing=self.history.checkpointing, workload=spec.workload,
             workload_params=spec.params, fault=spec.fault.name if spec.fault else None,
             fault_params=_fault_params(spec.fault), trigger=spec.trigger_name,
             trigger_spec=spec.trigger.to_json() if spec.trigger else None,
@@ -244,7 +249,8 @@ class TrialResult:
             redundant_tool_calls=fig.redundant_tool_calls,
             verdicts=self.judgement.as_json(), valid=self.judgement.valid,
             verdict_summary=self.judgement.summary(), promised=tuple(sorted(self.promised)),
-            history=to_json(self.history), versions=versions(self.postgres_version),
+            history=to_json(self.history),
+            versions={**versions(self.postgres_version), **self.sut_packages},
             host=socket.gethostname(), started_at=self.started_at, wall_s=round(self.wall_s, 3),
         )
 

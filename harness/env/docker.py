@@ -54,6 +54,7 @@ from harness.images import ImageSet
 from harness.llm import ProviderClient
 from harness.net import ToxiproxyClient
 from harness.sut._protocol import ServiceCommand
+from harness.sut._releases import ENV_HOST_PATH
 
 LABEL = "durabench.run_id"
 OWNER_LABEL = "durabench.owner_pid"
@@ -499,6 +500,11 @@ class DockerEnvironment:
         if memory_limit_mb is not None:
             limits = {"mem_limit": f"{memory_limit_mb}m", "memswap_limit": f"{memory_limit_mb}m"}
         assert self.images is not None
+        if ENV_HOST_PATH in (extra_env or {}):
+            raise EnvironmentStartError(
+                f"worker {name} would run a pinned release (--sut NAME==VERSION), whose "
+                f"environment {argv[0]} lives on this host, not in the project image: pinned "
+                "releases run on --env local only; use --env local, or the image's release")
         container = self._client.containers.run(
             self.images.project, command=["python3", *argv[1:]], detach=True,
             name=f"durabench-{self.run_id}-{name}", labels=self._labels,

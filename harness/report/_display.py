@@ -109,7 +109,8 @@ def summary_display(trials: pd.DataFrame) -> DisplayTable:
     rows = []
     for r in summary_table(trials).to_dict("records"):
         rows.append((
-            str(r["scenario"]), str(r["sut"]), str(r["env"]), str(r["toxiproxy"]),
+            str(r["scenario"]), str(r["sut"]), str(r["sut_version"]), str(r["env"]),
+            str(r["toxiproxy"]),
             "on" if r["checkpointing"] else "off",
             str(r["trials"]),
             f"{r['valid_true']} / {r['valid_false']} / {r['valid_unknown']}",
@@ -124,7 +125,7 @@ def summary_display(trials: pd.DataFrame) -> DisplayTable:
         ))
     return DisplayTable(
         "Per scenario, SUT and environment",
-        ("scenario", "SUT", "env", "Toxiproxy", "checkpointing", "trials",
+        ("scenario", "SUT", "release", "env", "Toxiproxy", "checkpointing", "trials",
          "valid true / false / unknown",
          "verdicts true / false / unknown / not promised", "redundant tokens p50 / p95",
          "redundant cost p50 / p95", "time to resume p50 / p95", "time to recover p50 / p95",
@@ -178,13 +179,13 @@ def known_findings_display(trials: pd.DataFrame,
     that are registered here, and whether this run saw each (``seen``: the run's expected
     failures; None when its run lines did not record them); None when there is none. Scenarios
     show these as xfails, so the suite stays green while the finding stays visible."""
-    from harness.sut import get_sut  # lazily: reading a store needs no SUT installed
+    from harness.sut import get_sut, parse_sut_spec  # lazily: reading needs no SUT installed
 
     by_case = None if seen is None else expected_by_case(trials, seen)
     rows = []
     for name in sorted({str(s) for s in trials.get("sut", pd.Series(dtype=str)).dropna()}):
-        try:
-            findings = get_sut(name).describe().known_findings
+        try:  # a pinned SUT's findings are its adapter's: describe it without installing it
+            findings = get_sut(parse_sut_spec(name).name).describe().known_findings
         except Exception:  # not registered here, or it cannot describe itself: nothing to show
             continue
         rows += [(name, case, _observed(name, case, by_case), why)

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from harness.report._display import DisplayTable, seconds, tokens, usd
-from harness.report._tables import has_fault, quantile, verdict_columns
+from harness.report._tables import has_fault, quantile, sut_label, verdict_columns
 
 __all__ = ["FAULT_FAMILIES", "WINDOW_COLUMN", "fault_windows", "matrix_display", "sut_order"]
 
@@ -157,7 +157,7 @@ def matrix_display(trials: pd.DataFrame, expected_failures: Sequence[str] = ()
     for sut in suts:
         mode = "off" if not modes[sut] else (
             "on + resumable calls" if sut.endswith("-resume") else "on")
-        row = [f"{sut} ({mode})"]
+        row = [f"{sut_label(sut, faulted)} ({mode})"]
         for family in families:
             group, common = columns[family]
             cell = group[group["sut"] == sut]

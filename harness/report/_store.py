@@ -53,8 +53,8 @@ VERDICT_VALUES: tuple[str, ...] = ("true", "false", "unknown", "not promised")
 IssueLevel = Literal["error", "warning"]
 
 ID_COLUMNS: tuple[str, ...] = (
-    "run_id", "trial_id", "scenario", "sut", "twin", "checkpointing", "workload", "fault",
-    "trigger", "recovery", "seed", "env", "toxiproxy",
+    "run_id", "trial_id", "scenario", "sut", "sut_version", "twin", "checkpointing", "workload",
+    "fault", "trigger", "recovery", "seed", "env", "toxiproxy",
 )
 FIGURE_COLUMNS: tuple[str, ...] = (
     "crash_step", "tokens_billed", "golden_tokens_billed", "redundant_tokens", "redundant_calls",

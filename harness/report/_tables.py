@@ -31,7 +31,7 @@ _SPREAD_FIGURES = (
 )
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "scenario", "sut", "env", "toxiproxy", "checkpointing", "trials",
+    "scenario", "sut", "sut_version", "env", "toxiproxy", "checkpointing", "trials",
     "valid_true", "valid_false", "valid_unknown",
     "verdicts_true", "verdicts_false", "verdicts_unknown", "verdicts_not_promised",
     *(f"{f}_{q}" for f in _SPREAD_FIGURES for q in ("p50", "p95")),
@@ -78,13 +78,20 @@ def _distinct(group: pd.DataFrame, column: str) -> str:
     """The distinct values of a text column, e.g. which Toxiproxy served the trials."""
     if column not in group.columns:
         return "-"
-    return ", ".join(sorted({str(v) for v in group[column].dropna()})) or "-"
+    return ", ".join(sorted({str(v) for v in group[column].dropna() if str(v)})) or "-"
+
+
+def sut_label(sut: str, group: pd.DataFrame) -> str:
+    """``sut`` with the release(s) its trials ran (``dbos 3.4.0``) when the name does not already
+    carry the pin (``dbos==3.2.0``)."""
+    version = _distinct(group[group["sut"] == sut], "sut_version")
+    return sut if "==" in sut or version == "-" else f"{sut} {version}"
 
 
 def _summary_row(scenario: str, sut: str, env: str, group: pd.DataFrame) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "scenario": scenario, "sut": sut, "env": env,
-        "toxiproxy": _distinct(group, "toxiproxy"),
+        "scenario": scenario, "sut": sut, "sut_version": _distinct(group, "sut_version"),
+        "env": env, "toxiproxy": _distinct(group, "toxiproxy"),
         "checkpointing": bool(group["checkpointing"].iloc[0]),
         "trials": len(group),
     }

@@ -80,12 +80,12 @@ def _options(args: argparse.Namespace, sut: str) -> tuple[SoakOptions, dict[str,
 
 
 def _check_suts(names: list[str]) -> None:
-    from harness.sut import get_sut
+    from harness.sut import SutLoadError, get_sut
 
     for name in names:
         try:
             sut = get_sut(name)
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, SutLoadError) as exc:  # ReleaseError is a ValueError
             raise SoakUsageError(f"--sut {name}: {exc}") from None
         reason = sut.available()
         if reason:

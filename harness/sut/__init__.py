@@ -40,6 +40,15 @@ from harness.sut._registry import (
     get_sut,
     registrations,
     sut_names,
+    sut_versions,
+)
+from harness.sut._releases import (
+    InstalledRelease,
+    ReleaseError,
+    ReleaseSupport,
+    RunsReleases,
+    SutSpec,
+    parse_sut_spec,
 )
 
 ALL_PROPERTIES: frozenset[Property] = frozenset(PROPERTIES)
@@ -60,10 +69,14 @@ __all__ = [
     "REQUIRED_ATTRIBUTES",
     "ClientContext",
     "EffectFencing",
+    "InstalledRelease",
     "RecoversExecutors",
     "RecoveryPolicyName",
+    "ReleaseError",
+    "ReleaseSupport",
     "ReportsClaims",
     "ReportsLiveness",
+    "RunsReleases",
     "Service",
     "ServiceCommand",
     "ServiceContext",
@@ -72,6 +85,7 @@ __all__ = [
     "SutClient",
     "SutDescription",
     "SutLoadError",
+    "SutSpec",
     "SystemUnderTest",
     "UnknownSutError",
     "WorkerCommand",
@@ -79,6 +93,8 @@ __all__ = [
     "WorkerSpec",
     "available_sut_names",
     "get_sut",
+    "parse_sut_spec",
     "registrations",
     "sut_names",
+    "sut_versions",
 ]

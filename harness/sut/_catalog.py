@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.history import PROPERTIES
 from harness.sut._registry import SutLoadError, get_sut, registrations
+from harness.sut._releases import RunsReleases
 
 
 def _entry(name: str) -> dict[str, Any]:
@@ -42,6 +43,8 @@ def _entry(name: str) -> dict[str, Any]:
         "known_findings": dict(description.known_findings),
         "effects_fenced": description.effect_fencing.fenced,
         "effect_fencing": description.effect_fencing.how,
+        "releases": (f"{sut.release_support.packages[0]}{sut.release_support.supported}"
+                     if isinstance(sut, RunsReleases) else None),
     }
 
 
@@ -64,6 +67,9 @@ def _lines(e: dict[str, Any]) -> list[str]:
         f"  effects fenced: {'yes' if e['effects_fenced'] else 'no'} ({e['effect_fencing']})",
         where,
     ]
+    if e["releases"]:
+        lines.append(f"  other releases: --sut {e['name']}==VERSION, {e['releases']} (installed "
+                     "once into the cache's releases/ directory)")
     lines += [f"  note: {n}" for n in e["notes"]]
     lines += [f"  known finding [{k}]: {v}" for k, v in e["known_findings"].items()]
     return lines

@@ -29,6 +29,14 @@ from typing import cast, get_args
 
 from harness.history import PROPERTIES
 from harness.sut._protocol import REQUIRED_ATTRIBUTES, RecoveryPolicyName, SystemUnderTest
+from harness.sut._releases import (
+    ReleaseError,
+    RunsReleases,
+    cache_dir,
+    ensure_release,
+    parse_sut_spec,
+    runtime_versions,
+)
 
 ENTRY_POINT_GROUP = "durabench.suts"
 
@@ -85,10 +93,16 @@ def sut_names() -> tuple[str, ...]:
 
 
 def get_sut(name: str) -> SystemUnderTest:
-    """The registered SUT ``name``, loaded and validated on first use.
+    """The registered SUT ``name``, loaded and validated on first use; ``NAME==VERSION`` is the
+    same SUT running that release of its runtime (:mod:`harness.sut._releases`), installed into
+    a cached environment on first use.
 
-    Raises :class:`UnknownSutError` (a name nobody registered) or :class:`SutLoadError`.
+    Raises :class:`UnknownSutError` (a name nobody registered), :class:`SutLoadError`, or
+    :class:`~harness.sut._releases.ReleaseError` (a pin that cannot run, with what to do).
     """
+    spec = parse_sut_spec(name)
+    if spec.version is not None:
+        return _get_pinned(spec.name, spec.version)
     regs = registrations()
     reg = regs.get(name)
     if reg is None:
@@ -100,6 +114,50 @@ def get_sut(name: str) -> SystemUnderTest:
         if reg not in _loaded:
             _loaded[reg] = _load(reg, set(regs))
         return _loaded[reg]
+
+
+_pinned: dict[tuple[str, str], SystemUnderTest] = {}
+"""(pinned name, cache directory) -> the pinned SUT: a new cache directory is a new install."""
+
+
+def _get_pinned(name: str, version: str) -> SystemUnderTest:
+    pinned = f"{name}=={version}"
+    key = (pinned, str(cache_dir()))
+    if key in _pinned:
+        return _pinned[key]
+    base = get_sut(name)
+    if not isinstance(base, RunsReleases):
+        raise ReleaseError(f"{pinned}: the {name} SUT runs only the release installed with it "
+                           f"(its adapter declares no release_support); run `--sut {name}`")
+    support = base.release_support
+    support.check(name, version)
+    release = ensure_release(support, version, name)
+    twin = base.twin
+    if twin is not None:
+        other = get_sut(twin)
+        if isinstance(other, RunsReleases) and other.release_support == support:
+            twin = f"{twin}=={version}"  # langgraph==X pairs with langgraph-nockpt==X
+    sut = cast(SystemUnderTest, base.with_release(pinned, release, twin))
+    with _lock:
+        return _pinned.setdefault(key, sut)
+
+
+def sut_versions(sut: SystemUnderTest) -> tuple[str, dict[str, str]]:
+    """(the release of the runtime ``sut`` runs, every package of it -> version).
+
+    A SUT that runs releases (:class:`RunsReleases`): its pinned release, else the installed one
+    (``release_support.packages``). Any other: the version of the distribution that registered
+    it (durabench's own SUTs: durabench's version), no packages. "" when unknown."""
+    if isinstance(sut, RunsReleases):
+        packages = runtime_versions(sut.release_support, sut.release)
+        return packages.get(sut.release_support.packages[0], ""), packages
+    reg = registrations().get(parse_sut_spec(sut.name).name)
+    if reg is None:
+        return "", {}
+    try:
+        return metadata.version(reg.distribution), {}
+    except metadata.PackageNotFoundError:
+        return "", {}
 
 
 def _load(reg: Registration, registered: set[str]) -> SystemUnderTest:
@@ -150,10 +208,12 @@ def protocol_problems(obj: object, name: str, registered: set[str]) -> list[str]
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Registration",
+    "ReleaseError",
     "SutLoadError",
     "UnknownSutError",
     "get_sut",
     "protocol_problems",
     "registrations",
     "sut_names",
+    "sut_versions",
 ]

@@ -24,9 +24,9 @@ import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 
@@ -50,6 +50,12 @@ from harness.sut._protocol import (
     WorkerCommand,
     WorkerSpec,
 )
+from harness.sut._releases import (
+    InstalledRelease,
+    ReleaseSupport,
+    release_worker_env,
+    runtime_versions,
+)
 
 APP_NAME = "durabench"
 APP_VERSION = "durabench-1"
@@ -60,6 +66,14 @@ QUEUE = "durabench"
 ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
 ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 INSTALL = "pip install 'durabench[dbos]'"
+SUPPORTED_RELEASES = ">=3.2.0"
+"""``--sut dbos==X``: the worker reads its execution's ownership token (``current_owner_xid``,
+new in DBOS 3.2.0) to stamp each step with its epoch; 3.0 and 3.1 lack it (the worker's import
+fails), and 2.x releases (2.23.0 and 2.31.1 checked) also run ``CREATE EXTENSION "uuid-ossp"``
+in their migrations, which the embedded Postgres (``pgserver``: plpgsql and vector only) cannot.
+Tried in ``scenarios/test_kill.py``: 3.2.0 and 3.3.0 pass. 3.1.0 with the worker made to read
+its epoch without the token still fails: the harness's own client (the installed DBOS's
+``DBOSClient``) enqueues into a ``creator_xid`` column that 3.1's schema does not have."""
 DETECTION_NOTE = (
     "supervised: the harness plays DBOS Conductor's documented role; after detection_delay_s "
     "(the trial's Recovery.detection_delay_s, default 2 s; Conductor's default executor timeout "
@@ -111,16 +125,6 @@ SELECT workflow_uuid, function_id, function_name, output, error, child_workflow_
        completed_at_epoch_ms
 FROM dbos.operation_outputs WHERE workflow_uuid = ANY(%s) ORDER BY workflow_uuid, function_id
 """
-
-
-def dbos_version() -> str | None:
-    """The installed DBOS Transact version, None when it is not installed."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("dbos")
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def sqlalchemy_url(dsn: str) -> str:
@@ -310,14 +314,34 @@ class DbosSut:
         {"restart", "delayed", "supervised"}
     )
     durable_store: str = "postgres"
+    release: InstalledRelease | None = None
+    release_support: ClassVar[ReleaseSupport] = ReleaseSupport(
+        ("dbos",), SUPPORTED_RELEASES,
+        "the worker stamps each step with its execution's ownership token (current_owner_xid), "
+        "new in DBOS 3.2.0; 2.x releases also create the uuid-ossp extension, which the "
+        "embedded Postgres lacks")
+
+    @property
+    def python(self) -> str:
+        """The interpreter of its workers: the pinned release's environment, else the harness's."""
+        return self.release.python if self.release is not None else sys.executable
+
+    def with_release(self, name: str, release: InstalledRelease, twin: str | None) -> DbosSut:
+        """This SUT as ``name`` (``dbos==3.2.0``), running ``release``."""
+        return replace(self, name=name, release=release, twin=twin)
+
+    def _worker_env(self) -> dict[str, str]:
+        return release_worker_env(self.release)
 
     def available(self) -> str | None:
+        # A pinned release too: the harness's own client (connect) runs the installed DBOS.
         if importlib.util.find_spec("dbos") is None:
             return f"DBOS Transact is not installed; run `{INSTALL}`"
         return None
 
     def describe(self) -> SutDescription:
-        version = dbos_version() or "not installed"
+        version = runtime_versions(self.release_support, self.release).get("dbos",
+                                                                           "not installed")
         return SutDescription(
             summary=f"DBOS Transact {version} (Python), every LLM/tool/effect call a step",
             install=INSTALL,
@@ -336,7 +360,7 @@ class DbosSut:
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
         argv = (
-            sys.executable, "-m", "harness.sut.dbos_worker",
+            self.python, "-m", "harness.sut.dbos_worker",
             "--workload", spec.workload,
             "--executor-id", spec.executor_id,
             "--poll", str(o.poll_s),
@@ -344,7 +368,7 @@ class DbosSut:
             "--max-recovery-attempts", str(o.max_recovery_attempts),
         )  # fmt: skip
         return WorkerCommand(argv, {ENV_POSTGRES: spec.postgres_url,
-                                    ENV_PROVIDER: spec.provider_url})
+                                    ENV_PROVIDER: spec.provider_url, **self._worker_env()})
 
     def connect(self, ctx: ClientContext) -> SutClient:
         return DbosClient(ctx.postgres_url)

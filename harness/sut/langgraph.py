@@ -44,9 +44,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -71,11 +71,22 @@ from harness.sut._protocol import (
     WorkerCommand,
     WorkerSpec,
 )
+from harness.sut._releases import (
+    InstalledRelease,
+    ReleaseSupport,
+    release_worker_env,
+    runtime_versions,
+)
 
 T = TypeVar("T")
 Durability = Literal["sync", "exit"]
 
 INSTALL = "pip install 'durabench[langgraph]'"
+SUPPORTED_RELEASES = ">=0.6.0"
+"""``--sut langgraph==X``: LangGraph releases the worker runs with, the Postgres checkpointer at
+the newest release compatible with it (tried: 0.6.0 and 0.6.11 pass the kill scenario; 0.5.4's
+workflow ends in ERROR: ``invoke(..., durability=...)`` is new in 0.6.0). The harness's own
+client reads the checkpoints with the installed checkpointer."""
 ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
 ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 META_EXECUTOR = "durabench_executor"
@@ -147,15 +158,6 @@ _LANDED_SQL = (f"SELECT landed_ns FROM {LANDED_TABLE} WHERE thread_id = %s AND c
 _THREADS_SQL = (f"SELECT thread_id, parent_id, status, executor, attempt, error, created_ns, "
                 f"updated_ns FROM {THREADS_TABLE} WHERE thread_id = ANY(%s) OR parent_id = ANY(%s)"
                 " ORDER BY created_ns")  # fmt: skip
-
-
-def langgraph_version() -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version("langgraph")
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def connect(dsn: str) -> psycopg.Connection[Any]:
@@ -373,6 +375,22 @@ class LangGraphSut:
         {"restart", "delayed", "standby"}
     )
     durable_store: str = "postgres"
+    release: InstalledRelease | None = None
+    release_support: ClassVar[ReleaseSupport] = ReleaseSupport(
+        ("langgraph", "langgraph-checkpoint-postgres"), SUPPORTED_RELEASES,
+        "the worker invokes with durability=..., new in LangGraph 0.6.0")
+
+    @property
+    def python(self) -> str:
+        """The interpreter of its workers: the pinned release's environment, else the harness's."""
+        return self.release.python if self.release is not None else sys.executable
+
+    def with_release(self, name: str, release: InstalledRelease, twin: str | None) -> LangGraphSut:
+        """This SUT as ``name`` (``langgraph==1.0.0``), running ``release``."""
+        return replace(self, name=name, release=release, twin=twin)
+
+    def _worker_env(self) -> dict[str, str]:
+        return release_worker_env(self.release)
 
     def available(self) -> str | None:
         for module in ("langgraph", "langgraph.checkpoint.postgres", "psycopg_pool"):
@@ -383,7 +401,8 @@ class LangGraphSut:
         return None
 
     def describe(self) -> SutDescription:
-        version = langgraph_version() or "not installed"
+        versions = runtime_versions(self.release_support, self.release)
+        version = versions.get("langgraph", "not installed")
         mode = ("checkpointing every task before the next (durability='sync')"
                 if self.durability == "sync" else
                 "checkpointing only when a run exits (durability='exit'): a crash restarts "
@@ -406,7 +425,7 @@ class LangGraphSut:
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
         argv = (
-            sys.executable, "-m", "harness.sut.langgraph_worker",
+            self.python, "-m", "harness.sut.langgraph_worker",
             "--workload", spec.workload,
             "--executor-id", spec.executor_id,
             "--durability", self.durability,
@@ -417,7 +436,7 @@ class LangGraphSut:
             "--max-attempts", str(o.max_recovery_attempts + 1),
         )  # fmt: skip
         return WorkerCommand(argv, {ENV_POSTGRES: spec.postgres_url,
-                                    ENV_PROVIDER: spec.provider_url})
+                                    ENV_PROVIDER: spec.provider_url, **self._worker_env()})
 
     def connect(self, ctx: ClientContext) -> SutClient:
         return LangGraphClient(ctx.postgres_url)

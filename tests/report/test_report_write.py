@@ -65,7 +65,7 @@ def test_markdown_summary_for_a_pr_comment(report: ReportFiles) -> None:
     assert savings in text
     # the long tables stay in the HTML; the Markdown is for a pull-request comment
     assert "| kill | reference | local | on | 18 | 18 / 0 / 0 |" not in text
-    assert "| kill | reference | local | embedded | on | 18 | 18 / 0 / 0 |" in _cells(report)
+    assert "| kill | reference | - | local | embedded | on | 18 | 18 / 0 / 0 |" in _cells(report)
 
 
 def test_representative_trial_is_deterministic(fixture_path: Path) -> None:
