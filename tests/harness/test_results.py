@@ -37,7 +37,7 @@ def _upgraded(line: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_real_line_is_exactly_what_its_record_writes() -> None:
     """Each line, brought to the current schema by the upgrade functions (the fixture is a
-    schema-2 run; schema 3 only added ``shard``), is what its record writes back."""
+    schema-2 run; schema 3 added ``shard`` and ``sut_version``), is what its record writes back."""
     lines = [json.loads(line) for line in REAL_RUN.read_text().splitlines()]
     records = load_records(REAL_RUN)
     assert len(records) == len(lines) > 0

@@ -101,8 +101,8 @@ def test_the_plugin_and_the_suite_cli_accept_pins_and_refuse_bad_ones() -> None:
 
 def test_a_schema_2_line_reads_with_the_version_its_pin_names() -> None:
     assert upgrade_2_to_3({"schema": 2, "sut": "dbos==3.2.0"})["sut_version"] == "3.2.0"
-    assert upgrade_2_to_3({"schema": 2, "sut": "dbos"}) == {"schema": 3, "sut": "dbos",
-                                                            "sut_version": ""}  # fmt: skip
+    expected = {"schema": 3, "sut": "dbos", "shard": None, "sut_version": ""}
+    assert upgrade_2_to_3({"schema": 2, "sut": "dbos"}) == expected
 
 
 # -- real installs from the package registry -------------------------------------------------
