@@ -40,7 +40,16 @@ def test_oom_kill_recovers(
     trials.require_valid(result)
     died = worker_deaths(result.history)
     assert died and died[0].oom_killed, f"expected a kernel OOM kill, got {died}"
-    if get_sut(sut).checkpointing:
-        assert result.figures.redundant_tokens == 0, "the LLM step was recorded before the tool"
+    redundant = result.figures.redundant_tokens
+    if "bounded_waste" in get_sut(sut).promises:
+        assert redundant == 0, "the LLM step was recorded before the tool"
+    elif get_sut(sut).checkpointing:
+        # A SUT that writes a step's record in the background (LangGraph) may lose the LLM
+        # step's record to a kill that lands in the tool right after it: that one call, no more.
+        golden = result.history.golden
+        assert golden is not None and redundant is not None
+        assert redundant <= golden.step_tokens[step], (
+            f"more than the turn's LLM call was paid twice: {redundant} redundant tokens"
+        )
     else:
-        assert result.figures.redundant_tokens and result.figures.redundant_tokens > 0
+        assert redundant and redundant > 0

@@ -8,7 +8,9 @@ one and the takeover once the killed worker's lease expires — is raced by the 
 - no superseded execution's write lands after the takeover (property 7);
 - no claim supersedes a worker that is alive and was never faulted: only the killed worker's
   execution may be taken over, once (a lost claim race must not steal a healthy owner's work);
-- with checkpointing the killed step is the only one paid twice.
+- with checkpointing the killed step is the only one paid twice where bounded_waste is promised;
+  elsewhere (LangGraph writes a step's record in the background, so a kill right after a step
+  may lose it) no more than a restart from zero would pay.
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ def test_racing_standbys_take_over_once(trials: TrialRunner, sut: str, crash: st
         golden = history.golden
         assert golden is not None and spec.crash_step is not None
         redundant = result.figures.redundant_tokens
-        assert redundant is not None and redundant <= golden.step_tokens[spec.crash_step], (
-            f"only the killed step may be paid twice: {redundant} redundant tokens"
-        )
+        assert redundant is not None
+        if "bounded_waste" in get_sut(sut).promises:
+            assert redundant <= golden.step_tokens[spec.crash_step], (
+                f"only the killed step may be paid twice: {redundant} redundant tokens"
+            )
+        else:
+            from_zero = sum(t for step, t in golden.step_tokens.items() if step <= spec.crash_step)
+            assert redundant <= from_zero, (
+                f"checkpointing wasted more than a restart from zero would: {redundant} > "
+                f"{from_zero} redundant tokens"
+            )
