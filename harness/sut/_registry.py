@@ -28,11 +28,11 @@ from importlib import metadata
 from typing import cast, get_args
 
 from harness.history import PROPERTIES
+from harness.images import default_cache_dir
 from harness.sut._protocol import REQUIRED_ATTRIBUTES, RecoveryPolicyName, SystemUnderTest
 from harness.sut._releases import (
     ReleaseError,
     RunsReleases,
-    cache_dir,
     ensure_release,
     parse_sut_spec,
     runtime_versions,
@@ -122,7 +122,7 @@ _pinned: dict[tuple[str, str], SystemUnderTest] = {}
 
 def _get_pinned(name: str, version: str) -> SystemUnderTest:
     pinned = f"{name}=={version}"
-    key = (pinned, str(cache_dir()))
+    key = (pinned, str(default_cache_dir()))
     if key in _pinned:
         return _pinned[key]
     base = get_sut(name)

@@ -26,6 +26,7 @@ Lifecycle of a release environment (:func:`ensure_release`), once per machine:
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -36,12 +37,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-ENV_CACHE_DIR = "DURABENCH_CACHE_DIR"
+from harness.images import default_cache_dir
+
 ENV_HOST_PATH = "DURABENCH_HOST_PATH"
 """The harness's import paths (os.pathsep-separated), appended by a release environment's
 ``.pth`` after its own site-packages."""
@@ -167,12 +169,24 @@ def release_worker_env(release: InstalledRelease | None) -> dict[str, str]:
     return {} if release is None else {ENV_HOST_PATH: host_path()}
 
 
-def cache_dir() -> Path:
-    env = os.environ.get(ENV_CACHE_DIR)
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "durabench"
+class PinnableRelease:
+    """The release plumbing of a frozen-dataclass peer adapter (:class:`RunsReleases`): its
+    workers' interpreter, its worker environment and its pinned copy. The adapter declares the
+    ``release`` field (default None) and ``release_support``."""
+
+    release: InstalledRelease | None
+
+    @property
+    def python(self) -> str:
+        """The interpreter of its workers: the pinned release's environment, else the harness's."""
+        return self.release.python if self.release is not None else sys.executable
+
+    def with_release(self, name: str, release: InstalledRelease, twin: str | None) -> Self:
+        """This SUT as ``name`` (``dbos==3.2.0``), running ``release``."""
+        return dataclasses.replace(self, name=name, release=release, twin=twin)  # type: ignore[type-var]
+
+    def _worker_env(self) -> dict[str, str]:
+        return release_worker_env(self.release)
 
 
 def release_key(support: ReleaseSupport, version: str) -> str:
@@ -196,7 +210,7 @@ def ensure_release(support: ReleaseSupport, version: str, sut: str,
     """The environment of ``support.packages[0]==version``, built once (module docstring).
 
     Raises :class:`ReleaseError` when the package registry has no such release or pip fails."""
-    base = (root or cache_dir()) / "releases"
+    base = (root or default_cache_dir()) / "releases"
     target = base / release_key(support, version)
     if not (target / "release.json").is_file():
         base.mkdir(parents=True, exist_ok=True)
@@ -294,7 +308,6 @@ __all__ = [
     "ReleaseSupport",
     "RunsReleases",
     "SutSpec",
-    "cache_dir",
     "ensure_release",
     "host_path",
     "parse_sut_spec",

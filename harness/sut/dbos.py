@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -52,8 +51,8 @@ from harness.sut._protocol import (
 )
 from harness.sut._releases import (
     InstalledRelease,
+    PinnableRelease,
     ReleaseSupport,
-    release_worker_env,
     runtime_versions,
 )
 
@@ -300,7 +299,7 @@ class DbosClient:
 
 
 @dataclass(frozen=True)
-class DbosSut:
+class DbosSut(PinnableRelease):
     """DBOS Transact, checkpointing every step on the trial's Postgres."""
 
     name: str = "dbos"
@@ -320,18 +319,6 @@ class DbosSut:
         "the worker stamps each step with its execution's ownership token (current_owner_xid), "
         "new in DBOS 3.2.0; 2.x releases also create the uuid-ossp extension, which the "
         "embedded Postgres lacks")
-
-    @property
-    def python(self) -> str:
-        """The interpreter of its workers: the pinned release's environment, else the harness's."""
-        return self.release.python if self.release is not None else sys.executable
-
-    def with_release(self, name: str, release: InstalledRelease, twin: str | None) -> DbosSut:
-        """This SUT as ``name`` (``dbos==3.2.0``), running ``release``."""
-        return replace(self, name=name, release=release, twin=twin)
-
-    def _worker_env(self) -> dict[str, str]:
-        return release_worker_env(self.release)
 
     def available(self) -> str | None:
         # A pinned release too: the harness's own client (connect) runs the installed DBOS.

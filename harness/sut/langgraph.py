@@ -40,11 +40,10 @@ import contextlib
 import importlib.util
 import os
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -73,8 +72,8 @@ from harness.sut._protocol import (
 )
 from harness.sut._releases import (
     InstalledRelease,
+    PinnableRelease,
     ReleaseSupport,
-    release_worker_env,
     runtime_versions,
 )
 
@@ -363,7 +362,7 @@ class LangGraphClient:
 
 
 @dataclass(frozen=True)
-class LangGraphSut:
+class LangGraphSut(PinnableRelease):
     """LangGraph with ``PostgresSaver``; ``durability`` says when it checkpoints."""
 
     name: str
@@ -379,18 +378,6 @@ class LangGraphSut:
     release_support: ClassVar[ReleaseSupport] = ReleaseSupport(
         ("langgraph", "langgraph-checkpoint-postgres"), SUPPORTED_RELEASES,
         "the worker invokes with durability=..., new in LangGraph 0.6.0")
-
-    @property
-    def python(self) -> str:
-        """The interpreter of its workers: the pinned release's environment, else the harness's."""
-        return self.release.python if self.release is not None else sys.executable
-
-    def with_release(self, name: str, release: InstalledRelease, twin: str | None) -> LangGraphSut:
-        """This SUT as ``name`` (``langgraph==1.0.0``), running ``release``."""
-        return replace(self, name=name, release=release, twin=twin)
-
-    def _worker_env(self) -> dict[str, str]:
-        return release_worker_env(self.release)
 
     def available(self) -> str | None:
         for module in ("langgraph", "langgraph.checkpoint.postgres", "psycopg_pool"):

@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
@@ -70,8 +70,8 @@ from harness.sut._protocol import (
 )
 from harness.sut._releases import (
     InstalledRelease,
+    PinnableRelease,
     ReleaseSupport,
-    release_worker_env,
     runtime_versions,
 )
 
@@ -493,7 +493,7 @@ class TemporalClient:
 
 
 @dataclass(frozen=True)
-class TemporalSut:
+class TemporalSut(PinnableRelease):
     """Temporal (dev server, SQLite), every LLM/tool/effect call an activity."""
 
     name: str = "temporal"
@@ -511,18 +511,6 @@ class TemporalSut:
         ("temporalio",), SUPPORTED_RELEASES,
         "the worker's sandbox passes modules through with with_passthrough_all_modules, new in "
         "temporalio 1.10.0")
-
-    @property
-    def python(self) -> str:
-        """The interpreter of its workers: the pinned release's environment, else the harness's."""
-        return self.release.python if self.release is not None else sys.executable
-
-    def with_release(self, name: str, release: InstalledRelease, twin: str | None) -> TemporalSut:
-        """This SUT as ``name`` (``temporal==1.20.0``), running ``release``."""
-        return replace(self, name=name, release=release, twin=twin)
-
-    def _worker_env(self) -> dict[str, str]:
-        return release_worker_env(self.release)
 
     def available(self) -> str | None:
         missing = [m for m in ("temporalio", "greenlet") if importlib.util.find_spec(m) is None]
