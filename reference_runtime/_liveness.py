@@ -36,6 +36,14 @@ live. The first acquisition is trusted at once, so a fresh standby detects death
 
 States: ``held`` (ours), ``elsewhere`` (another session holds the key, so other workers see this
 executor as alive: claiming is safe from churn), ``lost`` (no session of ours; do not claim).
+
+Only a lock that was held proves a death by going. Each claim and each lease renewal records
+whether the claimer held its own lock (``workflows.owner_locked``), and others take a missing lock
+for the owner's death only where it did. A worker that claims in state ``elsewhere`` (restarted
+while its predecessor's session lingers) leaves the flag false: when that session ends, the key is
+free until this worker's next probe takes it, and a peer that trusted the gap would take over
+from a live worker. Its workflows fall back to the lease until a renewal made while ``held`` sets
+the flag.
 """
 
 from __future__ import annotations
@@ -115,6 +123,12 @@ class SessionLock:
     def may_claim(self) -> bool:
         """False while no session holds this executor's key: a claim would look dead at once."""
         return self._state != "lost"
+
+    @property
+    def held(self) -> bool:
+        """True while this session holds the key: claims and renewals record it, and only an
+        owner that held its key may be taken for dead when the key goes (module doc)."""
+        return self._state == "held"
 
     @property
     def trusts_absence(self) -> bool:

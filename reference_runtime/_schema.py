@@ -16,7 +16,7 @@ import psycopg
 from reference_runtime._errors import SchemaVersionError
 
 DEFAULT_SCHEMA = "durabench_rt"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _LOCK_KEY = 0x6475726162  # "durab": one key for every schema; migrations are rare and short.
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -85,6 +85,12 @@ _MIGRATIONS: dict[int, str] = {
         recorded_ns  bigint NOT NULL,
         PRIMARY KEY (workflow_id, seq)
     );
+    """,
+    # Whether the owner held its executor lock when it last claimed or renewed the workflow
+    # (``_liveness``): only then may its missing lock be taken for its death.
+    5: """
+    ALTER TABLE {s}.workflows
+        ADD COLUMN IF NOT EXISTS owner_locked boolean NOT NULL DEFAULT false;
     """,
 }
 

@@ -87,8 +87,11 @@ WITH live AS MATERIALIZED ({live}), c AS (
       AND NOT (workflow_id = ANY(%(held)s))
       AND (executor_id IS NULL OR lease_expires_at < now() OR executor_id = %(me)s
            -- the owner's session ended (its executor lock is gone): it died, take over now;
-           -- trusted only while the claimer's own lock is held (else we are the one cut off)
-           OR (%(detect)s
+           -- trusted only while the claimer's own lock is held (else we are the one cut off),
+           -- and only if the owner held its own lock when it claimed or last renewed (a worker
+           -- restarted while its predecessor's session lingers claims without it: the key is
+           -- free for a moment between that session's end and the new one taking it)
+           OR (%(detect)s AND owner_locked
                AND EXISTS (SELECT 1 FROM live WHERE live.objid = hashtext(%(me)s)::oid)
                AND NOT EXISTS (SELECT 1 FROM live WHERE live.objid = hashtext(executor_id)::oid)))
     ORDER BY created_at
@@ -99,6 +102,7 @@ WITH live AS MATERIALIZED ({live}), c AS (
         epoch = w.epoch + 1,
         executor_id = %(me)s,
         lease_expires_at = now() + make_interval(secs => %(lease)s),
+        owner_locked = %(locked)s,
         recovery_attempts = w.recovery_attempts + (w.epoch > 0)::int,
         status = CASE WHEN w.recovery_attempts + (w.epoch > 0)::int > %(max)s
                       THEN 'DEAD_LETTER' ELSE 'PENDING' END,
@@ -219,12 +223,15 @@ class Store:
         lease_s: float,
         max_recovery_attempts: int,
         detect: bool = True,
+        locked: bool = False,
         announce: Announce | None = None,
     ) -> list[Claim]:
         """Claim up to ``limit`` PENDING workflows: unowned, lease-expired, owned by an executor
-        whose session lock is gone (``_liveness``; only with ``detect`` and while our own lock
-        is held), or ours but not held. With ``announce``, the new epochs are announced before
-        the claim commits (module doc)."""
+        whose session lock is gone (``_liveness``; only with ``detect``, while our own lock is
+        held, and if that owner held its lock when it claimed or renewed), or ours but not held.
+        ``locked``: whether this claimer holds its own executor lock now (recorded with each
+        claim). With ``announce``, the new epochs are announced before the claim commits
+        (module doc)."""
         params = {
             "names": list(names),
             "me": executor_id,
@@ -234,6 +241,7 @@ class Store:
             "max": max_recovery_attempts,
             "ns": self._namespace,
             "detect": detect,
+            "locked": locked,
         }
         if announce is None:
             rows = self.db.run(lambda c: c.execute(self._claim_sql, params).fetchall())
@@ -289,15 +297,22 @@ class Store:
         )
         return [ClaimInfo(*row) for row in rows]
 
-    def heartbeat(self, held: Sequence[tuple[str, int]], lease_s: float) -> set[str]:
-        """Renew the leases of ``(workflow_id, epoch)`` pairs; returns the ids renewed."""
+    def heartbeat(
+        self, held: Sequence[tuple[str, int]], lease_s: float, *, locked: bool = False
+    ) -> set[str]:
+        """Renew the leases of ``(workflow_id, epoch)`` pairs; returns the ids renewed.
+        ``locked``: whether the renewer holds its executor lock now (see :meth:`claim`)."""
         return self._update_held(
-            held, "lease_expires_at = now() + make_interval(secs => %s)", (lease_s,)
+            held,
+            "lease_expires_at = now() + make_interval(secs => %s), owner_locked = %s",
+            (lease_s, locked),
         )
 
     def release(self, held: Sequence[tuple[str, int]]) -> set[str]:
         """Give up ``(workflow_id, epoch)`` pairs: no owner, lease expired, claimable at once."""
-        return self._update_held(held, "executor_id = NULL, lease_expires_at = now()", ())
+        return self._update_held(
+            held, "executor_id = NULL, lease_expires_at = now(), owner_locked = false", ()
+        )
 
     def _update_held(
         self, held: Sequence[tuple[str, int]], assignment: str, params: tuple[Any, ...]

@@ -123,6 +123,7 @@ class Worker:
             lease_s=self._opts.lease_s,
             max_recovery_attempts=self._opts.max_recovery_attempts,
             detect=self._liveness.trusts_absence,
+            locked=self._liveness.held,
             announce=self._announce,
         )
         for claim in claims:
@@ -193,7 +194,9 @@ class Worker:
             if not held:
                 continue
             try:
-                renewed = self._lease_store.heartbeat(held, self._opts.lease_s)
+                renewed = self._lease_store.heartbeat(
+                    held, self._opts.lease_s, locked=self._liveness.held
+                )
             except ReferenceRuntimeError as exc:
                 log.error("heartbeat failed: %s", exc)
                 continue

@@ -220,7 +220,8 @@ def test_a_missing_lock_lets_a_claim_in_only_when_the_claimer_trusts_it(
     rt = make_runtime("claimer")
     rt.start_workflow(apps.child_work, 1, workflow_id="orphan")
     sql(pg_url, f"UPDATE {schema}.workflows SET executor_id = 'ghost', epoch = 1, "
-                "lease_expires_at = now() + interval '1 hour' WHERE workflow_id = 'orphan'")
+                "lease_expires_at = now() + interval '1 hour', owner_locked = true "
+                "WHERE workflow_id = 'orphan'")  # fmt: skip
     claim = dict(executor_id="claimer", names=["child_work"], held=[], limit=5, lease_s=30.0,
                  max_recovery_attempts=10)  # fmt: skip
     assert rt.store.claim(**claim) == [], "the claimer holds no lock: it may be the one cut off"
@@ -233,6 +234,45 @@ def test_a_missing_lock_lets_a_claim_in_only_when_the_claimer_trusts_it(
         assert (taken.reason, taken.previous_owner) == ("session_ended", "ghost")
     finally:
         lock.stop()
+
+
+def test_a_claim_made_without_the_lock_is_not_taken_for_dead_when_the_key_is_free(
+    make_runtime: RuntimeFactory, tmp_path: Path, pg_url: str, schema: str
+) -> None:
+    """A worker restarted while its predecessor's session lingers claims in state ``elsewhere``;
+    when that session ends, the key is free until the new worker's next probe takes it. A peer
+    that trusts missing locks must not take the claim over in that gap (the soak's false
+    takeover), and may again once a renewal made while holding the lock recorded it."""
+    rt = make_runtime("w-pod", poll_s=0.05, heartbeat_s=0.1)
+    liveness = rt._worker._liveness
+    liveness.start = lambda: None  # type: ignore[method-assign]  # nobody takes the key: the gap
+    liveness._set("elsewhere")  # as if the predecessor's session still held it
+    stop = threading.Event()
+    thread = threading.Thread(target=rt.run_worker, args=(stop,), daemon=True)
+    thread.start()
+    peer = make_runtime("w-peer")
+    lock = SessionLock(peer._db, schema, "w-peer", probe_s=0.2)
+    lock.start()
+    try:
+        assert lock.trusts_absence
+        peer.start_workflow(apps.gated, str(tmp_path), workflow_id="fresh")
+        wait_for(lambda: _owner(peer, "fresh") == ("w-pod", 1), 15, "w-pod's claim")
+        assert _lock_pids(pg_url, schema, "w-pod") == []  # the predecessor's session is gone
+        claim = dict(executor_id="w-peer", names=["gated"], held=[], limit=5, lease_s=30.0,
+                     max_recovery_attempts=10, detect=True, locked=True)  # fmt: skip
+        assert peer.store.claim(**claim) == [], "w-pod is alive: it claimed without its lock"
+        time.sleep(0.5)  # five renewals, all made without the lock: still not a death
+        assert peer.store.claim(**claim) == []
+        liveness._set("held")  # its renewals now record the lock: its absence means death
+        taken: list = []
+        wait_for(lambda: taken.extend(peer.store.claim(**claim)) or taken, 15, "the takeover")
+        assert [(c.workflow_id, c.epoch, c.reason) for c in taken] == [
+            ("fresh", 2, "session_ended")]  # fmt: skip
+    finally:
+        (tmp_path / "go").touch()
+        lock.stop()
+        stop.set()
+        thread.join(timeout=5)
 
 
 def test_a_restarted_worker_takes_its_own_lock_again_and_recovers_its_workflow(
