@@ -205,8 +205,8 @@ class _Supervisor(threading.Thread):
             self.seen.add(worker.pid)
             self.trial.record_exit(worker, "died")
             recovery = self.trial.spec.recovery
-            if recovery.policy == "standby" or self.stopping.is_set():
-                continue
+            if recovery.policy in ("standby", "rolling") or self.stopping.is_set():
+                continue  # rolling: the replacement started before the fault (``_inject``)
             if recovery.policy == "supervised":
                 if self.stopping.wait(recovery.detection_delay_s):
                     return
@@ -297,6 +297,10 @@ def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerConte
                          peer_links=peers,
                          announces_epochs=trial.sut.describe().effect_fencing.fenced,
                          lock_waits=lambda: _lock_waits(trial.db_url))  # fmt: skip
+    if trial.spec.recovery.policy == "rolling":
+        # A rolling restart: the new process (same executor id) is up before the old one is told
+        # to go, and both poll the same store while the old one drains.
+        trial.start_worker(victim.executor_id)
     try:
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                          pid=victim.pid, detail={"fault": fault.name})  # fmt: skip

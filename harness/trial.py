@@ -38,8 +38,10 @@ __all__ = [
     "versions",
 ]
 
-RecoveryPolicy = Literal["restart", "delayed", "standby", "supervised"]
-RECOVERY_POLICIES: tuple[RecoveryPolicy, ...] = ("restart", "delayed", "standby", "supervised")
+RecoveryPolicy = Literal["restart", "delayed", "standby", "supervised", "rolling"]
+RECOVERY_POLICIES: tuple[RecoveryPolicy, ...] = (
+    "restart", "delayed", "standby", "supervised", "rolling",
+)
 
 DEFAULT_DETECTION_DELAY_S = 2.0
 """How long the ``supervised`` policy's supervisor takes to declare a dead worker dead: the
@@ -59,6 +61,10 @@ class Recovery:
       the supervisor the SUT's docs call for (e.g. DBOS Conductor): ``detection_delay_s`` after it
       sees a worker die, it asks the SUT's client to hand the dead executor's workflows to a live
       one (:class:`harness.sut.RecoversExecutors`). Reports state the delay.
+    - ``rolling``: a rolling restart. The replacement, with the *same* executor id, is started
+      and ready before the fault lands, so the old process and the new one run side by side
+      while the old one drains (SIGTERM's grace period) or dies; nothing more starts when the
+      old one exits. A new process must not take over what its predecessor is still running.
 
     ``own_links`` (standby/supervised only): the standbys reach Postgres and the provider through
     links of their own, as a standby on another host would: a network fault on the victim's links

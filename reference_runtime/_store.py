@@ -85,7 +85,12 @@ WITH live AS MATERIALIZED ({live}), c AS (
       -- would fence our own live execution and pay its in-flight step again; the heartbeat
       -- renews such a lease (it matches on the epoch) unless another worker took it meanwhile
       AND NOT (workflow_id = ANY(%(held)s))
-      AND (executor_id IS NULL OR lease_expires_at < now() OR executor_id = %(me)s
+      AND (executor_id IS NULL OR lease_expires_at < now()
+           -- ours but not held by this process: a predecessor of this executor id died. Only
+           -- while we hold our lock: else another session of our id lives (a rolling restart's
+           -- old process, still draining, or a paused one) and it is its workflow until it
+           -- releases it or its lease lapses
+           OR (executor_id = %(me)s AND %(locked)s)
            -- the owner's session ended (its executor lock is gone): it died, take over now;
            -- trusted only while the claimer's own lock is held (else we are the one cut off),
            -- and only if the owner held its own lock when it claimed or last renewed (a worker
@@ -228,7 +233,8 @@ class Store:
     ) -> list[Claim]:
         """Claim up to ``limit`` PENDING workflows: unowned, lease-expired, owned by an executor
         whose session lock is gone (``_liveness``; only with ``detect``, while our own lock is
-        held, and if that owner held its lock when it claimed or renewed), or ours but not held.
+        held, and if that owner held its lock when it claimed or renewed), or ours but not held
+        by this process (only while our lock is held: else a predecessor of our id lives).
         ``locked``: whether this claimer holds its own executor lock now (recorded with each
         claim). With ``announce``, the new epochs are announced before the claim commits
         (module doc)."""

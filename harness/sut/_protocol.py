@@ -19,11 +19,13 @@ Lifecycle of one trial, as the runner drives a SUT:
    environment, never in argv); the worker prints ``worker <id> ready`` once it claims work;
 4. ``connect(ctx)`` -- a :class:`SutClient` that starts workflows and reads the SUT's own records
    back into the history;
-5. the recovery policy (``restart``, ``delayed``, ``standby`` or ``supervised``) replaces or
-   supplements dead workers; ``supervised`` means the harness plays a supervisor the runtime's docs
-   call for (e.g. DBOS Conductor): after ``detection_delay_s`` it asks the client to hand a dead
-   executor's workflows to a live one (:class:`RecoversExecutors`); a client that can tell which
-   executors went silent (:class:`ReportsLiveness`) also gets frozen workers handed over.
+5. the recovery policy (``restart``, ``delayed``, ``standby``, ``supervised`` or ``rolling``)
+   replaces or supplements dead workers (``rolling``: the replacement, same executor id, starts
+   beside the old process before the fault lands); ``supervised`` means the harness plays a
+   supervisor the runtime's docs call for (e.g. DBOS Conductor): after ``detection_delay_s`` it
+   asks the client to hand a dead executor's workflows to a live one (:class:`RecoversExecutors`);
+   a client that can tell which executors went silent (:class:`ReportsLiveness`) also gets frozen
+   workers handed over.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from harness.history import Claim, JSONValue, Outcome, Property, StepRecord, WorkflowRecord
 
-RecoveryPolicyName = Literal["restart", "delayed", "standby", "supervised"]
+RecoveryPolicyName = Literal["restart", "delayed", "standby", "supervised", "rolling"]
 
 
 @dataclass(frozen=True)

@@ -371,7 +371,7 @@ class LangGraphSut(PinnableRelease):
     twin: str | None
     durability: Durability
     recovery_policies: frozenset[RecoveryPolicyName] = frozenset(
-        {"restart", "delayed", "standby"}
+        {"restart", "delayed", "standby", "rolling"}
     )
     durable_store: str = "postgres"
     release: InstalledRelease | None = None

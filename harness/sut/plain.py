@@ -202,7 +202,7 @@ class PlainSut:
     promises: frozenset[Property] = frozenset({"terminates", "single_outcome", "effects_once"})
     twin: str | None = None
     recovery_policies: frozenset[RecoveryPolicyName] = frozenset(
-        {"restart", "delayed", "standby"}
+        {"restart", "delayed", "standby", "rolling"}
     )
     durable_store: str = "postgres"
 

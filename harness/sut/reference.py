@@ -355,7 +355,7 @@ class ReferenceSut:
     twin: str | None = None
     resumable_llm: bool = False
     recovery_policies: frozenset[RecoveryPolicyName] = frozenset(
-        {"restart", "delayed", "standby"}
+        {"restart", "delayed", "standby", "rolling"}
     )
     durable_store: str = "postgres"
 

@@ -503,7 +503,7 @@ class TemporalSut(PinnableRelease):
     })  # fmt: skip
     twin: str | None = "plain"
     recovery_policies: frozenset[RecoveryPolicyName] = frozenset(
-        {"restart", "delayed", "standby"}
+        {"restart", "delayed", "standby", "rolling"}
     )
     durable_store: str = SERVICE
     release: InstalledRelease | None = None

@@ -78,9 +78,9 @@ def test_a_superseded_epoch_cannot_record_a_pending_reference(
     rt = make_runtime("claimer")
     rt.start_workflow(apps.resumable_job, str(tmp_path), workflow_id="fenced")
     claim = dict(executor_id="claimer", names=["resumable_job"], held=[], limit=5, lease_s=30.0,
-                 max_recovery_attempts=10, detect=False)  # fmt: skip
+                 max_recovery_attempts=10, detect=False, locked=True)  # fmt: skip
     rt.store.claim(**claim)
-    rt.store.claim(**claim)  # epoch 2
+    rt.store.claim(**claim)  # epoch 2: a restart's claim (holding its lock)
     rt.store.pending.record(PendingStep("fenced", 1, "external_job", "job2", "claimer", 2, 0))
     with pytest.raises(FencedError, match="epoch 1 may no longer record the pending"):
         rt.store.pending.record(PendingStep("fenced", 1, "external_job", "job1", "old", 1, 0))

@@ -60,7 +60,9 @@ def test_a_version_1_schema_gains_the_claim_log_and_every_claim_is_logged(
     claim = dict(executor_id="claimer", names=["child_work"], held=[], limit=5, lease_s=30.0,
                  max_recovery_attempts=10, detect=False)  # fmt: skip
     (first,) = rt.store.claim(**claim)
-    (again,) = rt.store.claim(**claim)  # ours but not held: a restart's claim
+    # ours but not held by this process: without our lock, another process of our id may live
+    assert rt.store.claim(**claim) == []
+    (again,) = rt.store.claim(**claim, locked=True)  # a restart's claim, holding its lock
     assert [(c.epoch, c.reason, c.previous_owner) for c in (first, again)] == [
         (1, "unowned", None), (2, "own", "claimer")]  # fmt: skip
     log = rt.list_claims("logged")

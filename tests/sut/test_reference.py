@@ -36,7 +36,7 @@ def test_the_client_reports_every_claim_with_its_epoch_executor_and_time(
     runtime = client._rt  # claim as a worker would, without running the workflow
     for _ in range(2):  # a first claim, then a restart's (the same executor, not held)
         runtime.store.claim("w-1", names=[workload], held=[], limit=1, lease_s=30.0,
-                            max_recovery_attempts=10, detect=False)  # fmt: skip
+                            max_recovery_attempts=10, detect=False, locked=True)  # fmt: skip
     log = runtime.list_claims("claimed")
     assert [(c.reason, c.previous_owner) for c in log] == [("unowned", None), ("own", "w-1")]
     claims = client.claims(["claimed", "never-started"])

@@ -1,0 +1,76 @@
+"""rolling restart: the new process, with the same executor id, starts beside the draining old one.
+
+A rolling restart (a deploy, a config reload under a process manager that keeps the host's
+executor id) starts the new process and makes sure it is ready before the old one gets SIGTERM;
+for the old one's grace period both run under the *same* executor id and poll the same store.
+The new process must not take over what the old one is still running: a workflow held by "its
+own" executor id is its predecessor's while that predecessor is alive. Taking it would fence the
+draining process mid-step and pay its in-flight LLM call again (or, where nothing fences, run the
+workflow twice at once).
+
+Recovery ``rolling`` (:class:`harness.trial.Recovery`); the fault is SIGTERM with a 10 s grace
+period and a 20 s lease, as in the evict scenario: a worker that drains in time finishes its
+in-flight step, records it and hands the workflow on, and the new process carries on from there.
+Asserted, whatever the interleaving:
+
+- every promised verdict holds, and the old process exits by itself within its grace period;
+- the workflow is handed over once, to the new process of the same executor id;
+- with checkpointing, nothing is paid twice: the step in flight at SIGTERM is recorded once, by
+  the old process's execution (its epoch, where the SUT reports epochs).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import (
+    EvictFault,
+    TrialRunner,
+    WorkerOptions,
+    get_sut,
+    known_finding,
+    research_trial,
+    superseded_writes,
+    worker_deaths,
+)
+
+pytestmark = pytest.mark.xdist_group("rolling_restart")
+
+CRASHES = ("mid_step_late", "between_steps")
+LONG_LEASE = WorkerOptions(lease_s=20.0, heartbeat_s=1.0)
+EVICT = EvictFault(grace_s=10.0)
+"""The old process's grace period: well above each worker's own drain bound, so a worker that
+drains in time also exits in time on a loaded machine."""
+
+
+@pytest.mark.parametrize("crash", CRASHES)
+def test_rolling_restart_hands_over_without_paying_twice(
+    trials: TrialRunner, sut: str, crash: str, seed: int
+) -> None:
+    result = trials.run(research_trial("rolling_restart", sut, EVICT, crash, recovery="rolling",
+                                       seed=seed, options=LONG_LEASE))  # fmt: skip
+    trials.require_valid(result)
+    history, fig = result.history, result.figures
+    started = history.events_of("worker_started")
+    assert len(started) == 2 and len({e.executor for e in started}) == 1, (
+        f"a rolling restart runs two processes of one executor id: {started}"
+    )
+    exits = [e for e in worker_deaths(history) if e.worker == started[0].worker]
+    assert exits and exits[0].exit_code == 0, f"the old process should exit cleanly: {exits}"
+    if not get_sut(sut).checkpointing:
+        return
+    assert not superseded_writes(history), superseded_writes(history)
+    finding = known_finding(sut, "rolling_restart", crash)
+    if finding is not None:
+        # Listed with its explanation in every report: it must still reproduce, else it is stale.
+        assert fig.redundant_tokens, f"{sut}'s known finding did not reproduce (remove it): " + (
+            finding
+        )
+        pytest.xfail(f"{fig.redundant_tokens} redundant tokens: known finding of {sut}: {finding}")
+    assert fig.redundant_tokens == 0, (
+        f"the new process took over what the old one was still running: {fig.redundant_tokens} "
+        "redundant tokens (the in-flight step was paid twice)"
+    )
+    step = result.spec.crash_step
+    in_flight = [s for s in history.steps if s.kind == "llm" and s.step == step]
+    assert len(in_flight) == 1, f"the step in flight at SIGTERM is recorded once: {in_flight}"
