@@ -18,10 +18,18 @@ from harness.faults._base import FaultTarget, FaultUnavailable
 @dataclass(frozen=True)
 class DbCrashFault:
     down_s: float = 2.0
+    owner_back_after_s: float = 0.0
+    """The victim's Postgres link stays down this much longer than Postgres: every worker loses
+    its sessions at once, and the owner is the last one back -- the order in which its peers,
+    reconnected, find its session missing while it lives. Needs the others on links of their own
+    (``Recovery(own_links=True)``) and a SUT whose store is Postgres."""
     name: str = "db_crash"
     kills_worker: bool = False
 
     def inject(self, target: FaultTarget) -> None:
+        if self.owner_back_after_s:
+            target.peer_proxy("postgres")  # a clear error when the others share the victim's link
+            target.env.toxiproxy().set_enabled(target.proxy("postgres"), False)
         try:
             target.crash_store()
         except CapabilityUnavailable as exc:
@@ -32,4 +40,8 @@ class DbCrashFault:
         try:
             target.restart_store()
         except CapabilityUnavailable:
-            return  # inject could not crash it either
+            pass  # inject could not crash it either
+        finally:
+            if self.owner_back_after_s:
+                time.sleep(self.owner_back_after_s)
+                target.env.toxiproxy().set_enabled(target.proxy("postgres"), True)
