@@ -8,9 +8,12 @@ trial lines skip them):
   ``{"kind": "run", "run_id": ID, "planned": N, "finished": K, "exit_status": S, "outcomes":
   {"passed": .., "failed": .., "skipped": .., "xfailed": .., "xpassed": ..}, "skip_reasons":
   {reason: count}, "xfails": [{"test": node id, "reason": .., "trials": [trial id, ..]}],
-  "environment": {"cores": .., "load_1m": {"min": .., "mean": .., "max": .., "samples": ..}}}``
+  "environment": {"cores": .., "load_1m": {"min": .., "mean": .., "max": .., "samples": ..}},
+  "wall_s": .., "tests_per_minute": ..}``
   (outcomes of the scenario tests; an xfail is an expected failure: a SUT's known finding seen in
-  this run; the load average is sampled at each finished scenario test).
+  this run; the load average is sampled at each finished scenario test; ``wall_s`` is the
+  session's wall time and ``tests_per_minute`` the finished scenario tests per minute of it, so
+  one run's speed compares with the next).
 
 A run started with ``pytest --shard K/N`` adds ``"shard": "K/N"`` to both lines (still schema 1:
 the field is additive; readers that predate it see one run whose later shard's lines replace the
@@ -69,6 +72,8 @@ class RunSummary:
     xfails: tuple[ExpectedFailure, ...]
     cores: int | None
     load_1m: dict[str, float]
+    wall_s: float | None = None
+    """The session's wall time (None: the line predates it)."""
 
 
 _ENV_SUFFIX = re.compile(r"-(?:gw\d+|main)$")
@@ -183,7 +188,9 @@ def _summary(record: dict[str, Any]) -> RunSummary:
         xfails=xfails,
         cores=env.get("cores") if _count(env.get("cores")) else None,
         load_1m={k: float(v) for k, v in load.items()
-                 if isinstance(v, int | float) and not isinstance(v, bool)})
+                 if isinstance(v, int | float) and not isinstance(v, bool)},
+        wall_s=float(wall) if isinstance(wall := record.get("wall_s"), int | float)
+        and not isinstance(wall, bool) and wall >= 0 else None)
 
 
 def read_run_summaries(paths: Sequence[str | Path]) -> tuple[RunSummary, ...]:
@@ -219,6 +226,7 @@ class RunRecorder:
         self.skip_reasons: dict[str, int] = {}
         self.xfails: list[dict[str, Any]] = []
         self.load: list[float] = []
+        self.started = time.monotonic()
 
     def _plan(self, count: int) -> None:
         if self.planned is None and count > 0:
@@ -262,12 +270,16 @@ class RunRecorder:
         if self.planned is not None:
             load = ({"min": min(self.load), "mean": sum(self.load) / len(self.load),
                      "max": max(self.load), "samples": len(self.load)} if self.load else {})
+            wall = time.monotonic() - self.started
             append_result(self.results, {
                 "schema": RUN_SCHEMA, "kind": RUN_KIND, "run_id": self.run_id,
                 "planned": self.planned, "finished": self.finished, "exit_status": int(exitstatus),
                 "outcomes": self.outcomes, "skip_reasons": self.skip_reasons,
                 "xfails": self.xfails,
-                "environment": {"cores": os.cpu_count(), "load_1m": load}, **self.shard,
+                "environment": {"cores": os.cpu_count(), "load_1m": load},
+                "wall_s": round(wall, 1),
+                "tests_per_minute": round(self.finished / (wall / 60), 2) if wall > 0 else None,
+                **self.shard,
             })
 
 

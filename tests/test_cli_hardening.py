@@ -213,6 +213,7 @@ def test_the_run_line_records_outcomes_skip_reasons_xfails_and_load(
     assert [(x.reason, x.trials) for x in summary.xfails] == [("a known finding",
                                                                 ("kill-x-s0",))]
     assert summary.cores == os.cpu_count() and summary.load_1m["samples"] == 4
+    assert summary.wall_s is not None and summary.wall_s > 0
 
 
 def test_progress_lines_start_on_their_own_line_and_name_expected_failures(

@@ -74,7 +74,21 @@ def _machine(summaries: Sequence[RunSummary]) -> str:
         return f"cores {core_text}; load average while it ran: not recorded"
     mean = sum(x.get("mean", 0.0) for x in loads) / len(loads)
     peak = max(x.get("max", 0.0) for x in loads)
-    return f"cores {core_text}; 1-minute load average while it ran: mean {mean:.1f}, max {peak:.1f}"
+    return (f"cores {core_text}; 1-minute load average while it ran: mean {mean:.1f}, max "
+            f"{peak:.1f}{_speed(summaries)}")
+
+
+def _speed(summaries: Sequence[RunSummary]) -> str:
+    """``; wall time 23.1 min, 14.6 scenario tests per minute`` (shards' times summed, as when
+    they run one after the other), or "" when no run line recorded its wall time."""
+    timed = [s for s in summaries if s.wall_s is not None]
+    if not timed:
+        return ""
+    wall = sum(s.wall_s or 0.0 for s in timed)
+    tests = sum(sum(s.outcomes.values()) for s in timed)
+    shards = f" over {len(timed)} runs or shards" if len(timed) > 1 else ""
+    rate = f", {tests / (wall / 60):.1f} scenario tests per minute" if wall > 0 and tests else ""
+    return f"; wall time {wall / 60:.1f} min{shards}{rate}"
 
 
 def _test_counts(summaries: Sequence[RunSummary]) -> tuple[str, list[str]]:

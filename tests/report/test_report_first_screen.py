@@ -3,6 +3,7 @@ fault matrix, checked against the real CI run in reports/example and hand-made c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -70,7 +71,7 @@ def test_counts_add_up_and_name_the_environment(example: pd.DataFrame) -> None:
         run_id="r1", outcomes={"passed": 7, "failed": 1, "skipped": 3, "xfailed": 2},
         skip_reasons={"oom: no memory cgroup": 2, "docker unavailable": 1},
         xfails=(ExpectedFailure("t1", "why", ("a",)), ExpectedFailure("t2", "why", ("b", "c"))),
-        cores=2, load_1m={"mean": 2.5, "max": 4.25})
+        cores=2, load_1m={"mean": 2.5, "max": 4.25}, wall_s=120.0)
     first = overview(example, [summary])
     n = len(example)
     valid = int((example["valid"] == "true").sum())
@@ -80,6 +81,10 @@ def test_counts_add_up_and_name_the_environment(example: pd.DataFrame) -> None:
     assert first.skips == ("skipped x2: oom: no memory cgroup", "skipped x1: docker unavailable")
     assert first.expected_trials == ("a", "b", "c")
     assert "cores 2; 1-minute load average while it ran: mean 2.5, max 4.2" in first.environment
+    assert "wall time 2.0 min, 6.5 scenario tests per minute" in first.environment
+    shards = overview(example, [summary, replace(summary, run_id="r1", wall_s=60.0)])
+    assert "wall time 3.0 min over 2 runs or shards, 8.7 scenario tests per minute" in (
+        shards.environment)
     assert "Postgres 16.2" in first.environment and "Toxiproxy real 2.12.0" in first.environment
 
 
