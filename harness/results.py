@@ -25,8 +25,9 @@ Schema history (``schema`` field; :data:`RESULT_SCHEMA` is the newest):
   there is one, else ``""``.
 
   Schema 3 lines may carry ``followups`` (a trial's faults after the first, in order: fault name,
-  parameters, anchor, delay; ``harness.trial.FollowUp``); a line without the key had none, so
-  the field needed no new schema.
+  parameters, anchor, delay; ``harness.trial.FollowUp``), written only when there are any: a
+  line without the key had none, and a one-fault trial's line is what it always was, so the
+  field needed no new schema.
 
 Appends take an exclusive ``flock`` on the file so parallel pytest workers never interleave
 lines, and each line is flushed and fsync'd before the lock is released. A torn last line (a
@@ -142,7 +143,10 @@ class ResultRecord:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["promised"] = list(self.promised)
         data["setup_rules"] = [dict(r) for r in self.setup_rules]
-        data["followups"] = [dict(f) for f in self.followups]
+        if self.followups:  # absent for a one-fault trial: such a line is what it always was
+            data["followups"] = [dict(f) for f in self.followups]
+        else:
+            del data["followups"]
         return {"schema": data.pop("schema"), **data}
 
     @classmethod
