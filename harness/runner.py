@@ -350,7 +350,20 @@ def _follow(trial: _Trial, index: int, client: SutClient, past_epoch: int | None
         raise TriggerNeverFired(f"follow-up fault {index} ({follow_up.label}) would fire "
                                 f"{follow_up.delay_s:g}s after its anchor, past the trial's end")
     time.sleep(follow_up.delay_s)
+    _await_live_worker(trial, f"follow-up fault {index} ({follow_up.label})")
     _inject(trial, index, executor, client, lambda: None, detail)
+
+
+def _await_live_worker(trial: _Trial, what: str) -> None:
+    """Wait for a worker to fault: right after a kill the supervisor may not have started the
+    replacement yet. Raises TriggerNeverFired when none is alive before the trial's deadline."""
+    while True:
+        with trial.lock:
+            if any(w.alive for w in trial.workers):
+                return
+        if time.monotonic() >= trial.deadline:
+            raise TriggerNeverFired(f"{what}: no live worker to fault before the trial's end")
+        time.sleep(SUPERVISOR_POLL_S)
 
 
 def _start_workers(trial: _Trial) -> None:
