@@ -13,7 +13,7 @@ Steps of :func:`run_trial`, in order:
 3. the trigger is armed, the workflow started;
 4. when the trigger fires: the fault is injected, the trigger released, and the fault healed
    (always, in ``finally``); each follow-up fault (``TrialSpec.then``) fires on its anchor on
-   the one before it (:mod:`harness.followups`) on the worker that owns the workflow then;
+   the one before it, on the worker that owns the workflow then (:mod:`harness.injection`);
 5. wait for the workflow's terminal state (bounded by the trial timeout: past it the trial is
    recorded with a ``trial_timeout`` event and its verdicts come out unknown);
 6. the history is collected from the ledger, the SUT's store and the harness's own events;
@@ -33,7 +33,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -41,9 +40,9 @@ import psycopg
 
 from harness.checkers import judge
 from harness.env import CapabilityUnavailable, Environment, Links, Worker
-from harness.faults import FaultTarget, FaultUnavailable, ShapesWorkers, WorkerSetup
+from harness.faults import FaultUnavailable, ShapesWorkers, WorkerSetup
 from harness.figures import compute_figures
-from harness.followups import followups_unsupported, wait_for_claim
+from harness.followups import followups_unsupported
 from harness.history import (
     ROOT_PATH,
     EventKind,
@@ -52,13 +51,12 @@ from harness.history import (
     History,
     JSONValue,
     Outcome,
-    StepRecord,
-    WorkflowRecord,
     golden_from_json,
     history_from_json,
     to_json,
     workflow_paths,
 )
+from harness.injection import inject
 from harness.net import ToxiproxyError, identity_of
 from harness.services import RunningServices, ServiceLinks, ServicePool
 from harness.sut import (
@@ -267,105 +265,6 @@ class _Supervisor(threading.Thread):
             raise RuntimeError(f"the trial supervisor failed: {self.error}") from self.error
 
 
-def _target(trial: _Trial, victim: Worker, client: SutClient,
-            release: Callable[[], None]) -> FaultTarget:  # fmt: skip
-    """What a fault acts on: ``victim``, its links, and views of the trial's state."""
-    def wait_outcome(timeout_s: float) -> bool:
-        try:
-            client.wait(trial.workflow_id, min(timeout_s, trial.remaining()))
-        except TimeoutError:
-            return False
-        return True
-
-    def workers() -> list[Worker]:
-        with trial.lock:
-            return list(trial.workers)
-
-    def step_records() -> list[StepRecord]:
-        if not trial.sut.checkpointing:
-            return []
-        ids = [w.workflow_id for w in client.workflows([trial.workflow_id])]
-        return client.step_records(ids or [trial.workflow_id])
-
-    links, peers = trial.links, None  # with own_links: the victim's pair, and the others'
-    if trial.standby_links is not None:
-        links = trial.worker_links.get(victim.name, trial.links)
-        peers = trial.standby_links if links is trial.links else trial.links
-    return FaultTarget(trial.env, victim, trial.workflow_id, links, trial.trial_dir,
-                       release, wait_outcome, step_records=step_records,
-                       workflow_records=lambda: client.workflows([trial.workflow_id]),
-                       workers=workers,
-                       durable_store=trial.services.durable_store(trial.env),
-                       peer_links=peers,
-                       announces_epochs=trial.sut.describe().effect_fencing.fenced,
-                       lock_waits=lambda: _lock_waits(trial.db_url))  # fmt: skip
-
-
-def _root_record(trial: _Trial, client: SutClient) -> WorkflowRecord | None:
-    records = [w for w in client.workflows([trial.workflow_id])
-               if w.workflow_id == trial.workflow_id]  # fmt: skip
-    return records[0] if records else None
-
-
-def _inject(trial: _Trial, index: int, executor: str | None, client: SutClient,
-            release: Callable[[], None], detail: Mapping[str, JSONValue] | None = None) -> None:
-    """Inject the trial's fault ``index`` (0: ``spec.fault``; then the follow-ups), release the
-    trigger, heal; and run the follow-up after it on its anchor (:mod:`harness.followups`)."""
-    fault = trial.spec.faults[index]
-    victim = trial.worker_for(executor, client)
-    target = _target(trial, victim, client, release)
-    after = trial.spec.then[index] if index < len(trial.spec.then) else None
-    record = _root_record(trial, client) if after and after.when == "claimed" else None
-    try:
-        trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
-                         pid=victim.pid,
-                         detail={"fault": fault.name, "index": index, **(detail or {})})
-        fault.inject(target)
-        release()
-        if after is not None and after.when == "injected":
-            _follow(trial, index + 1, client, None)
-    finally:
-        fault.heal(target)
-        trial.events.add("fault_healed", worker=victim.name,
-                         detail={"fault": fault.name, "index": index})
-        # terminates is judged from the heal (its anchor) for terminate_bound_s: the trial must
-        # not end before that, however long the harness took to heal (a Postgres restart on a
-        # loaded machine took 69 s, leaving the workflow 19 s of its 90 s trial: judged unknown).
-        trial.deadline = max(trial.deadline, time.monotonic() + trial.spec.terminate_bound_s)
-    if after is not None and after.when != "injected":
-        _follow(trial, index + 1, client, record.epoch if record is not None else 0)
-
-
-def _follow(trial: _Trial, index: int, client: SutClient, past_epoch: int | None) -> None:
-    """Wait for follow-up ``index``'s anchor (``past_epoch``: the epoch when the fault before it
-    fired, for ``claimed``), then its delay, then inject it on the workflow's owner."""
-    follow_up = trial.spec.then[index - 1]
-    executor, detail = None, {}
-    if follow_up.when == "claimed":
-        claim = wait_for_claim(lambda: _root_record(trial, client), past_epoch or 0,
-                               trial.deadline - time.monotonic())  # fmt: skip
-        executor = claim.executor
-        detail = {"anchor": "claimed", "claimed_epoch": claim.epoch, "owner": claim.executor}
-    if follow_up.delay_s > trial.remaining():
-        raise TriggerNeverFired(f"follow-up fault {index} ({follow_up.label}) would fire "
-                                f"{follow_up.delay_s:g}s after its anchor, past the trial's end")
-    time.sleep(follow_up.delay_s)
-    _await_live_worker(trial, f"follow-up fault {index} ({follow_up.label})")
-    _inject(trial, index, executor, client, lambda: None, detail)
-
-
-def _await_live_worker(trial: _Trial, what: str) -> None:
-    """Wait for a worker to fault: right after a kill the supervisor may not have started the
-    replacement yet. Raises TriggerNeverFired when none is alive before the trial's deadline."""
-    while True:
-        with trial.lock:
-            if any(w.alive for w in trial.workers):
-                return
-        if time.monotonic() >= trial.deadline:
-            raise TriggerNeverFired(f"{what}: no live worker to fault before the trial's end")
-        time.sleep(SUPERVISOR_POLL_S)
-
-
 def _start_workers(trial: _Trial) -> None:
     short = uuid.uuid4().hex[:6]
     started = [trial.start_worker(f"w1-{short}", wait_ready=False)]
@@ -395,7 +294,7 @@ def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
                 ctx.provider.release(rule_id)
             trial.events.add("trigger_fired", executor=fired.executor, detail=fired.detail)
             trigger = spec.trigger
-            _inject(trial, 0, fired.executor, client, lambda: trigger.after_inject(ctx))
+            inject(trial, 0, fired.executor, client, lambda: trigger.after_inject(ctx))
         outcome = client.wait(trial.workflow_id, trial.remaining())
         again = client.wait(trial.workflow_id, 5.0)
         return [outcome, Outcome(again.workflow_id, "handle-2", again.status, again.output,
@@ -493,15 +392,6 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool,
     return _Trial(spec, env, sut, db_url, links, trial_dir, workflow_id=label,
                   deadline=t0 + spec.timeout_s, services=services,
                   standby_links=standby_links, setup=setup)  # fmt: skip
-
-
-def _lock_waits(db_url: str) -> int:
-    """Sessions of ``db_url``'s database that wait for a lock now (``pg_stat_activity``)."""
-    with psycopg.connect(db_url, autocommit=True, connect_timeout=5) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'").fetchone()
-    return int(row[0]) if row else 0
 
 
 def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None = None,
