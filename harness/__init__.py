@@ -58,9 +58,12 @@ if TYPE_CHECKING:
         FANOUT_PARAMS,
         SUITE_PARAMS,
         fanout_trial,
+        fault_firings,
         first_activity_ns,
         known_finding,
         research_trial,
+        steps_in_flight,
+        steps_reached,
         store_link,
         superseded_writes,
         unprovoked_takeovers,
@@ -69,6 +72,7 @@ if TYPE_CHECKING:
     from harness.sut import (
         ALL_PROPERTIES,
         ENTRY_POINT_GROUP,
+        ClaimRecords,
         ClientContext,
         RecoversExecutors,
         RecoveryPolicyName,
@@ -86,7 +90,14 @@ if TYPE_CHECKING:
         get_sut,
         sut_names,
     )
-    from harness.trial import Recovery, RecoveryPolicy, TrialResult, TrialSpec, canonical_params
+    from harness.trial import (
+        FollowUp,
+        Recovery,
+        RecoveryPolicy,
+        TrialResult,
+        TrialSpec,
+        canonical_params,
+    )
     from harness.triggers import (
         CRASH_POINTS,
         Fired,
@@ -113,7 +124,8 @@ if TYPE_CHECKING:
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "harness.sut": (
-        "ALL_PROPERTIES", "ENTRY_POINT_GROUP", "ClientContext", "RecoversExecutors",
+        "ALL_PROPERTIES", "ENTRY_POINT_GROUP", "ClaimRecords", "ClientContext",
+        "RecoversExecutors",
         "RecoveryPolicyName", "ReportsClaims", "Service", "ServiceCommand", "ServiceContext",
         "SutClient",
         "SutDescription", "SutLoadError", "SystemUnderTest", "WorkerCommand", "WorkerOptions",
@@ -135,7 +147,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "harness.env": ("CapabilityUnavailable", "Environment", "Links", "Worker"),
     "harness.trial": (
-        "Recovery", "RecoveryPolicy", "TrialResult", "TrialSpec", "canonical_params",
+        "FollowUp", "Recovery", "RecoveryPolicy", "TrialResult", "TrialSpec", "canonical_params",
     ),
     "harness.triggers": (
         "CRASH_POINTS", "Fired", "ProviderRule", "Trigger", "TriggerContext", "TriggerNeverFired",
@@ -144,7 +156,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "harness.scenario": (
         "FANOUT_PARAMS", "SUITE_PARAMS", "fanout_trial", "first_activity_ns", "research_trial",
         "superseded_writes", "unprovoked_takeovers", "worker_deaths", "store_link",
-        "known_finding",
+        "known_finding", "fault_firings", "steps_in_flight", "steps_reached",
     ),
     "harness.runner": ("run_trial",),
     "harness.pytest_plugin": ("TrialRunner",),
@@ -164,6 +176,7 @@ __all__ = [
     "AgentContext",
     "CapabilityUnavailable",
     "ChildSpec",
+    "ClaimRecords",
     "ClientContext",
     "DbCrashFault",
     "DeepResearchParams",
@@ -174,6 +187,7 @@ __all__ = [
     "FaultTarget",
     "FaultUnavailable",
     "Fired",
+    "FollowUp",
     "History",
     "JSONValue",
     "KillFault",
@@ -222,6 +236,7 @@ __all__ = [
     "canonical_params",
     "crash_point",
     "fanout_trial",
+    "fault_firings",
     "first_activity_ns",
     "get_sut",
     "get_workload",
@@ -231,6 +246,8 @@ __all__ = [
     "run_tool",
     "run_trial",
     "skip_or_fail",
+    "steps_in_flight",
+    "steps_reached",
     "store_link",
     "superseded_writes",
     "sut_names",

@@ -43,6 +43,7 @@ from harness.env import CapabilityUnavailable, Environment
 from harness.env.lifetime import install_interrupt_signals
 from harness.env.local import LocalEnvironment, new_run_id
 from harness.faults import FaultUnavailable
+from harness.followups import followups_unsupported
 from harness.llm import DEFAULT_MODEL, DEFAULT_PRICES, check_model
 from harness.require import required, skip_or_fail
 from harness.results import DEFAULT_RESULTS, append_result
@@ -310,6 +311,9 @@ class TrialRunner:
             if spec.recovery.policy not in sut.recovery_policies:
                 pytest.skip(f"{spec.sut} does not support the {spec.recovery.policy!r} recovery "
                             f"policy (it supports {', '.join(sorted(sut.recovery_policies))})")
+            unsupported = followups_unsupported(spec, sut)
+            if unsupported is not None:
+                pytest.skip(unsupported)
             t0 = time.monotonic()
             try:
                 baseline = self.golden.baseline(spec)

@@ -24,6 +24,11 @@ Schema history (``schema`` field; :data:`RESULT_SCHEMA` is the newest):
   ``shard`` null (no older run was sharded) and ``sut_version`` from the pin in ``sut`` when
   there is one, else ``""``.
 
+  Schema 3 lines may carry ``followups`` (a trial's faults after the first, in order: fault name,
+  parameters, anchor, delay; ``harness.trial.FollowUp``), written only when there are any: a
+  line without the key had none, and a one-fault trial's line is what it always was, so the
+  field needed no new schema.
+
 Appends take an exclusive ``flock`` on the file so parallel pytest workers never interleave
 lines, and each line is flushed and fsync'd before the lock is released. A torn last line (a
 writer killed mid-line) is closed with a newline first, so it stays one unreadable line instead of
@@ -92,6 +97,9 @@ class ResultRecord:
     workload_params: Mapping[str, JSONValue] = field(default_factory=dict)
     fault: str | None = None
     fault_params: Mapping[str, JSONValue] = field(default_factory=dict)
+    followups: tuple[Mapping[str, JSONValue], ...] = ()
+    """The faults after ``fault``, in the order they fired: ``{fault, fault_params, when,
+    delay_s}`` each (``harness.trial.FollowUp.to_json``); () for a one-fault trial."""
     trigger: str = ""
     trigger_spec: Mapping[str, JSONValue] | None = None
     setup_rules: tuple[Mapping[str, JSONValue], ...] = ()
@@ -135,6 +143,10 @@ class ResultRecord:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["promised"] = list(self.promised)
         data["setup_rules"] = [dict(r) for r in self.setup_rules]
+        if self.followups:  # absent for a one-fault trial: such a line is what it always was
+            data["followups"] = [dict(f) for f in self.followups]
+        else:
+            del data["followups"]
         return {"schema": data.pop("schema"), **data}
 
     @classmethod
@@ -153,6 +165,7 @@ class ResultRecord:
         values = {k: v for k, v in data.items() if k in names}
         values["promised"] = tuple(values.get("promised") or ())
         values["setup_rules"] = tuple(values.get("setup_rules") or ())
+        values["followups"] = tuple(values.get("followups") or ())
         return cls(**values)
 
     def parsed_history(self) -> History | None:

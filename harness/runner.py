@@ -12,7 +12,8 @@ Steps of :func:`run_trial`, in order:
    hand the dead executor's workflows to a live worker (``supervisor_recovered`` event);
 3. the trigger is armed, the workflow started;
 4. when the trigger fires: the fault is injected, the trigger released, and the fault healed
-   (always, in ``finally``);
+   (always, in ``finally``); each follow-up fault (``TrialSpec.then``) fires on its anchor on
+   the one before it, on the worker that owns the workflow then (:mod:`harness.injection`);
 5. wait for the workflow's terminal state (bounded by the trial timeout: past it the trial is
    recorded with a ``trial_timeout`` event and its verdicts come out unknown);
 6. the history is collected from the ledger, the SUT's store and the harness's own events;
@@ -39,8 +40,9 @@ import psycopg
 
 from harness.checkers import judge
 from harness.env import CapabilityUnavailable, Environment, Links, Worker
-from harness.faults import Fault, FaultTarget, FaultUnavailable, ShapesWorkers, WorkerSetup
+from harness.faults import FaultUnavailable, ShapesWorkers, WorkerSetup
 from harness.figures import compute_figures
+from harness.followups import followups_unsupported
 from harness.history import (
     ROOT_PATH,
     EventKind,
@@ -49,12 +51,12 @@ from harness.history import (
     History,
     JSONValue,
     Outcome,
-    StepRecord,
     golden_from_json,
     history_from_json,
     to_json,
     workflow_paths,
 )
+from harness.injection import inject
 from harness.net import ToxiproxyError, identity_of
 from harness.services import RunningServices, ServiceLinks, ServicePool
 from harness.sut import (
@@ -263,58 +265,6 @@ class _Supervisor(threading.Thread):
             raise RuntimeError(f"the trial supervisor failed: {self.error}") from self.error
 
 
-def _inject(trial: _Trial, fault: Fault, executor: str | None, ctx: TriggerContext,
-            client: SutClient) -> None:
-    victim = trial.worker_for(executor, client)
-    trigger = trial.spec.trigger
-    release = (lambda: trigger.after_inject(ctx)) if trigger is not None else (lambda: None)
-    def wait_outcome(timeout_s: float) -> bool:
-        try:
-            client.wait(trial.workflow_id, min(timeout_s, trial.remaining()))
-        except TimeoutError:
-            return False
-        return True
-
-    def workers() -> list[Worker]:
-        with trial.lock:
-            return list(trial.workers)
-
-    def step_records() -> list[StepRecord]:
-        if not trial.sut.checkpointing:
-            return []
-        ids = [w.workflow_id for w in client.workflows([trial.workflow_id])]
-        return client.step_records(ids or [trial.workflow_id])
-
-    links, peers = trial.links, None  # with own_links: the victim's pair, and the others'
-    if trial.standby_links is not None:
-        links = trial.worker_links.get(victim.name, trial.links)
-        peers = trial.standby_links if links is trial.links else trial.links
-    target = FaultTarget(trial.env, victim, trial.workflow_id, links, trial.trial_dir,
-                         release, wait_outcome, step_records=step_records,
-                         workflow_records=lambda: client.workflows([trial.workflow_id]),
-                         workers=workers,
-                         durable_store=trial.services.durable_store(trial.env),
-                         peer_links=peers,
-                         announces_epochs=trial.sut.describe().effect_fencing.fenced,
-                         lock_waits=lambda: _lock_waits(trial.db_url))  # fmt: skip
-    if trial.spec.recovery.policy == "rolling":
-        # A rolling restart: the new process (same executor id) is up before the old one is told
-        # to go, and both poll the same store while the old one drains.
-        trial.start_worker(victim.executor_id)
-    try:
-        trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
-                         pid=victim.pid, detail={"fault": fault.name})  # fmt: skip
-        fault.inject(target)
-        release()
-    finally:
-        fault.heal(target)
-        trial.events.add("fault_healed", worker=victim.name, detail={"fault": fault.name})
-        # terminates is judged from the heal (its anchor) for terminate_bound_s: the trial must
-        # not end before that, however long the harness took to heal (a Postgres restart on a
-        # loaded machine took 69 s, leaving the workflow 19 s of its 90 s trial: judged unknown).
-        trial.deadline = max(trial.deadline, time.monotonic() + trial.spec.terminate_bound_s)
-
-
 def _start_workers(trial: _Trial) -> None:
     short = uuid.uuid4().hex[:6]
     started = [trial.start_worker(f"w1-{short}", wait_ready=False)]
@@ -343,7 +293,8 @@ def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
             for rule_id in setup:  # the world before the fault; recovery meets a healthy one
                 ctx.provider.release(rule_id)
             trial.events.add("trigger_fired", executor=fired.executor, detail=fired.detail)
-            _inject(trial, spec.fault, fired.executor, ctx, client)
+            trigger = spec.trigger
+            inject(trial, 0, fired.executor, client, lambda: trigger.after_inject(ctx))
         outcome = client.wait(trial.workflow_id, trial.remaining())
         again = client.wait(trial.workflow_id, 5.0)
         return [outcome, Outcome(again.workflow_id, "handle-2", again.status, again.output,
@@ -410,6 +361,9 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool,
             f"SUT {sut.name!r} does not support the {spec.recovery.policy!r} recovery policy; "
             f"it supports {', '.join(sorted(sut.recovery_policies))}"
         )
+    unsupported = followups_unsupported(spec, sut)
+    if unsupported is not None:
+        raise ValueError(unsupported)
     services = pool.for_sut(sut)
     db_url = env.create_database(spec.trial_id)
     label = f"{spec.trial_id}-{uuid.uuid4().hex[:8]}"
@@ -438,15 +392,6 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool,
     return _Trial(spec, env, sut, db_url, links, trial_dir, workflow_id=label,
                   deadline=t0 + spec.timeout_s, services=services,
                   standby_links=standby_links, setup=setup)  # fmt: skip
-
-
-def _lock_waits(db_url: str) -> int:
-    """Sessions of ``db_url``'s database that wait for a lock now (``pg_stat_activity``)."""
-    with psycopg.connect(db_url, autocommit=True, connect_timeout=5) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'").fetchone()
-    return int(row[0]) if row else 0
 
 
 def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None = None,

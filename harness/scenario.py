@@ -18,7 +18,7 @@ from typing import cast
 from harness.faults import Fault
 from harness.history import HarnessEvent, History
 from harness.sut import WorkerOptions, get_sut
-from harness.trial import Recovery, RecoveryPolicy, TrialSpec, canonical_params
+from harness.trial import FollowUp, Recovery, RecoveryPolicy, TrialSpec, canonical_params
 from harness.triggers import Trigger, crash_point
 from harness.workloads import ResearchParams
 
@@ -43,6 +43,7 @@ def research_trial(
     standbys: int = 1,
     options: WorkerOptions | None = None,
     own_links: bool = False,
+    then: tuple[FollowUp, ...] = (),
 ) -> TrialSpec:
     """A ``research_agent`` trial; ``crash`` names a crash point of :func:`crash_point`, or labels
     a custom ``trigger`` (then give ``crash_step``, the logical step it lands in). ``options``
@@ -50,7 +51,8 @@ def research_trial(
 
     ``recovery="standby"`` asks for a takeover by a second, already running worker; for a SUT
     whose docs give takeovers to a supervisor (DBOS: Conductor) it becomes ``supervised``;
-    ``own_links`` gives the standbys links of their own (:class:`harness.trial.Recovery`)."""
+    ``own_links`` gives the standbys links of their own (:class:`harness.trial.Recovery`);
+    ``then``: follow-up faults after ``fault`` (:class:`harness.trial.FollowUp`)."""
     recovery = takeover_policy(sut, recovery)
     if trigger is None:
         trigger, crash_step = crash_point(
@@ -69,6 +71,7 @@ def research_trial(
                           own_links=own_links),
         seed=seed,
         options=options or WorkerOptions(),
+        then=then,
     )
 
 
@@ -198,3 +201,37 @@ def unprovoked_takeovers(history: History) -> list[str]:
                              f"superseded healthy executor(s) {sorted(healthy)} of epoch "
                              f"{before}")
     return found
+
+
+def fault_firings(history: History) -> tuple[HarnessEvent, ...]:
+    """The ``fault_fired`` events of a trial's faults, in the order of their index (``detail
+    index``: 0 the first fault, then its follow-ups); a history from before follow-ups (no index)
+    in the order they fired."""
+    fired = sorted(history.events_of("fault_fired"), key=lambda e: e.at_ns)
+    return tuple(sorted(fired, key=lambda e: _index(e.detail.get("index"), fired.index(e))))
+
+
+def _index(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def steps_in_flight(history: History, at_ns: int) -> frozenset[int]:
+    """Logical steps of the trial's root workflow that were in flight at ``at_ns``: an LLM call
+    of the step had been received by then, and no LLM step record of it had been recorded by
+    then (by any execution). What a fault at ``at_ns`` may make the workflow pay again."""
+    root = history.workflow_ids[0]
+    called = {e.step for e in history.ledger
+              if e.workflow_id == root and e.step is not None and e.received_ns <= at_ns}
+    recorded = {r.step for r in history.steps
+                if r.workflow_id == root and r.kind == "llm" and r.step is not None
+                and not r.error and r.recorded_ns <= at_ns}  # fmt: skip
+    return frozenset(s for s in called if s not in recorded)
+
+
+def steps_reached(history: History, at_ns: int) -> int | None:
+    """The furthest logical step of the root workflow with an LLM call received by ``at_ns``
+    (None before the first): a restart from zero at ``at_ns`` pays every step up to it again."""
+    root = history.workflow_ids[0]
+    steps = [e.step for e in history.ledger
+             if e.workflow_id == root and e.step is not None and e.received_ns <= at_ns]
+    return max(steps, default=None)

@@ -1,5 +1,8 @@
 """A trial: one run of (SUT, workload, fault, trigger, recovery policy, seed), and its result.
 
+A trial may carry follow-up faults (:class:`FollowUp`, ``TrialSpec.then``): each fires on an
+anchor of the fault before it (its injection, its heal, or the workflow's claim by a new owner).
+
 :class:`TrialSpec` names the trial; :func:`harness.runner.run_trial` runs it and returns a
 :class:`TrialResult` (history, figures, judgement). ``TrialResult.record()`` is the
 :class:`harness.results.ResultRecord` appended to the results store (``to_json()`` is its JSON),
@@ -28,8 +31,11 @@ from harness.sut import WorkerOptions
 from harness.triggers import ProviderRule, Trigger
 
 __all__ = [
+    "ANCHORS",
     "RECOVERY_POLICIES",
     "RESULT_SCHEMA",
+    "Anchor",
+    "FollowUp",
     "Recovery",
     "RecoveryPolicy",
     "TrialResult",
@@ -136,6 +142,51 @@ def fault_label(fault: Fault | None) -> str:
     return "fault-" + "_".join(changed) if changed else ""
 
 
+Anchor = Literal["injected", "healed", "claimed"]
+ANCHORS: tuple[Anchor, ...] = ("injected", "healed", "claimed")
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A further fault of the same trial, fired ``delay_s`` after ``when`` of the fault before it:
+
+    - ``injected``: that fault's ``inject()`` returned; the two overlap (the earlier one heals
+      after this one healed);
+    - ``healed``: that fault was healed;
+    - ``claimed``: a new owner claimed the workflow, i.e. its record's epoch grew past the one
+      read as that fault fired (the SUT must declare ``SutDescription.claim_records`` visible).
+
+    The victim is the worker that owns the workflow when it fires: for ``claimed``, the new owner.
+    """
+
+    fault: Fault
+    when: Anchor = "healed"
+    delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.when not in ANCHORS:
+            raise ValueError(f"unknown follow-up anchor {self.when!r}; valid: {', '.join(ANCHORS)}")
+        if self.delay_s < 0:
+            raise ValueError(f"a follow-up's delay_s must be >= 0 seconds, got {self.delay_s}")
+
+    @property
+    def label(self) -> str:
+        """``kill-claimed`` (``-2s`` with a delay, then the fault's changed parameters)."""
+        parts = [self.fault.name, self.when, f"{self.delay_s:g}s" if self.delay_s else "",
+                 fault_label(self.fault)]
+        return "-".join(p for p in parts if p)
+
+    def to_json(self) -> dict[str, JSONValue]:
+        return {"fault": self.fault.name, "fault_params": _fault_params(self.fault),
+                "when": self.when, "delay_s": self.delay_s}
+
+
+def followups_label(then: tuple[FollowUp, ...]) -> str:
+    """``""`` without follow-ups (so a trial id without them is what it always was), else
+    ``then-kill-claimed`` (``_``-joined for several: ``then-kill-claimed_partition-healed``)."""
+    return "then-" + "_".join(f.label for f in then) if then else ""
+
+
 @dataclass(frozen=True)
 class TrialSpec:
     scenario: str
@@ -158,18 +209,27 @@ class TrialSpec:
     setup_rules: tuple[ProviderRule, ...] = ()
     """Provider rules of the trial's world, installed before the workflow starts (golden run
     included) and retired when the trigger fires."""
+    then: tuple[FollowUp, ...] = ()
+    """Follow-up faults after ``fault``, in order, each anchored on the one before it."""
 
     @property
     def params(self) -> dict[str, JSONValue]:
         return dict(json.loads(self.params_json))
 
     @property
+    def faults(self) -> tuple[Fault, ...]:
+        """Every fault of the trial in the order they fire: ``fault``, then the follow-ups'."""
+        first = () if self.fault is None else (self.fault,)
+        return (*first, *(f.fault for f in self.then))
+
+    @property
     def trial_id(self) -> str:
         """Scenario, SUT, crash point, recovery, worker options other than the defaults (one
         scenario may run the same point with a longer lease, e.g. evict against kill), fault
-        parameters other than the defaults (:func:`fault_label`), seed."""
+        parameters other than the defaults (:func:`fault_label`), follow-ups when there are any
+        (:func:`followups_label`), seed."""
         parts = [self.scenario, self.sut, self.trigger_name or "golden", self.recovery.label,
-                 options_label(self.options), fault_label(self.fault)]
+                 options_label(self.options), fault_label(self.fault), followups_label(self.then)]
         return "-".join(p for p in parts if p) + f"-s{self.seed}"
 
     def golden(self) -> TrialSpec:
@@ -237,7 +297,8 @@ class TrialResult:
             twin=self.twin, sut_version=self.sut_version,
             checkpointing=self.history.checkpointing, workload=spec.workload,
             workload_params=spec.params, fault=spec.fault.name if spec.fault else None,
-            fault_params=_fault_params(spec.fault), trigger=spec.trigger_name,
+            fault_params=_fault_params(spec.fault),
+            followups=tuple(f.to_json() for f in spec.then), trigger=spec.trigger_name,
             trigger_spec=spec.trigger.to_json() if spec.trigger else None,
             setup_rules=tuple(r.to_json() for r in spec.setup_rules),
             recovery=spec.recovery.policy, seed=spec.seed, env=self.env,

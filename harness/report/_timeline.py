@@ -1,8 +1,9 @@
 """The timeline of one representative trial: the picture that shows how recovery works.
 
 Drawn from the trial's stored history only: LLM calls as bars from received to responded on the
-row of their logical step (delivered solid, lost hatched), step records as markers, the fault
-window shaded from fault_fired to fault_healed, worker starts and exits as vertical marks, the
+row of their logical step (delivered solid, lost hatched), step records as markers, each fault's
+window shaded from its fault_fired to its fault_healed (a trial with follow-up faults has one
+window per fault, labelled with its number and name), worker starts and exits as vertical marks, the
 frontier as a horizontal line and the recovery point (fault_at + time_to_recover) as a dashed line.
 
 The representative trial is picked deterministically: trials are ordered by scenario, SUT,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +71,49 @@ def _draw_calls(ax: Any, history: History, origin: int) -> None:
                    marker="D", s=22, color="black", zorder=4)
 
 
+@dataclass(frozen=True)
+class FaultWindow:
+    """One fault of a trial on the timeline: from its ``fault_fired`` to its ``fault_healed``
+    (the end of the trial when it has none)."""
+
+    index: int
+    fault: str
+    fired_ns: int
+    healed_ns: int
+
+
+def fault_windows(history: History) -> list[FaultWindow]:
+    """Each fault's window, in the order of its index. Events are paired by their ``index``
+    detail; a history from before follow-up faults (no index) pairs them in the order they
+    happened."""
+    def by_index(kind: str) -> dict[int, Any]:
+        events = sorted((e for e in history.events if e.kind == kind), key=lambda e: e.at_ns)
+        found: dict[int, Any] = {}
+        for n, event in enumerate(events):
+            index = event.detail.get("index")
+            found.setdefault(index if isinstance(index, int) else n, event)
+        return found
+
+    fired, healed = by_index("fault_fired"), by_index("fault_healed")
+    windows = []
+    for index in sorted(fired):
+        start = fired[index].at_ns
+        heal = healed.get(index)
+        end = heal.at_ns if heal is not None else history.ended_ns or start
+        windows.append(FaultWindow(index, str(fired[index].detail.get("fault", "fault")), start,
+                                   max(end, start)))
+    return windows
+
+
 def _draw_events(ax: Any, history: History, origin: int, top: float) -> None:
-    fired, healed = history.fault_at_ns, history.healed_ns
-    if fired is not None:
-        end = healed if healed is not None and healed > fired else history.ended_ns or fired
-        ax.axvspan(_seconds(fired, origin), _seconds(max(end, fired), origin), color=_LOST,
-                   alpha=0.12, lw=0)
-        ax.axvline(_seconds(fired, origin), color=_LOST, lw=1.5)
+    windows = fault_windows(history)
+    for window in windows:
+        start = _seconds(window.fired_ns, origin)
+        ax.axvspan(start, _seconds(window.healed_ns, origin), color=_LOST, alpha=0.12, lw=0)
+        ax.axvline(start, color=_LOST, lw=1.5)
+        if len(windows) > 1:
+            ax.text(start, 1.005, f"fault {window.index + 1}: {window.fault}", fontsize=7,
+                    color=_LOST, va="bottom", ha="left", transform=ax.get_xaxis_transform())
     _draw_workers(ax, history, origin, top)
 
 
@@ -159,25 +197,28 @@ def timeline_chart(record: Mapping[Any, Any], history_json: Mapping[str, Any],
         _draw_calls(ax, history, origin)
         _draw_recovery(ax, record, history, origin)
         _draw_events(ax, history, origin, top=max(steps) + 0.9)
+        faults = len(fault_windows(history))  # several: their labels sit above the axes
         ax.set_ylim(min(steps) - 0.7, max(steps) + 1.0)
         ax.set_xlabel("seconds since the trial started")
         ax.set_ylabel("logical step")
-        ax.set_title(f"trial {record.get('trial_id')}", fontsize=10)
+        ax.set_title(f"trial {record.get('trial_id')}", fontsize=10, pad=14 if faults > 1 else 6)
         ax.grid(axis="x", alpha=0.3)
         _legend(ax)
         fig.tight_layout()
         fig.savefig(out_dir / filename)
-    return Chart(filename, "Timeline of one trial", _caption(record))
+    return Chart(filename, "Timeline of one trial", _caption(record, faults))
 
 
-def _caption(record: Mapping[Any, Any]) -> str:
+def _caption(record: Mapping[Any, Any], faults: int = 1) -> str:
     ttr = _number(record.get("time_to_recover_s"))
     recovered = "never" if ttr is None else f"{ttr:.2f} s"
     return (
         f"Trial {record.get('trial_id')} (scenario {record.get('scenario')}, SUT "
         f"{record.get('sut')}, trigger {record.get('trigger')}, recovery {record.get('recovery')}, "
         f"seed {record.get('seed')}). Bars are LLM calls from request to response on their "
-        "logical step's row; hatched bars were billed but never reached the worker. The shaded "
-        f"band is the fault window; the dashed green line is recovery ({recovered} after the "
-        "fault): the first request beyond the frontier."
+        "logical step's row; hatched bars were billed but never reached the worker. "
+        + ("The shaded band is the fault window" if faults <= 1 else
+           f"The {faults} shaded bands are the fault windows, numbered in the order they fired")
+        + f"; the dashed green line is recovery ({recovered} after the "
+        + ("fault" if faults <= 1 else "first fault") + "): the first request beyond the frontier."
     )

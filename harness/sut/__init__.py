@@ -15,6 +15,7 @@ from __future__ import annotations
 from harness.history import PROPERTIES, Property
 from harness.sut._protocol import (
     REQUIRED_ATTRIBUTES,
+    ClaimRecords,
     ClientContext,
     EffectFencing,
     RecoversExecutors,
@@ -67,6 +68,7 @@ __all__ = [
     "ALL_PROPERTIES",
     "ENTRY_POINT_GROUP",
     "REQUIRED_ATTRIBUTES",
+    "ClaimRecords",
     "ClientContext",
     "EffectFencing",
     "InstalledRelease",

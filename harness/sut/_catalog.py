@@ -43,6 +43,8 @@ def _entry(name: str) -> dict[str, Any]:
         "known_findings": dict(description.known_findings),
         "effects_fenced": description.effect_fencing.fenced,
         "effect_fencing": description.effect_fencing.how,
+        "claims_visible": description.claim_records.visible,
+        "claim_records": description.claim_records.how,
         "releases": (f"{sut.release_support.packages[0]}{sut.release_support.supported}"
                      if isinstance(sut, RunsReleases) else None),
     }
@@ -65,6 +67,8 @@ def _lines(e: dict[str, Any]) -> list[str]:
         f"twin: {e['twin'] or '(none: it is itself a checkpointing-off baseline)'}",
         f"  durable store (db_crash): {e['durable_store']}",
         f"  effects fenced: {'yes' if e['effects_fenced'] else 'no'} ({e['effect_fencing']})",
+        f"  claims seen as they happen (follow-up faults on a claim): "
+        f"{'yes' if e['claims_visible'] else 'no'} ({e['claim_records']})",
         where,
     ]
     if e["releases"]:

@@ -296,6 +296,23 @@ NOT_FENCED = EffectFencing(
 
 
 @dataclass(frozen=True)
+class ClaimRecords:
+    """Whether the SUT's workflow records show a claim as it happens: the epoch grows and the
+    executor becomes the new owner's when an execution claims the workflow, before it runs a
+    step. A follow-up fault anchored on a claim (``FollowUp(when="claimed")``) needs it; ``how``
+    says how the records show it, or why they cannot.
+    """
+
+    visible: bool
+    how: str
+
+
+CLAIMS_NOT_DECLARED = ClaimRecords(
+    False, "the SUT does not declare that its workflow records show a new owner's epoch and "
+    "executor when it claims a workflow")
+
+
+@dataclass(frozen=True)
 class SutDescription:
     """What ``durabench suts`` and the report say about a SUT."""
 
@@ -309,6 +326,8 @@ class SutDescription:
     """Scenario (or ``scenario::case``) -> the explanation of a known breach of a promise."""
     effect_fencing: EffectFencing = NOT_FENCED
     """Whether a superseded execution's effects are refused at the sink (and why not)."""
+    claim_records: ClaimRecords = CLAIMS_NOT_DECLARED
+    """Whether its workflow records show a claim when it happens (follow-up faults on a claim)."""
 
 
 class SystemUnderTest(Protocol):

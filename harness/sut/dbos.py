@@ -39,6 +39,7 @@ from harness.history import (
     WorkflowStatus,
 )
 from harness.sut._protocol import (
+    ClaimRecords,
     ClientContext,
     EffectFencing,
     RecoveryPolicyName,
@@ -339,6 +340,9 @@ class DbosSut(PinnableRelease):
                 "DBOS hands a dead executor's workflows to another one inside its own recovery "
                 "(Conductor, recover_pending_workflows), and a step learns no owner number it "
                 "could announce before that: effects are refused by idempotency key only"),
+            claim_records=ClaimRecords(
+                True, "a recovery raises workflow_status.recovery_attempts (the epoch here) and "
+                "sets executor_id on the workflow's row when it starts the workflow again"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

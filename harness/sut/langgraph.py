@@ -60,6 +60,7 @@ from harness.history import (
     WorkflowStatus,
 )
 from harness.sut._protocol import (
+    ClaimRecords,
     ClientContext,
     EffectFencing,
     RecoveryPolicyName,
@@ -404,6 +405,9 @@ class LangGraphSut(PinnableRelease):
                 False,
                 "a thread has no owner: the resume loop is the adapter's and LangGraph keeps no"
                 " epoch to announce: effects are refused by idempotency key only"),
+            claim_records=ClaimRecords(
+                True, "the adapter's resume loop claims a thread in its threads table (attempt "
+                "+ 1, executor set) before it invokes the graph"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

@@ -36,6 +36,7 @@ from harness.history import (
 )
 from harness.sut import ALL_PROPERTIES
 from harness.sut._protocol import (
+    ClaimRecords,
     ClientContext,
     EffectFencing,
     RecoveryPolicyName,
@@ -383,6 +384,9 @@ class ReferenceSut:
                 True, "each claim announces its new epoch to the effect sink inside the claim's "
                 "transaction, before it commits; the sink refuses lower epochs from then on and "
                 "a refused effect stops the execution like a fenced step write"),
+            claim_records=ClaimRecords(
+                True, "a claim's transaction raises workflows.epoch and sets workflows.executor "
+                "before the execution runs a step"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

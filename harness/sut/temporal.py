@@ -56,6 +56,7 @@ from harness.history import (
     WorkflowStatus,
 )
 from harness.sut._protocol import (
+    ClaimRecords,
     ClientContext,
     EffectFencing,
     RecoveryPolicyName,
@@ -537,6 +538,10 @@ class TemporalSut(PinnableRelease):
                 "the server decides when an activity is retried elsewhere; the new attempt's "
                 "number reaches the activity only when it runs, never before the older attempt "
                 "is superseded: effects are refused by idempotency key only"),
+            claim_records=ClaimRecords(
+                False, "a workflow has no owner: its epoch and executor are read from the "
+                "activities that completed, so a new attempt shows only once it finished one, "
+                "not when it starts"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[TemporalDevServer]:

@@ -11,7 +11,7 @@ from harness.env.local import LocalEnvironment
 from harness.faults import KillFault
 from harness.net import ENV_URL, find_binary
 from harness.runner import golden_baseline, run_trial, with_golden
-from harness.trial import Recovery, TrialSpec, canonical_params
+from harness.trial import Anchor, FollowUp, Recovery, TrialSpec, canonical_params
 from harness.triggers import Trigger
 from harness.workloads import ResearchParams
 
@@ -140,3 +140,28 @@ def test_a_trial_run_beside_its_golden_run_is_judged_against_it_afterwards(
     assert judged.figures.redundant_tokens == judged.figures.tokens_billed - golden.tokens_billed
     assert judged.judgement.verdicts["bounded_waste"].valid == "true"
     assert judged.valid == "true", judged.judgement.summary()
+
+
+@pytest.mark.parametrize("when", ["injected", "healed"])
+def test_a_follow_up_fault_fires_on_its_anchor_on_the_current_owner(
+    env: LocalEnvironment, when: Anchor
+) -> None:
+    """The worker is killed with a call held; a second kill follows (during the first fault, or
+    after its heal) on whichever worker then runs: the restarted one, once it is up."""
+    golden = golden_baseline(run_trial(env, spec().golden()))
+    twice = spec(trigger=Trigger("received", call=2), trigger_name="held2", fault=KillFault(),
+                 recovery=Recovery("restart"), then=(FollowUp(KillFault(), when=when),))
+    result = run_trial(env, twice, golden)
+    assert result.valid == "true", result.judgement.summary()
+    fired = result.history.events_of("fault_fired")
+    healed = result.history.events_of("fault_healed")
+    assert [e.detail.get("index") for e in fired] == [0, 1]
+    assert {e.detail.get("index") for e in healed} == {0, 1}
+    assert fired[0].pid != fired[1].pid, "the second kill hit the replacement"
+    first_healed = next(e for e in healed if e.detail.get("index") == 0)
+    if when == "injected":  # the two faults overlap: the first heals after the second fired
+        assert first_healed.at_ns > fired[1].at_ns
+    else:
+        assert first_healed.at_ns < fired[1].at_ns
+    assert result.to_json()["followups"] == [
+        {"fault": "kill", "fault_params": {}, "when": when, "delay_s": 0.0}]

@@ -7,8 +7,11 @@ import pytest
 from harness.faults import KillFault
 from harness.history import EffectRecord, HarnessEvent, History, LedgerEntry, StepRecord
 from harness.scenario import (
+    fault_firings,
     known_finding,
     research_trial,
+    steps_in_flight,
+    steps_reached,
     store_link,
     superseded_writes,
     unprovoked_takeovers,
@@ -110,3 +113,46 @@ def test_cases_that_differ_only_in_their_fault_have_different_trial_ids() -> Non
     assert len(set(ids)) == len(ids), ids
     assert ids[0] == "partition-reference-between_steps-restart-s0"  # defaults: no label
     assert ids[1] == "partition-reference-between_steps-restart-fault-modetimeout-s0"
+
+
+# A step's call at 10*step, its record at 10*step + 5; kill 1 at 32 (step 3 in flight), the
+# restarted owner (epoch 2) calls step 3 again at 40 and is killed at 42 before recording it.
+_TWO_KILLS = (
+    (*tuple(_call(10 * s, 1, "a", step=s) for s in range(4)), _call(40, 2, "a", step=3)),
+    tuple(_step(10 * s + 5, 1, "a", seq=s) for s in range(3)),
+)
+
+
+@pytest.mark.parametrize(("at", "in_flight", "reached"), [
+    (2, frozenset({0}), 0),         # the first call received, not recorded yet
+    (5, frozenset(), 0),            # recorded: nothing in flight
+    (32, frozenset({3}), 3),        # the first kill
+    (42, frozenset({3}), 3),        # the second: step 3 called twice, recorded by neither
+    (-1, frozenset(), None),        # a call counts from when it was received
+])  # fmt: skip
+def test_steps_in_flight_and_reached_at_a_fault(at: int, in_flight: frozenset[int],
+                                                reached: int | None) -> None:  # fmt: skip
+    history = _history(*_TWO_KILLS)
+    assert steps_in_flight(history, at) == in_flight
+    assert steps_reached(history, at) == reached
+
+
+def test_a_failed_step_record_leaves_its_step_in_flight() -> None:
+    failed = StepRecord(WF, 0, "llm", "llm", 0, "a", 1, 5, error=True)
+    assert steps_in_flight(_history((_call(1, 1, "a"),), (failed,)), 6) == frozenset({0})
+
+
+def _fired(at: int, index: int | None) -> HarnessEvent:
+    detail = {"fault": "kill"} if index is None else {"fault": "kill", "index": index}
+    return HarnessEvent(at, "fault_fired", detail=detail)
+
+
+@pytest.mark.parametrize(("events", "order"), [
+    ((_fired(20, 1), _fired(10, 0)), [10, 20]),
+    # an overlapping follow-up (anchor injected) fires after the first, is indexed after it
+    ((_fired(10, 0), _fired(15, 1), HarnessEvent(12, "fault_healed")), [10, 15]),
+    ((_fired(30, None), _fired(10, None)), [10, 30]),  # a history from before follow-ups
+])  # fmt: skip
+def test_fault_firings_come_in_the_order_of_their_index(events: tuple[HarnessEvent, ...],
+                                                       order: list[int]) -> None:  # fmt: skip
+    assert [e.at_ns for e in fault_firings(_history(events=events))] == order
