@@ -83,7 +83,7 @@ def test_durabench_suts_lists_every_registered_sut_installed_or_not(
     assert gone["status"] == "unavailable"
     assert "pip install 'durabench[fakedb]'" in gone["unavailable_reason"]
     assert entries["plain"]["status"] == "available"
-    assert entries["plain"]["recovery_policies"] == ["delayed", "restart", "standby"]
+    assert entries["plain"]["recovery_policies"] == ["delayed", "restart", "rolling", "standby"]
     assert entries["reference"]["twin"] == "reference-nockpt"
     assert "not-installed" not in available_sut_names()
 
