@@ -1,4 +1,4 @@
-"""Worker entry point of the ``temporal`` SUT: ``python -m harness.sut.temporal_worker --workload
+"""Worker entry point of the ``temporal`` SUT: ``python -m harness.sut.temporal.worker --workload
 research_agent --task-queue Q`` with the server's address and the provider URL in
 ``DURABENCH_WORKER_TEMPORAL_ADDRESS`` and ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv).
 
@@ -251,7 +251,7 @@ class AgentWorkflow:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.sut.temporal_worker", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m harness.sut.temporal.worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
     p.add_argument("--task-queue", required=True)
@@ -313,6 +313,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # Run the imported module, not this __main__ copy: the workflow sandbox re-imports the
     # workflow's module by name, and activities read that module's SETTINGS.
-    from harness.sut.temporal_worker import main as _main
+    from harness.sut.temporal.worker import main as _main
 
     sys.exit(_main())

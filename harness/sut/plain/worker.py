@@ -1,4 +1,4 @@
-"""Worker of the ``plain`` SUT: ``python -m harness.sut.plain_worker --executor-id w1`` with the DSN
+"""Worker of the ``plain`` SUT: ``python -m harness.sut.plain.worker --executor-id w1`` with the DSN
 and provider URL in ``DURABENCH_WORKER_POSTGRES_URL`` / ``DURABENCH_WORKER_PROVIDER_URL``.
 
 Steps of a worker's life:
@@ -279,7 +279,7 @@ class Worker:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.sut.plain_worker", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m harness.sut.plain.worker", description=__doc__)
     p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
     p.add_argument("--executor-id", default=f"plain-{os.getpid()}")
     p.add_argument("--lease", type=float, default=2.0)

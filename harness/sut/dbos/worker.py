@@ -1,4 +1,4 @@
-"""Worker entry point of the ``dbos`` SUT: ``python -m harness.sut.dbos_worker --workload
+"""Worker entry point of the ``dbos`` SUT: ``python -m harness.sut.dbos.worker --workload
 research_agent`` with the DSN and provider URL in ``DURABENCH_WORKER_POSTGRES_URL`` and
 ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv).
 
@@ -200,7 +200,7 @@ def heartbeat(stop: threading.Event, conn: psycopg.Connection[Any] | None = None
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.sut.dbos_worker", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m harness.sut.dbos.worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
     p.add_argument("--executor-id", default=f"{socket.gethostname()}-{os.getpid()}")

@@ -1,6 +1,7 @@
-"""Worker entrypoint of the reference SUTs: ``python -m harness.sut.worker --checkpointing on
---workload research_agent`` with the DSN and provider URL in ``DURABENCH_WORKER_POSTGRES_URL`` and
-``DURABENCH_WORKER_PROVIDER_URL`` (never in argv, where any local user could read a password).
+"""Worker entrypoint of the reference SUTs: ``python -m harness.sut.reference.worker
+--checkpointing on --workload research_agent`` with the DSN and provider URL in
+``DURABENCH_WORKER_POSTGRES_URL`` and ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv, where any
+local user could read a password).
 
 ``DURABENCH_DB_TIMEOUT_S`` (optional) bounds every query (the runtime's ``op_timeout_s``; default
 30 s): faults that hang a query set it so that a trial does not wait half a minute.
@@ -27,7 +28,7 @@ ENV_DB_TIMEOUT = "DURABENCH_DB_TIMEOUT_S"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.sut.worker", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m harness.sut.reference.worker", description=__doc__)
     p.add_argument("--checkpointing", choices=("on", "off"), default="on")
     p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
     p.add_argument("--executor-id", default=f"{socket.gethostname()}-{os.getpid()}")

@@ -1,4 +1,4 @@
-"""Worker of the ``langgraph`` SUTs: ``python -m harness.sut.langgraph_worker --workload
+"""Worker of the ``langgraph`` SUTs: ``python -m harness.sut.langgraph.worker --workload
 research_agent --durability sync`` with the DSN and provider URL in
 ``DURABENCH_WORKER_POSTGRES_URL`` / ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv), and
 optionally ``DURABENCH_DB_TIMEOUT_S`` (the per-query timeout, default 30 s).
@@ -488,7 +488,7 @@ def _pool(dsn: str, lease_s: float, op_timeout_s: float) -> ConnectionPool[Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.sut.langgraph_worker", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m harness.sut.langgraph.worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
     p.add_argument("--executor-id", default=f"langgraph-{os.getpid()}")
