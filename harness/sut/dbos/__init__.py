@@ -55,6 +55,7 @@ from harness.sut._releases import (
     ReleaseSupport,
     runtime_versions,
 )
+from harness.sut._worker_cli import ENV_POSTGRES, ENV_PROVIDER
 
 APP_NAME = "durabench"
 APP_VERSION = "durabench-1"
@@ -62,8 +63,6 @@ APP_VERSION = "durabench-1"
 worker must carry the same one (DBOS's docs: set ``application_version`` explicitly)."""
 QUEUE = "durabench"
 """The DBOS queue the harness enqueues to and every worker listens on."""
-ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
-ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 INSTALL = "pip install 'durabench[dbos]'"
 SUPPORTED_RELEASES = ">=3.2.0"
 """``--sut dbos==X``: the worker reads its execution's ownership token (``current_owner_xid``,

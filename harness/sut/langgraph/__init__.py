@@ -76,6 +76,7 @@ from harness.sut._releases import (
     ReleaseSupport,
     runtime_versions,
 )
+from harness.sut._worker_cli import ENV_POSTGRES, ENV_PROVIDER
 
 T = TypeVar("T")
 Durability = Literal["sync", "exit"]
@@ -86,8 +87,6 @@ SUPPORTED_RELEASES = ">=0.6.0"
 the newest release compatible with it (tried: 0.6.0 and 0.6.11 pass the kill scenario; 0.5.4's
 workflow ends in ERROR: ``invoke(..., durability=...)`` is new in 0.6.0). The harness's own
 client reads the checkpoints with the installed checkpointer."""
-ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
-ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 META_EXECUTOR = "durabench_executor"
 META_ATTEMPT = "durabench_attempt"
 """Keys of ``config["metadata"]``, which LangGraph copies into every checkpoint's metadata."""

@@ -53,6 +53,13 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from harness.history import JSONValue
+from harness.sut._worker_cli import (
+    db_timeout_s,
+    exit_now,
+    log_to_stderr,
+    required_env,
+    worker_parser,
+)
 from harness.sut.langgraph import (
     ENV_POSTGRES,
     ENV_PROVIDER,
@@ -80,7 +87,6 @@ from harness.workloads import (
 log = logging.getLogger("langgraph_worker")
 T = TypeVar("T")
 
-ENV_DB_TIMEOUT = "DURABENCH_DB_TIMEOUT_S"
 """Optional per-query timeout (default 30 s), as for the reference runtime's workers: faults
 that hang a query set it so that a trial does not wait half a minute."""
 
@@ -488,32 +494,22 @@ def _pool(dsn: str, lease_s: float, op_timeout_s: float) -> ConnectionPool[Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.sut.langgraph.worker", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
-    p.add_argument("--executor-id", default=f"langgraph-{os.getpid()}")
+    p = worker_parser("harness.sut.langgraph.worker", __doc__,
+                      default_executor_id=f"langgraph-{os.getpid()}", attempts="--max-attempts")
     p.add_argument("--durability", choices=("sync", "exit"), default="sync")
-    p.add_argument("--lease", type=float, default=2.0)
-    p.add_argument("--heartbeat", type=float, default=0.5)
-    p.add_argument("--poll", type=float, default=0.1)
-    p.add_argument("--grace", type=float, default=2.0)
-    p.add_argument("--max-attempts", type=int, default=11)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    dsn, provider = os.environ.get(ENV_POSTGRES, ""), os.environ.get(ENV_PROVIDER, "")
-    if not dsn or not provider:
-        parser.error(f"set {ENV_POSTGRES} and {ENV_PROVIDER} (the trial's database and provider)")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(message)s")  # fmt: skip
+    dsn, provider = required_env(parser, ENV_POSTGRES, ENV_PROVIDER)
+    log_to_stderr()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     ensure_schema(dsn)
     WORKER.executor_id, WORKER.provider_url, WORKER.durability = (
         args.executor_id, provider, args.durability)
-    op_timeout_s = float(os.environ.get(ENV_DB_TIMEOUT, "30"))
+    op_timeout_s = db_timeout_s()
     saver = WatchedSaver(_pool(dsn, args.lease, op_timeout_s))
     saver.op_timeout_s = op_timeout_s
     WORKER.saver = saver
@@ -530,9 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         loop.serve()
     finally:
         loop.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # threads left running hold nothing: their leases are expired
+    exit_now()  # threads left running hold nothing: their leases are expired
 
 
 if __name__ == "__main__":

@@ -50,13 +50,12 @@ from harness.sut._protocol import (
     WorkerCommand,
     WorkerSpec,
 )
+from harness.sut._worker_cli import ENV_POSTGRES, ENV_PROVIDER
 
 T = TypeVar("T")
 log = logging.getLogger("plain")
 
 JOBS_TABLE = "durabench_plain_jobs"
-ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
-ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {JOBS_TABLE} (

@@ -32,6 +32,7 @@ import openai
 import psycopg
 from psycopg.types.json import Jsonb
 
+from harness.sut._worker_cli import exit_now, log_to_stderr, required_env, worker_parser
 from harness.sut.plain import ENV_POSTGRES, ENV_PROVIDER, JOBS_TABLE, Queue, ensure_schema
 from harness.workloads import (
     WORKLOADS,
@@ -279,25 +280,15 @@ class Worker:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.sut.plain.worker", description=__doc__)
-    p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
-    p.add_argument("--executor-id", default=f"plain-{os.getpid()}")
-    p.add_argument("--lease", type=float, default=2.0)
-    p.add_argument("--heartbeat", type=float, default=0.5)
-    p.add_argument("--poll", type=float, default=0.1)
-    p.add_argument("--grace", type=float, default=2.0)
-    p.add_argument("--max-attempts", type=int, default=11)
-    return p
+    return worker_parser("harness.sut.plain.worker", __doc__, raw_description=False,
+                         default_executor_id=f"plain-{os.getpid()}", attempts="--max-attempts")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    dsn, provider = os.environ.get(ENV_POSTGRES, ""), os.environ.get(ENV_PROVIDER, "")
-    if not dsn or not provider:
-        parser.error(f"set {ENV_POSTGRES} and {ENV_PROVIDER} (the trial's database and provider)")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(message)s")  # fmt: skip
+    dsn, provider = required_env(parser, ENV_POSTGRES, ENV_PROVIDER)
+    log_to_stderr()
     worker = Worker(args, dsn, provider)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -308,9 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         worker.serve()
     finally:
         worker.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # job threads left running hold nothing: their leases are expired
+    exit_now()  # job threads left running hold nothing: their leases are expired
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from harness.sut._protocol import (
     WorkerCommand,
     WorkerSpec,
 )
+from harness.sut._worker_cli import ENV_POSTGRES, ENV_PROVIDER
 from harness.workloads import (
     WORKLOADS,
     AgentContext,
@@ -81,10 +82,6 @@ NOCKPT_PROMISES: frozenset[Property] = frozenset(
 """Without step records nothing fences a zombie before its outcome write (docs/architecture.md)."""
 
 app = App("durabench-reference")
-
-ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
-"""The worker's DSN travels in its environment, never in argv."""
-ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 
 
 @dataclass

@@ -74,6 +74,7 @@ from harness.sut._releases import (
     ReleaseSupport,
     runtime_versions,
 )
+from harness.sut._worker_cli import ENV_PROVIDER
 
 T = TypeVar("T")
 
@@ -82,7 +83,6 @@ SERVICE = "temporal"
 NAMESPACE = "default"
 WORKFLOW_TYPE = "durabench-agent"
 ENV_ADDRESS = "DURABENCH_WORKER_TEMPORAL_ADDRESS"
-ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 ENV_RUN_ID = "DURABENCH_RUN_ID"
 INSTALL = "pip install 'durabench[temporal]'"
 SUPPORTED_RELEASES = ">=1.10.0"
