@@ -6,6 +6,11 @@ it); the registry (:mod:`harness.sut._registry`) finds SUTs through the entry po
 adapter, and never special-cases a SUT by name: ``reference``, ``reference-nockpt`` and ``plain``
 are registered in durabench's ``pyproject.toml`` exactly like a third party's SUT.
 
+Each built-in runtime is one package, ``harness.sut.<runtime>``: its ``__init__`` holds the SUT
+objects the entry points name and the harness's client, ``worker`` the worker process
+(``python -m harness.sut.<runtime>.worker``), ``notes`` (where the text is long) what
+``durabench suts`` prints about it.
+
 Each SUT declares the properties it promises (docs/architecture.md, Verdicts); only those decide its
 verdict.
 """

@@ -65,7 +65,8 @@ def _wait_for_workers(run: subprocess.Popen[bytes], run_id: str, tmp_path: Path)
     while time.monotonic() < deadline:
         found = find_leftovers(run_id, docker=False)
         commands = " | ".join(command for _, _, command in found.processes)
-        if all(part in commands for part in ("postgres", "harness.llm", "harness.sut.worker")):
+        wanted = ("postgres", "harness.llm", "harness.sut.reference.worker")
+        if all(part in commands for part in wanted):
             return found
         if run.poll() is not None:
             break

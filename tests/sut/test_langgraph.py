@@ -112,7 +112,7 @@ def test_the_pools_check_of_a_connection_whose_answers_are_black_holed_is_cut(en
     timeout, as no new connection can open either -- instead of hanging until the link closes."""
     from psycopg_pool import PoolTimeout
 
-    from harness.sut.langgraph_worker import _pool
+    from harness.sut.langgraph.worker import _pool
 
     dsn = env.create_database("pool-check")
     pg = conninfo_to_dict(dsn)
@@ -151,7 +151,7 @@ def test_a_task_write_whose_commit_answer_is_black_holed_is_cut_after_it_committ
     from psycopg.rows import dict_row
 
     from harness.sut.langgraph import connect, ensure_schema
-    from harness.sut.langgraph_worker import WatchedSaver
+    from harness.sut.langgraph.worker import WatchedSaver
 
     dsn = env.create_database("saver-cut")
     ensure_schema(dsn)
@@ -199,7 +199,7 @@ def test_a_task_write_that_meets_a_crashed_database_is_retried_until_it_is_back(
     good). The adapter's saver retries the write: with Postgres crashed (real immediate shutdown)
     the write fails, and once Postgres is back the retry lands it."""
     from harness.sut.langgraph import connect, ensure_schema
-    from harness.sut.langgraph_worker import WatchedSaver, _pool
+    from harness.sut.langgraph.worker import WatchedSaver, _pool
 
     dsn = env.create_database("saver-retry")
     ensure_schema(dsn)

@@ -162,7 +162,7 @@ def test_the_release_wins_over_the_harnesss_own_packages_and_the_harness_still_i
     python = sut.python  # type: ignore[attr-defined]
     assert python.startswith(str(tmp_path / "releases"))
     env = {**os.environ, ENV_HOST_PATH: _releases.host_path()}
-    probe = ("import importlib.metadata as m, json, dbos, harness.sut.dbos_worker, psycopg; "
+    probe = ("import importlib.metadata as m, json, dbos, harness.sut.dbos.worker, psycopg; "
              "print(json.dumps([m.version('dbos'), dbos.__file__, harness.__file__]))")  # fmt: skip
     done = subprocess.run([python, "-c", probe], env=env, capture_output=True, text=True,
                           check=True)  # fmt: skip

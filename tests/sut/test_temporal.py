@@ -114,7 +114,7 @@ def test_a_missing_cli_names_what_to_install(monkeypatch: pytest.MonkeyPatch,
 
 def test_the_worker_without_its_environment_is_a_usage_error() -> None:
     env = {k: v for k, v in os.environ.items() if k != ENV_ADDRESS}
-    done = subprocess.run([sys.executable, "-m", "harness.sut.temporal_worker", "--workload",
+    done = subprocess.run([sys.executable, "-m", "harness.sut.temporal.worker", "--workload",
                            "research_agent", "--task-queue", "q"], env=env, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     if "No module named" in done.stderr:

@@ -8,7 +8,7 @@ honest checkpointing-off ``twin`` of peers that cannot switch checkpointing off.
 
 The queue is one table in the trial's Postgres (:data:`JOBS_TABLE`): job id, workload, params,
 status, the executor holding it, a claim counter (``attempt``), a lease and the output. No step
-records. Workers (``python -m harness.sut.plain_worker``) claim jobs with
+records. Workers (``python -m harness.sut.plain.worker``) claim jobs with
 ``FOR UPDATE SKIP LOCKED``:
 - a pending job nobody holds;
 - a job held by their own executor id that they are not running (a restarted worker: its
@@ -50,13 +50,12 @@ from harness.sut._protocol import (
     WorkerCommand,
     WorkerSpec,
 )
+from harness.sut._worker_cli import ENV_POSTGRES, ENV_PROVIDER
 
 T = TypeVar("T")
 log = logging.getLogger("plain")
 
 JOBS_TABLE = "durabench_plain_jobs"
-ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
-ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {JOBS_TABLE} (
@@ -235,7 +234,7 @@ class PlainSut:
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
         argv = (
-            sys.executable, "-m", "harness.sut.plain_worker",
+            sys.executable, "-m", "harness.sut.plain.worker",
             "--workload", spec.workload,
             "--executor-id", spec.executor_id,
             "--lease", str(o.lease_s),

@@ -9,7 +9,7 @@ exits, so a crash leaves nothing to resume: its checkpointing-off twin).
 
 **LangGraph resumes nothing by itself.** A crashed run stays where it was until someone calls
 ``invoke(None, {"configurable": {"thread_id": ...}})``. The worker loop that does it is the
-adapter's (:mod:`harness.sut.langgraph_worker`), the minimal loop a deployer must write, not
+adapter's (:mod:`harness.sut.langgraph.worker`), the minimal loop a deployer must write, not
 LangGraph's: a table of started threads (:data:`THREADS_TABLE`, the adapter's own), claimed with
 ``FOR UPDATE SKIP LOCKED`` under a lease renewed by heartbeat, as ``plain``'s job queue does. The
 lease only decides who invokes a thread next; LangGraph has no fencing, so a superseded (paused)
@@ -77,6 +77,7 @@ from harness.sut._releases import (
     ReleaseSupport,
     runtime_versions,
 )
+from harness.sut._worker_cli import ENV_POSTGRES, ENV_PROVIDER
 
 T = TypeVar("T")
 Durability = Literal["sync", "exit"]
@@ -87,8 +88,6 @@ SUPPORTED_RELEASES = ">=0.6.0"
 the newest release compatible with it (tried: 0.6.0 and 0.6.11 pass the kill scenario; 0.5.4's
 workflow ends in ERROR: ``invoke(..., durability=...)`` is new in 0.6.0). The harness's own
 client reads the checkpoints with the installed checkpointer."""
-ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
-ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 META_EXECUTOR = "durabench_executor"
 META_ATTEMPT = "durabench_attempt"
 """Keys of ``config["metadata"]``, which LangGraph copies into every checkpoint's metadata."""
@@ -389,6 +388,9 @@ class LangGraphSut(PinnableRelease):
         return None
 
     def describe(self) -> SutDescription:
+        # notes.py reads this module's constants: imported here, once the module is loaded
+        from harness.sut.langgraph.notes import KNOWN_FINDINGS, NOTES
+
         versions = runtime_versions(self.release_support, self.release)
         version = versions.get("langgraph", "not installed")
         mode = ("checkpointing every task before the next (durability='sync')"
@@ -416,7 +418,7 @@ class LangGraphSut(PinnableRelease):
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
         argv = (
-            self.python, "-m", "harness.sut.langgraph_worker",
+            self.python, "-m", "harness.sut.langgraph.worker",
             "--workload", spec.workload,
             "--executor-id", spec.executor_id,
             "--durability", self.durability,
@@ -432,59 +434,6 @@ class LangGraphSut(PinnableRelease):
     def connect(self, ctx: ClientContext) -> SutClient:
         return LangGraphClient(ctx.postgres_url)
 
-
-NOTES: tuple[str, ...] = (
-    "LangGraph resumes nothing by itself: the worker loop that finds unfinished threads and "
-    "re-invokes them (invoke(None, {'configurable': {'thread_id': ...}})) is the adapter's, the "
-    "minimal loop a deployer must write (LangGraph Platform plays it for its users), not "
-    "LangGraph's",
-    f"that loop: started threads in the adapter's table {THREADS_TABLE}, claimed with FOR "
-    "UPDATE SKIP LOCKED under a lease (WorkerOptions.lease_s) renewed every heartbeat_s; "
-    "restart/delayed: a replacement with the same executor id reclaims its threads at once; "
-    "standby: another worker claims a thread once its lease expired",
-    "no fencing: LangGraph never checks who else runs a thread, and the adapter's lease only "
-    "decides who invokes it next; a superseded (paused) worker that wakes up runs on, writes its "
-    "task results (first writer of a task wins) and may write the final checkpoint after the "
-    "new owner's: what the pause scenario shows",
-    "the worker's checkpoint connections set idle_in_transaction_session_timeout to "
-    "max(5 s, 4 x lease_s): a worker frozen in the middle of a checkpoint write would otherwise "
-    "hold the row locks that the write of the worker that took its thread over waits on",
-    "LangGraph submits a task's result write in the background, also with durability="
-    "'sync' (which orders checkpoints, not task writes): a SIGKILL right after a task can "
-    "lose its result, and the task runs again (waste beyond the step in flight)",
-    "a task's result write that fails (e.g. the database restarting) does not stop LangGraph's "
-    "run: the run goes on, finishes and saves its final checkpoint, and the error surfaces only "
-    "when invoke returns, the task's result lost for good (checked here); the adapter's saver "
-    "retries its writes (idempotent, ON CONFLICT) on a lost connection for up to 120 s",
-    "every database operation of the worker (LangGraph's saver, the pool's check of each "
-    "connection it hands the saver, and the loop's table) is cut after DURABENCH_DB_TIMEOUT_S "
-    "(default 30 s; faults that hang a query set it): LangGraph sets no query timeout and its "
-    "saver runs every operation under one lock, so one hung query would stop every thread",
-    "promises (LangGraph docs, 'Durable execution'): with a checkpointer a resumed run replays "
-    "tasks whose results were saved instead of running them again; side effects go in tasks "
-    "with idempotency keys. Nothing about concurrent invokers or write timing: "
-    "single_active_execution, single_outcome, output_consistency and bounded_waste are not "
-    "promised",
-    "history: LangGraph's checkpoints (final when __end__ holds the return value) and "
-    "checkpoint_writes (one __return__ write per task, stamped with executor and attempt; the "
-    f"attempt also goes into config['metadata']); when each write and checkpoint landed, from "
-    f"the adapter's triggers ({LANDED_TABLE}, server clock)",
-    "fan_out: each sub-agent is its own thread (a child task invokes it), registered as a child "
-    "row; a finished child's final checkpoint is reused by a re-run parent in both modes",
-    "retries: llm and effect tasks 5 attempts (0.2 s, x2 backoff), tool 3 (LangGraph "
-    "RetryPolicy); SIGTERM (the loop's, LangGraph has no shutdown): the task running finishes, "
-    "no further task starts, the thread's lease is expired so another worker resumes it at "
-    "once; after half of grace_s the leases of threads still running are expired too",
-)
-
-KNOWN_FINDINGS: Mapping[str, str] = {
-    "failed_step": "LangGraph re-runs a task that failed for good when its thread is resumed: "
-                   "the task's error is saved (an __error__ write) but not replayed, so after "
-                   "a crash the failed LLM call is made again and the run may take another path "
-                   "than before it (checked here: a task that raised, then a SIGKILL, then "
-                   "invoke(None) ran the failed task again)",
-}
-"""Scenario -> a real LangGraph behaviour that a scenario expects of a checkpointing runtime."""
 
 LANGGRAPH = LangGraphSut(
     "langgraph", checkpointing=True, durability="sync", twin="langgraph-nockpt",

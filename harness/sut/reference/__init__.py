@@ -9,11 +9,11 @@ waits (``reference_runtime.record_pending_ref``), and an execution that replays 
 retrieves that response instead of calling again (:func:`llm_resume_step`).
 
 Registered as :data:`REFERENCE`, :data:`REFERENCE_NOCKPT` and :data:`REFERENCE_RESUME` (entry
-points ``durabench.suts``). Worker side: ``python -m harness.sut.worker --checkpointing on|off
-[--llm chat|responses] ...`` sets the provider URL and runs :data:`app` in a runtime worker loop.
-Harness side: :class:`ReferenceClient` starts workflows and reads the runtime's store through its
-public API (``get_workflow``, ``list_steps``, ``list_claims``, ...): it reports claims
-(``ReportsClaims``).
+points ``durabench.suts``). Worker side: ``python -m harness.sut.reference.worker
+--checkpointing on|off [--llm chat|responses] ...`` sets the provider URL and runs :data:`app` in
+a runtime worker loop. Harness side: :class:`ReferenceClient` starts workflows and reads the
+runtime's store through its public API (``get_workflow``, ``list_steps``, ``list_claims``, ...):
+it reports claims (``ReportsClaims``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from harness.sut._protocol import (
     WorkerCommand,
     WorkerSpec,
 )
+from harness.sut._worker_cli import ENV_POSTGRES, ENV_PROVIDER
 from harness.workloads import (
     WORKLOADS,
     AgentContext,
@@ -82,10 +83,6 @@ NOCKPT_PROMISES: frozenset[Property] = frozenset(
 """Without step records nothing fences a zombie before its outcome write (docs/architecture.md)."""
 
 app = App("durabench-reference")
-
-ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
-"""The worker's DSN travels in its environment, never in argv."""
-ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 
 
 @dataclass
@@ -206,7 +203,8 @@ class _ReferenceContext:
     def fan_out(self, step: int, children: Sequence[ChildSpec]) -> list[JSONValue]:
         runtime = WORKER.runtime
         if runtime is None:
-            raise RuntimeError("fan_out needs the worker's runtime (set by harness.sut.worker)")
+            raise RuntimeError(
+                "fan_out needs the worker's runtime (set by harness.sut.reference.worker)")
         handles = [runtime.start_child(c.workload, dict(c.params)) for c in children]
         return [h.result() for h in handles]
 
@@ -395,7 +393,7 @@ class ReferenceSut:
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
         argv = (
-            sys.executable, "-m", "harness.sut.worker",
+            sys.executable, "-m", "harness.sut.reference.worker",
             "--checkpointing", "on" if self.checkpointing else "off",
             "--workload", spec.workload,
             "--executor-id", spec.executor_id,

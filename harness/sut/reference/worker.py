@@ -1,6 +1,7 @@
-"""Worker entrypoint of the reference SUTs: ``python -m harness.sut.worker --checkpointing on
---workload research_agent`` with the DSN and provider URL in ``DURABENCH_WORKER_POSTGRES_URL`` and
-``DURABENCH_WORKER_PROVIDER_URL`` (never in argv, where any local user could read a password).
+"""Worker entrypoint of the reference SUTs: ``python -m harness.sut.reference.worker
+--checkpointing on --workload research_agent`` with the DSN and provider URL in
+``DURABENCH_WORKER_POSTGRES_URL`` and ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv, where any
+local user could read a password).
 
 ``DURABENCH_DB_TIMEOUT_S`` (optional) bounds every query (the runtime's ``op_timeout_s``; default
 30 s): faults that hang a query set it so that a trial does not wait half a minute.
@@ -12,7 +13,6 @@ lets the running step finish within ``--grace`` seconds, releases leases and exi
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import socket
@@ -20,22 +20,15 @@ import sys
 import threading
 from types import FrameType
 
+from harness.sut._worker_cli import db_timeout_s, log_to_stderr, required_env, worker_parser
 from harness.sut.reference import ENV_POSTGRES, ENV_PROVIDER, WORKER, announce_epochs, app
-from harness.workloads import WORKLOADS
-
-ENV_DB_TIMEOUT = "DURABENCH_DB_TIMEOUT_S"
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.sut.worker", description=__doc__)
+    p = worker_parser("harness.sut.reference.worker", __doc__, raw_description=False,
+                      default_executor_id=f"{socket.gethostname()}-{os.getpid()}",
+                      attempts="--max-recovery-attempts")  # fmt: skip
     p.add_argument("--checkpointing", choices=("on", "off"), default="on")
-    p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
-    p.add_argument("--executor-id", default=f"{socket.gethostname()}-{os.getpid()}")
-    p.add_argument("--lease", type=float, default=2.0)
-    p.add_argument("--heartbeat", type=float, default=0.5)
-    p.add_argument("--poll", type=float, default=0.1)
-    p.add_argument("--grace", type=float, default=2.0)
-    p.add_argument("--max-recovery-attempts", type=int, default=10)
     p.add_argument("--llm", choices=("chat", "responses"), default="chat",
                    help="responses: resumable LLM steps through background responses")
     return p
@@ -44,13 +37,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    postgres = os.environ.get(ENV_POSTGRES, "")
-    provider = os.environ.get(ENV_PROVIDER, "")
-    if not postgres or not provider:
-        parser.error(f"set {ENV_POSTGRES} and {ENV_PROVIDER} (the trial's database and provider)")
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
+    postgres, provider = required_env(parser, ENV_POSTGRES, ENV_PROVIDER)
+    log_to_stderr()
     from reference_runtime import Runtime
 
     runtime = Runtime(
@@ -62,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         heartbeat_s=args.heartbeat,
         poll_s=args.poll,
         max_recovery_attempts=args.max_recovery_attempts,
-        op_timeout_s=float(os.environ.get(ENV_DB_TIMEOUT, "30")),
+        op_timeout_s=db_timeout_s(),
         announce_epochs=announce_epochs,
     )
     WORKER.provider_url = provider

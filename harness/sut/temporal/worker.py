@@ -1,4 +1,4 @@
-"""Worker entry point of the ``temporal`` SUT: ``python -m harness.sut.temporal_worker --workload
+"""Worker entry point of the ``temporal`` SUT: ``python -m harness.sut.temporal.worker --workload
 research_agent --task-queue Q`` with the server's address and the provider URL in
 ``DURABENCH_WORKER_TEMPORAL_ADDRESS`` and ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv).
 
@@ -52,6 +52,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from harness.history import JSONValue
+from harness.sut._worker_cli import exit_now, log_to_stderr, required_env, worker_parser
 from harness.sut.temporal import (
     ENV_ADDRESS,
     ENV_PROVIDER,
@@ -251,15 +252,10 @@ class AgentWorkflow:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.sut.temporal_worker", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
+    p = worker_parser("harness.sut.temporal.worker", __doc__, poll=False,
+                      default_executor_id=f"{socket.gethostname()}-{os.getpid()}",
+                      attempts="--max-recovery-attempts")  # fmt: skip
     p.add_argument("--task-queue", required=True)
-    p.add_argument("--executor-id", default=f"{socket.gethostname()}-{os.getpid()}")
-    p.add_argument("--lease", type=float, default=2.0)
-    p.add_argument("--heartbeat", type=float, default=0.5)
-    p.add_argument("--grace", type=float, default=2.0)
-    p.add_argument("--max-recovery-attempts", type=int, default=10)
     return p
 
 
@@ -294,25 +290,19 @@ async def serve(address: str, task_queue: str, grace_s: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    address = os.environ.get(ENV_ADDRESS, "")
-    provider = os.environ.get(ENV_PROVIDER, "")
-    if not address or not provider:
-        parser.error(f"set {ENV_ADDRESS} and {ENV_PROVIDER} (the trial's Temporal server and "
-                     "provider)")
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(message)s")  # fmt: skip
+    address, provider = required_env(parser, ENV_ADDRESS, ENV_PROVIDER,
+                                     "the trial's Temporal server and provider")
+    log_to_stderr(logging.WARNING)
     SETTINGS.executor_id, SETTINGS.provider_url = args.executor_id, provider
     SETTINGS.timeouts = TemporalTimeouts.derive(args.lease, args.heartbeat,
                                                 args.max_recovery_attempts)
     asyncio.run(serve(address, args.task_queue, args.grace))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # threads of abandoned calls (a cancelled attempt) must not hold the exit
+    exit_now()  # threads of abandoned calls (a cancelled attempt) must not hold the exit
 
 
 if __name__ == "__main__":
     # Run the imported module, not this __main__ copy: the workflow sandbox re-imports the
     # workflow's module by name, and activities read that module's SETTINGS.
-    from harness.sut.temporal_worker import main as _main
+    from harness.sut.temporal.worker import main as _main
 
     sys.exit(_main())

@@ -1,4 +1,4 @@
-"""Worker entry point of the ``dbos`` SUT: ``python -m harness.sut.dbos_worker --workload
+"""Worker entry point of the ``dbos`` SUT: ``python -m harness.sut.dbos.worker --workload
 research_agent`` with the DSN and provider URL in ``DURABENCH_WORKER_POSTGRES_URL`` and
 ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv).
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextvars
-import logging
 import math
 import os
 import signal
@@ -45,6 +44,7 @@ from dbos._context import current_owner_xid
 from dbos._serialization import DBOSPortableJSONSerializer
 
 from harness.history import JSONValue
+from harness.sut._worker_cli import exit_now, log_to_stderr, required_env, worker_parser
 from harness.sut.dbos import (
     APP_NAME,
     APP_VERSION,
@@ -200,15 +200,11 @@ def heartbeat(stop: threading.Event, conn: psycopg.Connection[Any] | None = None
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.sut.dbos_worker", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
-    p.add_argument("--executor-id", default=f"{socket.gethostname()}-{os.getpid()}")
-    p.add_argument("--poll", type=float, default=0.1, help="queue polling interval (s)")
-    p.add_argument("--grace", type=float, default=2.0,
-                   help="on SIGTERM, DBOS.destroy waits this long for running workflows")
-    p.add_argument("--max-recovery-attempts", type=int, default=10)
-    return p
+    return worker_parser(
+        "harness.sut.dbos.worker", __doc__, lease=False,
+        default_executor_id=f"{socket.gethostname()}-{os.getpid()}",
+        attempts="--max-recovery-attempts", poll_help="queue polling interval (s)",
+        grace_help="on SIGTERM, DBOS.destroy waits this long for running workflows")
 
 
 def config(executor_id: str, postgres_url: str) -> DBOSConfig:
@@ -226,12 +222,8 @@ def config(executor_id: str, postgres_url: str) -> DBOSConfig:
 def main(argv: list[str] | None = None) -> int:  # returns only on a usage error
     parser = _parser()
     args = parser.parse_args(argv)
-    postgres = os.environ.get(ENV_POSTGRES, "")
-    provider = os.environ.get(ENV_PROVIDER, "")
-    if not postgres or not provider:
-        parser.error(f"set {ENV_POSTGRES} and {ENV_PROVIDER} (the trial's database and provider)")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(message)s")  # fmt: skip
+    postgres, provider = required_env(parser, ENV_POSTGRES, ENV_PROVIDER)
+    log_to_stderr()
     WORKER.executor_id, WORKER.provider_url, WORKER.postgres_url = (
         args.executor_id, provider, postgres)
     stop = threading.Event()
@@ -248,9 +240,7 @@ def main(argv: list[str] | None = None) -> int:  # returns only on a usage error
     DBOS.destroy(workflow_completion_timeout_sec=math.ceil(args.grace))
     # destroy() leaves a workflow still running in its thread pool (it stays PENDING for the
     # next worker with this executor id); interpreter exit would join that thread, so leave now.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    exit_now()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""Worker of the ``langgraph`` SUTs: ``python -m harness.sut.langgraph_worker --workload
+"""Worker of the ``langgraph`` SUTs: ``python -m harness.sut.langgraph.worker --workload
 research_agent --durability sync`` with the DSN and provider URL in
 ``DURABENCH_WORKER_POSTGRES_URL`` / ``DURABENCH_WORKER_PROVIDER_URL`` (never in argv), and
 optionally ``DURABENCH_DB_TIMEOUT_S`` (the per-query timeout, default 30 s).
 
 The workload runs as a LangGraph functional-API ``@entrypoint`` with ``PostgresSaver`` (a
 ``psycopg_pool`` pool); each context call is one ``@task``. Everything else here is **the
-adapter's resume loop, not LangGraph's** (LangGraph resumes nothing by itself):
+adapter's resume loop, not LangGraph's** (LangGraph resumes nothing by itself), the lease loop of
+:mod:`harness.sut._lease_loop` (shared with ``plain``) around :meth:`Loop.run_claim`:
 
 1. create LangGraph's tables and the adapter's, print ``worker <executor-id> ready``;
 2. every ``--poll`` seconds claim one root thread from :data:`THREADS_TABLE` (``FOR UPDATE SKIP
@@ -53,6 +54,14 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from harness.history import JSONValue
+from harness.sut._lease_loop import Claim, LeaseLoop, LeaseTable
+from harness.sut._worker_cli import (
+    db_timeout_s,
+    exit_now,
+    log_to_stderr,
+    required_env,
+    worker_parser,
+)
 from harness.sut.langgraph import (
     ENV_POSTGRES,
     ENV_PROVIDER,
@@ -80,27 +89,12 @@ from harness.workloads import (
 log = logging.getLogger("langgraph_worker")
 T = TypeVar("T")
 
-ENV_DB_TIMEOUT = "DURABENCH_DB_TIMEOUT_S"
 """Optional per-query timeout (default 30 s), as for the reference runtime's workers: faults
 that hang a query set it so that a trial does not wait half a minute."""
 
-CLAIM = f"""
-UPDATE {THREADS_TABLE} SET executor = %(me)s, attempt = attempt + 1, updated_ns = %(now)s,
-       lease_until = now() + make_interval(secs => %(lease)s)
-WHERE thread_id = (
-    SELECT thread_id FROM {THREADS_TABLE}
-    WHERE status = 'PENDING' AND parent_id IS NULL AND NOT (thread_id = ANY(%(running)s))
-      AND (executor IS NULL OR executor = %(me)s OR lease_until < now())
-    ORDER BY created_ns LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING thread_id, workload, params, attempt
-"""
-FINISH = f"""
-UPDATE {THREADS_TABLE} SET status = %(status)s, error = %(error)s, updated_ns = %(now)s,
-       lease_until = NULL
-WHERE thread_id = %(thread)s AND status = 'PENDING'
-"""
-RENEW = (f"UPDATE {THREADS_TABLE} SET lease_until = now() + make_interval(secs => %s) "
-         "WHERE thread_id = %s AND attempt = %s AND status = 'PENDING'")  # fmt: skip
+THREADS = LeaseTable(THREADS_TABLE, key="thread_id", outcome="error")
+"""The threads table as the lease loop sees it: an outcome is an error (LangGraph keeps the
+result)."""
 SERVER_NOW_NS = "(extract(epoch FROM clock_timestamp()) * 1e9)::bigint"
 REGISTER_CHILD = f"""
 INSERT INTO {THREADS_TABLE} (thread_id, parent_id, workload, params, executor, attempt,
@@ -273,129 +267,49 @@ def _register_child(child_id: str, parent_id: str, workload: str, params: dict[s
         retry_s=3600.0)  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Claim:
-    thread_id: str
-    workload: str
-    params: Mapping[str, Any]
-    attempt: int
+class Loop(LeaseLoop):
+    """The adapter's resume loop (see the module docstring and :mod:`harness.sut._lease_loop`):
+    each claim invokes the thread, resuming it from its latest checkpoint."""
 
-
-class Loop:
-    """The adapter's resume loop (see the module docstring): claims, runs, renews, releases."""
+    thread_prefix = "thread"
 
     def __init__(self, args: argparse.Namespace, store: Store) -> None:
-        self.args = args
-        self.store = store
-        self.stop = threading.Event()
-        self.running: dict[str, tuple[int, threading.Thread]] = {}
-        self.lock = threading.Lock()
+        super().__init__(THREADS, store, WORKER.executor_id, args, log)
 
-    def claim(self) -> Claim | None:
-        with self.lock:
-            running = list(self.running)
-        params = {"me": WORKER.executor_id, "now": time.time_ns(), "lease": self.args.lease,
-                  "running": running}  # fmt: skip
-        row = self.store.run(lambda c: c.execute(CLAIM, params).fetchone(), retry_s=0.0)
-        return None if row is None else Claim(row[0], row[1], row[2], int(row[3]))
-
-    def finish(self, thread_id: str, status: str, error: Any) -> None:
-        params = {"status": status, "error": Jsonb(error), "now": time.time_ns(),
-                  "thread": thread_id}  # fmt: skip
-        self.store.run(lambda c: c.execute(FINISH, params), retry_s=3600.0)
-
-    def execute(self, claim: Claim) -> None:
+    def run_claim(self, claim: Claim) -> None:
         """Invoke until LangGraph returns or raises; a lost database connection is ridden out
         by resuming again from the latest checkpoint."""
         delay = 0.2
         while True:
             try:
-                run_thread(claim.thread_id, claim.workload, claim.params, claim.attempt)
+                run_thread(claim.workflow_id, claim.workload, claim.params, claim.attempt)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                log.warning("thread %s: database unreachable (%s); resuming", claim.thread_id, exc)
+                log.warning("thread %s: database unreachable (%s); resuming", claim.workflow_id,
+                            exc)  # fmt: skip
                 time.sleep(delay)
                 delay = min(2.0, delay * 2)
                 if not self.still_held(claim):
                     log.warning("thread %s: claimed by another worker meanwhile; leaving it",
-                                claim.thread_id)  # fmt: skip
+                                claim.workflow_id)  # fmt: skip
                     return
                 continue
             except Drained:
-                log.info("thread %s: drained; handing it over", claim.thread_id)
-                self._set_lease(claim.thread_id, claim.attempt, -1.0, retry_s=2.0)
+                log.info("thread %s: drained; handing it over", claim.workflow_id)
+                self.set_lease(claim.workflow_id, claim.attempt, -1.0, retry_s=2.0)
                 return
             except Exception as exc:
-                log.exception("thread %s failed", claim.thread_id)
-                self.finish(claim.thread_id, "ERROR", {"error": f"{type(exc).__name__}: {exc}"})
+                log.exception("thread %s failed", claim.workflow_id)
+                self.finish(claim.workflow_id, "ERROR",
+                            {"error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
                 return
-            self.finish(claim.thread_id, "SUCCESS", None)
+            self.finish(claim.workflow_id, "SUCCESS", None)
             return
 
     def still_held(self, claim: Claim) -> bool:
         """Whether this claim is still the thread's latest and the thread unfinished: checked by
         the loop before it resumes after a database error (not a fence: LangGraph has none)."""
-        sql = f"SELECT attempt, status FROM {THREADS_TABLE} WHERE thread_id = %s"
-        row = self.store.run(lambda c: c.execute(sql, (claim.thread_id,)).fetchone(),
-                             retry_s=3600.0)  # fmt: skip
+        row = self.latest(claim.workflow_id, retry_s=3600.0)
         return row is not None and int(row[0]) == claim.attempt and row[1] == "PENDING"
-
-    def start(self, claim: Claim) -> None:
-        if claim.attempt > self.args.max_attempts:
-            self.finish(claim.thread_id, "DEAD_LETTER", {"error": f"claimed {claim.attempt} times"})
-            return
-
-        def body() -> None:
-            try:
-                self.execute(claim)
-            finally:
-                with self.lock:
-                    self.running.pop(claim.thread_id, None)
-
-        t = threading.Thread(target=body, name=f"thread-{claim.thread_id}", daemon=True)
-        with self.lock:
-            self.running[claim.thread_id] = (claim.attempt, t)
-        t.start()
-
-    def heartbeat(self) -> None:
-        while not self.stop.wait(self.args.heartbeat):
-            with self.lock:
-                held = [(t, a) for t, (a, _) in self.running.items()]
-            for thread_id, attempt in held:
-                try:
-                    self._set_lease(thread_id, attempt, self.args.lease, retry_s=0.0)
-                except psycopg.Error as exc:
-                    log.warning("heartbeat failed: %s", exc)
-
-    def serve(self) -> None:
-        threading.Thread(target=self.heartbeat, name="heartbeat", daemon=True).start()
-        print(f"worker {WORKER.executor_id} ready", flush=True)
-        while not self.stop.wait(self.args.poll):
-            try:
-                claim = self.claim()
-            except psycopg.Error as exc:
-                log.warning("claim failed: %s", exc)
-                continue
-            if claim is not None:
-                log.info("claimed %s (attempt %d)", claim.thread_id, claim.attempt)
-                self.start(claim)
-
-    def shutdown(self) -> None:
-        deadline = time.monotonic() + self.args.grace / 2
-        with self.lock:
-            threads = [t for _, t in self.running.values()]
-        for t in threads:
-            t.join(timeout=max(0.0, deadline - time.monotonic()))
-        with self.lock:
-            left = [(t, a) for t, (a, _) in self.running.items()]
-        for thread_id, attempt in left:
-            self._set_lease(thread_id, attempt, -1.0, retry_s=2.0)
-
-    def _set_lease(self, thread_id: str, attempt: int, lease_s: float, retry_s: float) -> None:
-        """Lease of a thread this execution holds: now + ``lease_s`` (negative: expired)."""
-        def op(conn: psycopg.Connection[Any]) -> None:
-            conn.execute(RENEW, (lease_s, thread_id, attempt))
-
-        self.store.run(op, retry_s=retry_s)
 
 
 class WatchedSaver(PostgresSaver):
@@ -488,32 +402,22 @@ def _pool(dsn: str, lease_s: float, op_timeout_s: float) -> ConnectionPool[Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.sut.langgraph_worker", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
-    p.add_argument("--executor-id", default=f"langgraph-{os.getpid()}")
+    p = worker_parser("harness.sut.langgraph.worker", __doc__,
+                      default_executor_id=f"langgraph-{os.getpid()}", attempts="--max-attempts")
     p.add_argument("--durability", choices=("sync", "exit"), default="sync")
-    p.add_argument("--lease", type=float, default=2.0)
-    p.add_argument("--heartbeat", type=float, default=0.5)
-    p.add_argument("--poll", type=float, default=0.1)
-    p.add_argument("--grace", type=float, default=2.0)
-    p.add_argument("--max-attempts", type=int, default=11)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    dsn, provider = os.environ.get(ENV_POSTGRES, ""), os.environ.get(ENV_PROVIDER, "")
-    if not dsn or not provider:
-        parser.error(f"set {ENV_POSTGRES} and {ENV_PROVIDER} (the trial's database and provider)")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(message)s")  # fmt: skip
+    dsn, provider = required_env(parser, ENV_POSTGRES, ENV_PROVIDER)
+    log_to_stderr()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     ensure_schema(dsn)
     WORKER.executor_id, WORKER.provider_url, WORKER.durability = (
         args.executor_id, provider, args.durability)
-    op_timeout_s = float(os.environ.get(ENV_DB_TIMEOUT, "30"))
+    op_timeout_s = db_timeout_s()
     saver = WatchedSaver(_pool(dsn, args.lease, op_timeout_s))
     saver.op_timeout_s = op_timeout_s
     WORKER.saver = saver
@@ -530,9 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         loop.serve()
     finally:
         loop.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # threads left running hold nothing: their leases are expired
+    exit_now()  # threads left running hold nothing: their leases are expired
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The ``dbos`` SUT: workloads as DBOS Transact workflows (``pip install 'durabench[dbos]'``).
 
-Worker side: :mod:`harness.sut.dbos_worker` (each context call one DBOS step, ``fan_out`` as
+Worker side: :mod:`harness.sut.dbos.worker` (each context call one DBOS step, ``fan_out`` as
 child workflows). Harness side, here: :class:`DbosClient` enqueues workflows with DBOS's own
 ``DBOSClient`` and reads DBOS's system tables back with parameterized SQL:
 
@@ -56,6 +56,7 @@ from harness.sut._releases import (
     ReleaseSupport,
     runtime_versions,
 )
+from harness.sut._worker_cli import ENV_POSTGRES, ENV_PROVIDER
 
 APP_NAME = "durabench"
 APP_VERSION = "durabench-1"
@@ -63,8 +64,6 @@ APP_VERSION = "durabench-1"
 worker must carry the same one (DBOS's docs: set ``application_version`` explicitly)."""
 QUEUE = "durabench"
 """The DBOS queue the harness enqueues to and every worker listens on."""
-ENV_POSTGRES = "DURABENCH_WORKER_POSTGRES_URL"
-ENV_PROVIDER = "DURABENCH_WORKER_PROVIDER_URL"
 INSTALL = "pip install 'durabench[dbos]'"
 SUPPORTED_RELEASES = ">=3.2.0"
 """``--sut dbos==X``: the worker reads its execution's ownership token (``current_owner_xid``,
@@ -74,12 +73,6 @@ in their migrations, which the embedded Postgres (``pgserver``: plpgsql and vect
 Tried in ``scenarios/test_kill.py``: 3.2.0 and 3.3.0 pass. 3.1.0 with the worker made to read
 its epoch without the token still fails: the harness's own client (the installed DBOS's
 ``DBOSClient``) enqueues into a ``creator_xid`` column that 3.1's schema does not have."""
-DETECTION_NOTE = (
-    "supervised: the harness plays DBOS Conductor's documented role; after detection_delay_s "
-    "(the trial's Recovery.detection_delay_s, default 2 s; Conductor's default executor timeout "
-    "is 60 s) past a worker's exit it re-enqueues the dead executor's PENDING workflows exactly "
-    "as DBOS's recover_pending_workflows does, and a live executor of the same version runs them"
-)
 
 _STATUSES: dict[str, WorkflowStatus] = {
     "PENDING": "PENDING",
@@ -328,6 +321,9 @@ class DbosSut(PinnableRelease):
         return None
 
     def describe(self) -> SutDescription:
+        # notes.py reads this module's constants: imported here, once the module is loaded
+        from harness.sut.dbos.notes import KNOWN_FINDINGS, NOTES
+
         version = runtime_versions(self.release_support, self.release).get("dbos",
                                                                            "not installed")
         return SutDescription(
@@ -351,7 +347,7 @@ class DbosSut(PinnableRelease):
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
         argv = (
-            self.python, "-m", "harness.sut.dbos_worker",
+            self.python, "-m", "harness.sut.dbos.worker",
             "--workload", spec.workload,
             "--executor-id", spec.executor_id,
             "--poll", str(o.poll_s),
@@ -363,51 +359,6 @@ class DbosSut(PinnableRelease):
 
     def connect(self, ctx: ClientContext) -> SutClient:
         return DbosClient(ctx.postgres_url)
-
-
-NOTES: tuple[str, ...] = (
-    "deployed as DBOS's self-hosting docs describe: executor id from config (DBOS__VMID), "
-    f"application_version pinned ({APP_VERSION}), system database on the trial's Postgres, "
-    "portable JSON serializer; workflows enqueued on one DBOS queue polled every poll_s",
-    "promises (DBOS docs, 'Concurrent executions'): workflows run to completion from their last "
-    "completed step, steps at least once, outcomes exactly once; a concurrent execution is "
-    "detected when it checkpoints a step or records its outcome",
-    "restart: a replacement with the same executor id recovers its PENDING workflows on launch "
-    "(DBOS startup recovery); delayed: the same after delay_s",
-    DETECTION_NOTE,
-    "standby (a second worker, no supervisor) is not a DBOS deployment: DBOS never takes over "
-    "another executor's workflows by itself (they stay PENDING until Conductor or a recovery "
-    "call acts), so scenarios asking for a takeover run dbos under 'supervised'",
-    "the supervisor declares an executor dead detection_delay_s after its process exits, or "
-    f"once it has not heard the worker's heartbeat (every {HEARTBEAT_S} s through the "
-    "worker->postgres link, the stand-in for Conductor's connection) for detection_delay_s: "
-    "a frozen or cut-off worker is taken over, as Conductor would",
-    "SIGTERM: DBOS installs no signal handler; the worker calls DBOS.destroy("
-    "workflow_completion_timeout_sec=grace_s) as DBOS's docs describe, then exits 0; "
-    "destroy waits for whole workflows (not only the running step) and keeps them running, so "
-    "a short workflow may finish inside the grace period; one still running stays PENDING for "
-    "the next worker with the same executor id (or the supervisor's hand-over)",
-    "a zombie finishes the step body it is in, then is stopped when it tries to checkpoint "
-    "(the owner check of DBOS's step write); LLM calls it made are waste, not a breach",
-    "retries: llm and effect steps 5 attempts (0.2 s, x2 backoff), tool 3; max_recovery_attempts "
-    "from WorkerOptions",
-)
-
-KNOWN_FINDINGS: Mapping[str, str] = {
-    "rolling_restart::mid_step_late": (
-        "DBOS's launch-time recovery takes every PENDING workflow of its executor id, with no "
-        "check that another process of that id still runs it: in a rolling restart that keeps "
-        "the executor id (DBOS__VMID, or executor_id in the config) the new process re-runs the "
-        "workflow its draining predecessor is in, and the step in flight (an LLM call) is paid "
-        "twice. Within DBOS's stated contract (steps are at least once; its 'Concurrent "
-        "Executions' page names rollouts), so no promised verdict breaks. Checked here: the new "
-        "process ready first, then SIGTERM with a 10 s grace period while call 3 was held: "
-        "923 redundant tokens, the in-flight call. Give each process its own executor id, or let "
-        "the old process exit before the new one launches"
-    ),
-}
-"""Scenario (``scenario::case``) -> a real DBOS behaviour a scenario flags: a promise breached,
-or waste the scenario shows that DBOS's own contract allows. Shown as an xfail with this text."""
 
 
 DBOS_SUT = DbosSut()
