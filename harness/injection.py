@@ -85,14 +85,15 @@ def inject(trial: _Trial, index: int, executor: str | None, client: SutClient,
     target = fault_target(trial, victim, client, release)
     after = trial.spec.then[index] if index < len(trial.spec.then) else None
     record = _root_record(trial, client) if after and after.when == "claimed" else None
-    if trial.spec.recovery.policy == "rolling":
-        # A rolling restart: the new process (same executor id) is up before the old one is told
-        # to go, and both poll the same store while the old one drains.
-        trial.start_worker(victim.executor_id)
     try:
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                          pid=victim.pid,
                          detail={"fault": fault.name, "index": index, **(detail or {})})
+        if trial.spec.recovery.policy == "rolling":
+            # A rolling restart: the new process (same executor id) is up before the old one is
+            # told to go, and both poll the same store while the old one drains. Its start is
+            # part of the fault: whatever it takes over, it takes from a faulted worker.
+            trial.start_worker(victim.executor_id)
         fault.inject(target)
         release()
         if after is not None and after.when == "injected":
