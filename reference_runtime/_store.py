@@ -227,8 +227,8 @@ class Store:
         limit: int,
         lease_s: float,
         max_recovery_attempts: int,
-        detect: bool = True,
-        locked: bool = False,
+        detect: bool | Callable[[], bool] = True,
+        locked: bool | Callable[[], bool] = False,
         announce: Announce | None = None,
     ) -> list[Claim]:
         """Claim up to ``limit`` PENDING workflows: unowned, lease-expired, owned by an executor
@@ -236,8 +236,10 @@ class Store:
         held, and if that owner held its lock when it claimed or renewed), or ours but not held
         by this process (only while our lock is held: else a predecessor of our id lives).
         ``locked``: whether this claimer holds its own executor lock now (recorded with each
-        claim). With ``announce``, the new epochs are announced before the claim commits
-        (module doc)."""
+        claim). Both may be callables, asked again at every attempt: a claim retried across an
+        outage must not act on what was true before it (a worker that re-took its lock a moment
+        ago must not trust missing locks yet). With ``announce``, the new epochs are announced
+        before the claim commits (module doc)."""
         params = {
             "names": list(names),
             "me": executor_id,
@@ -246,13 +248,20 @@ class Store:
             "lease": lease_s,
             "max": max_recovery_attempts,
             "ns": self._namespace,
-            "detect": detect,
-            "locked": locked,
         }
+
+        def now(flag: bool | Callable[[], bool]) -> bool:
+            return flag() if callable(flag) else flag
+
+        def fresh() -> dict[str, Any]:
+            return {**params, "detect": now(detect), "locked": now(locked)}
+
         if announce is None:
-            rows = self.db.run(lambda c: c.execute(self._claim_sql, params).fetchall())
+            rows = self.db.run(lambda c: c.execute(self._claim_sql, fresh()).fetchall())
         else:
-            rows, failure = self.db.run(lambda c: self._claim_announced_txn(c, params, announce))
+            rows, failure = self.db.run(
+                lambda c: self._claim_announced_txn(c, fresh(), announce)
+            )
             if failure is not None:
                 raise FenceAnnouncementError(
                     f"claim rolled back: announcing the new epochs failed: {failure}"
@@ -304,33 +313,37 @@ class Store:
         return [ClaimInfo(*row) for row in rows]
 
     def heartbeat(
-        self, held: Sequence[tuple[str, int]], lease_s: float, *, locked: bool = False
+        self, held: Sequence[tuple[str, int]], lease_s: float, *,
+        locked: bool | Callable[[], bool] = False,
     ) -> set[str]:
         """Renew the leases of ``(workflow_id, epoch)`` pairs; returns the ids renewed.
-        ``locked``: whether the renewer holds its executor lock now (see :meth:`claim`)."""
+        ``locked``: whether the renewer holds its executor lock now (see :meth:`claim`; a
+        callable is asked at every attempt)."""
         return self._update_held(
             held,
             "lease_expires_at = now() + make_interval(secs => %s), owner_locked = %s",
-            (lease_s, locked),
+            lambda: (lease_s, locked() if callable(locked) else locked),
         )
 
     def release(self, held: Sequence[tuple[str, int]]) -> set[str]:
         """Give up ``(workflow_id, epoch)`` pairs: no owner, lease expired, claimable at once."""
         return self._update_held(
-            held, "executor_id = NULL, lease_expires_at = now(), owner_locked = false", ()
+            held, "executor_id = NULL, lease_expires_at = now(), owner_locked = false", lambda: ()
         )
 
     def _update_held(
-        self, held: Sequence[tuple[str, int]], assignment: str, params: tuple[Any, ...]
+        self, held: Sequence[tuple[str, int]], assignment: str,
+        params: Callable[[], tuple[Any, ...]],
     ) -> set[str]:
+        """``params`` is asked at every attempt (values that may change during a retry)."""
         if not held:
             return set()
         sql = f"""UPDATE {self._s}.workflows w SET {assignment}
                   FROM unnest(%s::text[], %s::bigint[]) AS h(id, ep)
                   WHERE w.workflow_id = h.id AND w.epoch = h.ep AND w.status = 'PENDING'
                   RETURNING w.workflow_id"""
-        args = (*params, [h[0] for h in held], [h[1] for h in held])
-        rows = self.db.run(lambda c: c.execute(sql, args).fetchall())
+        ids, epochs = [h[0] for h in held], [h[1] for h in held]
+        rows = self.db.run(lambda c: c.execute(sql, (*params(), ids, epochs)).fetchall())
         return {r[0] for r in rows}
 
     # -- steps and outcomes --------------------------------------------------------------------

@@ -122,8 +122,10 @@ class Worker:
             limit=free,
             lease_s=self._opts.lease_s,
             max_recovery_attempts=self._opts.max_recovery_attempts,
-            detect=self._liveness.trusts_absence,
-            locked=self._liveness.held,
+            # asked at each attempt: a claim retried across an outage must not use the trust
+            # it had before the outage (it would skip the settling after re-taking the lock)
+            detect=lambda: self._liveness.trusts_absence,
+            locked=lambda: self._liveness.held,
             announce=self._announce,
         )
         for claim in claims:
@@ -195,7 +197,7 @@ class Worker:
                 continue
             try:
                 renewed = self._lease_store.heartbeat(
-                    held, self._opts.lease_s, locked=self._liveness.held
+                    held, self._opts.lease_s, locked=lambda: self._liveness.held
                 )
             except ReferenceRuntimeError as exc:
                 log.error("heartbeat failed: %s", exc)

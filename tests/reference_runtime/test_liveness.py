@@ -236,6 +236,39 @@ def test_a_missing_lock_lets_a_claim_in_only_when_the_claimer_trusts_it(
         lock.stop()
 
 
+def test_a_claim_retried_across_a_lost_connection_asks_for_trust_again(
+    make_runtime: RuntimeFactory, pg_url: str, schema: str
+) -> None:
+    """A claim whose connection dies is retried; the retry must not act on the trust the claimer
+    had before (a worker that re-took its lock after an outage would skip its settling: the
+    shared-outage scenario caught a standby claiming 0.5 s after re-taking its lock)."""
+    rt = make_runtime("claimer")
+    rt.start_workflow(apps.child_work, 1, workflow_id="orphan")
+    sql(pg_url, f"UPDATE {schema}.workflows SET executor_id = 'ghost', epoch = 1, "
+                "lease_expires_at = now() + interval '1 hour', owner_locked = true "
+                "WHERE workflow_id = 'orphan'")  # fmt: skip
+    lock = SessionLock(rt._db, schema, "claimer", probe_s=0.2)
+    lock.start()
+    asked: list[bool] = []
+
+    def trust_then_cut() -> bool:
+        """Trusts on the first attempt, whose connection it cuts; not on the retry."""
+        if not asked:
+            sql(pg_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = %s", (rt.store.db.application_name,))  # fmt: skip
+        asked.append(not asked)
+        return asked[-1]
+
+    try:
+        claimed = rt.store.claim("claimer", names=["child_work"], held=[], limit=5, lease_s=30.0,
+                                 max_recovery_attempts=10, detect=trust_then_cut,
+                                 locked=True)  # fmt: skip
+        assert asked == [True, False], "the retry did not ask again"
+        assert claimed == [], "the retry acted on the trust of the attempt before the outage"
+    finally:
+        lock.stop()
+
+
 def test_a_claim_made_without_the_lock_is_not_taken_for_dead_when_the_key_is_free(
     make_runtime: RuntimeFactory, tmp_path: Path, pg_url: str, schema: str
 ) -> None:
