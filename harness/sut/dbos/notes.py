@@ -51,8 +51,8 @@ KNOWN_FINDINGS: Mapping[str, str] = {
         "twice. Within DBOS's stated contract (steps are at least once; its 'Concurrent "
         "Executions' page names rollouts), so no promised verdict breaks. Checked here: the new "
         "process ready first, then SIGTERM with a 10 s grace period while the call of step 4 "
-        "was held: 923 redundant tokens, the in-flight call. Give each process its own executor id, or let "
-        "the old process exit before the new one launches"
+        "was held: 923 redundant tokens, the in-flight call. Give each process its own "
+        "executor id, or let the old process exit before the new one launches"
     ),
 }
 """Scenario (``scenario::case``) -> a real DBOS behaviour a scenario flags: a promise breached,
