@@ -207,8 +207,12 @@ def in_flight_calls(history: History) -> frozenset[tuple[str, int]]:
 
     Per workflow of the trial not already terminal at ``fault_at``: the highest logical step
     whose LLM request was received at or before ``fault_at`` (while its successor's was not).
-    Step records play no part: a runtime that records late cannot widen this. Empty when no
-    fault fired.
+    A call of the execution the fault caught (same executor and attempt,
+    :func:`faulted_executions`) from a worker that died of the fault was sent before it died
+    even when the provider received it just after ``fault_at``: it is in flight too (two sibling
+    children of one worker calling at the kill's moment race it otherwise; the scenarios'
+    ``waste_evidence.in_flight`` applies the same rule). Step records play no part: a runtime
+    that records late cannot widen this. Empty when no fault fired.
     """
     fault_at = history.fault_at_ns
     if fault_at is None:
@@ -219,7 +223,20 @@ def in_flight_calls(history: History) -> frozenset[tuple[str, int]]:
         if (e.workflow_id is not None and e.step is not None and e.received_ns <= fault_at
                 and e.workflow_id not in done):
             last[e.workflow_id] = max(last.get(e.workflow_id, e.step), e.step)
+    dead = _died_executors(history, fault_at)
+    caught = faulted_executions(history)
+    for e in history.trial_ledger():  # sent by the dying execution, received just after
+        if (e.workflow_id in last and e.step is not None and e.received_ns > fault_at
+                and e.executor in dead and caught.get(e.workflow_id) == (e.executor, e.attempt)):
+            last[e.workflow_id] = max(last[e.workflow_id], e.step)
     return frozenset(last.items())
+
+
+def _died_executors(history: History, fault_at: int) -> frozenset[str]:
+    """Executors whose worker died (not stopped by the harness) at or after the fault."""
+    return frozenset(e.executor for e in history.events_of("worker_exited")
+                     if e.executor and e.detail.get("stopped_by") == "died"
+                     and e.at_ns >= fault_at)  # fmt: skip
 
 
 def in_flight_steps(history: History) -> frozenset[int]:

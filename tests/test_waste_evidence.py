@@ -84,3 +84,24 @@ def test_a_call_in_transit_from_the_killed_execution_is_in_flight() -> None:
     assert in_flight(trial) == {("lead", 0), ("lead/0", 0), ("lead/1", 1)}
     alive = history("t", ledger, workflows, fault_at=3.0)
     assert ("lead/1", 1) not in in_flight(alive), "a live worker's later call is no transit"
+
+
+def test_the_checker_counts_a_call_in_transit_from_the_killed_execution_too() -> None:
+    """``harness.figures.in_flight_calls`` (bounded_waste's allowance) applies the same rule as
+    the scenarios' ``in_flight``: CI failed a fan-out trial whose sibling child's call reached the
+    provider 1 ms after ``fault_at`` (560 redundant tokens > 533 allowed)."""
+    from harness.figures import in_flight_calls
+
+    def of(e: LedgerEntry, attempt: int) -> LedgerEntry:
+        return LedgerEntry(**{**e.__dict__, "attempt": attempt})
+
+    workflows = [wf("t", None, 0), wf("t:x", "t", 1), wf("t:y", "t", 1.5)]
+    ledger = [led("t", 0, 0), led("t:x", 0, 1), led("t:y", 0, 2), led("t:y", 1, 3.001),
+              of(led("t:x", 1, 4), 2)]
+    alive = history("t", ledger, workflows, fault_at=3.0)
+    assert in_flight_calls(alive) == {("t", 0), ("t:x", 0), ("t:y", 0)}
+    died = HarnessEvent(int(3.05 * S), "worker_exited", executor="w1",
+                        detail={"stopped_by": "died"})
+    killed = History(trial_id="t", workflow_ids=("t",), checkpointing=True, ledger=alive.ledger,
+                     workflows=alive.workflows, events=(*alive.events, died))
+    assert in_flight_calls(killed) == {("t", 0), ("t:x", 0), ("t:y", 1)}
