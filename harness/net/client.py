@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -27,6 +28,9 @@ from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from . import errors
+
+REBIND_S = 10.0
+"""How long enabling a proxy retries while its port is taken (``set_enabled``)."""
 
 Stream = Literal["upstream", "downstream"]
 ToxicType = Literal[
@@ -230,10 +234,21 @@ class ToxiproxyClient:
         return ProxyInfo.from_json(data)
 
     def set_enabled(self, name: str, enabled: bool) -> ProxyInfo:
-        """Disabling closes the listener and every live connection; enabling re-listens."""
+        """Disabling closes the listener and every live connection; enabling re-listens on the
+        same port. While a proxy is down the kernel may hand its port to an outgoing connection
+        (CI saw ``bind: address already in use``): enabling retries for up to
+        :data:`REBIND_S` seconds, for such a connection to end."""
         what = f"{'enable' if enabled else 'disable'} proxy {name!r}"
-        data = self._library("post", f"/proxies/{quote(name, safe='')}", what, {"enabled": enabled})
-        return ProxyInfo.from_json(data)
+        deadline = time.monotonic() + (REBIND_S if enabled else 0.0)
+        while True:
+            try:
+                data = self._library("post", f"/proxies/{quote(name, safe='')}", what,
+                                     {"enabled": enabled})  # fmt: skip
+                return ProxyInfo.from_json(data)
+            except errors.ToxiproxyRequestError as exc:
+                if "address already in use" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
     def delete_proxy(self, name: str) -> None:
         self._library("delete", f"/proxies/{quote(name, safe='')}", f"delete proxy {name!r}")
