@@ -135,6 +135,11 @@ SELECT workflow_id, name, inputs, epoch, status, previous, reason FROM upd
 """
 
 
+def _asked(flag: bool | Callable[[], bool]) -> bool:
+    """A flag given as a value, or asked now when given as a callable (see ``Store.claim``)."""
+    return flag() if callable(flag) else flag
+
+
 class Store:
     """SQL over one schema. Thread-safe: every call takes a pooled connection."""
 
@@ -250,11 +255,8 @@ class Store:
             "ns": self._namespace,
         }
 
-        def now(flag: bool | Callable[[], bool]) -> bool:
-            return flag() if callable(flag) else flag
-
         def fresh() -> dict[str, Any]:
-            return {**params, "detect": now(detect), "locked": now(locked)}
+            return {**params, "detect": _asked(detect), "locked": _asked(locked)}
 
         if announce is None:
             rows = self.db.run(lambda c: c.execute(self._claim_sql, fresh()).fetchall())
@@ -322,7 +324,7 @@ class Store:
         return self._update_held(
             held,
             "lease_expires_at = now() + make_interval(secs => %s), owner_locked = %s",
-            lambda: (lease_s, locked() if callable(locked) else locked),
+            lambda: (lease_s, _asked(locked)),
         )
 
     def release(self, held: Sequence[tuple[str, int]]) -> set[str]:
