@@ -29,7 +29,6 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -41,6 +40,7 @@ from typing import NoReturn
 
 from harness.env.created import temp_dir, temp_file
 from harness.env.lifetime import ENV_RUN_ID
+from harness.net.ports import listen_port
 
 ENV_URL = "DURABENCH_POSTGRES_URL"
 _UNPRIVILEGED_USER = "nobody"
@@ -51,10 +51,9 @@ class PostgresStartError(RuntimeError):
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on ``host``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port that was free a moment ago on ``host``, outside the ephemeral range (Postgres
+    restarts on it after a ``db_crash``: see :mod:`harness.net.ports`)."""
+    return listen_port(host)
 
 
 def _bin_dir() -> Path:

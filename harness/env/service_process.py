@@ -14,17 +14,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
+from harness.net.ports import listen_port
 from harness.sut._protocol import ServiceCommand
 
 
 def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port outside the ephemeral range (see :mod:`harness.net.ports`)."""
+    return listen_port(host)
 
 
 def expand(argv: tuple[str, ...], host: str, port: int) -> list[str]:

@@ -27,7 +27,7 @@ import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from . import errors
+from . import errors, ports
 
 REBIND_S = 10.0
 """How long enabling a proxy retries while its port is taken (``set_enabled``)."""
@@ -224,10 +224,25 @@ class ToxiproxyClient:
     def create_proxy(
         self, name: str, listen: str, upstream: str, enabled: bool = True
     ) -> ProxyInfo:
-        """Create a proxy; ``listen`` with port 0 picks a free port (read it from the result)."""
-        body = {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
-        data = self._library("post", "/proxies", f"create proxy {name!r}", body)
-        return ProxyInfo.from_json(data)
+        """Create a proxy; ``listen`` with port 0 gets a port outside the ephemeral range (a
+        proxy disabled for a moment must be able to listen on it again: :mod:`.ports`), checked
+        free where the host is this machine's loopback and tried again where it was taken."""
+        host, _, port = listen.rpartition(":")
+        attempts = 20 if port == "0" else 1
+        for attempt in range(attempts):
+            if port == "0":
+                local = host.strip("[]") in ("127.0.0.1", "localhost")
+                chosen = ports.listen_port(host.strip("[]"), check=local)
+                listen = f"{host}:{chosen}"
+            body = {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
+            try:
+                data = self._library("post", "/proxies", f"create proxy {name!r}", body)
+            except errors.ToxiproxyRequestError as exc:
+                if "address already in use" in str(exc).lower() and attempt + 1 < attempts:
+                    continue
+                raise
+            return ProxyInfo.from_json(data)
+        raise AssertionError("unreachable")
 
     def get_proxy(self, name: str) -> ProxyInfo:
         data = self._library("get", f"/proxies/{quote(name, safe='')}", f"get proxy {name!r}")
@@ -246,7 +261,7 @@ class ToxiproxyClient:
                                      {"enabled": enabled})  # fmt: skip
                 return ProxyInfo.from_json(data)
             except errors.ToxiproxyRequestError as exc:
-                if "address already in use" not in str(exc) or time.monotonic() >= deadline:
+                if "address already in use" not in str(exc).lower() or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.2)
 
