@@ -57,15 +57,17 @@ class LeaseTable:
 
     @property
     def claim_sql(self) -> str:
+        """Claims one workflow; returns it with the executor that held it before."""
         return f"""
-UPDATE {self.name} SET executor = %(me)s, attempt = attempt + 1, updated_ns = %(now)s,
-       lease_until = now() + make_interval(secs => %(lease)s)
-WHERE {self.key} = (
-    SELECT {self.key} FROM {self.name}
+WITH chosen AS (
+    SELECT {self.key} AS key, executor FROM {self.name}
     WHERE status = 'PENDING' AND parent_id IS NULL AND NOT ({self.key} = ANY(%(running)s))
       AND (executor IS NULL OR executor = %(me)s OR lease_until < now())
     ORDER BY created_ns LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING {self.key}, workload, params, attempt
+UPDATE {self.name} SET executor = %(me)s, attempt = attempt + 1, updated_ns = %(now)s,
+       lease_until = now() + make_interval(secs => %(lease)s)
+FROM chosen WHERE {self.name}.{self.key} = chosen.key
+RETURNING {self.name}.{self.key}, workload, params, attempt, chosen.executor
 """
 
     @property
@@ -96,6 +98,9 @@ class Claim:
     workload: str
     params: Mapping[str, Any]
     attempt: int
+    superseded: str | None = None
+    """The executor whose expired lease this claim took over (``None``: the workflow was nobody's,
+    or this executor's own)."""
 
 
 class LeaseLoop(ABC):
@@ -105,6 +110,17 @@ class LeaseLoop(ABC):
 
     thread_prefix = "workflow"
     """Names the thread that runs a claim: ``<prefix>-<workflow id>``."""
+
+    end_superseded_sessions = False
+    """Whether a claim that takes a workflow over from another executor first ends that
+    executor's database sessions (:meth:`end_sessions_of`). An adapter whose runtime writes
+    several statements in one transaction or pipeline (LangGraph's checkpointer) sets it and
+    names its sessions after its executor id (``application_name``): a worker frozen between a
+    pipeline's statements and its sync holds their row locks, the server's
+    ``idle_in_transaction_session_timeout`` never starts (the session is not idle: it waits for
+    the rest of the pipeline), and the replacement's write of the same task waits on them for as
+    long as the freeze lasts (CI saw a paused LangGraph worker block its replacement for 90 s).
+    Not a fence: the superseded worker reconnects when it wakes up."""
 
     def __init__(self, table: LeaseTable, db: Database, executor_id: str,
                  args: argparse.Namespace, log: logging.Logger) -> None:  # fmt: skip
@@ -128,7 +144,10 @@ class LeaseLoop(ABC):
                   "running": running}  # fmt: skip
         sql = self.table.claim_sql
         row = self.db.run(lambda c: c.execute(sql, params).fetchone(), retry_s=0.0)
-        return None if row is None else Claim(row[0], row[1], row[2], int(row[3]))
+        if row is None:
+            return None
+        previous = row[4] if row[4] not in (None, self.executor_id) else None
+        return Claim(row[0], row[1], row[2], int(row[3]), previous)
 
     def finish(self, workflow_id: str, status: str, outcome: Any) -> bool:
         """Write the workflow's outcome unless one is written already; whether this one was."""
@@ -148,6 +167,8 @@ class LeaseLoop(ABC):
         if claim.attempt > self.args.max_attempts:
             self.dead_letter(claim)
             return
+        if claim.superseded is not None and self.end_superseded_sessions:
+            self.end_sessions_of(claim.superseded)
 
         def body() -> None:
             try:
@@ -161,6 +182,21 @@ class LeaseLoop(ABC):
         with self.lock:
             self.running[claim.workflow_id] = (claim.attempt, thread)
         thread.start()
+
+    def end_sessions_of(self, executor_id: str) -> None:
+        """End the database sessions named ``executor_id`` (``application_name``), rolling back
+        whatever they hold; logs how many. A failure is logged, never raised: the claim goes on."""
+        sql = ("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+               "WHERE application_name = %s AND pid <> pg_backend_pid() "
+               "AND datname = current_database()")  # fmt: skip
+        try:
+            row = self.db.run(lambda c: c.execute(sql, (executor_id,)).fetchone(), retry_s=2.0)
+        except psycopg.Error as exc:
+            self.log.warning("could not end the sessions of %s: %s", executor_id, exc)
+            return
+        if row and row[0]:
+            self.log.info("ended %d database session(s) of superseded executor %s", row[0],
+                          executor_id)  # fmt: skip
 
     def dead_letter(self, claim: Claim) -> None:
         self.finish(claim.workflow_id, "DEAD_LETTER", {"error": f"claimed {claim.attempt} times"})

@@ -9,7 +9,9 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
@@ -74,7 +76,7 @@ def test_a_held_lease_keeps_others_out_until_it_expires(queue: Queue) -> None:
     assert Recording(queue, "w-c").claim() is None  # both leased, to others
     a.set_lease("j1", 1, -1.0, retry_s=5.0)  # expired: anyone may take it over
     taken = b.claim()
-    assert taken == Claim("j1", "research_agent", {}, 2)
+    assert taken == Claim("j1", "research_agent", {}, 2, superseded="w-a")
     assert row(queue, "j1") == ("PENDING", "w-b", 2, True)
 
 
@@ -84,6 +86,7 @@ def test_a_restarted_worker_reclaims_its_own_jobs_at_once(queue: Queue) -> None:
     assert Recording(queue, "w-other").claim() is None  # leased for 30 s
     again = Recording(queue, "w-pod").claim()  # same executor id, not running it
     assert again is not None and again.attempt == 2
+    assert again.superseded is None  # its own: nothing of another executor to end
 
 
 def test_a_superseded_claim_neither_renews_nor_expires_the_new_lease(queue: Queue) -> None:
@@ -131,3 +134,67 @@ def test_a_job_claimed_past_the_limit_is_dead_lettered_not_run(queue: Queue) -> 
         loop.set_lease("j1", claim.attempt, -1.0, retry_s=5.0)
     loop.start(claim)
     assert loop.ran == [] and row(queue, "j1")[:3] == ("DEAD_LETTER", "w-a", 2)
+
+
+WRITES = "lease_loop_test_writes"
+"""Stands for a runtime's own table (LangGraph's ``checkpoint_writes``)."""
+
+
+def _frozen_mid_pipeline(dsn: str, executor_id: str, job_id: str) -> tuple[Any, ...]:
+    """A session named ``executor_id`` that sent a write of ``job_id``'s row inside a pipeline
+    and never synced: a worker frozen (SIGSTOP) between a pipeline's statements and its sync, as
+    LangGraph's checkpointer writes."""
+    conn = psycopg.connect(dsn, autocommit=True, application_name=executor_id,
+                           options="-c idle_in_transaction_session_timeout=200")  # fmt: skip
+    pipeline = conn.pipeline()
+    pipeline.__enter__()
+    conn.execute(f"UPDATE {WRITES} SET n = n + 1 WHERE job_id = %s", (job_id,))
+    conn.pgconn.flush()  # sent and executed; the sync never comes
+    return conn, pipeline  # the pipeline, once collected, would sync
+
+
+def _row_is_locked(queue: Queue, job_id: str) -> bool:
+    def op(c: psycopg.Connection) -> bool:
+        c.execute("SET lock_timeout = '300ms'")
+        try:
+            c.execute(f"UPDATE {WRITES} SET n = n + 1 WHERE job_id = %s", (job_id,))
+        except psycopg.errors.LockNotAvailable:
+            return True
+        finally:
+            c.execute("RESET lock_timeout")
+        return False
+
+    return queue.run(op, retry_s=10.0)
+
+
+def test_a_takeover_ends_the_sessions_of_the_superseded_executor(queue: Queue) -> None:
+    """A frozen worker's unsynced pipeline holds its row locks past the server's
+    idle-in-transaction timeout; the worker that takes its job over ends its sessions, and the
+    locks go with them. Without ``end_superseded_sessions`` they stay."""
+    add(queue, "j1", "j2")
+    queue.run(lambda c: c.execute(
+        f"UPDATE {JOBS_TABLE} SET executor = 'w-frozen', attempt = 1, "
+        "lease_until = now() - interval '1 second'"), retry_s=10.0)  # fmt: skip
+    queue.run(lambda c: c.execute(
+        f"CREATE TABLE {WRITES} AS SELECT job_id, 0 AS n FROM {JOBS_TABLE}"), retry_s=10.0)
+    zombies = [_frozen_mid_pipeline(queue.dsn, "w-frozen", j) for j in ("j1", "j2")]
+    time.sleep(0.6)  # three idle-in-transaction timeouts: none applies mid-pipeline
+    assert _row_is_locked(queue, "j1")
+
+    plain_loop = Recording(queue, "w-plain")  # end_superseded_sessions off: nothing ended
+    taken = plain_loop.claim()
+    assert taken is not None and (taken.workflow_id, taken.superseded) == ("j1", "w-frozen")
+    plain_loop.start(taken)
+    assert _row_is_locked(queue, "j1")
+
+    ending = Recording(queue, "w-takeover")
+    ending.end_superseded_sessions = True
+    taken = ending.claim()
+    assert taken is not None and (taken.workflow_id, taken.superseded) == ("j2", "w-frozen")
+    ending.start(taken)
+    assert not _row_is_locked(queue, "j1") and not _row_is_locked(queue, "j2")
+    for zombie, _ in zombies:
+        with pytest.raises(psycopg.OperationalError):
+            zombie.execute("SELECT 1").fetchone()
+    plain_loop.release.set()
+    ending.release.set()

@@ -272,6 +272,7 @@ class Loop(LeaseLoop):
     each claim invokes the thread, resuming it from its latest checkpoint."""
 
     thread_prefix = "thread"
+    end_superseded_sessions = True  # its checkpointer writes in pipelines (see LeaseLoop)
 
     def __init__(self, args: argparse.Namespace, store: Store) -> None:
         super().__init__(THREADS, store, WORKER.executor_id, args, log)
@@ -391,9 +392,14 @@ class WatchedCheck:
             ConnectionPool.check_connection(conn)
 
 
-def _pool(dsn: str, lease_s: float, op_timeout_s: float) -> ConnectionPool[Any]:
+def _pool(dsn: str, lease_s: float, op_timeout_s: float,
+          executor_id: str = "") -> ConnectionPool[Any]:  # fmt: skip
+    """The checkpointer's connections, named after the executor (``application_name``) so that
+    the worker that takes one of its threads over can end them (see
+    ``Loop.end_superseded_sessions``)."""
     timeout_ms = idle_in_transaction_timeout_ms(lease_s)
-    kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row,
+    kwargs = {"application_name": executor_id[:63], "autocommit": True, "prepare_threshold": 0,
+              "row_factory": dict_row,
               "connect_timeout": 3, "keepalives": 1, "keepalives_idle": 2,
               "keepalives_interval": 1, "keepalives_count": 3, "tcp_user_timeout": 5000,
               "options": f"-c idle_in_transaction_session_timeout={timeout_ms}"}
@@ -418,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     WORKER.executor_id, WORKER.provider_url, WORKER.durability = (
         args.executor_id, provider, args.durability)
     op_timeout_s = db_timeout_s()
-    saver = WatchedSaver(_pool(dsn, args.lease, op_timeout_s))
+    saver = WatchedSaver(_pool(dsn, args.lease, op_timeout_s, args.executor_id))
     saver.op_timeout_s = op_timeout_s
     WORKER.saver = saver
     WORKER.store = Store(dsn, op_timeout_s)

@@ -94,6 +94,10 @@ class Queue:
         self._conn: psycopg.Connection | None = None
         self._lock = threading.Lock()
 
+    @property
+    def dsn(self) -> str:
+        return self._dsn
+
     def run(self, op: Callable[[psycopg.Connection], T], *, retry_s: float) -> T:
         """Run ``op`` (idempotent), retrying on a fresh connection until ``retry_s`` passed."""
         deadline, delay = time.monotonic() + retry_s, 0.05
