@@ -21,8 +21,12 @@ NOTES: tuple[str, ...] = (
     "task results (first writer of a task wins) and may write the final checkpoint after the "
     "new owner's: what the pause scenario shows",
     "the worker's checkpoint connections set idle_in_transaction_session_timeout to "
-    "max(5 s, 4 x lease_s): a worker frozen in the middle of a checkpoint write would otherwise "
-    "hold the row locks that the write of the worker that took its thread over waits on",
+    "max(5 s, 4 x lease_s) and carry the executor id as application_name; a worker that takes "
+    "a thread over from another executor first ends that executor's sessions "
+    "(pg_terminate_backend): LangGraph's saver writes in pipelines, and a worker frozen between "
+    "a pipeline's statements and its sync holds their row locks with its session 'active', "
+    "where no idle timeout applies, so the replacement's write of the same task would wait for "
+    "as long as the freeze lasts (seen in CI); not a fence, the woken worker reconnects",
     "LangGraph submits a task's result write in the background, also with durability="
     "'sync' (which orders checkpoints, not task writes): a SIGKILL right after a task can "
     "lose its result, and the task runs again (waste beyond the step in flight)",
