@@ -30,6 +30,7 @@ import datetime
 import fcntl
 import hashlib
 import json
+import logging
 import threading
 import time
 import uuid
@@ -77,6 +78,8 @@ SUPERVISOR_POLL_S = 0.05
 WORKER_START_S = 60.0
 """How long the first workers of a trial may take to print their ready line."""
 LIVENESS_POLL_S = 0.25
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -394,6 +397,15 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool,
                   standby_links=standby_links, setup=setup)  # fmt: skip
 
 
+def _drop_database(env: Environment, url: str) -> None:
+    """The trial's database, once read: dropped (see :meth:`Environment.drop_database`); a
+    failure to drop it is logged, never the trial's."""
+    try:
+        env.drop_database(url)
+    except Exception as exc:  # the trial's outcome does not depend on it
+        log.warning("could not drop the trial database: %s", exc)
+
+
 def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None = None,
               services: ServicePool | None = None) -> TrialResult:
     """Run ``spec`` in ``env``; never leaves a worker or link behind, also on error or timeout.
@@ -434,6 +446,7 @@ def run_trial(env: Environment, spec: TrialSpec, golden: GoldenBaseline | None =
             env.remove_links(trial.standby_links)
         RunningServices.unlink(env, ServiceLinks(trial.links.service_urls,
                                                  trial.links.service_proxies))
+        _drop_database(env, trial.db_url)
     judgement = judge(history, trial.sut.promises)
     sut_version, sut_packages = sut_versions(trial.sut)
     return TrialResult(

@@ -48,7 +48,13 @@ from harness.env import (
 from harness.env.created import temp_dir
 from harness.env.lifetime import Lifeline, process_start_time
 from harness.env.local import new_run_id
-from harness.env.postgres import create_database, free_port, labelled_name, query_error_after
+from harness.env.postgres import (
+    create_database,
+    drop_database,
+    free_port,
+    labelled_name,
+    query_error_after,
+)
 from harness.env.service_process import expand
 from harness.images import ImageSet
 from harness.llm import ProviderClient
@@ -433,6 +439,10 @@ class DockerEnvironment:
 
     def create_database(self, label: str) -> str:
         return create_database(self.postgres_url, label)
+
+    def drop_database(self, url: str) -> None:
+        if not self.keep:
+            drop_database(self.postgres_url, url)
 
     def create_links(self, label: str, database_url: str) -> Links:
         toxiproxy = self.toxiproxy()

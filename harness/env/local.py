@@ -48,6 +48,7 @@ from harness.env.postgres import (
     EmbeddedPostgres,
     ExternalPostgres,
     create_database,
+    drop_database,
     labelled_name,
 )
 from harness.env.service_process import HostServiceProcess
@@ -252,6 +253,13 @@ class LocalEnvironment:
         url = create_database(self.postgres_url, label)
         self._databases.append(str(psycopg.conninfo.conninfo_to_dict(url)["dbname"]))
         return url
+
+    def drop_database(self, url: str) -> None:
+        if self.keep:
+            return
+        drop_database(self.postgres_url, url)
+        name = str(psycopg.conninfo.conninfo_to_dict(url)["dbname"])
+        self._databases = [d for d in self._databases if d != name]
 
     def _drop_databases(self) -> None:
         if not isinstance(self.postgres, ExternalPostgres) or not self._databases:

@@ -165,3 +165,28 @@ def test_a_follow_up_fault_fires_on_its_anchor_on_the_current_owner(
         assert first_healed.at_ns < fired[1].at_ns
     assert result.to_json()["followups"] == [
         {"fault": "kill", "fault_params": {}, "when": when, "delay_s": 0.0}]
+
+
+def _trial_databases(env: LocalEnvironment) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(env.postgres_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'")
+        return {r[0] for r in rows}
+
+
+def test_a_trial_drops_its_database_once_read_unless_the_environment_is_kept(
+    env: LocalEnvironment,
+) -> None:
+    """A long session's hundreds of trial databases made each Postgres crash recovery slower
+    (the db_crash heal grew with the run); a kept environment keeps them for a post-mortem."""
+    before = _trial_databases(env)
+    result = run_trial(env, spec().golden())
+    assert result.history.workflows[0].status == "SUCCESS"
+    assert _trial_databases(env) == before
+    env.keep = True
+    try:
+        run_trial(env, spec().golden())
+        assert len(_trial_databases(env) - before) == 1
+    finally:
+        env.keep = False

@@ -52,6 +52,9 @@ class _Env(LocalEnvironment):
         self.databases.append(dsn)
         return dsn
 
+    def drop_database(self, url: str) -> None:
+        """Kept: the tests read them after the trial (dropped with the cluster)."""
+
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[_Env]:
