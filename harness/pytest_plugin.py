@@ -50,7 +50,7 @@ from harness.results import DEFAULT_RESULTS, append_result
 from harness.run_plan import RunRecorder
 from harness.runner import GoldenCache, run_trial, with_golden
 from harness.services import ServicePool
-from harness.shard import Shard, parse_shard, split
+from harness.shard import Shard, group_of, parse_shard, split
 from harness.sut import ReleaseError, SutLoadError, get_sut, parse_sut_spec, sut_names
 from harness.trial import TrialResult, TrialSpec
 
@@ -166,6 +166,9 @@ def run_id_of(config: pytest.Config) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "durabench: a durabench trial test (set on every test using its fixtures)")
+    config.addinivalue_line(
+        "markers", "durabench_group_per_sut: the module's xdist_group runs as one group per SUT "
+        "on xdist workers (its tests share nothing across SUTs); shards keep it whole")
     if config.getoption("--sut") != ALL_SUTS:
         selected_suts(config)  # a typo in an explicit --sut is a usage error at once
     required()  # a typo in DURABENCH_REQUIRE is a usage error, not a silent no-op
@@ -229,9 +232,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                              indirect=True)  # fmt: skip
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark durabench tests; drop those a test parametrized with a SUT ``--sut`` did not select,
-    then those of the other shards (``--shard``)."""
+    then those of the other shards (``--shard``). A test of a ``durabench_group_per_sut``
+    module gets a group of its own SUT too, so that xdist spreads the SUTs over its workers
+    (the shard split reads the module's group: :func:`harness.shard.group_of`)."""
     if _SELECTION_ERROR in config.stash:
         raise config.stash[_SELECTION_ERROR]
     keep: list[pytest.Item] = []
@@ -243,6 +249,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker("durabench")
         callspec = getattr(item, "callspec", None)
         sut = callspec.params.get("durabench_sut") if callspec is not None else None
+        if sut is not None and item.get_closest_marker("durabench_group_per_sut") is not None:
+            item.add_marker(pytest.mark.xdist_group(f"{group_of(item)}.{sut}"))
         (drop if sut is not None and sut not in selected_suts(config) else keep).append(item)
     shard = config.stash.get(_SHARD, None)
     if shard is not None:

@@ -62,9 +62,10 @@ def parse_shard(text: str) -> Shard:
 
 
 def group_of(item: pytest.Item) -> str:
-    """The item's ``xdist_group`` name, else its file (the part of its node id before ``::``)."""
-    mark = item.get_closest_marker("xdist_group")
-    if mark is not None:
+    """The item's outermost ``xdist_group`` name (its module's, where a SUT's group was added
+    beside it: ``durabench_group_per_sut``), else its file (the part of its node id before
+    ``::``)."""
+    for mark in reversed(list(item.iter_markers("xdist_group"))):
         name = mark.args[0] if mark.args else mark.kwargs.get("name")
         if name:
             return str(name)

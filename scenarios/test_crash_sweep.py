@@ -43,9 +43,10 @@ from harness import (
     get_sut,
 )
 
-# One worker runs the whole module: its tests read their golden run's history, which only
-# the process that ran it holds.
-pytestmark = pytest.mark.xdist_group("crash_sweep")
+# Each SUT's sweep runs on one worker (it reads its golden run's history, which only the
+# process that ran it holds), and the SUTs' sweeps spread over the workers: nothing is shared
+# across SUTs (the report draws the comparison from the results store).
+pytestmark = [pytest.mark.xdist_group("crash_sweep"), pytest.mark.durabench_group_per_sut]
 
 SWEEP_POINTS = int(os.environ.get("DURABENCH_SWEEP_POINTS", "8"))
 SWEEP_CALLS = int(os.environ.get("DURABENCH_SWEEP_CALLS", "40"))

@@ -34,3 +34,34 @@ def test_loadgroup_keeps_each_group_on_one_worker(tmp_path: Path) -> None:
     assert all(len(w) == 1 for w in workers.values()), (
         f"--dist loadgroup split a group across workers: {workers} (a pytest/pytest-xdist pair "
         "that ignores xdist_group; see the pytest pin in pyproject.toml)")
+
+
+PER_SUT = '''
+import os, pytest
+pytestmark = [pytest.mark.xdist_group("sweep"), pytest.mark.durabench_group_per_sut]
+@pytest.mark.parametrize("i", range(3))
+def test_sweep(durabench_sut, i):
+    pass
+'''
+
+
+def test_a_group_per_sut_module_spreads_its_suts_over_workers_and_stays_whole_in_a_shard(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_sweep.py").write_text(PER_SUT)
+    (tmp_path / "test_alpha.py").write_text(MODULE.format(group="alpha"))
+    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "-n", "2",
+            "--dist", "loadgroup", "--sut", "reference,plain", str(tmp_path)]  # fmt: skip
+    proc = subprocess.run(base, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    workers: dict[str, set[str]] = {}
+    for worker, sut in re.findall(r"\[(gw\d+)\] .*PASSED .*test_sweep\[(\w+)-\d\]", proc.stdout):
+        workers.setdefault(sut, set()).add(worker)
+    assert set(workers) == {"reference", "plain"}, proc.stdout[-2000:]
+    assert all(len(w) == 1 for w in workers.values()), workers  # each SUT's tests together
+    assert workers["reference"] != workers["plain"], workers  # the SUTs apart
+    for shard in ("1/2", "2/2"):
+        proc = subprocess.run([*base, "--shard", shard], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)  # fmt: skip
+        ran = set(re.findall(r"PASSED .*test_(sweep|alpha)", proc.stdout))
+        assert len(ran) == 1, f"shard {shard} split a group: {ran}\n{proc.stdout[-2000:]}"
