@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         OomFault,
         PartitionFault,
         PauseFault,
+        PoisonFault,
         ProviderErrorsFault,
         ShapesWorkers,
         WorkerSetup,
@@ -139,7 +140,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "harness.faults": (
         "AckLossFault", "DbCrashFault", "DegradeFault", "EvictFault", "Fault", "FaultTarget",
         "FaultUnavailable", "KillFault", "OomFault", "PartitionFault", "PauseFault",
-        "ProviderErrorsFault", "ShapesWorkers", "WorkerSetup",
+        "PoisonFault", "ProviderErrorsFault", "ShapesWorkers", "WorkerSetup",
     ),
     "harness.history": (
         "PROPERTIES", "TERMINAL_STATUSES", "History", "JSONValue", "LedgerEntry", "Outcome",
@@ -199,6 +200,7 @@ __all__ = [
     "Outcome",
     "PartitionFault",
     "PauseFault",
+    "PoisonFault",
     "Property",
     "ProviderErrorsFault",
     "ProviderRule",

@@ -122,6 +122,16 @@ class _Trial:
     def remaining(self) -> float:
         return max(0.1, self.deadline - time.monotonic())
 
+    @property
+    def bystander_id(self) -> str:
+        return f"{self.workflow_id}-bystander"
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        """The trial's root workflows: its workflow, and the bystander when the spec has one."""
+        return (self.workflow_id, self.bystander_id) if self.spec.bystander else (
+            self.workflow_id,)
+
     def start_worker(self, executor_id: str, *, wait_ready: bool = True,
                      standby: bool = False) -> Worker:
         links = self.standby_links if standby and self.standby_links else self.links
@@ -298,10 +308,12 @@ def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
             trial.events.add("trigger_fired", executor=fired.executor, detail=fired.detail)
             trigger = spec.trigger
             inject(trial, 0, fired.executor, client, lambda: trigger.after_inject(ctx))
-        outcome = client.wait(trial.workflow_id, trial.remaining())
-        again = client.wait(trial.workflow_id, 5.0)
-        return [outcome, Outcome(again.workflow_id, "handle-2", again.status, again.output,
-                                 again.observed_ns)]  # fmt: skip
+        outcomes = _await_outcome(trial, client, trial.workflow_id)
+        if spec.bystander:
+            client.start(spec.workload, trial.bystander_id, spec.params)
+            trial.events.add("workflow_started", detail={"workflow_id": trial.bystander_id})
+            outcomes += _await_outcome(trial, client, trial.bystander_id)
+        return outcomes
     except (TriggerNeverFired, TimeoutError) as exc:
         trial.events.add("trial_timeout", detail={"error": str(exc)})
         return []
@@ -310,10 +322,19 @@ def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
             spec.trigger.disarm(ctx)
 
 
+def _await_outcome(trial: _Trial, client: SutClient, workflow_id: str) -> list[Outcome]:
+    """The workflow's terminal outcome through two handles (the second reads it again)."""
+    outcome = client.wait(workflow_id, trial.remaining())
+    again = client.wait(workflow_id, 5.0)
+    return [outcome, Outcome(again.workflow_id, "handle-2", again.status, again.output,
+                             again.observed_ns)]  # fmt: skip
+
+
 def _collect(trial: _Trial, client: SutClient, outcomes: list[Outcome],
              golden: GoldenBaseline | None, started_ns: int) -> History:
-    workflows = client.workflows([trial.workflow_id])
-    ids = [w.workflow_id for w in workflows] or [trial.workflow_id]
+    roots = trial.roots
+    workflows = client.workflows(list(roots))
+    ids = [w.workflow_id for w in workflows] or list(roots)
     provider = trial.env.provider_client()
     ledger = [e for wid in ids for e in provider.ledger(wid)]
     effects = [e for wid in ids for e in provider.effects(wid)]
@@ -324,7 +345,7 @@ def _collect(trial: _Trial, client: SutClient, outcomes: list[Outcome],
     ended_ns = trial.events.add("trial_ended")
     return History(
         trial_id=trial.spec.trial_id,
-        workflow_ids=(trial.workflow_id,),
+        workflow_ids=roots,
         checkpointing=trial.sut.checkpointing,
         ledger=tuple(sorted(ledger, key=lambda e: e.received_ns)),
         steps=tuple(sorted(steps, key=lambda s: s.recorded_ns)),

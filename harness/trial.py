@@ -211,6 +211,10 @@ class TrialSpec:
     included) and retired when the trigger fires."""
     then: tuple[FollowUp, ...] = ()
     """Follow-up faults after ``fault``, in order, each anchored on the one before it."""
+    bystander: bool = False
+    """Once the workflow is terminal, start a second root workflow of the same workload and
+    parameters (no fault aims at it) and wait for it: the runtime still serves others after
+    whatever became of the first. Its id is the first's with ``-bystander``."""
 
     @property
     def params(self) -> dict[str, JSONValue]:
@@ -229,7 +233,8 @@ class TrialSpec:
         parameters other than the defaults (:func:`fault_label`), follow-ups when there are any
         (:func:`followups_label`), seed."""
         parts = [self.scenario, self.sut, self.trigger_name or "golden", self.recovery.label,
-                 options_label(self.options), fault_label(self.fault), followups_label(self.then)]
+                 options_label(self.options), fault_label(self.fault), followups_label(self.then),
+                 "bystander" if self.bystander else ""]
         return "-".join(p for p in parts if p) + f"-s{self.seed}"
 
     def golden(self) -> TrialSpec:
@@ -247,14 +252,17 @@ class TrialSpec:
             terminate_bound_s=self.timeout_s,
             options=self.options,
             setup_rules=self.setup_rules,
+            bystander=self.bystander,
         )
 
     @property
-    def golden_key(self) -> tuple[str, str, str, int] | tuple[str, str, str, int, str]:
-        if not self.setup_rules:
-            return (self.sut, self.workload, self.params_json, self.seed)
-        rules = json.dumps([r.to_json() for r in self.setup_rules], sort_keys=True)
-        return (self.sut, self.workload, self.params_json, self.seed, rules)
+    def golden_key(self) -> tuple[str | int, ...]:
+        key: tuple[str | int, ...] = (self.sut, self.workload, self.params_json, self.seed)
+        if self.setup_rules:
+            key += (json.dumps([r.to_json() for r in self.setup_rules], sort_keys=True),)
+        if self.bystander:  # its golden run has the bystander too: two workflows' tokens
+            key += ("bystander",)
+        return key
 
 
 def canonical_params(params: Mapping[str, JSONValue]) -> str:

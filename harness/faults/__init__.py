@@ -22,6 +22,7 @@ from harness.faults.kill import KillFault
 from harness.faults.oom import OomFault
 from harness.faults.partition import PartitionFault
 from harness.faults.pause import PauseFault
+from harness.faults.poison import PoisonFault
 from harness.faults.provider_errors import ProviderErrorsFault
 
 FAULTS: dict[str, Fault] = {
@@ -29,6 +30,7 @@ FAULTS: dict[str, Fault] = {
     "evict": EvictFault(),
     "oom": OomFault(),
     "pause": PauseFault(),
+    "poison": PoisonFault(),
     "db_crash": DbCrashFault(),
     "provider_errors": ProviderErrorsFault(),
     "partition": PartitionFault(),
@@ -58,6 +60,7 @@ __all__ = [
     "OomFault",
     "PartitionFault",
     "PauseFault",
+    "PoisonFault",
     "ProviderErrorsFault",
     "ShapesWorkers",
     "WorkerSetup",

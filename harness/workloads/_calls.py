@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -44,6 +46,11 @@ LLM_TIMEOUT_S = float(os.environ.get("DURABENCH_LLM_TIMEOUT_S", "30"))
 OOM_ARM_ENV = "DURABENCH_OOM_ARM_FILE"
 """Set by the oom fault on its trial's workers: a file whose appearance makes the running tool
 allocate that many MiB (and which the tool removes first, so only one worker ever does)."""
+
+POISON_ENV = "DURABENCH_POISON_FILE"
+"""Set by the poison fault on its trial's workers: a JSON file ``{"workflow_id", "step"}``
+whose presence makes every execution of that workflow's tool at that logical step SIGKILL its own
+worker's process group once the execution is announced (a poison input: each attempt dies)."""
 
 
 class GarbageResponseError(RuntimeError):
@@ -132,6 +139,7 @@ def run_tool(name: str, arguments: Mapping[str, JSON], latency_s: float, result_
         return _search(arguments, latency_s, result_tokens)
     started.raise_for_status()
     execution_id = str(started.json()["execution_id"])
+    _die_if_poisoned(headers)
     ok = False
     try:
         result = _search(arguments, latency_s, result_tokens)
@@ -141,6 +149,21 @@ def run_tool(name: str, arguments: Mapping[str, JSON], latency_s: float, result_
         with contextlib.suppress(httpx.HTTPError):
             httpx.post(f"{base}/v1/tools/{execution_id}/finish", json={"ok": ok},
                        timeout=TOOL_FINISH_TIMEOUT_S)
+
+
+def _die_if_poisoned(headers: Mapping[str, str]) -> None:
+    """SIGKILL this worker's process group when the poison file names this workflow and step:
+    the real signal a crash takes the worker down with, on every attempt that gets here."""
+    poison = os.environ.get(POISON_ENV)
+    if not poison:
+        return
+    try:
+        target = json.loads(Path(poison).read_text())
+    except (FileNotFoundError, ValueError):
+        return
+    if (target.get("workflow_id") == headers.get(HEADER_WORKFLOW)
+            and str(target.get("step")) == headers.get(HEADER_STEP)):
+        os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def _search(arguments: Mapping[str, JSON], latency_s: float, result_tokens: int) -> str:
