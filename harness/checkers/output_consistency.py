@@ -5,8 +5,10 @@ was built from (``output["llm_nonces"]``: logical step as a string -> nonce).
 
 Which workflows: every root workflow, and every child whose record is SUCCESS with
 ``llm_nonces``. A root that did not succeed, or whose output has no ``llm_nonces`` mapping, is
-**unknown** (nothing to compare). The output read is the WorkflowRecord's, else the first SUCCESS
-Outcome's.
+**unknown** (nothing to compare) -- except, in a trial with several roots of which one was
+judged, a root whose record is terminal but not SUCCESS (given up on: a poisoned workflow beside
+its bystander): it has no output, and is left out like a child that did not succeed. The
+output read is the WorkflowRecord's, else the first SUCCESS Outcome's.
 
 Strong form (checkpointing on), per workflow: **false** unless, for every (step, nonce) in
 ``llm_nonces``, a non-error ``llm`` StepRecord of that workflow and step exists with that nonce,
@@ -26,7 +28,7 @@ from collections.abc import Mapping
 
 from harness.checkers._evidence import Clock, clip
 from harness.checkers._verdict import Verdict, worst_of
-from harness.history import History, JSONValue, Property
+from harness.history import TERMINAL_STATUSES, History, JSONValue, Property
 
 __all__ = ["check"]
 
@@ -106,6 +108,12 @@ def _judge_workflow(history: History, wf: str, root: bool, clock: Clock) -> Verd
     return judge(history, wf, nonces, clock)
 
 
+def _given_up(history: History, wf: str) -> bool:
+    """Its record is terminal and not SUCCESS: there is no output to compare."""
+    return any(w.workflow_id == wf and w.status in TERMINAL_STATUSES and w.status != "SUCCESS"
+               for w in history.workflows)  # fmt: skip
+
+
 def check(history: History) -> Verdict:
     clock = Clock(history)
     children = [w.workflow_id for w in history.workflows
@@ -113,6 +121,11 @@ def check(history: History) -> Verdict:
     verdicts = [v for wf, root in [*((r, True) for r in history.workflow_ids),
                                    *((c, False) for c in children)]
                 if (v := _judge_workflow(history, wf, root, clock)) is not None]
+    judged = [v for v in verdicts if v.valid != "unknown"]
+    if len(history.workflow_ids) > 1 and any(v.workflow_id in history.workflow_ids
+                                             for v in judged):
+        verdicts = [v for v in verdicts if v.valid != "unknown" or v.workflow_id is None
+                    or not _given_up(history, v.workflow_id)]  # fmt: skip
     if not verdicts:
         return Verdict(PROPERTY, "unknown", "no workflow in this trial")
     form = "strong" if history.checkpointing else "weak"

@@ -27,6 +27,20 @@ def _multi_agent(child_nonce: str) -> History:
                  steps=(*base.steps, rec(0, 0.7, wf="child-1", nonce="c0")))
 
 
+def _bystander(poisoned: str, bystander: str, first: str = "wf-1") -> History:
+    """Two roots: ``wf-1`` (its steps 0-2 recorded; ``poisoned`` status) and ``wf-2``, a clean
+    one-step run (``bystander`` status); ``first`` is the root listed first."""
+    base = clean_run(n=1)
+    second = wfrec(wf="wf-2", status=bystander,  # type: ignore[arg-type]
+                   output=output({0: "b0"}) if bystander == "SUCCESS" else {}, updated=0.9)
+    first_root = replace(base.workflows[0], status=poisoned,
+                         output=base.workflows[0].output if poisoned == "SUCCESS" else {})
+    roots = ("wf-1", "wf-2") if first == "wf-1" else ("wf-2", "wf-1")
+    return with_(base, workflow_ids=roots, workflows=(first_root, second),
+                 ledger=(*base.ledger, led(0, 0.1, wf="wf-2", nonce="b0")),
+                 steps=(*base.steps, rec(0, 0.7, wf="wf-2", nonce="b0")))
+
+
 CASES: list[tuple[str, History, Validity, str]] = [
     ("strong: clean run", clean_run(), "true", "strong form"),
     ("strong: resumed run", CRASH, "true", "strong form"),
@@ -46,6 +60,15 @@ CASES: list[tuple[str, History, Validity, str]] = [
         NOCKPT, {0: "n0a2", 1: "n1a2", 2: "n2a2", 3: "forged"}), "false", "not in the ledger"),
     ("workflow failed", with_(CRASH, workflows=(wfrec(status="ERROR", epoch=2),)),
      "unknown", "status ERROR"),
+    ("poisoned root beside a bystander that succeeded", _bystander("DEAD_LETTER", "SUCCESS"),
+     "true", "1 workflow output"),
+    ("a failed root listed first, the other judged",
+     _bystander("SUCCESS", "ERROR", first="wf-2"),
+     "true", "1 workflow output"),
+    ("poisoned root, bystander still running", _bystander("DEAD_LETTER", "PENDING"),
+     "unknown", "status"),
+    ("two roots given up: nothing judged", _bystander("DEAD_LETTER", "ERROR"),
+     "unknown", "status"),
     ("output without llm_nonces", with_(CRASH, workflows=(wfrec(output={"report": "r"},
                                                                 epoch=2),)),
      "unknown", "no llm_nonces"),
