@@ -10,8 +10,11 @@ details:
   the provider rejected (they bill 0 tokens but are still calls).
 - ``tool_executions``: tool executions in the provider's tool log (started, finished or not).
 - ``redundant_*`` = figure - the golden run's figure; None without a golden baseline (for
-  ``redundant_tool_calls``: also None when the golden run's tool count is unknown). A re-executed
-  tool costs no tokens; ``redundant_tool_calls`` is how redundant tool work is counted.
+  ``redundant_tool_calls``: also None when the golden run's tool count is unknown), and None
+  when a root was given up on (its record terminal, not SUCCESS: a poisoned workflow): it did
+  less than the golden run's work, so the difference would count work never done as saved. A
+  re-executed tool costs no tokens; ``redundant_tool_calls`` is how redundant tool work is
+  counted.
 - "before the fault" means at or before ``fault_at`` (``<=``); "after" means strictly after.
 - Steps are identified by (workflow, logical step). :func:`frontiers` gives, per workflow of the
   trial, the highest logical step with a ledger entry delivered and answered at or before
@@ -143,7 +146,7 @@ def compute_figures(history: History) -> Figures:
     tokens = sum(e.tokens for e in ledger)
     cost = sum(e.cost_usd for e in ledger)
     tools = len(history.trial_tools())
-    golden = history.golden
+    golden = history.golden if not _given_up(history) else None  # None: nothing comparable
     fault_at = history.fault_at_ns
     duration = trial_duration_s(history)
     golden_tools = None if golden is None else golden.tool_executions
@@ -159,12 +162,19 @@ def compute_figures(history: History) -> Figures:
         time_to_resume_s=_time_to_resume_s(history),
         time_to_recover_s=_time_to_recover_s(history),
         completion_delay_s=(
-            None if golden is None or duration is None else duration - golden.duration_s
+            None if history.golden is None or duration is None
+            else duration - history.golden.duration_s
         ),
         duration_s=duration,
         tool_executions=tools,
         redundant_tool_calls=None if golden_tools is None else tools - golden_tools,
     )
+
+
+def _given_up(history: History) -> bool:
+    """A root's record is terminal and not SUCCESS: the runtime gave it up (or it failed)."""
+    return any(w.workflow_id in history.workflow_ids and w.status in TERMINAL_STATUSES
+               and w.status != "SUCCESS" for w in history.workflows)  # fmt: skip
 
 
 def frontiers(history: History) -> dict[str, int]:

@@ -192,6 +192,10 @@ CASES: list[tuple[str, History, dict[str, Any]]] = [
     ("no golden: no redundancy or delay", replace(CKPT, golden=None), dict(
         redundant_tokens=None, redundant_calls=None, redundant_cost_usd=None,
         completion_delay_s=None, duration_s=5.5, tokens_billed=750)),
+    ("a root given up on: no redundancy (less than the golden run's work was done)", replace(
+        CKPT, workflows=(done(5.5, "DEAD_LETTER"),)), dict(
+        redundant_tokens=None, redundant_calls=None, redundant_cost_usd=None,
+        redundant_tool_calls=None, tokens_billed=750, completion_delay_s=0.5)),
     ("root still pending: no duration", replace(CKPT, workflows=(done(5.5, "PENDING"),)), dict(
         duration_s=None, completion_delay_s=None)),
     ("duration from started_ns without workflow_started", replace(CKPT, events=KILL[1:]), dict(
