@@ -2,9 +2,10 @@
 
 Subcommands: ``suite`` (the main job: chaos suite + report), ``report`` (results store -> report
 directory), ``gate`` (results store -> exit status for CI), ``sweep`` (remove what a killed run
-left), ``images`` and ``suts`` (the registered systems under test). Each subcommand is registered by
-one ``_add_<name>`` function that sets a ``handler`` default; add new subcommands the same way in
-:func:`build_parser`.
+left), ``images``, ``suts`` (the registered systems under test), ``soak`` and ``mutants``
+(deliberately broken reference runtimes against the scenarios meant to catch them). Each
+subcommand is registered by one ``_add_<name>`` function that sets a ``handler`` default; add new
+subcommands the same way in :func:`build_parser`.
 
 Exit statuses: 0 success; 1 the command ran and found a failure (gate failed, report written but
 some lines were unreadable); 2 usage error or unreadable input. User errors print one line to
@@ -220,6 +221,17 @@ def _add_soak(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.set_defaults(handler=soak.run)
 
 
+def _add_mutants(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from harness.mutants import _cli as mutants
+
+    parser = commands.add_parser(
+        "mutants", help="run broken variants of the reference runtime against the scenarios "
+                        "meant to catch them: caught / missed",
+        description=mutants.__doc__)
+    mutants.add_arguments(parser)
+    parser.set_defaults(handler=mutants.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser; one ``_add_<name>`` call per subcommand."""
     parser = argparse.ArgumentParser(
@@ -233,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_images(commands)
     _add_suts(commands)
     _add_soak(commands)
+    _add_mutants(commands)
     return parser
 
 
