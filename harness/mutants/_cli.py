@@ -14,30 +14,11 @@ from collections.abc import Sequence
 from harness.mutants._catalog import MUTANTS
 from harness.mutants._mutant import Mutant
 from harness.mutants._run import DEFAULT_TIMEOUT_S, CheckoutError, MutantRun, run_mutants
+from harness.suite import _positive_int, _positive_seconds
 
 
 class MutantUsageError(ValueError):
     """A selection that names no mutant of the catalog; one line for the user."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run N mutants picked by --seed (the same N for the same seed)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="seed of --sample (default 0)")
-    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
+    parser.add_argument("--timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
                         help="stop a mutant's pytest run after S seconds and count it as an "
                              f"error (default {DEFAULT_TIMEOUT_S:.0f})")
     parser.add_argument("--keep", action="store_true",
