@@ -22,6 +22,13 @@ the store or the effect sink first is a race, so each case pins the order (see
   records but not the outcome lets the superseded execution write the workflow's outcome; the
   record's ``outcome_epoch`` shows it on every run (property 7).
 
+- ``effect_zombie_first`` (checkpointing on): the zombie is stopped past the record of its last
+  LLM step, before its effect (``publish``); the standby claims and replays, its own delivery held
+  at the sink until the zombie, resumed, delivered. Only the sink's epoch fence can refuse that
+  delivery (the zombie writes nothing to the store first), so a runtime that does not tell the
+  sink of a new epoch before its claim commits has a superseded execution's effect applied, on
+  every run (property 7).
+
 With checkpointing the zombie's first late write (the step record) is fenced, so it makes no new
 LLM call. Without it the zombie keeps calling the LLM until its outcome write is rejected —
 tokens that are billed and counted as redundant.
@@ -137,3 +144,44 @@ def test_zombie_past_its_last_step_cannot_write_the_outcome(
     zombie_calls = [e for e in history.trial_ledger() if e.attempt == 1 and e.step == LAST_STEP]
     assert not zombie_calls and result.figures.redundant_tokens == 0, (
         "every step was recorded before the takeover: the replacement replays, it pays nothing")
+
+
+def test_zombie_past_its_last_step_cannot_apply_its_effect(
+    trials: TrialRunner, sut: str, seed: int
+) -> None:
+    """A zombie stopped between the record of its last LLM step and its effect: once resumed,
+    its delivery reaches the sink after the superseding claim and before the replacement's own
+    (``effect_zombie_first``), so only the sink's epoch fence can refuse it."""
+    if not get_sut(sut).checkpointing:
+        pytest.skip(f"{sut} records no steps: a zombie is never past a step record (and "
+                    "property 7 is not promised)")
+    if "single_active_execution" not in get_sut(sut).promises:
+        pytest.skip(f"this order tests property 7 (single active execution), which {sut} does "
+                    "not promise: nothing fences its zombie's effect")
+    if "standby" not in get_sut(sut).recovery_policies:
+        pytest.skip(f"{sut}: effect_zombie_first needs a natively claiming standby")
+    options = WorkerOptions(lease_s=5.0)  # outlasts the 2 s ack delay plus a heartbeat
+    fault = PauseFault(order="effect_zombie_first", last_step=LAST_STEP - 1,
+                       lease_s=options.lease_s, ack_delay_ms=2000)  # fmt: skip
+    spec = research_trial("pause", sut, fault, "past_last_step-effect_zombie_first",
+                          trigger=Trigger("received", call=CALLS), crash_step=LAST_STEP,
+                          recovery="standby", options=options, seed=seed)  # fmt: skip
+    result = trials.run(spec)
+    history = result.history
+    root = history.workflows[0]
+    zombie = [f for f in history.effects
+              if f.workflow_id == root.workflow_id and f.attempt is not None
+              and f.attempt < root.epoch]  # fmt: skip
+    assert zombie, "the zombie never delivered its effect: the order did not land"
+    assert all(not f.applied for f in zombie), (
+        f"the superseded execution's effect {zombie[0].name!r} was applied after epoch "
+        f"{root.epoch} claimed the workflow: delivered by epoch(s) "
+        f"{sorted({f.attempt for f in zombie if f.applied})} (the new epoch was not announced "
+        "to the sink before the claim committed)")
+    trials.require_valid(result)
+    assert root.epoch >= 2, f"the standby should have claimed the workflow (epoch {root.epoch})"
+    applied = [f for f in history.effects if f.workflow_id == root.workflow_id and f.applied]
+    assert [f.attempt for f in applied] == [root.epoch], (
+        f"the effect is applied once, by the owner (epoch {root.epoch}): {applied}")
+    assert result.figures.redundant_tokens == 0, (
+        "every LLM step was recorded before the takeover: the replacement replays, it pays nothing")

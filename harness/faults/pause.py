@@ -38,6 +38,19 @@ pins it with the provider's holds (``order``):
   announcement is held at the sink (the claim has locked the row, uncommitted); the zombie is
   resumed and its outcome write waits for that row lock (seen in ``pg_stat_activity``, or
   ``head_start_s`` passed); then the announcement is answered and the claim commits first.
+- ``effect_zombie_first``: as ``outcome_zombie_first``, the zombie stopped past the record of
+  ``last_step`` -- here the step before an effect, so its next act is the effect's delivery to
+  the sink, not a store write. Steps 2-4 pin the one order in which only the sink's epoch fence
+  can stop that delivery:
+  2. the sink holds this workflow's deliveries from any newer epoch, unjudged (``EffectGate``);
+     the ack delay is removed and the standby claims once the lease expired (on any link: it is
+     never held) -- and replays, and sends its own effect, which waits;
+  3. once the store shows the claim, the zombie is resumed: it hears of its record and delivers
+     its effect, after the superseding claim and before the replacement's. A runtime that
+     announced the new epoch before its claim committed has it refused (``fenced``); one that
+     did not has it applied, by a superseded execution (property 7);
+  4. the replacement's delivery is let through once the zombie's arrived or ``head_start_s``
+     passed.
 - ``timed``: stopped for ``duration_s``, whatever happened meanwhile (the order is not pinned:
   for benchmarks, not for verdicts).
 """
@@ -53,7 +66,9 @@ from harness.faults._base import FaultNotLanded, FaultTarget
 from harness.history import StepRecord
 from harness.net import NotFoundError
 
-ORDERS = ("zombie_first", "replacement_first", "outcome_zombie_first", "timed")
+ORDERS = ("zombie_first", "replacement_first", "outcome_zombie_first", "effect_zombie_first",
+          "timed")
+PAST_LAST_RECORD = ("outcome_zombie_first", "effect_zombie_first")
 POLL_S = 0.02
 ACK_DELAY = "pause_ack_delay"
 STANDBY_HOLD = {"upstream": "pause_standby_queries", "downstream": "pause_standby_answers"}
@@ -77,21 +92,24 @@ class PauseFault:
     head_start_s: float = 3.0
     """``zombie_first``: the longest the replacement stays held while the zombie does nothing."""
     last_step: int | None = None
-    """``outcome_zombie_first``: the logical step of the workflow's last step record."""
+    """``outcome_zombie_first``: the logical step of the workflow's last step record;
+    ``effect_zombie_first``: of the record before its effect."""
     lease_s: float | None = None
-    """``outcome_zombie_first``: the trial's lease (the standby may claim once it expired)."""
+    """``outcome_zombie_first``, ``effect_zombie_first``: the trial's lease (the standby may
+    claim once it expired)."""
     ack_delay_ms: int = 2000
-    """``outcome_zombie_first``: how late the zombie hears of its writes while it is caught. Its
-    heartbeats are that late too: the trial's lease must outlast it plus a heartbeat interval."""
+    """``outcome_zombie_first``, ``effect_zombie_first``: how late the zombie hears of its writes
+    while it is caught. Its heartbeats are that late too: the trial's lease must outlast it plus
+    a heartbeat interval."""
     name: str = "pause"
     kills_worker: bool = False
 
     def __post_init__(self) -> None:
         if self.order not in ORDERS:
             raise ValueError(f"unknown pause order {self.order!r}; valid: {', '.join(ORDERS)}")
-        if self.order == "outcome_zombie_first" and (self.last_step is None or not self.lease_s):
-            raise ValueError("the outcome_zombie_first order needs last_step= (the logical step "
-                             "of the last step record) and lease_s= (the trial's lease)")
+        if self.order in PAST_LAST_RECORD and (self.last_step is None or not self.lease_s):
+            raise ValueError(f"the {self.order} order needs last_step= (the logical step of "
+                             "the record it stops past) and lease_s= (the trial's lease)")
 
     def inject(self, target: FaultTarget) -> None:
         """Returns with the zombie resumed, in the order this fault pins."""
@@ -100,6 +118,8 @@ class PauseFault:
             time.sleep(self.duration_s)
         elif self.order == "outcome_zombie_first":
             self._outcome_zombie_first(target)
+        elif self.order == "effect_zombie_first":
+            self._effect_zombie_first(target)
         elif self.order == "replacement_first":
             target.worker.signal(signal.SIGSTOP)
             if not target.wait_outcome(self.takeover_timeout_s + 60.0):
@@ -169,10 +189,11 @@ class PauseFault:
                 return
             time.sleep(POLL_S)
 
-    def _outcome_zombie_first(self, target: FaultTarget) -> None:
-        """See the module doc; returns with the zombie resumed and every hold removed."""
+    def _stop_past_last_record(self, target: FaultTarget) -> StepRecord:
+        """Step 1 of the module doc: the zombie stopped once the record of ``last_step``
+        committed and before it heard so; returns that record, the ack delay still on."""
         toxiproxy = target.env.toxiproxy()
-        zombie_link, standby_link = target.proxy("postgres"), target.peer_proxy("postgres")
+        zombie_link = target.proxy("postgres")
         toxiproxy.add_toxic(zombie_link, "latency", stream="downstream", name=ACK_DELAY,
                             latency=self.ack_delay_ms)  # fmt: skip
         calls = target.env.provider_client().ledger(target.workflow_id)
@@ -194,8 +215,16 @@ class PauseFault:
                 f"pause: {target.workflow_id} was claimed again before its owner was stopped: "
                 f"its heartbeats, {self.ack_delay_ms} ms late each, let the lease lapse (give "
                 "the trial a lease longer than ack_delay_ms plus the heartbeat interval)")
+        return last
+
+    def _outcome_zombie_first(self, target: FaultTarget) -> None:
+        """See the module doc; returns with the zombie resumed and every hold removed."""
+        toxiproxy = target.env.toxiproxy()
+        standby_link = target.peer_proxy("postgres")
+        last = self._stop_past_last_record(target)
+        stopped = time.time()
         self._hold(target, standby_link, "upstream")
-        toxiproxy.remove_toxic(zombie_link, ACK_DELAY)  # into the stopped zombie's socket
+        toxiproxy.remove_toxic(target.proxy("postgres"), ACK_DELAY)  # into the zombie's socket
         assert self.lease_s is not None
         time.sleep(max(0.0, stopped + self.lease_s + 1.0 - time.time()))
         if target.announces_epochs:
@@ -209,6 +238,24 @@ class PauseFault:
         while time.monotonic() < deadline and not self._terminal(target):
             time.sleep(POLL_S)
         toxiproxy.remove_toxic(standby_link, STANDBY_HOLD["downstream"])
+
+    def _effect_zombie_first(self, target: FaultTarget) -> None:
+        """See the module doc; returns with the zombie resumed and every hold removed."""
+        provider = target.env.provider_client()
+        last = self._stop_past_last_record(target)
+        provider.hold_effects(target.workflow_id, above=last.epoch)
+        try:
+            target.env.toxiproxy().remove_toxic(target.proxy("postgres"), ACK_DELAY)
+            self._await_claim(target, last.epoch)
+            resumed_ns = time.time_ns()
+            target.worker.signal(signal.SIGCONT)
+            deadline = time.monotonic() + self.head_start_s
+            while time.monotonic() < deadline and not any(
+                    e.received_ns > resumed_ns and _older(e.attempt, last.epoch + 1)
+                    for e in provider.effects(target.workflow_id)):
+                time.sleep(POLL_S)
+        finally:
+            provider.release_effects(target.workflow_id)
 
     def _zombie_inside_the_claim(self, target: FaultTarget, standby_link: str,
                                  zombie: int) -> None:
@@ -281,11 +328,13 @@ class PauseFault:
         and remove every hold this fault put on a link."""
         target.worker.signal(signal.SIGCONT)
         target.release()
-        if self.order != "outcome_zombie_first":
+        if self.order not in PAST_LAST_RECORD:
             return
+        if self.order == "effect_zombie_first":
+            target.env.provider_client().release_effects(target.workflow_id)
         toxiproxy = target.env.toxiproxy()
         holds = [(target.proxy("postgres"), ACK_DELAY)]
-        if target.peer_links is not None:
+        if target.peer_links is not None and self.order == "outcome_zombie_first":
             holds += [(target.peer_proxy("postgres"), name) for name in STANDBY_HOLD.values()]
         for proxy, name in holds:
             with contextlib.suppress(NotFoundError):

@@ -82,6 +82,17 @@ class ProviderClient:
         self._json("POST", "/control/fences/release",
                    json={} if workflow_id is None else {"workflow_id": workflow_id})
 
+    def hold_effects(self, workflow_id: str, above: int) -> None:
+        """Hold ``workflow_id``'s effect deliveries from epochs newer than ``above``, unjudged
+        (``_effects``, EffectGate)."""
+        self._json("POST", "/control/effects/hold",
+                   json={"workflow_id": workflow_id, "above": above})
+
+    def release_effects(self, workflow_id: str | None = None) -> None:
+        """Let the held effect deliveries of one workflow (or all) through; hold no more."""
+        self._json("POST", "/control/effects/release",
+                   json={} if workflow_id is None else {"workflow_id": workflow_id})
+
     def wait_fence(self, workflow_id: str, timeout_s: float) -> int:
         """The epoch of the first held announcement for ``workflow_id``; TimeoutError if none."""
         response = self._call("GET", "/control/fences/wait", timeout_s=timeout_s + 5.0,

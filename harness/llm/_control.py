@@ -188,7 +188,34 @@ async def wait_fence(request: web.Request) -> web.Response:
     return json_response(200, {"workflow_id": workflow_id, "epoch": epoch})
 
 
+async def hold_effects(request: web.Request) -> web.Response:
+    usage = 'holding effect deliveries takes {"workflow_id": str, "above": int}'
+    try:
+        body = await _json_body(request)
+    except ValueError as exc:
+        return error_response(400, f"invalid JSON body: {exc}; {usage}")
+    workflow_id = body.get("workflow_id") if isinstance(body, dict) else None
+    above = body.get("above") if isinstance(body, dict) else None
+    if not isinstance(workflow_id, str) or not isinstance(above, int) or isinstance(above, bool):
+        return error_response(400, usage, param="workflow_id" if not isinstance(
+            workflow_id, str) else "above")
+    request.app[PROVIDER_STATE].effect_gate.hold(workflow_id, above)
+    return json_response(200, {"held": workflow_id, "above": above})
+
+
+async def release_effects(request: web.Request) -> web.Response:
+    try:
+        workflow_id = await _workflow_id_of(request)
+    except ValueError as exc:
+        return error_response(400, f'{exc}; release takes {{"workflow_id": str}}, or {{}} for '
+                              "every one", param="workflow_id")
+    return json_response(200, {"released": request.app[PROVIDER_STATE].effect_gate.release(
+        workflow_id)})
+
+
 def add_control_routes(app: web.Application) -> None:
+    app.router.add_post("/control/effects/hold", hold_effects)
+    app.router.add_post("/control/effects/release", release_effects)
     app.router.add_post("/control/fences/hold", hold_fences)
     app.router.add_post("/control/fences/release", release_fences)
     app.router.add_get("/control/fences/wait", wait_fence)

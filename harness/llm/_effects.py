@@ -21,6 +21,13 @@ key alone, as before. Announcements are fsync'd lines in the same file (``{"fenc
 raised and before they are answered, until ``POST /control/fences/release``; ``GET
 /control/fences/wait?workflow_id=&timeout=`` returns once one has arrived. A runtime that
 announces inside its claim transaction then holds the claim open (its rows locked) while held.
+
+**Holding deliveries** (a fault's pin, :class:`EffectGate`): ``POST /control/effects/hold``
+``{"workflow_id", "above": <epoch>}`` makes that workflow's deliveries from executions newer than
+``above`` wait *before they are judged*, until ``POST /control/effects/release``: a successor's
+effect, held in transit, so that a superseded execution's effect reaches the sink first (a
+delivery is judged when it is let through, by the fence the sink knows then). Deliveries from
+``above`` or older, and those that carry no attempt, pass.
 """
 
 from __future__ import annotations
@@ -111,6 +118,35 @@ class EffectSink:
 
     def close(self) -> None:
         self._file.close()
+
+
+class EffectGate:
+    """Holds the effect deliveries of chosen workflows from executions newer than an epoch (see
+    module doc); used on the event loop."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, tuple[int, asyncio.Event]] = {}
+
+    def hold(self, workflow_id: str, above: int) -> None:
+        self._open[workflow_id] = (above, asyncio.Event())
+
+    async def passage(self, workflow_id: str | None, attempt: int | None) -> None:
+        """Return at once unless the delivery is held; else once it is released."""
+        held = None if workflow_id is None else self._open.get(workflow_id)
+        if held is None or attempt is None or attempt <= held[0]:
+            return
+        await held[1].wait()
+
+    def release(self, workflow_id: str | None = None) -> list[str]:
+        """Let the held deliveries of one workflow (or all) through; no longer held."""
+        names = list(self._open) if workflow_id is None else [workflow_id]
+        released = []
+        for name in names:
+            held = self._open.pop(name, None)
+            if held is not None:
+                held[1].set()
+                released.append(name)
+        return released
 
 
 class FenceGate:

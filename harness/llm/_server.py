@@ -200,10 +200,12 @@ async def post_effect(request: web.Request) -> web.Response:
             or not isinstance(data.get("name"), str):
         return error_response(400, 'an effect needs {"key": str, "name": str, ...}', param="key")
     workflow_id = data.get("workflow_id", attribution.workflow_id)
+    if not isinstance(workflow_id, str):
+        workflow_id = None
+    await request.app[PROVIDER_STATE].effect_gate.passage(workflow_id, attribution.attempt)
     record = request.app[PROVIDER_STATE].effects.deliver(
         key=data["key"], name=data["name"], payload=data.get("payload"),
-        workflow_id=workflow_id if isinstance(workflow_id, str) else None,
-        executor=attribution.executor, attempt=attribution.attempt,
+        workflow_id=workflow_id, executor=attribution.executor, attempt=attribution.attempt,
     )
     if record["fenced"]:
         fence = request.app[PROVIDER_STATE].effects.fence_of(record["workflow_id"])

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.llm._effects import EffectSink, FenceGate, effects_path_for
+from harness.llm._effects import EffectGate, EffectSink, FenceGate, effects_path_for
 from harness.llm._ledger import Ledger
 from harness.llm._prices import DEFAULT_PRICES, PriceTable
 from harness.llm._response_store import ResponseStore
@@ -46,6 +46,7 @@ class ProviderState:
         self.ledger = Ledger(config.ledger_path)
         self.effects = EffectSink(effects_path_for(config.ledger_path))
         self.fence_gate = FenceGate()
+        self.effect_gate = EffectGate()
         self.rules = RuleBook()
         self.responses = ResponseStore(config.response_ttl_s)
         # Continue the nonce sequence of a reused ledger so nonces stay unique within the file.

@@ -74,6 +74,8 @@ def test_fault_parameters_are_checked() -> None:
     with pytest.raises(ValueError, match=r"last_step= .* and lease_s="):
         PauseFault(order="outcome_zombie_first", last_step=6)
     assert PauseFault(order="outcome_zombie_first", last_step=6, lease_s=5.0).lease_s == 5.0
+    with pytest.raises(ValueError, match=r"effect_zombie_first order needs last_step="):
+        PauseFault(order="effect_zombie_first", lease_s=5.0)
     with pytest.raises(ValueError, match="valid: down, timeout, stall"):
         PartitionFault(mode="sever")
 

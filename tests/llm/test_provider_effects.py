@@ -122,3 +122,34 @@ def test_a_held_announcement_is_answered_only_once_released(
     bad_release = httpx.post(provider.url + "/control/fences/release", json={"workflow_id": 3},
                              timeout=5)
     assert bad_release.status_code == 400
+
+
+def test_a_held_delivery_from_a_newer_epoch_is_judged_only_once_released(
+    provider: ProviderProcess, client: ProviderClient, workflow_id: str
+) -> None:
+    import threading
+
+    def send(attempt: int) -> dict[str, object]:
+        return dict(httpx.post(provider.url + "/v1/effects", timeout=10, headers={
+            "X-Durabench-Attempt": str(attempt)},
+            json={"key": "k", "name": "n", "workflow_id": workflow_id}).json())
+
+    client.hold_effects(workflow_id, above=1)
+    answered: list[dict[str, object]] = []
+    successor = threading.Thread(target=lambda: answered.append(send(2)))
+    successor.start()
+    successor.join(0.5)
+    assert not answered and not client.effects(workflow_id), "held before it is judged"
+    assert send(1) == {"applied": True}, "the older epoch's delivery passes and is judged first"
+    client.release_effects(workflow_id)
+    successor.join(5)
+    assert answered == [{"applied": False, "duplicate": True}]
+    assert [r.attempt for r in client.effects(workflow_id)] == [1, 2]
+    assert send(3) == {"applied": False, "duplicate": True}, "released: no longer held"
+    for bad in ({"workflow_id": workflow_id}, {"workflow_id": 3, "above": 1},
+                {"workflow_id": workflow_id, "above": True}):
+        held = httpx.post(provider.url + "/control/effects/hold", json=bad, timeout=5)
+        assert held.status_code == 400 and "above" in held.json()["error"]["message"]
+    bad_release = httpx.post(provider.url + "/control/effects/release", json={"workflow_id": 3},
+                             timeout=5)
+    assert bad_release.status_code == 400
