@@ -8,8 +8,10 @@ Steps of :func:`inject` for fault ``index`` (0: ``TrialSpec.fault``; then ``Tria
 3. a follow-up anchored on ``injected`` runs now, while this fault is still in place;
 4. heal (always, in ``finally``), ``fault_healed``; the trial's deadline moves to at least
    ``terminate_bound_s`` after the heal;
-5. a follow-up anchored on ``healed`` or ``claimed`` waits for its anchor
-   (:func:`harness.followups.wait_for_claim`) and its delay, then runs.
+5. a follow-up anchored on ``healed``, ``claimed`` or ``statement`` waits for its anchor
+   (:func:`harness.followups.wait_for_claim`; for ``statement``, a matching statement in the
+   trial's statement log after the fault fired, :mod:`harness.env.statements`) and its delay,
+   then runs.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ def inject(trial: _Trial, index: int, executor: str | None, client: SutClient,
     target = fault_target(trial, victim, client, release)
     after = trial.spec.then[index] if index < len(trial.spec.then) else None
     record = _root_record(trial, client) if after and after.when == "claimed" else None
+    mark = trial.statements.mark() if after and trial.statements is not None else 0
     try:
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                          pid=victim.pid,
@@ -107,14 +110,25 @@ def inject(trial: _Trial, index: int, executor: str | None, client: SutClient,
         # loaded machine took 69 s, leaving the workflow 19 s of its 90 s trial: judged unknown).
         trial.deadline = max(trial.deadline, time.monotonic() + trial.spec.terminate_bound_s)
     if after is not None and after.when != "injected":
-        _follow(trial, index + 1, client, record.epoch if record is not None else 0)
+        _follow(trial, index + 1, client, record.epoch if record is not None else 0, mark)
 
 
-def _follow(trial: _Trial, index: int, client: SutClient, past_epoch: int | None) -> None:
+def _follow(trial: _Trial, index: int, client: SutClient, past_epoch: int | None,
+            mark: int = 0) -> None:
     """Wait for follow-up ``index``'s anchor (``past_epoch``: the epoch when the fault before it
-    fired, for ``claimed``), then its delay, then inject it on the workflow's owner."""
+    fired, for ``claimed``; ``mark``: where the statement log ended then, for ``statement``),
+    then its delay, then inject it on the workflow's owner."""
     follow_up = trial.spec.then[index - 1]
     executor, detail = None, {}
+    if follow_up.when == "statement":
+        assert trial.statements is not None and follow_up.pattern is not None
+        try:
+            statement = trial.statements.wait(follow_up.pattern, mark,
+                                              trial.deadline - time.monotonic())
+        except TimeoutError as exc:
+            raise TriggerNeverFired(f"follow-up fault {index} ({follow_up.label}): {exc}") from exc
+        detail = {"anchor": "statement", "backend_pid": statement.pid,
+                  "statement": " ".join(statement.text.split())[:200]}
     if follow_up.when == "claimed":
         claim = wait_for_claim(lambda: _root_record(trial, client), past_epoch or 0,
                                trial.deadline - time.monotonic())  # fmt: skip

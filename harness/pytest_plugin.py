@@ -42,6 +42,7 @@ import pytest
 from harness.env import CapabilityUnavailable, Environment
 from harness.env.lifetime import install_interrupt_signals
 from harness.env.local import LocalEnvironment, new_run_id
+from harness.env.statements import statements_unavailable
 from harness.faults import FaultUnavailable
 from harness.followups import followups_unsupported
 from harness.llm import DEFAULT_MODEL, DEFAULT_PRICES, check_model
@@ -320,6 +321,8 @@ class TrialRunner:
                 pytest.skip(f"{spec.sut} does not support the {spec.recovery.policy!r} recovery "
                             f"policy (it supports {', '.join(sorted(sut.recovery_policies))})")
             unsupported = followups_unsupported(spec, sut)
+            if unsupported is None and any(f.when == "statement" for f in spec.then):
+                unsupported = statements_unavailable(self.env)
             if unsupported is not None:
                 pytest.skip(unsupported)
             t0 = time.monotonic()

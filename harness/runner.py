@@ -41,6 +41,7 @@ import psycopg
 
 from harness.checkers import judge
 from harness.env import CapabilityUnavailable, Environment, Links, Worker
+from harness.env.statements import LogsStatements, StatementLog, statements_unavailable
 from harness.faults import FaultUnavailable, ShapesWorkers, WorkerSetup
 from harness.figures import compute_figures
 from harness.followups import followups_unsupported
@@ -118,6 +119,8 @@ class _Trial:
     events: _Events = field(default_factory=_Events)
     workers: list[Worker] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    statements: StatementLog | None = None
+    """The statement log of the trial's database, when a follow-up is anchored on a statement."""
 
     def remaining(self) -> float:
         return max(0.1, self.deadline - time.monotonic())
@@ -388,6 +391,9 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool,
     unsupported = followups_unsupported(spec, sut)
     if unsupported is not None:
         raise ValueError(unsupported)
+    logs_statements = any(f.when == "statement" for f in spec.then)
+    if logs_statements and (unavailable := statements_unavailable(env)) is not None:
+        raise CapabilityUnavailable(unavailable)
     services = pool.for_sut(sut)
     db_url = env.create_database(spec.trial_id)
     label = f"{spec.trial_id}-{uuid.uuid4().hex[:8]}"
@@ -413,9 +419,14 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool,
             env.remove_links(links)
             RunningServices.unlink(env, service_links)
             raise
+    statements = None
+    if logs_statements:
+        assert isinstance(env, LogsStatements)
+        statements = env.statement_log(db_url)  # before any worker connects
     return _Trial(spec, env, sut, db_url, links, trial_dir, workflow_id=label,
                   deadline=t0 + spec.timeout_s, services=services,
-                  standby_links=standby_links, setup=setup)  # fmt: skip
+                  standby_links=standby_links, setup=setup,
+                  statements=statements)  # fmt: skip
 
 
 def _drop_database(env: Environment, url: str) -> None:

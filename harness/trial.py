@@ -12,6 +12,7 @@ which ``durabench report`` and ``durabench gate`` read back through the same typ
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import platform
 import re
@@ -142,8 +143,8 @@ def fault_label(fault: Fault | None) -> str:
     return "fault-" + "_".join(changed) if changed else ""
 
 
-Anchor = Literal["injected", "healed", "claimed"]
-ANCHORS: tuple[Anchor, ...] = ("injected", "healed", "claimed")
+Anchor = Literal["injected", "healed", "claimed", "statement"]
+ANCHORS: tuple[Anchor, ...] = ("injected", "healed", "claimed", "statement")
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,11 @@ class FollowUp:
       after this one healed);
     - ``healed``: that fault was healed;
     - ``claimed``: a new owner claimed the workflow, i.e. its record's epoch grew past the one
-      read as that fault fired (the SUT must declare ``SutDescription.claim_records`` visible).
+      read as that fault fired (the SUT must declare ``SutDescription.claim_records`` visible);
+    - ``statement``: a statement matching ``pattern`` (a regular expression, ``re.search``) reached
+      the trial's Postgres after that fault fired (read from the server's statement log,
+      :mod:`harness.env.statements`; the local environment's embedded Postgres only): e.g. the
+      replacement's first claim, for "Postgres restarts as recovery begins".
 
     The victim is the worker that owns the workflow when it fires: for ``claimed``, the new owner.
     """
@@ -162,23 +167,42 @@ class FollowUp:
     fault: Fault
     when: Anchor = "healed"
     delay_s: float = 0.0
+    pattern: str | None = None
+    """``statement`` only: what the statement's text must match."""
 
     def __post_init__(self) -> None:
         if self.when not in ANCHORS:
             raise ValueError(f"unknown follow-up anchor {self.when!r}; valid: {', '.join(ANCHORS)}")
         if self.delay_s < 0:
             raise ValueError(f"a follow-up's delay_s must be >= 0 seconds, got {self.delay_s}")
+        if (self.when == "statement") != (self.pattern is not None):
+            raise ValueError("a follow-up anchored on a statement needs pattern= (a regular "
+                             "expression), and only such a follow-up takes one")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"follow-up pattern {self.pattern!r} is not a regular "
+                                 f"expression: {exc}") from exc
 
     @property
     def label(self) -> str:
-        """``kill-claimed`` (``-2s`` with a delay, then the fault's changed parameters)."""
-        parts = [self.fault.name, self.when, f"{self.delay_s:g}s" if self.delay_s else "",
+        """``kill-claimed`` (``-2s`` with a delay, then the fault's changed parameters; a
+        statement anchor carries a hash of its pattern: ``db_crash-statement~1a2b3c``)."""
+        when: str = self.when
+        if self.pattern is not None:  # two patterns are two trials
+            when += "~" + hashlib.sha256(self.pattern.encode()).hexdigest()[:6]
+        parts = [self.fault.name, when, f"{self.delay_s:g}s" if self.delay_s else "",
                  fault_label(self.fault)]
         return "-".join(p for p in parts if p)
 
     def to_json(self) -> dict[str, JSONValue]:
-        return {"fault": self.fault.name, "fault_params": _fault_params(self.fault),
-                "when": self.when, "delay_s": self.delay_s}
+        spec: dict[str, JSONValue] = {"fault": self.fault.name,
+                                      "fault_params": _fault_params(self.fault),
+                                      "when": self.when, "delay_s": self.delay_s}
+        if self.pattern is not None:
+            spec["pattern"] = self.pattern
+        return spec
 
 
 def followups_label(then: tuple[FollowUp, ...]) -> str:

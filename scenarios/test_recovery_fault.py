@@ -13,6 +13,15 @@ finishes. Whatever the interleaving:
 
 A SUT whose workflow records do not show a claim as it happens skips (its
 ``SutDescription.claim_records`` says why).
+
+``test_store_restarts_as_recovery_begins``: the same kill, then Postgres crashes (and restarts
+after 2 s) the moment the restarted worker's recovery first writes the workflow's record -- its
+claim, seen arriving at Postgres in the trial's statement log (``FollowUp(when="statement")``,
+a pattern per runtime below): a failover commonly kills a worker and makes Postgres briefly
+unavailable at once. The recovery must not strand the workflow: every promised verdict holds,
+the workflow ends SUCCESS, and with checkpointing nothing but the step in flight at the kill is
+paid again where bounded_waste is promised. Local environment only (the statement log is the
+embedded Postgres's server log); a SUT whose store is not Postgres skips.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import pytest
 
 from harness import (
+    DbCrashFault,
     FollowUp,
     KillFault,
     TrialRunner,
@@ -28,11 +38,24 @@ from harness import (
     research_trial,
     steps_in_flight,
     steps_reached,
+    store_link,
 )
 
 pytestmark = pytest.mark.xdist_group("recovery_fault")
 
 CRASH = "mid_step_late"
+RECOVERY_WRITE = {
+    # the claim statement (reference_runtime/_store.py): bumps the epoch
+    **dict.fromkeys(("reference", "reference-nockpt", "reference-resume"),
+                    r"UPDATE \S+\.workflows w SET\s+epoch = w\.epoch \+ 1"),
+    # the lease loop's claim (harness/sut/_lease_loop.py)
+    **dict.fromkeys(("plain", "langgraph", "langgraph-nockpt"),
+                    r"SET executor = \$\d+, attempt = attempt \+ 1"),
+    # DBOS's launch-time recovery: its first write of the workflow's status row
+    "dbos": r"^\s*(UPDATE|INSERT INTO) \S*workflow_status\b",
+}
+"""Per runtime: what its recovery's first write of the workflow's record looks like on the wire
+(a regular expression over the statement's text, as Postgres logs it)."""
 
 
 @pytest.mark.parametrize("policy", ["restart", "standby"])
@@ -69,3 +92,36 @@ def test_kill_during_recovery(trials: TrialRunner, sut: str, policy: str, seed: 
         assert 0 <= fig.redundant_tokens <= from_zero, (
             f"checkpointing wasted more than two restarts from zero would: "
             f"{fig.redundant_tokens} > {from_zero} redundant tokens (steps reached {reached})")
+
+
+def test_store_restarts_as_recovery_begins(trials: TrialRunner, sut: str, seed: int) -> None:
+    if store_link(sut) != "postgres":
+        pytest.skip(f"{sut}'s durable store is not Postgres ({store_link(sut)}): no statement "
+                    "of its recovery crosses a Postgres link")
+    base = sut.split("==")[0]
+    if base not in RECOVERY_WRITE:
+        pytest.skip(f"this scenario does not know what {sut}'s recovery first writes")
+    crash = FollowUp(DbCrashFault(), when="statement", pattern=RECOVERY_WRITE[base])
+    spec = research_trial("recovery_fault", sut, KillFault(), CRASH, recovery="restart",
+                          seed=seed, then=(crash,))  # fmt: skip
+    result = trials.run(spec)
+    trials.require_valid(result)
+    history, fig = result.history, result.figures
+    firings = fault_firings(history)
+    assert [f.detail.get("fault") for f in firings] == ["kill", "db_crash"], (
+        f"expected a kill, then a Postgres crash: {firings}")
+    assert firings[1].detail.get("anchor") == "statement", firings[1].detail
+    root = history.workflows[0]
+    assert root.status == "SUCCESS", (
+        f"the recovery did not survive the Postgres crash it began with: {root.status} "
+        f"(crashed as {firings[1].detail.get('statement')!r} arrived)")
+    sut_info = get_sut(sut)
+    if not sut_info.checkpointing or "bounded_waste" not in sut_info.promises:
+        return
+    golden = history.golden
+    assert golden is not None and fig.redundant_tokens is not None
+    in_flight = steps_in_flight(history, firings[0].at_ns)
+    bound = sum(golden.step_tokens.get(s, 0) for s in in_flight)
+    assert 0 <= fig.redundant_tokens <= bound, (
+        f"{fig.redundant_tokens} redundant tokens; the steps in flight at the kill "
+        f"({sorted(in_flight)}) were worth {bound}: the crash during recovery cost more")

@@ -52,6 +52,7 @@ from harness.env.postgres import (
     labelled_name,
 )
 from harness.env.service_process import HostServiceProcess
+from harness.env.statements import StatementLog, log_statements
 from harness.llm import ProviderClient, ProviderProcess
 from harness.net import ToxiproxyClient, ToxiproxyServer, toxiproxy_server
 from harness.sut._protocol import ServiceCommand
@@ -253,6 +254,18 @@ class LocalEnvironment:
         url = create_database(self.postgres_url, label)
         self._databases.append(str(psycopg.conninfo.conninfo_to_dict(url)["dbname"]))
         return url
+
+    def statements_unavailable(self) -> str | None:
+        if isinstance(self.postgres, EmbeddedPostgres):
+            return None
+        return (f"the statement log is the embedded Postgres's server log; a Postgres named by "
+                f"{ENV_URL} has none the harness can read (unset it)")
+
+    def statement_log(self, db_url: str) -> StatementLog:
+        postgres = self._embedded_postgres()
+        name = str(psycopg.conninfo.conninfo_to_dict(db_url)["dbname"])
+        log_statements(self.postgres_url, name)
+        return StatementLog(postgres.log_path, name)
 
     def drop_database(self, url: str) -> None:
         if self.keep:

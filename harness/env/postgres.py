@@ -40,6 +40,7 @@ from typing import NoReturn
 
 from harness.env.created import temp_dir, temp_file
 from harness.env.lifetime import ENV_RUN_ID
+from harness.env.statements import LOG_LINE_PREFIX
 from harness.net.ports import listen_port
 
 ENV_URL = "DURABENCH_POSTGRES_URL"
@@ -209,6 +210,9 @@ class EmbeddedPostgres:
             # a loaded machine (its db_crash heal, and the shared outage, grew with the session's
             # length). One syncfs() of the file system does the same job at once.
             " -c recovery_init_sync_method=syncfs"
+            # Names the database on each session's lines: a trial's statement log
+            # (harness/env/statements.py) reads its own database's statements from this file.
+            f" -c log_line_prefix='{LOG_LINE_PREFIX}'"
         )
         self._run(
             [
