@@ -411,6 +411,9 @@ def _parser() -> argparse.ArgumentParser:
     p = worker_parser("harness.sut.langgraph.worker", __doc__,
                       default_executor_id=f"langgraph-{os.getpid()}", attempts="--max-attempts")
     p.add_argument("--durability", choices=("sync", "exit"), default="sync")
+    p.add_argument("--write-retry", type=float, default=WatchedSaver.write_retry_s,
+                   help="seconds a failed checkpoint or task write is retried before the run "
+                        "fails (the loop then resumes the thread from its latest checkpoint)")
     return p
 
 
@@ -426,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     op_timeout_s = db_timeout_s()
     saver = WatchedSaver(_pool(dsn, args.lease, op_timeout_s, args.executor_id))
     saver.op_timeout_s = op_timeout_s
+    saver.write_retry_s = args.write_retry
     WORKER.saver = saver
     WORKER.store = Store(dsn, op_timeout_s)
     _GRAPHS.update((name, _entrypoint(name)) for name in WORKLOADS)
