@@ -413,9 +413,12 @@ class LangGraphSut(PinnableRelease):
                 "+ 1, executor set) before it invokes the graph"),
             store_retry=StoreRetry(
                 True, "store_retry_s is the adapter's write_retry_s (WatchedSaver, default "
-                "120 s): how long a failed checkpoint or task write is retried; past it the run "
-                "fails and the adapter's resume loop invokes the thread again from its latest "
-                "checkpoint once the database answers (LangGraph itself retries nothing)"),
+                "120 s; the pool's checkout wait is capped by it too): how long a failed "
+                "checkpoint or task write is retried; past it the run fails and the adapter's "
+                "resume loop invokes the thread again from its latest checkpoint once the "
+                "database answers (LangGraph itself retries nothing). The run can fail later than "
+                "the window (why is not pinned down yet): with 4 s, a checkpointing run gave "
+                "up 14 s after the cut"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:
