@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--max-recovery-attempts", type=int, default=10)
     worker.add_argument("--max-concurrency", type=int, default=16)
     worker.add_argument("--grace", type=float, default=5.0, help="SIGTERM grace seconds")
+    worker.add_argument("--db-retry", type=float, default=60.0,
+                        help="seconds a store operation retries a lost connection before the "
+                             "execution gives up (the worker claims the workflow again)")
     worker.add_argument("--schema", default=DEFAULT_SCHEMA)
     return parser
 
@@ -119,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             max_recovery_attempts=args.max_recovery_attempts,
             max_concurrency=args.max_concurrency,
             schema=args.schema,
+            db_retry_s=args.db_retry,
         )
     except (ReferenceRuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

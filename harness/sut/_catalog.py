@@ -45,6 +45,8 @@ def _entry(name: str) -> dict[str, Any]:
         "effect_fencing": description.effect_fencing.how,
         "claims_visible": description.claim_records.visible,
         "claim_records": description.claim_records.how,
+        "store_retry_settable": description.store_retry.settable,
+        "store_retry": description.store_retry.how,
         "releases": (f"{sut.release_support.packages[0]}{sut.release_support.supported}"
                      if isinstance(sut, RunsReleases) else None),
     }
@@ -69,6 +71,8 @@ def _lines(e: dict[str, Any]) -> list[str]:
         f"  effects fenced: {'yes' if e['effects_fenced'] else 'no'} ({e['effect_fencing']})",
         f"  claims seen as they happen (follow-up faults on a claim): "
         f"{'yes' if e['claims_visible'] else 'no'} ({e['claim_records']})",
+        f"  store retry window set by store_retry_s: "
+        f"{'yes' if e['store_retry_settable'] else 'no'} ({e['store_retry']})",
         where,
     ]
     if e["releases"]:

@@ -53,6 +53,11 @@ class WorkerOptions:
     poll_s: float = 0.1
     grace_s: float = 2.0
     max_recovery_attempts: int = 10
+    store_retry_s: float | None = None
+    """How long one operation of an execution keeps retrying its durable store on a lost
+    connection before the execution gives up on it; None: the SUT's own default. Only a SUT whose
+    ``SutDescription.store_retry`` is settable maps it onto a setting of its own (the reference
+    runtime's ``db_retry_s``); the others ignore it and say why in ``store_retry``."""
 
 
 @dataclass(frozen=True)
@@ -313,6 +318,23 @@ CLAIMS_NOT_DECLARED = ClaimRecords(
 
 
 @dataclass(frozen=True)
+class StoreRetry:
+    """Whether the SUT maps :attr:`WorkerOptions.store_retry_s` onto a setting of its own: how
+    long an execution rides out an unreachable store before it gives up, leaving the workflow
+    for a later claim. A trial can then outlast that window in seconds
+    (``scenarios/test_long_outage.py``). ``how`` names the setting, or says how the SUT behaves
+    instead (no such window, or one the harness cannot shorten).
+    """
+
+    settable: bool
+    how: str
+
+
+STORE_RETRY_NOT_DECLARED = StoreRetry(
+    False, "the SUT does not declare a store retry window that WorkerOptions.store_retry_s sets")
+
+
+@dataclass(frozen=True)
 class SutDescription:
     """What ``durabench suts`` and the report say about a SUT."""
 
@@ -328,6 +350,8 @@ class SutDescription:
     """Whether a superseded execution's effects are refused at the sink (and why not)."""
     claim_records: ClaimRecords = CLAIMS_NOT_DECLARED
     """Whether its workflow records show a claim when it happens (follow-up faults on a claim)."""
+    store_retry: StoreRetry = STORE_RETRY_NOT_DECLARED
+    """Whether ``WorkerOptions.store_retry_s`` sets how long it rides out a store outage."""
 
 
 class SystemUnderTest(Protocol):

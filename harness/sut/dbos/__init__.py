@@ -45,6 +45,7 @@ from harness.sut._protocol import (
     RecoveryPolicyName,
     Service,
     ServiceContext,
+    StoreRetry,
     SutClient,
     SutDescription,
     WorkerCommand,
@@ -339,6 +340,11 @@ class DbosSut(PinnableRelease):
             claim_records=ClaimRecords(
                 True, "a recovery raises workflow_status.recovery_attempts (the epoch here) and "
                 "sets executor_id on the workflow's row when it starts the workflow again"),
+            store_retry=StoreRetry(
+                False, "DBOS has no store retry window to outlast: a workflow that loses its "
+                "system database blocks and retries the operation until the database answers, "
+                "with no overall deadline (dbos._sys_db.db_retry), so no execution gives up on "
+                "its store and none is left for a later claim"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

@@ -66,6 +66,7 @@ from harness.sut._protocol import (
     RecoveryPolicyName,
     Service,
     ServiceContext,
+    StoreRetry,
     SutClient,
     SutDescription,
     WorkerCommand,
@@ -410,6 +411,14 @@ class LangGraphSut(PinnableRelease):
             claim_records=ClaimRecords(
                 True, "the adapter's resume loop claims a thread in its threads table (attempt "
                 "+ 1, executor set) before it invokes the graph"),
+            store_retry=StoreRetry(
+                True, "store_retry_s is the adapter's write_retry_s (WatchedSaver, default "
+                "120 s; the pool's checkout wait is capped by it too): how long a failed "
+                "checkpoint or task write is retried; past it the run fails and the adapter's "
+                "resume loop invokes the thread again from its latest checkpoint once the "
+                "database answers (LangGraph itself retries nothing). The run can fail later than "
+                "the window (why is not pinned down yet): with 4 s, a checkpointing run gave "
+                "up 14 s after the cut"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:
@@ -417,7 +426,7 @@ class LangGraphSut(PinnableRelease):
 
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
-        argv = (
+        argv: tuple[str, ...] = (
             self.python, "-m", "harness.sut.langgraph.worker",
             "--workload", spec.workload,
             "--executor-id", spec.executor_id,
@@ -428,6 +437,8 @@ class LangGraphSut(PinnableRelease):
             "--grace", str(o.grace_s),
             "--max-attempts", str(o.max_recovery_attempts + 1),
         )  # fmt: skip
+        if o.store_retry_s is not None:
+            argv += ("--write-retry", str(o.store_retry_s))
         return WorkerCommand(argv, {ENV_POSTGRES: spec.postgres_url,
                                     ENV_PROVIDER: spec.provider_url, **self._worker_env()})
 

@@ -392,11 +392,12 @@ class WatchedCheck:
             ConnectionPool.check_connection(conn)
 
 
-def _pool(dsn: str, lease_s: float, op_timeout_s: float,
-          executor_id: str = "") -> ConnectionPool[Any]:  # fmt: skip
+def _pool(dsn: str, lease_s: float, op_timeout_s: float, executor_id: str = "",
+          checkout_s: float = 10.0) -> ConnectionPool[Any]:  # fmt: skip
     """The checkpointer's connections, named after the executor (``application_name``) so that
     the worker that takes one of its threads over can end them (see
-    ``Loop.end_superseded_sessions``)."""
+    ``Loop.end_superseded_sessions``). A checkout waits ``checkout_s`` at most for a connection
+    (never longer than the saver's ``write_retry_s``: one write's wait must not outlast it)."""
     timeout_ms = idle_in_transaction_timeout_ms(lease_s)
     kwargs = {"application_name": executor_id[:63], "autocommit": True, "prepare_threshold": 0,
               "row_factory": dict_row,
@@ -404,13 +405,17 @@ def _pool(dsn: str, lease_s: float, op_timeout_s: float,
               "keepalives_interval": 1, "keepalives_count": 3, "tcp_user_timeout": 5000,
               "options": f"-c idle_in_transaction_session_timeout={timeout_ms}"}
     return ConnectionPool(dsn, min_size=1, max_size=8, kwargs=kwargs, open=True,
-                          check=WatchedCheck(op_timeout_s), timeout=10.0)  # fmt: skip
+                          check=WatchedCheck(op_timeout_s), timeout=checkout_s)  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
     p = worker_parser("harness.sut.langgraph.worker", __doc__,
                       default_executor_id=f"langgraph-{os.getpid()}", attempts="--max-attempts")
     p.add_argument("--durability", choices=("sync", "exit"), default="sync")
+    p.add_argument("--write-retry", type=float, default=WatchedSaver.write_retry_s,
+                   help="seconds a failed checkpoint or task write is retried before the run "
+                        "fails (the loop then resumes the thread from its latest checkpoint); "
+                        "a pool checkout waits no longer than that either (at most 10 s)")
     return p
 
 
@@ -424,8 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     WORKER.executor_id, WORKER.provider_url, WORKER.durability = (
         args.executor_id, provider, args.durability)
     op_timeout_s = db_timeout_s()
-    saver = WatchedSaver(_pool(dsn, args.lease, op_timeout_s, args.executor_id))
+    saver = WatchedSaver(_pool(dsn, args.lease, op_timeout_s, args.executor_id,
+                               checkout_s=min(10.0, args.write_retry)))
     saver.op_timeout_s = op_timeout_s
+    saver.write_retry_s = args.write_retry
     WORKER.saver = saver
     WORKER.store = Store(dsn, op_timeout_s)
     _GRAPHS.update((name, _entrypoint(name)) for name in WORKLOADS)

@@ -45,6 +45,7 @@ from harness.sut._protocol import (
     RecoveryPolicyName,
     Service,
     ServiceContext,
+    StoreRetry,
     SutClient,
     SutDescription,
     WorkerCommand,
@@ -230,6 +231,10 @@ class PlainSut:
             effect_fencing=EffectFencing(
                 False, "the plain baseline keeps no epoch (no fencing at all): effects are "
                 "refused by idempotency key only"),
+            store_retry=StoreRetry(
+                False, "the plain loop never leaves a job without an outcome: a worker that "
+                "cannot check its claim for 60 s fails the job (an ERROR outcome, written with "
+                "an hour's retry), and its outcome write outlasts any outage"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

@@ -42,6 +42,7 @@ from harness.sut._protocol import (
     RecoveryPolicyName,
     Service,
     ServiceContext,
+    StoreRetry,
     SutClient,
     SutDescription,
     WorkerCommand,
@@ -385,6 +386,11 @@ class ReferenceSut:
             claim_records=ClaimRecords(
                 True, "a claim's transaction raises workflows.epoch and sets workflows.executor "
                 "before the execution runs a step"),
+            store_retry=StoreRetry(
+                True, "store_retry_s is the runtime's db_retry_s (default 60 s): each store "
+                "operation retries a lost connection that long, then the execution gives up "
+                "without an outcome and the workflow's own worker claims it again once the "
+                "store answers (another worker, after its lease)"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:
@@ -392,7 +398,7 @@ class ReferenceSut:
 
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
-        argv = (
+        argv: tuple[str, ...] = (
             sys.executable, "-m", "harness.sut.reference.worker",
             "--checkpointing", "on" if self.checkpointing else "off",
             "--workload", spec.workload,
@@ -404,6 +410,8 @@ class ReferenceSut:
             "--max-recovery-attempts", str(o.max_recovery_attempts),
             "--llm", "responses" if self.resumable_llm else "chat",
         )  # fmt: skip
+        if o.store_retry_s is not None:
+            argv += ("--db-retry", str(o.store_retry_s))
         return WorkerCommand(argv, {ENV_POSTGRES: spec.postgres_url,
                                     ENV_PROVIDER: spec.provider_url})
 

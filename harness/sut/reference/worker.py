@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpointing", choices=("on", "off"), default="on")
     p.add_argument("--llm", choices=("chat", "responses"), default="chat",
                    help="responses: resumable LLM steps through background responses")
+    p.add_argument("--db-retry", type=float, default=60.0,
+                   help="the runtime's db_retry_s: seconds a store operation retries a lost "
+                        "connection before the execution gives up")
     return p
 
 
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         max_recovery_attempts=args.max_recovery_attempts,
         op_timeout_s=db_timeout_s(),
         announce_epochs=announce_epochs,
+        db_retry_s=args.db_retry,
     )
     WORKER.provider_url = provider
     WORKER.resumable_llm = args.llm == "responses"

@@ -63,6 +63,7 @@ from harness.sut._protocol import (
     ServiceCommand,
     ServiceContext,
     ServiceProcess,
+    StoreRetry,
     SutClient,
     SutDescription,
     WorkerCommand,
@@ -545,6 +546,11 @@ class TemporalSut(PinnableRelease):
                 False, "a workflow has no owner: its epoch and executor are read from the "
                 "activities that completed, so a new attempt shows only once it finished one, "
                 "not when it starts"),
+            store_retry=StoreRetry(
+                False, "a Temporal worker has no store retry window to outlast: its SDK keeps "
+                "calling the server until it answers and never gives an execution up; the "
+                "server's timeouts (an activity's heartbeat timeout, = the lease here) decide "
+                "when a lost attempt runs again (partition's outage past the lease)"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[TemporalDevServer]:
