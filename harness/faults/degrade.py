@@ -4,6 +4,12 @@ of the workflow. Heal removes the toxic.
 
 ``attributes`` are the toxic's own (Toxiproxy's names and units: ``latency``/``jitter`` in ms,
 ``rate`` in KB/s, ``timeout`` in ms, ...), kept as a tuple of pairs so the fault stays hashable.
+
+With ``cut``, the toxic is added while the proxy is down (disabled, then enabled again): every
+live connection of the link is dropped, so whatever the workers send next goes over connections
+opened anew through the toxic (with a ``latency`` toxic, a Postgres connect then takes several
+late answers: SSL refusal, startup, two SCRAM exchanges). Heal removes the toxic the same way,
+with nothing left in it to flush into a connection nobody reads.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ class DegradeFault:
     attributes: tuple[tuple[str, int], ...] = (("latency", 10),)
     duration_s: float | None = None
     rest_of_run_timeout_s: float = 60.0
+    cut: bool = False
+    """Drop the link's live connections as the toxic goes in (and as it comes out): see the
+    module doc."""
     name: str = "degrade"
     kills_worker: bool = False
 
@@ -33,10 +42,10 @@ class DegradeFault:
         return f"degrade_{self.toxic}_{self.stream}"
 
     def inject(self, target: FaultTarget) -> None:
-        target.env.toxiproxy().add_toxic(
-            target.proxy(self.link), self.toxic, stream=cast(Stream, self.stream),
-            name=self.toxic_name, **dict(self.attributes),
-        )  # fmt: skip
+        toxiproxy, proxy = target.env.toxiproxy(), target.proxy(self.link)
+        with toxiproxy.disabled(proxy) if self.cut else contextlib.nullcontext():
+            toxiproxy.add_toxic(proxy, self.toxic, stream=cast(Stream, self.stream),
+                                name=self.toxic_name, **dict(self.attributes))  # fmt: skip
         target.release()
         if self.duration_s is None:
             target.wait_outcome(self.rest_of_run_timeout_s)
@@ -44,5 +53,7 @@ class DegradeFault:
             time.sleep(self.duration_s)
 
     def heal(self, target: FaultTarget) -> None:
-        with contextlib.suppress(NotFoundError):
-            target.env.toxiproxy().remove_toxic(target.proxy(self.link), self.toxic_name)
+        toxiproxy, proxy = target.env.toxiproxy(), target.proxy(self.link)
+        with (toxiproxy.disabled(proxy) if self.cut else contextlib.nullcontext(),
+              contextlib.suppress(NotFoundError)):
+            toxiproxy.remove_toxic(proxy, self.toxic_name)

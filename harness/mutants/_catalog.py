@@ -139,9 +139,7 @@ MUTANTS: tuple[Mutant, ...] = (
                        "        return min(2 * timeout_s, CONNECT_GROWTH * "
                        "self.connect_timeout_s)\n",
                        "        return timeout_s\n"),),
-        catches=("scenarios/test_degrade.py::test_lost_commit_ack_records_once[reference-seed0]",
-                 "scenarios/test_partition.py::test_blackholed_commit_is_cut_and_retried"
-                 "[reference-seed0]"),
+        catches=("scenarios/test_degrade.py::test_reconnects_over_a_slow_link[reference-seed0]",),
     ),
     Mutant(
         name="ignores-owner-lock",

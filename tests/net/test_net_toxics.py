@@ -160,6 +160,21 @@ def test_disable_closes_live_connections_and_reenable_listens_again(
         assert median_round_trip_s(sock) < 0.05
 
 
+def test_a_toxic_added_while_disabled_acts_on_every_connection_after_it(
+    toxiproxy: Target, proxy: ProxyInfo
+) -> None:
+    """The ``degrade`` fault's ``cut``: a toxic added while the proxy is down stays through the
+    re-enable, so no connection reaches the upstream without it."""
+    with connect(proxy) as sock:
+        assert median_round_trip_s(sock) < 0.05
+        with toxiproxy.client.disabled(proxy.name):
+            toxiproxy.client.add_toxic(proxy.name, "latency", name="lag", latency=100)
+        with contextlib.suppress(ConnectionResetError):  # the old connection is gone
+            assert sock.recv(16) == b""
+    with connect(proxy) as sock:
+        assert_delay(median_round_trip_s(sock), 0.100)
+
+
 @pytest.mark.parametrize("second", ["reset_peer", "timeout"])
 def test_an_inert_toxic_switched_on_behind_a_latency_catches_what_it_holds(
     toxiproxy: Target, proxy: ProxyInfo, second: str

@@ -390,7 +390,7 @@ class LangGraphSut(PinnableRelease):
 
     def describe(self) -> SutDescription:
         # notes.py reads this module's constants: imported here, once the module is loaded
-        from harness.sut.langgraph.notes import KNOWN_FINDINGS, NOTES
+        from harness.sut.langgraph.notes import CONNECT_FINDINGS, KNOWN_FINDINGS, NOTES
 
         versions = runtime_versions(self.release_support, self.release)
         version = versions.get("langgraph", "not installed")
@@ -403,7 +403,8 @@ class LangGraphSut(PinnableRelease):
                     "the adapter's worker loop, not by LangGraph",
             install=INSTALL,
             notes=NOTES,
-            known_findings=KNOWN_FINDINGS if self.checkpointing else {},
+            known_findings={**(KNOWN_FINDINGS if self.checkpointing else {}),
+                            **CONNECT_FINDINGS},
             effect_fencing=EffectFencing(
                 False,
                 "a thread has no owner: the resume loop is the adapter's and LangGraph keeps no"

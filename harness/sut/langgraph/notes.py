@@ -63,3 +63,13 @@ KNOWN_FINDINGS: Mapping[str, str] = {
                    "invoke(None) ran the failed task again)",
 }
 """Scenario -> a real LangGraph behaviour that a scenario expects of a checkpointing runtime."""
+
+CONNECT_FINDINGS: Mapping[str, str] = {
+    "degrade::slow_reconnect": "the adapter opens LangGraph's checkpointer connections (a "
+                               "psycopg_pool ConnectionPool) and its resume loop's own with "
+                               "connect_timeout=3 s, and a timed-out connect is retried with the "
+                               "same bound: over a link whose connect takes four 1.5 s answers "
+                               "(6 s) the worker never reconnects, and the thread finishes only "
+                               "once the link is fast again",
+}
+"""Scenario case -> a shortfall of the adapter's deployment, with checkpointing on or off."""

@@ -228,6 +228,12 @@ class PlainSut:
                 "stops when it lost it, but a pause between check and call still lets one "
                 "superseded call through; the first execution to finish writes the outcome",
             ),
+            known_findings={
+                "degrade::slow_reconnect": "the worker opens its queue connection with a fixed "
+                "connect_timeout of 3 s (connect()) and retries a timed-out connect with the "
+                "same bound: over a link whose connect takes four 1.5 s answers (6 s) it never "
+                "reconnects, and the job finishes only once the link is fast again",
+            },
             effect_fencing=EffectFencing(
                 False, "the plain baseline keeps no epoch (no fencing at all): effects are "
                 "refused by idempotency key only"),
