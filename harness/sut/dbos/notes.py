@@ -41,6 +41,12 @@ NOTES: tuple[str, ...] = (
     "(the owner check of DBOS's step write); LLM calls it made are waste, not a breach",
     "retries: llm and effect steps 5 attempts (0.2 s, x2 backoff), tool 3; max_recovery_attempts "
     "from WorkerOptions",
+    "other releases (--sut dbos==X, from 2.14.0): the pinned release's own DBOSClient starts "
+    "workflows and hands executors over; before 3.2.0 a step's epoch is read by executor id, "
+    "not by the execution's ownership token (weaker single_active_execution evidence); before "
+    "3.0.0 the migrations create the uuid-ossp extension, so the run's Postgres is a local one "
+    "with contrib (`apt-get install -y postgresql postgresql-contrib`, or "
+    "DURABENCH_POSTGRES_BIN)",
 )
 
 

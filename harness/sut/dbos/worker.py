@@ -104,8 +104,8 @@ def _epoch_query(workflow_id: str) -> tuple[str, tuple[str, str]]:
 
 
 def _read_epoch(workflow_id: str) -> int:
-    """This execution's epoch; 0 when another claim already superseded it (DBOS will fence
-    every checkpoint it tries, so whatever it writes is stale)."""
+    """This execution's epoch; 0 when another claim already superseded it (whatever it writes
+    is stale: from DBOS 3.2.0 its checkpoints are fenced, before it nothing stops them)."""
     sql, params = _epoch_query(workflow_id)
     delay = 0.1
     while True:  # like DBOS's own system-database calls, ride out a lost connection
