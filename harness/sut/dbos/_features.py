@@ -15,8 +15,8 @@ names the first release that has the thing (checked in the releases' wheels):
   queue (``clear_queue_assignment``) and run any other one on the recovering executor.
 - ``register_queue`` (2.20.0): ``DBOS.register_queue()`` after ``launch()``; earlier, a
   ``Queue(...)`` built before it.
-- ``admin_server`` (before 3.0.0): an HTTP admin server on port 3001 by default, which two
-  workers on one host cannot share; the worker turns it off.
+- ``admin_server`` (before 3.0.0): an HTTP admin server on port 3001 by default (one port for
+  every worker on the host); the worker turns it off, as the 3.x workers run without one.
 - ``uuid_ossp`` (before 3.0.0): the system database migrations run ``CREATE EXTENSION
   "uuid-ossp"`` (Postgres contrib, which the embedded ``pgserver`` Postgres lacks).
 
