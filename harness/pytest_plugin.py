@@ -42,6 +42,7 @@ import pytest
 from harness.env import CapabilityUnavailable, Environment
 from harness.env.lifetime import install_interrupt_signals
 from harness.env.local import LocalEnvironment, new_run_id
+from harness.env.postgres import ENV_URL, PostgresStartError, postgres_bin_dir
 from harness.env.statements import statements_unavailable
 from harness.faults import FaultUnavailable
 from harness.followups import followups_unsupported
@@ -52,7 +53,14 @@ from harness.run_plan import RunRecorder
 from harness.runner import GoldenCache, run_trial, with_golden
 from harness.services import ServicePool
 from harness.shard import Shard, group_of, parse_shard, split
-from harness.sut import ReleaseError, SutLoadError, get_sut, parse_sut_spec, sut_names
+from harness.sut import (
+    ReleaseError,
+    SutLoadError,
+    get_sut,
+    parse_sut_spec,
+    postgres_extensions_of,
+    sut_names,
+)
 from harness.trial import TrialResult, TrialSpec
 
 ENVIRONMENTS = ("local", "docker")
@@ -121,6 +129,18 @@ def resolve_suts(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def check_postgres(suts: Sequence[str]) -> None:
+    """A pinned SUT that needs a Postgres extension the embedded Postgres lacks, with no Postgres
+    here that has it, is a usage error (one line: what to install)."""
+    extensions = postgres_extensions_of(suts)
+    if not extensions or os.environ.get(ENV_URL):
+        return
+    try:
+        postgres_bin_dir(extensions, ", ".join(sorted(set(extensions.values()))))
+    except PostgresStartError as exc:
+        raise pytest.UsageError(f"--sut: {exc}") from None
+
+
 def selected_suts(config: pytest.Config) -> list[str]:
     """The SUTs ``--sut`` selects, resolved on first use (a run without durabench tests never
     loads a SUT)."""
@@ -172,6 +192,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "on xdist workers (its tests share nothing across SUTs); shards keep it whole")
     if config.getoption("--sut") != ALL_SUTS:
         selected_suts(config)  # a typo in an explicit --sut is a usage error at once
+        if config.getoption("--env") == "local":
+            check_postgres(selected_suts(config))
     required()  # a typo in DURABENCH_REQUIRE is a usage error, not a silent no-op
     _validate(config)
     workerinput = getattr(config, "workerinput", None)
@@ -434,7 +456,8 @@ def durabench_env(request: pytest.FixtureRequest) -> Iterator[Environment]:
         with DockerEnvironment(run_id=run_id.lower(), keep=keep) as docker_env:
             yield docker_env
         return
-    with LocalEnvironment(run_id=run_id, keep=keep) as env:
+    with LocalEnvironment(run_id=run_id, keep=keep, postgres_extensions=postgres_extensions_of(
+            selected_suts(request.config))) as env:
         yield env
 
 

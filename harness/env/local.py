@@ -164,8 +164,12 @@ class LocalEnvironment:
         tokens_per_second: float = 5000.0,
         seed: int = 0,
         keep: bool = False,
+        postgres_extensions: Mapping[str, str] | None = None,
     ) -> None:
+        """``postgres_extensions``: extension -> the SUT that creates it; the embedded Postgres
+        is then one that has them (:func:`harness.env.postgres.postgres_bin_dir`)."""
         self.run_id = run_id or new_run_id()
+        self.postgres_extensions = dict(postgres_extensions or {})
         self.tokens_per_second = tokens_per_second
         self.seed = seed
         self.keep = keep
@@ -205,7 +209,9 @@ class LocalEnvironment:
         self._stack.callback(self._remove_work_dir)
         postgres: EmbeddedPostgres | ExternalPostgres = (
             ExternalPostgres(os.environ[ENV_URL], run_id=self.run_id)
-            if os.environ.get(ENV_URL) else EmbeddedPostgres(run_id=self.run_id)
+            if os.environ.get(ENV_URL) else EmbeddedPostgres(
+                run_id=self.run_id, extensions=tuple(self.postgres_extensions),
+                needed_by=", ".join(sorted(set(self.postgres_extensions.values()))))
         )
         self._stack.enter_context(postgres)
         self.postgres = postgres

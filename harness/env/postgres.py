@@ -3,6 +3,11 @@
 pgserver's own launcher only listens on a Unix socket; durabench needs TCP because network faults
 sit between the worker and Postgres. So this module runs the binaries itself.
 
+Which binaries (:func:`postgres_bin_dir`): ``DURABENCH_POSTGRES_BIN`` when set; else pgserver's
+(Postgres 16: plpgsql and vector only) when it has every extension the run's SUTs create (a
+pinned DBOS 2.x creates ``uuid-ossp``); else the newest ``/usr/lib/postgresql/*/bin`` that has
+them (Debian's ``postgresql`` + ``postgresql-contrib``); else one line saying what to install.
+
 Lifecycle of :class:`EmbeddedPostgres`:
 1. make a data dir labelled with the run id (owned by an unprivileged OS user when we are root:
    Postgres refuses to run as root);
@@ -32,7 +37,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -44,6 +49,11 @@ from harness.env.statements import LOG_LINE_PREFIX
 from harness.net.ports import listen_port
 
 ENV_URL = "DURABENCH_POSTGRES_URL"
+ENV_BIN = "DURABENCH_POSTGRES_BIN"
+"""A Postgres ``bin`` directory (``initdb``, ``pg_ctl``, ``postgres``) to run instead of
+pgserver's."""
+SYSTEM_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+CONTRIB_INSTALL = "apt-get install -y postgresql postgresql-contrib"
 _UNPRIVILEGED_USER = "nobody"
 
 
@@ -58,6 +68,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _bin_dir() -> Path:
+    """pgserver's bin directory."""
     # Located without importing pgserver: its import touches platformdirs and warns.
     spec = importlib.util.find_spec("pgserver")
     if spec is None or spec.origin is None:
@@ -66,6 +77,58 @@ def _bin_dir() -> Path:
             f"or set {ENV_URL} to an existing Postgres"
         )
     return Path(spec.origin).parent / "pginstall" / "bin"
+
+
+def extension_dirs(bin_dir: Path) -> list[Path]:
+    """Where the Postgres of ``bin_dir`` looks for extensions: ``<prefix>/share[/postgresql]``
+    (pgserver, a source build) or Debian's ``/usr/share/postgresql/<major>`` for
+    ``/usr/lib/postgresql/<major>/bin``."""
+    prefix = bin_dir.parent
+    found = [prefix / "share" / "postgresql" / "extension", prefix / "share" / "extension"]
+    if prefix.parent == Path("/usr/lib/postgresql"):
+        found.append(Path("/usr/share/postgresql") / prefix.name / "extension")
+    return found
+
+
+def missing_extensions(bin_dir: Path, extensions: Collection[str]) -> list[str]:
+    """Those of ``extensions`` the Postgres of ``bin_dir`` cannot create (no control file)."""
+    dirs = extension_dirs(bin_dir)
+    return sorted(e for e in extensions if not any((d / f"{e}.control").is_file() for d in dirs))
+
+
+def _major(bin_dir: Path) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", bin_dir.parent.name)) or (0,)
+
+
+def postgres_bin_dir(extensions: Collection[str] = (), needed_by: str = "",
+                     system_glob: str = SYSTEM_BIN_GLOB) -> Path:  # fmt: skip
+    """The bin directory of the Postgres to run (module docstring). Raises
+    :class:`PostgresStartError`, one line, when none has every extension in ``extensions``."""
+    wanted = ", ".join(sorted(extensions))
+    who = f" that {needed_by} needs" if needed_by else ""
+    if os.environ.get(ENV_BIN):
+        chosen = Path(os.environ[ENV_BIN])
+        if not (chosen / "initdb").is_file():
+            raise PostgresStartError(f"{ENV_BIN}={chosen} has no initdb; point it at a Postgres "
+                                     "bin directory, or unset it")  # fmt: skip
+        lacking = missing_extensions(chosen, extensions)
+        if lacking:
+            raise PostgresStartError(
+                f"the Postgres of {ENV_BIN}={chosen} lacks the extension(s) "
+                f"{', '.join(lacking)}{who}; install its contrib package or unset {ENV_BIN}")
+        return chosen
+    if not extensions or not missing_extensions(_bin_dir(), extensions):
+        return _bin_dir()
+    import glob
+
+    found = [Path(p) for p in glob.glob(system_glob) if (Path(p) / "initdb").is_file()]
+    for candidate in sorted(found, key=_major, reverse=True):
+        if not missing_extensions(candidate, extensions):
+            return candidate
+    raise PostgresStartError(
+        f"the embedded Postgres (pgserver) lacks the extension(s) {wanted}{who}, and no Postgres "
+        f"with them is installed here ({system_glob}); run `{CONTRIB_INSTALL}` (Debian/Ubuntu), "
+        f"or set {ENV_BIN} to the bin directory of a Postgres that has them")
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -105,7 +168,8 @@ def write_passfile(path: Path, user: str, password: str) -> Path:
 
 
 class EmbeddedPostgres:
-    """A throwaway Postgres 16 on 127.0.0.1, as a context manager."""
+    """A throwaway Postgres on 127.0.0.1 (pgserver's 16, or :func:`postgres_bin_dir`'s choice
+    for ``extensions``), as a context manager."""
 
     def __init__(
         self,
@@ -115,7 +179,10 @@ class EmbeddedPostgres:
         port: int | None = None,
         base_dir: Path | None = None,
         start_timeout: float = 120.0,  # crash recovery on a loaded machine can take a minute
+        extensions: Collection[str] = (),
+        needed_by: str = "",
     ) -> None:
+        self.bin_dir = postgres_bin_dir(extensions, needed_by)
         self.run_id = run_id
         self.host = host
         self.port = port or free_port(host)
@@ -186,7 +253,7 @@ class EmbeddedPostgres:
         try:
             self._run(
                 [
-                    str(_bin_dir() / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                    str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
                     "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
                     f"--pwfile={pwfile}", "--encoding=UTF8", "--no-instructions",
                 ],
@@ -216,7 +283,7 @@ class EmbeddedPostgres:
         )
         self._run(
             [
-                str(_bin_dir() / "pg_ctl"),
+                str(self.bin_dir / "pg_ctl"),
                 "-D",
                 str(self.data_dir),
                 "-l",
@@ -237,7 +304,7 @@ class EmbeddedPostgres:
         if self._root is None or not (self.data_dir / "postmaster.pid").exists():
             return
         self._run(
-            [str(_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"],
+            [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"],
             "pg_ctl stop",
             check=False,
         )

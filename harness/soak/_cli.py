@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.env.cgroups import CgroupUnavailable, memory_cgroup
-from harness.env.postgres import ENV_URL
+from harness.env.postgres import ENV_URL, PostgresStartError, postgres_bin_dir
 from harness.soak._checks import check_soak
 from harness.soak._plan import FAULT_KINDS, WORKER_KINDS, SoakOptions, SoakUsageError, plan
 from harness.soak._report import anomaly_text, summary_text, write
@@ -80,7 +80,7 @@ def _options(args: argparse.Namespace, sut: str) -> tuple[SoakOptions, dict[str,
 
 
 def _check_suts(names: list[str]) -> None:
-    from harness.sut import SutLoadError, get_sut
+    from harness.sut import SutLoadError, get_sut, postgres_extensions_of
 
     for name in names:
         try:
@@ -90,11 +90,18 @@ def _check_suts(names: list[str]) -> None:
         reason = sut.available()
         if reason:
             raise SoakUsageError(f"--sut {name} cannot run here: {reason}")
+    extensions = postgres_extensions_of(names)
+    if extensions and not os.environ.get(ENV_URL):
+        try:
+            postgres_bin_dir(extensions, ", ".join(sorted(set(extensions.values()))))
+        except PostgresStartError as exc:
+            raise SoakUsageError(f"--sut: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.env.local import LocalEnvironment
     from harness.soak._run import run_soak
+    from harness.sut import postgres_extensions_of
 
     suts = args.sut or ["reference"]
     logging.basicConfig(level=logging.ERROR)  # a SUT client's retry chatter during db_crash
@@ -112,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = args.out or Path("reports") / f"soak-s{args.seed}"
     results, status = [], 0
-    with LocalEnvironment() as env:
+    with LocalEnvironment(postgres_extensions=postgres_extensions_of(suts)) as env:
         for options, _ in planned:
             soak = run_soak(env, replace(first, options=options))
             t0 = time.monotonic()

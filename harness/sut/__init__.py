@@ -17,12 +17,15 @@ verdict.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from harness.history import PROPERTIES, Property
 from harness.sut._protocol import (
     REQUIRED_ATTRIBUTES,
     ClaimRecords,
     ClientContext,
     EffectFencing,
+    NeedsPostgresExtensions,
     RecoversExecutors,
     RecoveryPolicyName,
     ReportsClaims,
@@ -70,6 +73,18 @@ def available_sut_names() -> tuple[str, ...]:
     return tuple(n for n in sut_names() if get_sut(n).available() is None)
 
 
+def postgres_extensions_of(names: Iterable[str]) -> dict[str, str]:
+    """Extension -> the SUT(s) that create it, of the SUTs ``names`` (NeedsPostgresExtensions):
+    what the local environment's Postgres must have."""
+    needed: dict[str, list[str]] = {}
+    for name in names:
+        sut = get_sut(name)
+        if isinstance(sut, NeedsPostgresExtensions):
+            for extension in sut.postgres_extensions:
+                needed.setdefault(extension, []).append(sut.name)
+    return {e: ", ".join(who) for e, who in sorted(needed.items())}
+
+
 __all__ = [
     "ALL_PROPERTIES",
     "ENTRY_POINT_GROUP",
@@ -78,6 +93,7 @@ __all__ = [
     "ClientContext",
     "EffectFencing",
     "InstalledRelease",
+    "NeedsPostgresExtensions",
     "RecoversExecutors",
     "RecoveryPolicyName",
     "ReleaseError",
@@ -103,6 +119,7 @@ __all__ = [
     "available_sut_names",
     "get_sut",
     "parse_sut_spec",
+    "postgres_extensions_of",
     "registrations",
     "sut_names",
     "sut_versions",

@@ -271,6 +271,16 @@ class ReportsLiveness(Protocol):
 
 
 @runtime_checkable
+class NeedsPostgresExtensions(Protocol):
+    """Optional ability of a SUT: the Postgres extensions its runtime creates in the trial
+    database (DBOS before 3.0.0: ``uuid-ossp``, from Postgres contrib). The local environment
+    then runs a Postgres that has them (:func:`harness.env.postgres.postgres_bin_dir`)."""
+
+    @property
+    def postgres_extensions(self) -> frozenset[str]: ...
+
+
+@runtime_checkable
 class ReportsClaims(Protocol):
     """Optional ability of a client: the claims its store recorded (who took which epoch of a
     workflow, and when). single_active_execution then judges late writes against the exact

@@ -59,10 +59,10 @@ def test_a_release_outside_the_adapters_range_is_refused_before_anything_is_inst
 ) -> None:
     monkeypatch.setenv("DURABENCH_CACHE_DIR", str(tmp_path))
     with pytest.raises(ReleaseError) as caught:
-        get_sut("dbos==2.23.0")
+        get_sut("dbos==2.13.0")
     message = str(caught.value)
     assert "\n" not in message
-    assert "outside the releases the dbos adapter supports (dbos>=3.2.0" in message
+    assert "outside the releases the dbos adapter supports (dbos>=2.14.0" in message
     assert "run `--sut dbos`" in message
     assert not (tmp_path / "releases").exists()
 
@@ -95,8 +95,8 @@ def test_the_plugin_and_the_suite_cli_accept_pins_and_refuse_bad_ones() -> None:
     assert _sut_list("dbos==3.2.0, dbos") == "dbos==3.2.0,dbos"
     with pytest.raises(Exception, match="unknown SUT"):
         _sut_list("nosuch==1.0")
-    with pytest.raises(pytest.UsageError, match=r"^--sut: dbos==2\.23\.0: dbos 2\.23\.0 is out"):
-        resolve_suts("dbos==2.23.0")
+    with pytest.raises(pytest.UsageError, match=r"^--sut: dbos==2\.13\.0: dbos 2\.13\.0 is out"):
+        resolve_suts("dbos==2.13.0")
 
 
 def test_a_schema_2_line_reads_with_the_version_its_pin_names() -> None:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import psycopg
 
@@ -58,6 +58,14 @@ from harness.sut._releases import (
     runtime_versions,
 )
 from harness.sut._worker_cli import ENV_POSTGRES, ENV_PROVIDER
+from harness.sut.dbos._features import (
+    EPOCH_WITHOUT_TOKEN,
+    OLDEST,
+    DbosFeatures,
+    features_of,
+    installed_features,
+)
+from harness.sut.dbos._release_process import ReleaseClientProcess
 
 APP_NAME = "durabench"
 APP_VERSION = "durabench-1"
@@ -66,14 +74,14 @@ worker must carry the same one (DBOS's docs: set ``application_version`` explici
 QUEUE = "durabench"
 """The DBOS queue the harness enqueues to and every worker listens on."""
 INSTALL = "pip install 'durabench[dbos]'"
-SUPPORTED_RELEASES = ">=3.2.0"
-"""``--sut dbos==X``: the worker reads its execution's ownership token (``current_owner_xid``,
-new in DBOS 3.2.0) to stamp each step with its epoch; 3.0 and 3.1 lack it (the worker's import
-fails), and 2.x releases (2.23.0 and 2.31.1 checked) also run ``CREATE EXTENSION "uuid-ossp"``
-in their migrations, which the embedded Postgres (``pgserver``: plpgsql and vector only) cannot.
-Tried in ``scenarios/test_kill.py``: 3.2.0 and 3.3.0 pass. 3.1.0 with the worker made to read
-its epoch without the token still fails: the harness's own client (the installed DBOS's
-``DBOSClient``) enqueues into a ``creator_xid`` column that 3.1's schema does not have."""
+SUPPORTED_RELEASES = f">={OLDEST}"
+"""``--sut dbos==X``: releases from 2.14.0, the first with the portable JSON serializer the
+adapter stores values with. What differs between releases is decided in
+:mod:`harness.sut.dbos._features`: before 3.2.0 the worker reads its epoch without an ownership
+token (weaker evidence, :data:`EPOCH_WITHOUT_TOKEN`); a pinned release's own ``DBOSClient``
+starts workflows (:mod:`harness.sut.dbos.release_client`); before 3.0.0 the migrations create
+the ``uuid-ossp`` extension, so the trial's Postgres is one with contrib
+(:attr:`DbosSut.postgres_extensions`)."""
 
 _STATUSES: dict[str, WorkflowStatus] = {
     "PENDING": "PENDING",
@@ -97,6 +105,15 @@ SELECT s.status, COALESCE(o.output, s.output), COALESCE(o.error, s.error)
 FROM dbos.workflow_status s LEFT JOIN dbos.workflow_output o USING (workflow_uuid)
 WHERE s.workflow_uuid = %s
 """
+# Before DBOS 3.0.0 (no dbos.workflow_output table): outputs are workflow_status's own columns.
+_WORKFLOWS_SQL_2 = """
+SELECT s.workflow_uuid, s.parent_workflow_id, s.status, s.executor_id, s.recovery_attempts,
+       s.output, s.error, s.created_at, s.updated_at
+FROM dbos.workflow_status s
+WHERE s.workflow_uuid = ANY(%s) OR s.parent_workflow_id = ANY(%s)
+"""
+_STATUS_SQL_2 = (
+    "SELECT s.status, s.output, s.error FROM dbos.workflow_status s WHERE s.workflow_uuid = %s")
 HEARTBEAT_TABLE = "durabench_executor_heartbeats"
 """Where each worker beats every :data:`HEARTBEAT_S` (the trial database, public schema): the
 harness's stand-in for the connection DBOS Conductor watches. Not a DBOS table."""
@@ -192,17 +209,21 @@ def workflow_record(row: Sequence[Any]) -> WorkflowRecord:
 
 
 class DbosClient:
-    """Enqueues workflows through DBOS's ``DBOSClient``; reads DBOS's tables directly."""
+    """Starts workflows and hands executors over through DBOS's ``DBOSClient`` (the installed
+    one, or a pinned release's in that release's interpreter:
+    :mod:`harness.sut.dbos.release_client`); reads DBOS's tables directly, with the SQL of the
+    release's schema."""
 
-    def __init__(self, postgres_url: str, observer: str = "harness") -> None:
-        from dbos import DBOSClient
-        from dbos._serialization import DBOSPortableJSONSerializer
-
+    def __init__(self, postgres_url: str, observer: str = "harness",
+                 release: InstalledRelease | None = None) -> None:  # fmt: skip
         self._observer = observer
         self._url = postgres_url
-        self._client = DBOSClient(system_database_url=sqlalchemy_url(postgres_url),
-                                  application_name=APP_NAME, lazy=True,
-                                  serializer=DBOSPortableJSONSerializer())  # fmt: skip
+        self._features = (installed_features() if release is None
+                          else features_of(release.version_of("dbos")))  # fmt: skip
+        self._writer: _Writer = (_InProcessWriter(postgres_url, self._features) if release is None
+                                 else ReleaseClientProcess(release, postgres_url))  # fmt: skip
+        self._workflows_sql = _WORKFLOWS_SQL if self._features.output_table else _WORKFLOWS_SQL_2
+        self._status_sql = _STATUS_SQL if self._features.output_table else _STATUS_SQL_2
         self._conn: psycopg.Connection[Any] | None = None
 
     def __enter__(self) -> DbosClient:
@@ -213,7 +234,7 @@ class DbosClient:
         self.close()
 
     def close(self) -> None:
-        self._client.destroy()
+        self._writer.close()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -232,15 +253,13 @@ class DbosClient:
         raise AssertionError("unreachable")
 
     def start(self, workload: str, workflow_id: str, params: Mapping[str, JSONValue]) -> None:
-        self._client.enqueue({"queue_name": QUEUE, "workflow_name": workload,
-                              "workflow_id": workflow_id, "app_version": APP_VERSION},
-                             dict(params))  # fmt: skip
+        self._writer.enqueue(workload, workflow_id, params)
 
     def wait(self, workflow_id: str, timeout_s: float) -> Outcome:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                rows = self._query(_STATUS_SQL, (workflow_id,))
+                rows = self._query(self._status_sql, (workflow_id,))
             except psycopg.OperationalError:
                 rows = []  # the database is down (db_crash): keep waiting
             status = status_of(rows[0][0]) if rows else None
@@ -257,7 +276,7 @@ class DbosClient:
         found: dict[str, WorkflowRecord] = {}
         frontier = list(root_ids)
         while frontier:
-            rows = self._query(_WORKFLOWS_SQL, (frontier, frontier))
+            rows = self._query(self._workflows_sql, (frontier, frontier))
             new = [workflow_record(r) for r in rows if r[0] not in found]
             found.update((w.workflow_id, w) for w in new)
             asked = set(frontier)
@@ -281,16 +300,43 @@ class DbosClient:
 
     def recover_executor(self, dead_executor: str, live_executor: str) -> list[str]:
         """What DBOS Conductor has a live executor do when one dies: DBOS's own recovery of the
-        dead executor's PENDING workflows of this version (re-enqueued; a live executor of the
-        same version dequeues them). ``live_executor`` is named for the record only: since DBOS
-        3.x recovery is a re-enqueue, whichever live executor polls first runs the workflow."""
-        from dbos._utils import INTERNAL_QUEUE_NAME
+        dead executor's PENDING workflows of this version, as the release does it
+        (:func:`harness.sut.dbos.release_client.recover`). ``live_executor`` is named for the
+        record only: the recovered workflows go back to a queue, and whichever live executor
+        polls first runs them."""
+        return self._writer.recover(dead_executor)
 
-        sys_db = self._client._sys_db
-        pending = sys_db.get_pending_workflows(dead_executor, APP_VERSION)
-        return [p.workflow_id for p in pending
-                if sys_db.reenqueue_for_recovery(p.workflow_id, [dead_executor],
-                                                 INTERNAL_QUEUE_NAME)]  # fmt: skip
+
+class _Writer(Protocol):
+    def enqueue(self, workload: str, workflow_id: str, params: Mapping[str, JSONValue]) -> None:
+        ...
+
+    def recover(self, dead_executor: str) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+class _InProcessWriter:
+    """The installed DBOS's ``DBOSClient``, in the harness's process."""
+
+    def __init__(self, postgres_url: str, features: DbosFeatures) -> None:
+        from harness.sut.dbos import release_client
+
+        self._features = features
+        self._client = release_client.make_client(postgres_url, features)
+
+    def enqueue(self, workload: str, workflow_id: str, params: Mapping[str, JSONValue]) -> None:
+        from harness.sut.dbos.release_client import enqueue
+
+        enqueue(self._client, workload, workflow_id, params)
+
+    def recover(self, dead_executor: str) -> list[str]:
+        from harness.sut.dbos.release_client import recover
+
+        return recover(self._client, dead_executor, self._features)
+
+    def close(self) -> None:
+        self._client.destroy()
 
 
 @dataclass(frozen=True)
@@ -311,9 +357,22 @@ class DbosSut(PinnableRelease):
     release: InstalledRelease | None = None
     release_support: ClassVar[ReleaseSupport] = ReleaseSupport(
         ("dbos",), SUPPORTED_RELEASES,
-        "the worker stamps each step with its execution's ownership token (current_owner_xid), "
-        "new in DBOS 3.2.0; 2.x releases also create the uuid-ossp extension, which the "
-        "embedded Postgres lacks")
+        f"the adapter stores values with DBOS's portable JSON serializer, new in DBOS {OLDEST}")
+
+    @property
+    def features(self) -> DbosFeatures:
+        """What the release it runs offers (the installed one when unpinned)."""
+        if self.release is not None:
+            return features_of(self.release.version_of("dbos"))
+        return installed_features()
+
+    @property
+    def postgres_extensions(self) -> frozenset[str]:
+        """Postgres extensions its release creates in the trial database (uuid-ossp before
+        DBOS 3.0.0): the local environment then runs a Postgres that has them."""
+        if self.release is None:
+            return frozenset()  # the installed DBOS (3.x, the durabench[dbos] extra)
+        return self.features.postgres_extensions
 
     def available(self) -> str | None:
         # A pinned release too: the harness's own client (connect) runs the installed DBOS.
@@ -323,14 +382,15 @@ class DbosSut(PinnableRelease):
 
     def describe(self) -> SutDescription:
         # notes.py reads this module's constants: imported here, once the module is loaded
-        from harness.sut.dbos.notes import KNOWN_FINDINGS, NOTES
+        from harness.sut.dbos.notes import KNOWN_FINDINGS, NOTES, release_notes
 
         version = runtime_versions(self.release_support, self.release).get("dbos",
                                                                            "not installed")
         return SutDescription(
             summary=f"DBOS Transact {version} (Python), every LLM/tool/effect call a step",
             install=INSTALL,
-            notes=NOTES,
+            notes=NOTES if self.release is None or self.features.owner_token
+            else (*NOTES, EPOCH_WITHOUT_TOKEN, *release_notes(self.features)),
             known_findings=KNOWN_FINDINGS,
             effect_fencing=EffectFencing(
                 False,
@@ -364,7 +424,7 @@ class DbosSut(PinnableRelease):
                                     ENV_PROVIDER: spec.provider_url, **self._worker_env()})
 
     def connect(self, ctx: ClientContext) -> SutClient:
-        return DbosClient(ctx.postgres_url)
+        return DbosClient(ctx.postgres_url, release=self.release)
 
 
 DBOS_SUT = DbosSut()

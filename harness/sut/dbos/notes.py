@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from harness.sut.dbos import APP_VERSION, HEARTBEAT_S
+from harness.sut.dbos._features import DbosFeatures
 
 DETECTION_NOTE = (
     "supervised: the harness plays DBOS Conductor's documented role; after detection_delay_s "
@@ -40,7 +41,32 @@ NOTES: tuple[str, ...] = (
     "(the owner check of DBOS's step write); LLM calls it made are waste, not a breach",
     "retries: llm and effect steps 5 attempts (0.2 s, x2 backoff), tool 3; max_recovery_attempts "
     "from WorkerOptions",
+    "other releases (--sut dbos==X, from 2.14.0): the pinned release's own DBOSClient starts "
+    "workflows and hands executors over; before 3.2.0 a step's epoch is read by executor id, "
+    "not by the execution's ownership token (weaker single_active_execution evidence); before "
+    "3.0.0 the migrations create the uuid-ossp extension, so the run's Postgres is a local one "
+    "with contrib (`apt-get install -y postgresql postgresql-contrib`, or "
+    "DURABENCH_POSTGRES_BIN)",
 )
+
+
+
+def release_notes(features: DbosFeatures) -> tuple[str, ...]:
+    """What differs on a pinned release before DBOS 3.2.0 (besides the epoch's weaker read)."""
+    notes = [f"dbos {features.version}: the harness starts workflows and hands executors over "
+             "through this release's own DBOSClient, in its own interpreter"]
+    if not features.reenqueue_recovery:
+        notes.append(
+            "before DBOS 2.29.0 recovery puts a queued workflow back on its queue "
+            "(clear_queue_assignment, with no check of the executor that holds it) and runs any "
+            "other workflow on the recovering executor; the supervisor, being no executor, "
+            "hands over queued workflows only (fan_out children restart with their parent)")
+    if features.uuid_ossp:
+        notes.append(
+            "before DBOS 3.0.0 the migrations create the uuid-ossp extension: the trial's "
+            "Postgres is a local one with contrib (versions.postgres on each results line)")
+    return tuple(notes)
+
 
 KNOWN_FINDINGS: Mapping[str, str] = {
     "rolling_restart::mid_step_late": (

@@ -20,7 +20,10 @@ Lifecycle:
 Each step returns the executor id and the **epoch** of the execution that ran it: DBOS keeps no
 executor per step, so the harness reads them back from the recorded output. The epoch is the
 workflow row's ``recovery_attempts`` as this execution's claim set it (DBOS counts every dispatch
-there), read once when the workflow body starts, by the execution's own ownership token.
+there), read once when the workflow body starts, by the execution's own ownership token
+(DBOS 3.2.0 and later; before it, by the worker's executor id:
+:data:`harness.sut.dbos._features.EPOCH_WITHOUT_TOKEN`). What the release offers is decided in
+:mod:`harness.sut.dbos._features`.
 """
 
 from __future__ import annotations
@@ -39,8 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from dbos import DBOS, DBOSConfig
-from dbos._context import current_owner_xid
+from dbos import DBOS, DBOSConfig, Queue
 from dbos._serialization import DBOSPortableJSONSerializer
 
 from harness.history import JSONValue
@@ -56,6 +58,7 @@ from harness.sut.dbos import (
     QUEUE,
     sqlalchemy_url,
 )
+from harness.sut.dbos._features import installed_features
 from harness.workloads import (
     WORKLOADS,
     AgentContext,
@@ -77,23 +80,38 @@ class _Worker:
 
 
 WORKER = _Worker()
+FEATURES = installed_features()
 _EPOCH: contextvars.ContextVar[int] = contextvars.ContextVar("durabench_dbos_epoch", default=0)
 
 _EPOCH_SQL = (
     "SELECT recovery_attempts FROM dbos.workflow_status "
     "WHERE workflow_uuid = %s AND owner_xid = %s"
 )
+_EPOCH_BY_EXECUTOR_SQL = (
+    "SELECT recovery_attempts FROM dbos.workflow_status "
+    "WHERE workflow_uuid = %s AND executor_id = %s"
+)
+
+
+def _epoch_query(workflow_id: str) -> tuple[str, tuple[str, str]]:
+    """The read of this execution's epoch: by its ownership token where the release has one,
+    else by this worker's executor id (weaker: ``EPOCH_WITHOUT_TOKEN``)."""
+    if FEATURES.owner_token:
+        from dbos._context import current_owner_xid  # DBOS 3.2.0 and later
+
+        return _EPOCH_SQL, (workflow_id, str(current_owner_xid(workflow_id)))
+    return _EPOCH_BY_EXECUTOR_SQL, (workflow_id, WORKER.executor_id)
 
 
 def _read_epoch(workflow_id: str) -> int:
-    """This execution's epoch; 0 when another claim already superseded it (DBOS will fence
-    every checkpoint it tries, so whatever it writes is stale)."""
-    token = current_owner_xid(workflow_id)
+    """This execution's epoch; 0 when another claim already superseded it (whatever it writes
+    is stale: from DBOS 3.2.0 its checkpoints are fenced, before it nothing stops them)."""
+    sql, params = _epoch_query(workflow_id)
     delay = 0.1
     while True:  # like DBOS's own system-database calls, ride out a lost connection
         try:
             with psycopg.connect(WORKER.postgres_url, connect_timeout=5) as conn:
-                row = conn.execute(_EPOCH_SQL, (workflow_id, token)).fetchone()
+                row = conn.execute(sql, params).fetchone()
             return int(row[0]) if row and row[0] is not None else 0
         except psycopg.OperationalError:
             time.sleep(delay)
@@ -208,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def config(executor_id: str, postgres_url: str) -> DBOSConfig:
-    return {
+    found: DBOSConfig = {
         "name": APP_NAME,
         "system_database_url": sqlalchemy_url(postgres_url),
         "executor_id": executor_id,
@@ -217,6 +235,18 @@ def config(executor_id: str, postgres_url: str) -> DBOSConfig:
         "log_level": "INFO",
         "sys_db_pool_size": 10,
     }
+    if FEATURES.admin_server:  # port 3001 by default: a second worker on this host cannot bind
+        found["run_admin_server"] = False  # type: ignore[typeddict-unknown-key]
+    return found
+
+
+def register_queue(poll_s: float, launched: bool) -> None:
+    """The queue the harness enqueues to: ``DBOS.register_queue`` after ``launch()`` where the
+    release has it (2.20.0), else a ``Queue`` built before ``launch()``."""
+    if FEATURES.register_queue and launched:
+        DBOS.register_queue(QUEUE, polling_interval_sec=poll_s)
+    elif not FEATURES.register_queue and not launched:
+        Queue(QUEUE, polling_interval_sec=poll_s)
 
 
 def main(argv: list[str] | None = None) -> int:  # returns only on a usage error
@@ -230,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:  # returns only on a usage error
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     register_workflows(args.max_recovery_attempts)
     DBOS(config=config(args.executor_id, postgres))
+    register_queue(args.poll, launched=False)
     DBOS.launch()
-    DBOS.register_queue(QUEUE, polling_interval_sec=args.poll)
+    register_queue(args.poll, launched=True)
     beating = first_beat()
     threading.Thread(target=heartbeat, args=(stop, beating), name="heartbeat",
                      daemon=True).start()  # fmt: skip
