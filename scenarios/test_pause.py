@@ -111,18 +111,25 @@ def test_paused_zombie_is_fenced(trials: TrialRunner, sut: str, case: str, seed:
         )
 
 
+def _skip_unless_past_a_record_applies(sut: str, order: str, write: str) -> None:
+    """Skip a SUT that a zombie stopped past a step record tells nothing about: it records no
+    steps, does not promise property 7, or has no natively claiming standby."""
+    info = get_sut(sut)
+    if not info.checkpointing:
+        pytest.skip(f"{sut} records no steps: a zombie is never past a step record (and "
+                    "property 7 is not promised)")
+    if "single_active_execution" not in info.promises:
+        pytest.skip(f"this order tests property 7 (single active execution), which {sut} does "
+                    f"not promise: nothing fences its zombie's {write}")
+    if "standby" not in info.recovery_policies:
+        pytest.skip(f"{sut}: {order} needs a natively claiming standby")
+
+
 def test_zombie_past_its_last_step_cannot_write_the_outcome(
     trials: TrialRunner, sut: str, seed: int
 ) -> None:
     """A zombie further along than its replacement: every step recorded, its outcome not yet."""
-    if not get_sut(sut).checkpointing:
-        pytest.skip(f"{sut} records no steps: a zombie is never past its last step record (and "
-                    "property 7 is not promised)")
-    if "single_active_execution" not in get_sut(sut).promises:
-        pytest.skip(f"this order tests property 7 (single active execution), which {sut} does "
-                    "not promise: nothing fences its zombie's outcome write")
-    if "standby" not in get_sut(sut).recovery_policies:
-        pytest.skip(f"{sut}: outcome_zombie_first needs a natively claiming standby")
+    _skip_unless_past_a_record_applies(sut, "outcome_zombie_first", "outcome write")
     # While it is caught, the zombie hears of every write 2 s late, heartbeats included: a 5 s
     # lease outlasts that, so nobody takes over before the zombie is stopped.
     options = WorkerOptions(lease_s=5.0)
@@ -152,14 +159,7 @@ def test_zombie_past_its_last_step_cannot_apply_its_effect(
     """A zombie stopped between the record of its last LLM step and its effect: once resumed,
     its delivery reaches the sink after the superseding claim and before the replacement's own
     (``effect_zombie_first``), so only the sink's epoch fence can refuse it."""
-    if not get_sut(sut).checkpointing:
-        pytest.skip(f"{sut} records no steps: a zombie is never past a step record (and "
-                    "property 7 is not promised)")
-    if "single_active_execution" not in get_sut(sut).promises:
-        pytest.skip(f"this order tests property 7 (single active execution), which {sut} does "
-                    "not promise: nothing fences its zombie's effect")
-    if "standby" not in get_sut(sut).recovery_policies:
-        pytest.skip(f"{sut}: effect_zombie_first needs a natively claiming standby")
+    _skip_unless_past_a_record_applies(sut, "effect_zombie_first", "effect")
     options = WorkerOptions(lease_s=5.0)  # outlasts the 2 s ack delay plus a heartbeat
     fault = PauseFault(order="effect_zombie_first", last_step=LAST_STEP - 1,
                        lease_s=options.lease_s, ack_delay_ms=2000)  # fmt: skip

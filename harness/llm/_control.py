@@ -25,6 +25,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
+from harness.llm._effects import EffectGate, FenceGate
 from harness.llm._ledger import LedgerEvent
 from harness.llm._rules import rule_from_json
 from harness.llm._state import PROVIDER_STATE, error_response, json_response
@@ -162,14 +163,18 @@ async def hold_fences(request: web.Request) -> web.Response:
     return json_response(200, {"held": workflow_id})
 
 
-async def release_fences(request: web.Request) -> web.Response:
+async def _release(request: web.Request, gate: FenceGate | EffectGate) -> web.Response:
+    """Release what ``gate`` holds for the body's workflow (``{}``: for every one)."""
     try:
         workflow_id = await _workflow_id_of(request)
     except ValueError as exc:
         return error_response(400, f'{exc}; release takes {{"workflow_id": str}}, or {{}} for '
                               "every one", param="workflow_id")
-    return json_response(200, {"released": request.app[PROVIDER_STATE].fence_gate.release(
-        workflow_id)})
+    return json_response(200, {"released": gate.release(workflow_id)})
+
+
+async def release_fences(request: web.Request) -> web.Response:
+    return await _release(request, request.app[PROVIDER_STATE].fence_gate)
 
 
 async def wait_fence(request: web.Request) -> web.Response:
@@ -204,13 +209,7 @@ async def hold_effects(request: web.Request) -> web.Response:
 
 
 async def release_effects(request: web.Request) -> web.Response:
-    try:
-        workflow_id = await _workflow_id_of(request)
-    except ValueError as exc:
-        return error_response(400, f'{exc}; release takes {{"workflow_id": str}}, or {{}} for '
-                              "every one", param="workflow_id")
-    return json_response(200, {"released": request.app[PROVIDER_STATE].effect_gate.release(
-        workflow_id)})
+    return await _release(request, request.app[PROVIDER_STATE].effect_gate)
 
 
 def add_control_routes(app: web.Application) -> None:
