@@ -16,16 +16,19 @@ from pathlib import Path
 import pytest
 
 from harness.env import Environment
+from harness.history import History
 from harness.require import required
 from harness.soak import SoakOptions, check_soak, plan
-from harness.soak._cli import unavailable_kinds
+from harness.soak._cli import supported_policies, unavailable_kinds
+from harness.soak._nemesis import slot_of
 from harness.soak._report import anomaly_text, write
 from harness.soak._run import run_soak
-from harness.soak._slices import fault_spans
+from harness.soak._slices import FaultSpan, fault_spans
 
 SHORT = SoakOptions(sut="reference", workflows=45, faults=10, seed=142, arrival_rate=4.0,
-                    quiesce_bound_s=120.0)
-"""Seed 142 draws every kind, and every kind but oom where no memory cgroup can be written."""
+                    quiesce_bound_s=120.0, policies=supported_policies("reference"))
+"""Seed 142 draws every kind, and every kind but oom where no memory cgroup can be written; and
+every recovery the reference runtime supports (restart, standby, rolling)."""
 
 
 def test_short_soak_loses_nothing(durabench_env: Environment, tmp_path: Path) -> None:
@@ -38,6 +41,7 @@ def test_short_soak_loses_nothing(durabench_env: Environment, tmp_path: Path) ->
     planned = plan(options)
     assert json.dumps(planned.to_json()) == json.dumps(plan(options).to_json()), "same seed"
     assert {f.kind for f in planned.faults} == set(options.kinds), "the seed mixes every kind"
+    assert {f.recovery for f in planned.faults if f.recovery} == set(options.policies)
 
     run = run_soak(durabench_env, planned)
     fig = check_soak(run.history, run.promised, run.live_executors)
@@ -47,6 +51,7 @@ def test_short_soak_loses_nothing(durabench_env: Environment, tmp_path: Path) ->
     assert not fig.fault_errors, fig.fault_errors
     assert fig.workflows == SHORT.workflows
     assert (fig.lost, fig.stuck) == ([], []), report
+    _assert_recovered_as_planned(run.history, spans)
     assert (fig.duplicate_outcomes, fig.duplicate_effects) == ([], []), report
     assert fig.superseded_writes == [], report
     assert not any(fig.false_by_property.values()), report
@@ -58,3 +63,29 @@ def test_short_soak_loses_nothing(durabench_env: Environment, tmp_path: Path) ->
     stored = json.loads(path.read_text())
     assert stored["plan"] == json.loads(json.dumps(planned.to_json()))
     assert (tmp_path / stored["suts"]["reference"]["picture"]).stat().st_size > 0
+
+
+def _assert_recovered_as_planned(history: History, spans: list[FaultSpan]) -> None:
+    """Each worker a fault took down was replaced as its recovery said: ``restart`` by its own
+    executor id, ``standby`` by a fresh one in its slot; ``rolling``'s replacement (same id) was
+    started while the fault was active, before the old process went."""
+    started = history.events_of("worker_started")
+    exits = {e.pid: e for e in history.events_of("worker_exited")}
+    for span in spans:
+        fired = span.events[0]
+        if not span.recovery or span.not_landed or span.error or span.executor is None:
+            continue
+        if span.recovery == "rolling":
+            assert any(e.executor == span.executor and fired.at_ns <= e.at_ns <= span.healed_ns
+                       for e in started), f"fault #{span.fault_id}: no rolling replacement"
+            continue
+        gone = exits.get(fired.pid)
+        if gone is None or gone.detail.get("stopped_by") == "teardown":
+            continue  # the worker outlived the fault (an oom that reached no tool)
+        after = {e.executor for e in started if e.at_ns >= gone.at_ns and e.executor}
+        if span.recovery == "restart":
+            ok = span.executor in after
+        else:  # standby, supervised: a fresh identity in the same slot
+            ok = any(x != span.executor and slot_of(x) == slot_of(span.executor) for x in after)
+        assert ok, (f"fault #{span.fault_id} {span.label} on {span.executor}: no such "
+                    f"replacement after it exited (started after: {sorted(after)})")

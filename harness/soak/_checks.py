@@ -135,7 +135,7 @@ def _recovery(span: FaultSpan, sliced: dict[str, History],
                  and e.step is not None and e.step > front and e.attempt == final]
         times.append((min(after) if after else done) - span.fired_ns)
     ttr = None if not caught or never else max(times, default=0) / 1e9
-    return FaultRecovery(span.fault_id, span.kind, caught, ttr, never)
+    return FaultRecovery(span.fault_id, span.label, caught, ttr, never)
 
 
 def _waste(fig: SoakFigures, history: History, sliced: dict[str, History],
@@ -152,7 +152,8 @@ def _waste(fig: SoakFigures, history: History, sliced: dict[str, History],
         fig.redundant_tokens += extra
         fig.redundant_cost_usd += usd
         start, done = life[wid]
-        kinds = [s.kind for s in spans if s.overlaps(start, done or history.ended_ns)] or ["(none)"]
+        kinds = ([s.label for s in spans if s.overlaps(start, done or history.ended_ns)]
+                 or ["(none)"])
         for kind in kinds:
             by_kind[kind]["tokens"] += extra / len(kinds)
             by_kind[kind]["usd"] += usd / len(kinds)
@@ -161,7 +162,7 @@ def _waste(fig: SoakFigures, history: History, sliced: dict[str, History],
 
 
 def _faults_around(spans: list[FaultSpan], start: int, end: int, origin: int) -> tuple[str, ...]:
-    return tuple(f"fault #{s.fault_id} {s.kind} executor={s.executor} fired "
+    return tuple(f"fault #{s.fault_id} {s.label} executor={s.executor} fired "
                  f"{(s.fired_ns - origin) / 1e9:+.3f}s healed {(s.healed_ns - origin) / 1e9:+.3f}s"
                  for s in spans if s.overlaps(start, end))
 

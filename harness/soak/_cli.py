@@ -9,13 +9,20 @@ import logging
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from harness.env.cgroups import CgroupUnavailable, memory_cgroup
 from harness.env.postgres import ENV_URL, PostgresStartError, postgres_bin_dir
 from harness.soak._checks import check_soak
-from harness.soak._plan import FAULT_KINDS, WORKER_KINDS, SoakOptions, SoakUsageError, plan
+from harness.soak._plan import (
+    FAULT_KINDS,
+    RECOVERY_CHOICES,
+    WORKER_KINDS,
+    SoakOptions,
+    SoakUsageError,
+    for_sut,
+    plan,
+)
 from harness.soak._report import anomaly_text, summary_text, write
 
 DEFAULTS = SoakOptions()
@@ -37,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="R", help="workflows submitted per second")
     parser.add_argument("--quiesce-bound", type=float, default=DEFAULTS.quiesce_bound_s,
                         metavar="S", help="after the last heal, every workflow terminal within S")
+    parser.add_argument("--policies", default=None, metavar="P,P",
+                        help="how a worker a fault took down is replaced, drawn per fault "
+                             f"(default: every one the SUT supports; known: "
+                             f"{','.join(RECOVERY_CHOICES)})")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="report directory (default: reports/soak-s<seed>)")
     parser.add_argument("--plan-only", action="store_true",
@@ -60,6 +71,30 @@ def unavailable_kinds(sut_name: str) -> dict[str, str]:
     return reasons
 
 
+def supported_policies(sut_name: str) -> tuple[str, ...]:
+    """The soak's recovery policies ``sut_name`` supports, in :data:`RECOVERY_CHOICES` order."""
+    from harness.sut import get_sut
+
+    supported = get_sut(sut_name).recovery_policies
+    return tuple(p for p in RECOVERY_CHOICES if p in supported)
+
+
+def _policies(args: argparse.Namespace, sut: str) -> tuple[str, ...]:
+    supported = supported_policies(sut)
+    if args.policies is None:
+        return supported
+    asked = tuple(p.strip() for p in args.policies.split(",") if p.strip())
+    unknown = [p for p in asked if p not in RECOVERY_CHOICES]
+    if unknown or not asked:
+        raise SoakUsageError(f"--policies {args.policies!r}: choose from "
+                             f"{','.join(RECOVERY_CHOICES)}")
+    missing = [p for p in asked if p not in supported]
+    if missing:
+        raise SoakUsageError(f"--policies: {sut} does not support {','.join(missing)} (it "
+                             f"supports {','.join(supported)}); leave it out")
+    return asked
+
+
 def _options(args: argparse.Namespace, sut: str) -> tuple[SoakOptions, dict[str, str]]:
     unavailable = unavailable_kinds(sut)
     if args.kinds is None:
@@ -74,7 +109,8 @@ def _options(args: argparse.Namespace, sut: str) -> tuple[SoakOptions, dict[str,
         skipped = {}
     options = SoakOptions(sut=sut, workflows=args.workflows, faults=args.faults, seed=args.seed,
                           workers=args.workers, kinds=kinds, max_concurrent=args.max_concurrent,
-                          arrival_rate=args.arrival_rate, quiesce_bound_s=args.quiesce_bound)
+                          arrival_rate=args.arrival_rate, quiesce_bound_s=args.quiesce_bound,
+                          policies=_policies(args, sut))
     options.validate()
     return options, skipped
 
@@ -121,7 +157,11 @@ def run(args: argparse.Namespace) -> int:
     results, status = [], 0
     with LocalEnvironment(postgres_extensions=postgres_extensions_of(suts)) as env:
         for options, _ in planned:
-            soak = run_soak(env, replace(first, options=options))
+            sut_plan = for_sut(first, options)
+            if sut_plan.faults != first.faults:
+                print(f"{options.sut}: the same schedule, recoveries drawn from "
+                      f"{','.join(options.policies)}:\n{sut_plan.describe()}")
+            soak = run_soak(env, sut_plan)
             t0 = time.monotonic()
             fig = check_soak(soak.history, soak.promised, soak.live_executors)
             judged_s = time.monotonic() - t0

@@ -10,10 +10,16 @@ armed on a worker that reached no tool) is undone and recorded with ``not_landed
 event: a fact about the schedule, not an error; the workflows are judged as they ran. Two faults
 on the same worker slot, or of the same shared kind, never act at once: the later one waits for
 the earlier one's heal.
+
+A worker fault's planned recovery is handed to the soak's supervisor before the fault lands
+(:attr:`Nemesis.recovery_of`, by the victim's pid), and recorded in its ``fault_fired`` detail;
+for ``rolling`` the nemesis itself starts the replacement (same executor id) and waits until it
+is ready before the fault lands, as a rolling deploy does.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -36,14 +42,22 @@ from harness.runner import _Trial
 from harness.soak._plan import PlannedFault, SoakPlan
 
 WORKER_WAIT_S = 60.0
+"""How long a worker fault waits for its slot's (restarted) worker to be alive."""
 SOAK_OOM = OomFault(per_worker=True, wait_s=60.0)
 """The soak's oom: each worker has its own arming switch (they share one trial directory), and
 the targeted worker may be between tool calls for a while on a loaded machine."""
-"""How long a worker fault waits for its slot's (restarted) worker to be alive."""
 
 
-def executor_of(slot: int) -> str:
-    return f"soak-w{slot}"
+def executor_of(slot: int, generation: int = 0) -> str:
+    """The executor id of a worker slot: ``soak-w1``, then ``soak-w1-g2`` for the second fresh
+    identity a standby or supervised recovery gave the slot."""
+    return f"soak-w{slot}" if generation == 0 else f"soak-w{slot}-g{generation}"
+
+
+def slot_of(executor: str) -> int | None:
+    """The slot an executor id of :func:`executor_of` belongs to (None: not a soak worker's)."""
+    match = re.fullmatch(r"soak-w(\d+)(?:-g\d+)?", executor)
+    return int(match.group(1)) if match else None
 
 
 def build_fault(planned: PlannedFault) -> Fault:
@@ -87,6 +101,9 @@ class Nemesis(threading.Thread):
         self._halt = threading.Event()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        self.recovery_of: dict[int, str] = {}
+        """Worker pid -> the recovery its fault planned (the supervisor reads it when the worker
+        is gone; a death no fault planned is restarted)."""
 
     def _lock_for(self, planned: PlannedFault) -> threading.Lock:
         """One lock per worker slot and per shared kind: a fault waits until the previous one
@@ -118,7 +135,7 @@ class Nemesis(threading.Thread):
                 live = [w for w in self.trial.workers if w.alive]
             if planned.slot is None and live:
                 return live[0]
-            mine = [w for w in live if w.executor_id == executor_of(planned.slot or 0)]
+            mine = [w for w in live if slot_of(w.executor_id) == (planned.slot or 0)]
             if mine:
                 return mine[-1]
             if time.monotonic() > deadline:
@@ -142,10 +159,17 @@ class Nemesis(threading.Thread):
         fault = build_fault(planned)
         target = FaultTarget(self.trial.env, victim, self.latest_workflow(), self.trial.links,
                              self.trial.trial_dir)  # fmt: skip
+        recovery = {"recovery": planned.recovery} if planned.recovery else {}
+        if planned.recovery is not None:
+            self.recovery_of[victim.pid] = planned.recovery
         self.trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
-                              pid=victim.pid, detail={**tag, **planned.params})  # fmt: skip
+                              pid=victim.pid, detail={**tag, **planned.params, **recovery})
         error = not_landed = ""
         try:
+            if planned.recovery == "rolling":
+                # The replacement (same executor id) is up before the old one is told to go.
+                self.trial.start_worker(victim.executor_id, wait_ready=False).wait_ready(
+                    timeout_s=WORKER_WAIT_S)
             fault.inject(target)
         except FaultNotLanded as exc:  # a fact about the schedule: recorded, not an error
             not_landed = f"fault #{planned.fault_id} {planned.kind} did not land: {exc}"

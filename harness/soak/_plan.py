@@ -11,12 +11,21 @@ Faults may overlap, within these limits (so every planned fault can run as plann
 - kinds that act on something shared (db_crash, partition, degrade, provider_errors) are active
   at most once at a time.
 A fault that would break a limit is moved later, to when the limit holds again.
+
+Each fault that can take its worker down (kill, evict, oom) also draws how the worker is
+replaced, from ``policies`` (what the SUT supports): ``restart`` (the same executor id again, a
+pod restart), ``standby`` (the live peers take its work over natively; a fresh executor id fills
+the slot), ``supervised`` (the harness, as the SUT's orchestrator, hands the dead executor's
+workflows to a live worker through the SUT's own recovery entry point; a fresh executor id fills
+the slot) or, for an eviction, ``rolling`` (the replacement, same executor id, is up before the
+old process is told to go, and both run while it drains). Recovery is drawn from its own stream
+of the seed, so the fault schedule of a seed does not depend on the policies allowed.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 FAULT_KINDS: tuple[str, ...] = (
@@ -24,6 +33,15 @@ FAULT_KINDS: tuple[str, ...] = (
 )
 WORKER_KINDS = frozenset({"kill", "evict", "pause", "oom"})
 """Kinds that act on one worker (a slot); the others act on something the workers share."""
+RECOVERY_CHOICES: tuple[str, ...] = ("restart", "standby", "supervised", "rolling")
+"""How a worker a fault took down is replaced (see the module's docstring)."""
+RECOVERY_OF_KIND: dict[str, tuple[str, ...]] = {
+    "kill": ("restart", "standby", "supervised"),
+    "oom": ("restart", "standby", "supervised"),
+    "evict": RECOVERY_CHOICES,
+}
+"""The policies each worker-killing kind may draw: a rolling restart is a deploy (an eviction
+with its grace period), not the answer to a crash nobody planned."""
 
 
 class SoakUsageError(ValueError):
@@ -44,6 +62,9 @@ class SoakOptions:
     quiesce_bound_s: float = 180.0
     """After the last heal, every workflow must be terminal within this bound."""
     workload: str = "research_agent"
+    policies: tuple[str, ...] = ("restart",)
+    """Recovery policies the faults draw from (``RECOVERY_CHOICES``; the CLI's default: every
+    one the SUT supports)."""
 
     def validate(self) -> None:
         """Raise :class:`SoakUsageError` for options that contradict each other."""
@@ -57,6 +78,10 @@ class SoakOptions:
             raise SoakUsageError("--faults > 0 needs at least one fault kind")
         if self.arrival_rate <= 0 or self.quiesce_bound_s <= 0:
             raise SoakUsageError("need --arrival-rate > 0 and --quiesce-bound > 0")
+        bad = sorted(set(self.policies) - set(RECOVERY_CHOICES))
+        if bad or not self.policies:
+            raise SoakUsageError(f"recovery policies {bad or '(none)'}: choose from "
+                                 f"{', '.join(RECOVERY_CHOICES)}")
         if self.max_concurrent < 1:
             raise SoakUsageError("need --max-concurrent >= 1")
         if WORKER_KINDS & set(self.kinds) and self.max_concurrent >= self.workers:
@@ -78,6 +103,8 @@ class PlannedFault:
     slot: int | None = None
     """The worker slot (executor ``soak-w<slot>``) of a worker fault."""
     params: dict[str, Any] = field(default_factory=dict)
+    recovery: str | None = None
+    """How its worker is replaced if the fault takes it down (None: a fault that does not)."""
 
     @property
     def end_s(self) -> float:
@@ -101,6 +128,8 @@ class SoakPlan:
         for f in self.faults:
             where = f" slot {f.slot}" if f.slot is not None else ""
             params = " ".join(f"{k}={v}" for k, v in sorted(f.params.items()))
+            if f.recovery is not None:
+                params = f"{params} recovery={f.recovery}".strip()
             lines.append(f"  #{f.fault_id:<3} {f.at_s:7.2f}s +{f.duration_s:4.1f}s {f.kind}"
                          f"{where} {params}".rstrip())
         return "\n".join(lines)
@@ -163,4 +192,26 @@ def plan(options: SoakOptions) -> SoakPlan:
         arrivals.append(round(t, 3))
         t += rng.expovariate(options.arrival_rate)
     faults = _schedule(options, random.Random(rng.random()), arrivals[-1])
-    return SoakPlan(options, tuple(arrivals), tuple(faults))
+    return SoakPlan(options, tuple(arrivals), tuple(_draw_recovery(options, faults)))
+
+
+def for_sut(base: SoakPlan, options: SoakOptions) -> SoakPlan:
+    """``base``'s arrivals and fault schedule for another SUT's ``options`` (the same seed): the
+    recovery of each fault drawn again from the policies that SUT supports."""
+    options.validate()
+    faults = [replace(f, recovery=None) for f in base.faults]
+    return SoakPlan(options, base.arrivals_s, tuple(_draw_recovery(options, faults)))
+
+
+def _draw_recovery(options: SoakOptions, faults: list[PlannedFault]) -> list[PlannedFault]:
+    """Each worker-killing fault's recovery, from a stream of its own (see the docstring)."""
+    rng = random.Random(f"recovery-{options.seed}")
+    drawn = []
+    for f in faults:
+        allowed = [p for p in RECOVERY_OF_KIND.get(f.kind, ()) if p in options.policies]
+        if allowed:
+            f = replace(f, recovery=rng.choice(sorted(allowed)))
+        elif f.kind in RECOVERY_OF_KIND:
+            f = replace(f, recovery="restart")
+        drawn.append(f)
+    return drawn

@@ -22,7 +22,8 @@ def replay_command(plan: SoakPlan) -> str:
     o = plan.options
     return (f"durabench soak --sut {o.sut} --workflows {o.workflows} --faults {o.faults} "
             f"--seed {o.seed} --workers {o.workers} --kinds {','.join(o.kinds)} "
-            f"--max-concurrent {o.max_concurrent} --arrival-rate {o.arrival_rate:g}")
+            f"--max-concurrent {o.max_concurrent} --arrival-rate {o.arrival_rate:g} "
+            f"--policies {','.join(o.policies)}")
 
 
 def figures_json(run: SoakRun, fig: SoakFigures) -> dict[str, Any]:
@@ -77,6 +78,7 @@ def write(out: Path, plan: SoakPlan, runs: list[tuple[SoakRun, SoakFigures]],
     for run, fig in runs:
         sut = run.plan.options.sut
         suts[sut] = figures_json(run, fig)
+        suts[sut]["schedule"] = run.plan.describe()  # its recoveries, drawn for that SUT
         (out / f"history-{sut}.json").write_text(json.dumps(to_json(run.history)))
         title = (f"durabench soak: {sut}, seed {plan.options.seed}, {fig.workflows} workflows, "
                  f"{len(plan.faults)} faults, {plan.options.workers} workers")

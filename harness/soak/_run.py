@@ -5,7 +5,8 @@ Steps of :func:`run_soak`, reusing the trial runner's pieces (:class:`harness.ru
 for the database, links and workers, :class:`harness.runner._Supervisor` for pod restarts):
 1. a golden run of the workload (no fault) gives the per-workflow baseline;
 2. a fresh database, one pair of Toxiproxy links shared by the soak's workers, and ``workers``
-   workers (executors ``soak-w0`` ...) under the ``restart`` policy;
+   workers (executors ``soak-w0`` ...); a worker a fault took down is replaced as that fault's
+   planned recovery says (:class:`SoakSupervisor`);
 3. the nemesis starts; workflows are submitted at their planned arrival times (a submission
    that fails because Postgres is down is retried: starting an id that exists is idempotent);
 4. after the last heal every workflow gets ``quiesce_bound_s`` to become terminal;
@@ -28,7 +29,7 @@ from harness.history import GoldenBaseline, History, Outcome
 from harness.runner import GoldenCache, _prepare, _Supervisor, _Trial
 from harness.scenario import SUITE_PARAMS
 from harness.services import ServicePool
-from harness.soak._nemesis import SOAK_OOM, Nemesis, executor_of
+from harness.soak._nemesis import SOAK_OOM, Nemesis, executor_of, slot_of
 from harness.soak._plan import SoakPlan
 from harness.sut import ClientContext, SutClient
 from harness.sut._protocol import ReportsClaims
@@ -125,6 +126,47 @@ def _collect(trial: _Trial, client: SutClient, ids: list[str], outcomes: list[Ou
     )
 
 
+class SoakSupervisor(_Supervisor):
+    """The soak's orchestrator: a dead worker is replaced as its fault planned
+    (:attr:`Nemesis.recovery_of`; a death no fault planned is restarted):
+
+    - ``restart``: the same executor id starts again at once;
+    - ``rolling``: nothing (the nemesis started the replacement before the fault landed);
+    - ``standby``: a fresh executor id fills the slot at once; the dead one's work is the live
+      peers' to claim, natively;
+    - ``supervised``: ``detection_delay_s`` after the death, the dead executor's workflows are
+      handed to a live worker through the SUT's recovery entry point
+      (:class:`harness.sut.RecoversExecutors`), then a fresh executor id fills the slot.
+    """
+
+    def __init__(self, trial: _Trial, recovery_of: Callable[[int], str]) -> None:
+        super().__init__(trial)
+        self.recovery_of = recovery_of
+        self.generations: dict[int, int] = {}
+
+    def _check(self) -> None:
+        with self.trial.lock:
+            dead = [w for w in self.trial.workers if not w.alive and w.pid not in self.seen]
+        for worker in dead:
+            self.seen.add(worker.pid)
+            self.trial.record_exit(worker, "died")
+            if self.stopping.is_set():
+                continue
+            policy = self.recovery_of(worker.pid)
+            if policy == "rolling":
+                continue
+            if policy == "restart":
+                self.trial.start_worker(worker.executor_id, wait_ready=False)
+                continue
+            if policy == "supervised":
+                if self.stopping.wait(self.trial.spec.recovery.detection_delay_s):
+                    return
+                self._hand_over(worker.executor_id, "exited")
+            slot = slot_of(worker.executor_id) or 0
+            self.generations[slot] = self.generations.get(slot, 0) + 1
+            self.trial.start_worker(executor_of(slot, self.generations[slot]), wait_ready=False)
+
+
 def _start_workers(trial: _Trial, count: int) -> None:
     started = [trial.start_worker(executor_of(i), wait_ready=False) for i in range(count)]
     for worker in started:
@@ -146,9 +188,10 @@ def _run_soak(env: Environment, plan: SoakPlan, pool: ServicePool) -> SoakRun:
     trial = _prepare(env, spec, time.monotonic(), pool, shaper=shaper)
     trial.events.add("trial_started", detail={"trial_id": trial.workflow_id})
     started_ns = time.time_ns()
-    supervisor = _Supervisor(trial)
     submitted: list[str] = []
     nemesis: Nemesis | None = None
+    supervisor = SoakSupervisor(
+        trial, lambda pid: nemesis.recovery_of.get(pid, "restart") if nemesis else "restart")
     try:
         ctx = ClientContext(postgres_url=trial.db_url, provider_url=env.provider_client().base_url,
                             service_urls=trial.services.direct_urls,

@@ -32,6 +32,13 @@ class FaultSpan:
     events: tuple[HarnessEvent, HarnessEvent]
     not_landed: str = ""
     """Why the fault did not land and what it did instead (``FaultNotLanded``); "" when it did."""
+    recovery: str = ""
+    """How its worker was to be replaced (a worker-killing fault's planned recovery), else ""."""
+
+    @property
+    def label(self) -> str:
+        """``kill/standby``: the kind and its recovery, as figures group them; else the kind."""
+        return f"{self.kind}/{self.recovery}" if self.recovery else self.kind
 
     def overlaps(self, start_ns: int, end_ns: int) -> bool:
         return self.fired_ns <= end_ns and self.healed_ns >= start_ns
@@ -49,7 +56,8 @@ def fault_spans(history: History) -> list[FaultSpan]:
         h = healed.get(fid, replace(f, kind="fault_healed", at_ns=history.ended_ns))
         spans.append(FaultSpan(fid, str(f.detail.get("fault")), f.at_ns, h.at_ns, f.executor,
                                str(h.detail.get("error", "")), (f, h),
-                               str(h.detail.get("not_landed", ""))))  # fmt: skip
+                               str(h.detail.get("not_landed", "")),
+                               str(f.detail.get("recovery", ""))))  # fmt: skip
     return spans
 
 

@@ -13,9 +13,15 @@ from harness.cli import main
 from harness.env.postgres import ENV_URL
 from harness.history import EffectRecord, HarnessEvent, History
 from harness.soak import SoakOptions, SoakUsageError, check_soak, plan, ttr_summary
-from harness.soak._cli import unavailable_kinds
-from harness.soak._nemesis import SOAK_OOM
-from harness.soak._plan import FAULT_KINDS, WORKER_KINDS
+from harness.soak._cli import supported_policies, unavailable_kinds
+from harness.soak._nemesis import SOAK_OOM, executor_of, slot_of
+from harness.soak._plan import (
+    FAULT_KINDS,
+    RECOVERY_CHOICES,
+    RECOVERY_OF_KIND,
+    WORKER_KINDS,
+    for_sut,
+)
 from harness.soak._synthetic import synthetic
 from harness.sut import get_sut
 from harness.workloads import OOM_ARM_ENV
@@ -87,7 +93,51 @@ def test_plan_only_prints_the_schedule(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["soak", "--plan-only", "--workflows", "50", "--faults", "5", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     kinds = tuple(k for k in FAULT_KINDS if k not in unavailable_kinds("reference"))
-    assert plan(SoakOptions(workflows=50, faults=5, seed=3, kinds=kinds)).describe() in out
+    assert plan(SoakOptions(workflows=50, faults=5, seed=3, kinds=kinds,
+                            policies=supported_policies("reference"))).describe() in out
+
+
+def test_each_worker_killing_fault_draws_its_recovery_from_the_allowed_policies() -> None:
+    options = SoakOptions(workflows=200, faults=60, seed=4, max_concurrent=2,
+                          policies=RECOVERY_CHOICES)
+    drawn = plan(options).faults
+    for f in drawn:
+        if f.kind in RECOVERY_OF_KIND:
+            assert f.recovery in RECOVERY_OF_KIND[f.kind], f
+        else:
+            assert f.recovery is None, f
+    assert {f.recovery for f in drawn if f.recovery} == set(RECOVERY_CHOICES)
+    assert "recovery=standby" in plan(options).describe()
+    # Recovery has its own stream: the seed's schedule is the same whatever may be drawn.
+    only_restart = plan(dataclasses.replace(options, policies=("restart",))).faults
+    assert [dataclasses.replace(f, recovery=None) for f in only_restart] == \
+        [dataclasses.replace(f, recovery=None) for f in drawn]
+    assert {f.recovery for f in only_restart if f.recovery} == {"restart"}
+
+
+def test_another_sut_gets_the_same_schedule_with_recoveries_it_supports() -> None:
+    base = plan(SoakOptions(workflows=100, faults=40, seed=5, policies=RECOVERY_CHOICES))
+    dbos = for_sut(base, SoakOptions(sut="dbos", workflows=100, faults=40, seed=5,
+                                     policies=supported_policies("dbos")))
+    assert [f.at_s for f in dbos.faults] == [f.at_s for f in base.faults]
+    assert "standby" not in {f.recovery for f in dbos.faults}
+    assert "supervised" in {f.recovery for f in dbos.faults}
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--sut", "dbos", "--policies", "standby"], "dbos does not support standby"),
+    (["--policies", "reboot"], "choose from restart,standby,supervised,rolling"),
+])
+def test_a_recovery_policy_the_sut_lacks_is_a_usage_error(
+        argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["soak", "--plan-only", *argv]) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_a_slot_keeps_its_faults_across_fresh_executor_ids() -> None:
+    assert executor_of(2) == "soak-w2" and slot_of("soak-w2") == 2
+    assert slot_of(executor_of(1, 3)) == 1 and executor_of(1, 3) != executor_of(1)
+    assert slot_of("w1-abc123") is None
 
 
 def test_oom_reaches_only_the_targeted_worker(tmp_path: Path) -> None:
