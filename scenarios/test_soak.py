@@ -26,9 +26,11 @@ from harness.soak._run import run_soak
 from harness.soak._slices import FaultSpan, fault_spans
 
 SHORT = SoakOptions(sut="reference", workflows=45, faults=10, seed=142, arrival_rate=4.0,
-                    quiesce_bound_s=120.0, policies=supported_policies("reference"))
-"""Seed 142 draws every kind, and every kind but oom where no memory cgroup can be written; and
-every recovery the reference runtime supports (restart, standby, rolling)."""
+                    quiesce_bound_s=120.0, policies=supported_policies("reference"), compounds=2)
+"""Seed 142 draws every kind, and every kind but oom where no memory cgroup can be written;
+every recovery the reference runtime supports (restart, standby, rolling); and two compound
+patterns (a failover: a kill, then Postgres restarting as the work is recovered; and both links
+down at once)."""
 
 
 def test_short_soak_loses_nothing(durabench_env: Environment, tmp_path: Path) -> None:
@@ -42,6 +44,8 @@ def test_short_soak_loses_nothing(durabench_env: Environment, tmp_path: Path) ->
     assert json.dumps(planned.to_json()) == json.dumps(plan(options).to_json()), "same seed"
     assert {f.kind for f in planned.faults} == set(options.kinds), "the seed mixes every kind"
     assert {f.recovery for f in planned.faults if f.recovery} == set(options.policies)
+    assert ({f.compound for f in planned.faults if f.compound} == {"failover", "both_links_down"}
+            or "db_crash" not in options.kinds)
 
     run = run_soak(durabench_env, planned)
     fig = check_soak(run.history, run.promised, run.live_executors)

@@ -44,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="R", help="workflows submitted per second")
     parser.add_argument("--quiesce-bound", type=float, default=DEFAULTS.quiesce_bound_s,
                         metavar="S", help="after the last heal, every workflow terminal within S")
+    parser.add_argument("--compounds", type=int, default=None, metavar="K",
+                        help="compound patterns added to the faults (failover, a frozen worker "
+                             "killed, a replacement killed while it recovers, both links down; "
+                             "default: one per 10 faults)")
     parser.add_argument("--policies", default=None, metavar="P,P",
                         help="how a worker a fault took down is replaced, drawn per fault "
                              f"(default: every one the SUT supports; known: "
@@ -110,7 +114,9 @@ def _options(args: argparse.Namespace, sut: str) -> tuple[SoakOptions, dict[str,
     options = SoakOptions(sut=sut, workflows=args.workflows, faults=args.faults, seed=args.seed,
                           workers=args.workers, kinds=kinds, max_concurrent=args.max_concurrent,
                           arrival_rate=args.arrival_rate, quiesce_bound_s=args.quiesce_bound,
-                          policies=_policies(args, sut))
+                          policies=_policies(args, sut),
+                          compounds=(args.faults // 10 if args.compounds is None
+                                     else args.compounds))
     options.validate()
     return options, skipped
 

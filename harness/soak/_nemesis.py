@@ -19,6 +19,7 @@ is ready before the fault lands, as a rolling deploy does.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -39,7 +40,7 @@ from harness.faults import (
     ProviderErrorsFault,
 )
 from harness.runner import _Trial
-from harness.soak._plan import PlannedFault, SoakPlan
+from harness.soak._plan import COMPOUNDS, PlannedFault, SoakPlan
 
 WORKER_WAIT_S = 60.0
 """How long a worker fault waits for its slot's (restarted) worker to be alive."""
@@ -105,10 +106,17 @@ class Nemesis(threading.Thread):
         """Worker pid -> the recovery its fault planned (the supervisor reads it when the worker
         is gone; a death no fault planned is restarted)."""
 
-    def _lock_for(self, planned: PlannedFault) -> threading.Lock:
-        """One lock per worker slot and per shared kind: a fault waits until the previous one
-        on the same thing has healed (a heal can take longer than planned on a loaded host)."""
-        key = f"slot{planned.slot}" if planned.slot is not None else planned.kind
+    def _lock_for(self, planned: PlannedFault) -> threading.Lock | None:
+        """One lock per worker slot and per shared kind (per link for a link's faults): a fault
+        waits until the previous one on the same thing has healed (a heal can take longer than
+        planned on a loaded host). A compound's partner that lands during its leader on the
+        same slot takes none: it is meant to overlap it."""
+        if planned.compound and COMPOUNDS[planned.compound].during_leader and (
+                planned.slot is not None):
+            return None
+        link = planned.params.get("link")
+        key = (f"slot{planned.slot}" if planned.slot is not None
+               else f"{planned.kind}:{link}" if link else planned.kind)
         with self._locks_lock:
             return self._locks.setdefault(key, threading.Lock())
 
@@ -143,11 +151,14 @@ class Nemesis(threading.Thread):
             time.sleep(0.05)
 
     def _fire(self, planned: PlannedFault) -> None:
-        with self._lock_for(planned):
+        lock = self._lock_for(planned)
+        with lock if lock is not None else contextlib.nullcontext():
             self._fire_now(planned)
 
     def _fire_now(self, planned: PlannedFault) -> None:
-        tag = {"fault": planned.kind, "fault_id": planned.fault_id}
+        tag: dict[str, Any] = {"fault": planned.kind, "fault_id": planned.fault_id}
+        if planned.compound:
+            tag.update(compound=planned.compound, joins=planned.joins)
         victim = self._victim(planned)
         if victim is None:  # its slot's worker is still being replaced: nothing to act on
             reason = (f"fault #{planned.fault_id} {planned.kind} did not land: no live worker in "

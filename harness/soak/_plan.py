@@ -44,6 +44,37 @@ RECOVERY_OF_KIND: dict[str, tuple[str, ...]] = {
 with its grace period), not the answer to a crash nobody planned."""
 
 
+@dataclass(frozen=True)
+class Compound:
+    """Two faults in a known pattern: ``partner`` fires ``offset_s`` after a ``leader`` fault."""
+
+    leader: str
+    partner: str
+    offset_s: float
+    same_slot: bool
+    """The partner acts on the leader's worker slot (whatever worker holds it then)."""
+    during_leader: bool
+    """The partner lands while the leader is still active (so it does not wait for its heal)."""
+    why: str
+
+
+COMPOUNDS: dict[str, Compound] = {
+    "failover": Compound(
+        "kill", "db_crash", 0.3, same_slot=False, during_leader=False,
+        why="a failover: a worker dies and Postgres restarts while its work is being recovered"),
+    "frozen_then_killed": Compound(
+        "pause", "kill", 1.0, same_slot=True, during_leader=True,
+        why="a frozen (paused) worker is killed before it ever resumes"),
+    "killed_while_recovering": Compound(
+        "kill", "kill", 1.5, same_slot=True, during_leader=False,
+        why="the worker that replaced a dead one is killed in turn, while it recovers"),
+    "both_links_down": Compound(
+        "partition", "partition", 0.2, same_slot=False, during_leader=True,
+        why="two faults of one kind at once: the store link and the provider link both down"),
+}
+"""The compound patterns a soak draws (``SoakOptions.compounds`` of them)."""
+
+
 class SoakUsageError(ValueError):
     """Contradictory or impossible soak options; the message says what to change."""
 
@@ -62,6 +93,9 @@ class SoakOptions:
     quiesce_bound_s: float = 180.0
     """After the last heal, every workflow must be terminal within this bound."""
     workload: str = "research_agent"
+    compounds: int = 0
+    """Compound patterns (:data:`COMPOUNDS`) added to the ``faults`` drawn: each is one more
+    fault, pinned relative to one of them."""
     policies: tuple[str, ...] = ("restart",)
     """Recovery policies the faults draw from (``RECOVERY_CHOICES``; the CLI's default: every
     one the SUT supports)."""
@@ -72,8 +106,9 @@ class SoakOptions:
         if unknown:
             raise SoakUsageError(
                 f"unknown fault kind(s) {unknown}; valid: {', '.join(FAULT_KINDS)}")
-        if self.workflows < 1 or self.faults < 0 or self.workers < 1:
-            raise SoakUsageError("need --workflows >= 1, --faults >= 0 and --workers >= 1")
+        if self.workflows < 1 or self.faults < 0 or self.workers < 1 or self.compounds < 0:
+            raise SoakUsageError("need --workflows >= 1, --faults >= 0, --compounds >= 0 and "
+                                 "--workers >= 1")
         if self.faults and not self.kinds:
             raise SoakUsageError("--faults > 0 needs at least one fault kind")
         if self.arrival_rate <= 0 or self.quiesce_bound_s <= 0:
@@ -105,6 +140,10 @@ class PlannedFault:
     params: dict[str, Any] = field(default_factory=dict)
     recovery: str | None = None
     """How its worker is replaced if the fault takes it down (None: a fault that does not)."""
+    compound: str = ""
+    """The :data:`COMPOUNDS` pattern this fault is the partner of, "" for a fault on its own."""
+    joins: int | None = None
+    """A partner's leader (its ``fault_id``)."""
 
     @property
     def end_s(self) -> float:
@@ -130,6 +169,8 @@ class SoakPlan:
             params = " ".join(f"{k}={v}" for k, v in sorted(f.params.items()))
             if f.recovery is not None:
                 params = f"{params} recovery={f.recovery}".strip()
+            if f.compound:
+                params = f"{params} [{f.compound} after #{f.joins}]".strip()
             lines.append(f"  #{f.fault_id:<3} {f.at_s:7.2f}s +{f.duration_s:4.1f}s {f.kind}"
                          f"{where} {params}".rstrip())
         return "\n".join(lines)
@@ -192,7 +233,56 @@ def plan(options: SoakOptions) -> SoakPlan:
         arrivals.append(round(t, 3))
         t += rng.expovariate(options.arrival_rate)
     faults = _schedule(options, random.Random(rng.random()), arrivals[-1])
+    faults = _add_compounds(options, faults)
     return SoakPlan(options, tuple(arrivals), tuple(_draw_recovery(options, faults)))
+
+
+def _partner_fits(pattern: Compound, leader: PlannedFault, partner: PlannedFault,
+                  placed: list[PlannedFault]) -> bool:
+    """No other fault acts on what the partner acts on while it is active (its leader aside)."""
+    for f in placed:
+        if f is leader or not (f.at_s < partner.end_s and partner.at_s < f.end_s):
+            continue
+        if partner.kind in WORKER_KINDS and f.slot == partner.slot:
+            return False
+        if partner.kind not in WORKER_KINDS and f.kind == partner.kind and (
+                f.params.get("link") == partner.params.get("link")):
+            return False
+    return True
+
+
+def _add_compounds(options: SoakOptions, faults: list[PlannedFault]) -> list[PlannedFault]:
+    """``options.compounds`` partners, each pinned to a leader drawn from ``faults`` (a stream of
+    the seed's own); then every fault renumbered in time order. A pattern whose kinds are not
+    both allowed, or whose partner would collide with another fault, is not drawn."""
+    if not options.compounds:
+        return faults
+    rng = random.Random(f"compound-{options.seed}")
+    patterns = [(name, c) for name, c in sorted(COMPOUNDS.items())
+                if c.leader in options.kinds and c.partner in options.kinds]
+    candidates = [(name, c, f) for f in faults for name, c in patterns if f.kind == c.leader]
+    rng.shuffle(candidates)
+    partners: list[tuple[PlannedFault, PlannedFault]] = []
+    used: set[int] = set()
+    for name, pattern, leader in candidates:
+        if len(partners) == options.compounds:
+            break
+        if leader.fault_id in used:
+            continue
+        duration, params = _params(pattern.partner, rng)
+        if pattern.partner == "partition":
+            params["link"] = "provider" if leader.params.get("link") == "postgres" else "postgres"
+        partner = PlannedFault(-1, pattern.partner, round(leader.at_s + pattern.offset_s, 3),
+                               duration, leader.slot if pattern.same_slot else None, params,
+                               compound=name, joins=leader.fault_id)
+        if _partner_fits(pattern, leader, partner, faults + [p for _, p in partners]):
+            used.add(leader.fault_id)
+            partners.append((leader, partner))
+    ordered = sorted(faults + [p for _, p in partners],
+                     key=lambda f: (f.at_s, f.joins is not None, f.fault_id))
+    new_id = {id(f): i for i, f in enumerate(ordered)}
+    leader_of = {id(p): new_id[id(leader)] for leader, p in partners}
+    return [replace(f, fault_id=new_id[id(f)], joins=leader_of.get(id(f))) for f in ordered]
 
 
 def for_sut(base: SoakPlan, options: SoakOptions) -> SoakPlan:

@@ -23,7 +23,7 @@ def replay_command(plan: SoakPlan) -> str:
     return (f"durabench soak --sut {o.sut} --workflows {o.workflows} --faults {o.faults} "
             f"--seed {o.seed} --workers {o.workers} --kinds {','.join(o.kinds)} "
             f"--max-concurrent {o.max_concurrent} --arrival-rate {o.arrival_rate:g} "
-            f"--policies {','.join(o.policies)}")
+            f"--policies {','.join(o.policies)} --compounds {o.compounds}")
 
 
 def figures_json(run: SoakRun, fig: SoakFigures) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from harness.soak import SoakOptions, SoakUsageError, check_soak, plan, ttr_summ
 from harness.soak._cli import supported_policies, unavailable_kinds
 from harness.soak._nemesis import SOAK_OOM, executor_of, slot_of
 from harness.soak._plan import (
+    COMPOUNDS,
     FAULT_KINDS,
     RECOVERY_CHOICES,
     RECOVERY_OF_KIND,
@@ -132,6 +133,33 @@ def test_a_recovery_policy_the_sut_lacks_is_a_usage_error(
         argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["soak", "--plan-only", *argv]) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_compounds_pin_a_partner_to_a_leader_of_their_pattern() -> None:
+    options = SoakOptions(workflows=300, faults=60, seed=11, compounds=12, max_concurrent=2,
+                          policies=RECOVERY_CHOICES)
+    faults = plan(options).faults
+    partners = [f for f in faults if f.compound]
+    assert len(faults) == 60 + len(partners) and 0 < len(partners) <= 12
+    assert {f.compound for f in partners} == set(COMPOUNDS)  # 12 draws reach every pattern
+    assert [f.fault_id for f in faults] == list(range(len(faults)))
+    assert [f.at_s for f in faults] == sorted(f.at_s for f in faults)
+    for p in partners:
+        pattern, leader = COMPOUNDS[p.compound], faults[p.joins or 0]
+        assert (leader.kind, p.kind) == (pattern.leader, pattern.partner), p
+        assert p.at_s == pytest.approx(leader.at_s + pattern.offset_s, abs=1e-3)
+        assert (p.slot == leader.slot) if pattern.same_slot else p.slot is None
+        if p.kind == "partition":
+            assert p.params["link"] != leader.params["link"]
+        others = [f for f in faults if f is not p and f is not leader
+                  and f.at_s < p.end_s and p.at_s < f.end_s]
+        assert not [f for f in others if (p.slot is not None and f.slot == p.slot) or (
+            p.slot is None and f.kind == p.kind
+            and f.params.get("link") == p.params.get("link"))], p
+    assert "[failover after #" in plan(options).describe()
+    without = plan(dataclasses.replace(options, compounds=0)).faults
+    assert [(f.kind, f.at_s) for f in faults if not f.compound] == \
+        [(f.kind, f.at_s) for f in without]  # the drawn schedule is kept
 
 
 def test_a_slot_keeps_its_faults_across_fresh_executor_ids() -> None:
