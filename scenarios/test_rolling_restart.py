@@ -74,3 +74,28 @@ def test_rolling_restart_hands_over_without_paying_twice(
     step = result.spec.crash_step
     in_flight = [s for s in history.steps if s.kind == "llm" and s.step == step]
     assert len(in_flight) == 1, f"the step in flight at SIGTERM is recorded once: {in_flight}"
+
+
+NO_GRACE = EvictFault(grace_s=0.0)
+"""SIGTERM, then SIGKILL at once: the deploy's old process dies with its step in flight."""
+
+
+def test_rolling_restart_whose_old_process_dies_mid_step(trials: TrialRunner, sut: str,
+                                                         seed: int) -> None:
+    """The same rolling restart, but the old process gets no time to drain: it is killed with an
+    LLM call in flight while the new process, of the same executor id, is already up (and has
+    run whatever it runs at launch). Nobody else will ever take that executor's work: its id is
+    alive. Asserted: every promised verdict -- above all, the workflow terminates; the old
+    process was killed, not drained; the workflow was finished by the new process."""
+    result = trials.run(research_trial("rolling_restart", sut, NO_GRACE, "mid_step_late",
+                                       recovery="rolling", seed=seed, options=LONG_LEASE))
+    finding = known_finding(sut, "rolling_restart", "killed_mid_step")
+    if finding is not None and result.valid != "true":
+        pytest.xfail(f"known finding of {sut}: {finding}")
+    trials.require_valid(result)
+    history = result.history
+    started = history.events_of("worker_started")
+    assert len(started) == 2 and len({e.executor for e in started}) == 1, started
+    exits = [e for e in worker_deaths(history) if e.worker == started[0].worker]
+    assert exits and exits[0].exit_code == -9, f"the old process should have been killed: {exits}"
+    assert finding is None, f"{sut}'s known finding did not reproduce (remove it): {finding}"

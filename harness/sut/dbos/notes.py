@@ -80,6 +80,18 @@ KNOWN_FINDINGS: Mapping[str, str] = {
         "was held: 923 redundant tokens, the in-flight call. Give each process its own "
         "executor id, or let the old process exit before the new one launches"
     ),
+    "rolling_restart::killed_mid_step": (
+        "in a rolling restart that keeps the executor id, a workflow the old process is running "
+        "when it dies is never finished: the new process's launch-time recovery puts the "
+        "workflow back on DBOS's internal queue (reenqueue_for_recovery, owner cleared), which "
+        "the old process, still alive and of the same executor id, also polls; when the old "
+        "process takes it and is then killed, the workflow stays PENDING under an executor id "
+        "that is alive, so neither a later launch nor Conductor (which recovers dead executors) "
+        "ever runs it again. Checked here: the new process ready, then SIGTERM with no grace "
+        "while an LLM call was held: PENDING (recovery attempt 2) 85 s after the kill; the soak "
+        "finds it too (--kinds evict --policies rolling). Give each process its own executor "
+        "id, or let the old process exit before the new one launches"
+    ),
 }
 """Scenario (``scenario::case``) -> a real DBOS behaviour a scenario flags: a promise breached,
 or waste the scenario shows that DBOS's own contract allows. Shown as an xfail with this text."""
