@@ -216,12 +216,17 @@ class _Supervisor(threading.Thread):
         except BaseException as exc:  # surfaced by stop(); a dead supervisor must not hide
             self.error = exc
 
-    def _check(self) -> None:
+    def _newly_dead(self) -> list[Worker]:
+        """The workers found dead since the last look, each recorded once as died."""
         with self.trial.lock:
             dead = [w for w in self.trial.workers if not w.alive and w.pid not in self.seen]
         for worker in dead:
             self.seen.add(worker.pid)
             self.trial.record_exit(worker, "died")
+        return dead
+
+    def _check(self) -> None:
+        for worker in self._newly_dead():
             recovery = self.trial.spec.recovery
             if recovery.policy in ("standby", "rolling") or self.stopping.is_set():
                 continue  # rolling: the replacement started before the fault (``_inject``)

@@ -145,11 +145,7 @@ class SoakSupervisor(_Supervisor):
         self.generations: dict[int, int] = {}
 
     def _check(self) -> None:
-        with self.trial.lock:
-            dead = [w for w in self.trial.workers if not w.alive and w.pid not in self.seen]
-        for worker in dead:
-            self.seen.add(worker.pid)
-            self.trial.record_exit(worker, "died")
+        for worker in self._newly_dead():
             if self.stopping.is_set():
                 continue
             policy = self.recovery_of(worker.pid)
