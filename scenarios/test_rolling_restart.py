@@ -86,7 +86,8 @@ def test_rolling_restart_whose_old_process_dies_mid_step(trials: TrialRunner, su
     LLM call in flight while the new process, of the same executor id, is already up (and has
     run whatever it runs at launch). Nobody else will ever take that executor's work: its id is
     alive. Asserted: every promised verdict -- above all, the workflow terminates; the old
-    process was killed, not drained; the workflow was finished by the new process."""
+    process was killed, not drained. A SUT's known finding (``rolling_restart::killed_mid_step``)
+    is shown as an xfail when the verdict is not true."""
     result = trials.run(research_trial("rolling_restart", sut, NO_GRACE, "mid_step_late",
                                        recovery="rolling", seed=seed, options=LONG_LEASE))
     finding = known_finding(sut, "rolling_restart", "killed_mid_step")
@@ -98,4 +99,5 @@ def test_rolling_restart_whose_old_process_dies_mid_step(trials: TrialRunner, su
     assert len(started) == 2 and len({e.executor for e in started}) == 1, started
     exits = [e for e in worker_deaths(history) if e.worker == started[0].worker]
     assert exits and exits[0].exit_code == -9, f"the old process should have been killed: {exits}"
-    assert finding is None, f"{sut}'s known finding did not reproduce (remove it): {finding}"
+    # No staleness check: a SUT's finding here is a race (which process runs the re-run), and a
+    # run where the new process won it is a true pass.

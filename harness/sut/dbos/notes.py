@@ -82,15 +82,18 @@ KNOWN_FINDINGS: Mapping[str, str] = {
     ),
     "rolling_restart::killed_mid_step": (
         "in a rolling restart that keeps the executor id, a workflow the old process is running "
-        "when it dies is never finished: the new process's launch-time recovery puts the "
-        "workflow back on DBOS's internal queue (reenqueue_for_recovery, owner cleared), which "
-        "the old process, still alive and of the same executor id, also polls; when the old "
-        "process takes it and is then killed, the workflow stays PENDING under an executor id "
-        "that is alive, so neither a later launch nor Conductor (which recovers dead executors) "
-        "ever runs it again. Checked here: the new process ready, then SIGTERM with no grace "
-        "while an LLM call was held: PENDING (recovery attempt 2) 85 s after the kill; the soak "
-        "finds it too (--kinds evict --policies rolling). Give each process its own executor "
-        "id, or let the old process exit before the new one launches"
+        "when it is killed may never finish: it stays PENDING under an executor id that is "
+        "alive, so neither a later launch of that id nor Conductor (which recovers dead "
+        "executors) runs it again. The new process's launch-time recovery re-runs it -- on "
+        "DBOS 3.x by putting it back on the internal queue (reenqueue_for_recovery, owner "
+        "cleared), which the old process, of the same executor id, also polls -- and when the "
+        "re-run lands in the old process, the kill ends it for good. A race: a run where the "
+        "new process takes the workflow finishes. Checked here (SIGTERM with no grace while an "
+        "LLM call was held, the new process ready): PENDING 85 s after the kill, the re-made "
+        "call the last thing recorded, on 3.4.0 (2 of 3 runs), 3.1.0 and 2.23.0 (how the "
+        "re-run reaches the old process before the re-enqueue of 2.29 was not traced); the "
+        "soak finds it too (--kinds evict --policies rolling). Give each process its own "
+        "executor id, or let the old process exit before the new one launches"
     ),
 }
 """Scenario (``scenario::case``) -> a real DBOS behaviour a scenario flags: a promise breached,
