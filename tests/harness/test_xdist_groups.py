@@ -45,9 +45,12 @@ def test_sweep(durabench_sut, i):
 '''
 
 
-def test_a_group_per_sut_module_spreads_its_suts_over_workers_and_stays_whole_in_a_shard(
+def test_a_group_per_sut_module_gives_each_sut_a_group_and_stays_whole_in_a_shard(
     tmp_path: Path,
 ) -> None:
+    """Each SUT's tests form a group of their own (so xdist may run the SUTs side by side; which
+    worker takes which group is the scheduler's choice, not asserted), and each group runs on one
+    worker; a shard keeps the module whole."""
     (tmp_path / "test_sweep.py").write_text(PER_SUT)
     (tmp_path / "test_alpha.py").write_text(MODULE.format(group="alpha"))
     base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "-n", "2",
@@ -55,11 +58,15 @@ def test_a_group_per_sut_module_spreads_its_suts_over_workers_and_stays_whole_in
     proc = subprocess.run(base, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     workers: dict[str, set[str]] = {}
-    for worker, sut in re.findall(r"\[(gw\d+)\] .*PASSED .*test_sweep\[(\w+)-\d\]", proc.stdout):
+    groups: dict[str, set[str]] = {}
+    for worker, sut, group in re.findall(
+            r"\[(gw\d+)\] .*PASSED .*test_sweep\[(\w+)-\d\]@(\S+)", proc.stdout):
         workers.setdefault(sut, set()).add(worker)
+        groups.setdefault(sut, set()).add(group)
     assert set(workers) == {"reference", "plain"}, proc.stdout[-2000:]
     assert all(len(w) == 1 for w in workers.values()), workers  # each SUT's tests together
-    assert workers["reference"] != workers["plain"], workers  # the SUTs apart
+    assert all(len(g) == 1 for g in groups.values()), groups
+    assert groups["reference"] != groups["plain"], groups  # a group per SUT
     for shard in ("1/2", "2/2"):
         proc = subprocess.run([*base, "--shard", shard], capture_output=True, text=True,
                               timeout=120, cwd=tmp_path)  # fmt: skip
