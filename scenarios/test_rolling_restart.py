@@ -86,18 +86,20 @@ def test_rolling_restart_whose_old_process_dies_mid_step(trials: TrialRunner, su
     LLM call in flight while the new process, of the same executor id, is already up (and has
     run whatever it runs at launch). Nobody else will ever take that executor's work: its id is
     alive. Asserted: every promised verdict -- above all, the workflow terminates; the old
-    process was killed, not drained. A SUT's known finding (``rolling_restart::killed_mid_step``)
-    is shown as an xfail when the verdict is not true."""
+    process was killed, not drained. A SUT with the known finding
+    ``rolling_restart::killed_mid_step`` is skipped with its text (it breaks a promised verdict,
+    and only when a race goes the bad way)."""
+    finding = known_finding(sut, "rolling_restart", "killed_mid_step")
+    if finding is not None:
+        # A breach of a promised verdict (terminates), and a race: run, it would put a false
+        # trial in the store the gate judges, or pass when the race went well. Reproduce it with
+        # `durabench soak --sut dbos --kinds evict --policies rolling --seed 5`.
+        pytest.skip(f"known finding of {sut}: {finding}")
     result = trials.run(research_trial("rolling_restart", sut, NO_GRACE, "mid_step_late",
                                        recovery="rolling", seed=seed, options=LONG_LEASE))
-    finding = known_finding(sut, "rolling_restart", "killed_mid_step")
-    if finding is not None and result.valid != "true":
-        pytest.xfail(f"known finding of {sut}: {finding}")
     trials.require_valid(result)
     history = result.history
     started = history.events_of("worker_started")
     assert len(started) == 2 and len({e.executor for e in started}) == 1, started
     exits = [e for e in worker_deaths(history) if e.worker == started[0].worker]
     assert exits and exits[0].exit_code == -9, f"the old process should have been killed: {exits}"
-    # No staleness check: a SUT's finding here is a race (which process runs the re-run), and a
-    # run where the new process won it is a true pass.
