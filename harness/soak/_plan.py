@@ -237,7 +237,7 @@ def plan(options: SoakOptions) -> SoakPlan:
     return SoakPlan(options, tuple(arrivals), tuple(_draw_recovery(options, faults)))
 
 
-def _partner_fits(pattern: Compound, leader: PlannedFault, partner: PlannedFault,
+def _partner_fits(leader: PlannedFault, partner: PlannedFault,
                   placed: list[PlannedFault]) -> bool:
     """No other fault acts on what the partner acts on while it is active (its leader aside)."""
     for f in placed:
@@ -275,7 +275,7 @@ def _add_compounds(options: SoakOptions, faults: list[PlannedFault]) -> list[Pla
         partner = PlannedFault(-1, pattern.partner, round(leader.at_s + pattern.offset_s, 3),
                                duration, leader.slot if pattern.same_slot else None, params,
                                compound=name, joins=leader.fault_id)
-        if _partner_fits(pattern, leader, partner, faults + [p for _, p in partners]):
+        if _partner_fits(leader, partner, faults + [p for _, p in partners]):
             used.add(leader.fault_id)
             partners.append((leader, partner))
     ordered = sorted(faults + [p for _, p in partners],
