@@ -51,6 +51,7 @@ from harness.require import required, skip_or_fail
 from harness.results import DEFAULT_RESULTS, append_result
 from harness.run_plan import RunRecorder
 from harness.runner import GoldenCache, run_trial, with_golden
+from harness.schedule import longest_groups_first
 from harness.services import ServicePool
 from harness.shard import Shard, group_of, parse_shard, split
 from harness.sut import (
@@ -189,7 +190,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "durabench: a durabench trial test (set on every test using its fixtures)")
     config.addinivalue_line(
         "markers", "durabench_group_per_sut: the module's xdist_group runs as one group per SUT "
-        "on xdist workers (its tests share nothing across SUTs); shards keep it whole")
+        "on xdist workers (its tests share nothing across SUTs; without the mark: one per SUT "
+        "family, a SUT with its checkpointing-off twin); shards keep it whole")
+    config.addinivalue_line(
+        "markers", "durabench_case_s(seconds): what one case of the module takes on one worker of "
+        "the 2-core CI machine, all SUTs included; --shard weighs a group's cases by it")
     if config.getoption("--sut") != ALL_SUTS:
         selected_suts(config)  # a typo in an explicit --sut is a usage error at once
         if config.getoption("--env") == "local":
@@ -203,6 +208,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     install_interrupt_signals()  # SIGTERM / SIGHUP tear down like Ctrl-C
     if workerinput is None:  # the xdist controller or a plain run
+        # The workers' collection comes longest group first (harness/schedule.py): xdist must
+        # hand the groups out in that order, not re-sort them by their number of tests.
+        if hasattr(config.option, "loadscopereorder"):
+            config.option.loadscopereorder = False
         config.pluginmanager.register(ProgressReporter(config), "durabench-progress")
         config.pluginmanager.register(
             RunRecorder(run_id_of(config), Path(str(config.getoption("--results"))),
@@ -258,13 +267,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark durabench tests; drop those a test parametrized with a SUT ``--sut`` did not select,
-    then those of the other shards (``--shard``). A test of a ``durabench_group_per_sut``
-    module gets a group of its own SUT too, so that xdist spreads the SUTs over its workers
-    (the shard split reads the module's group: :func:`harness.shard.group_of`)."""
+    then those of the other shards (``--shard``). A test parametrized with a SUT gets a group of
+    its SUT's family too (:func:`_xdist_family`), so that xdist spreads a scenario's SUTs over
+    its workers (the shard split reads the module's group: :func:`harness.shard.group_of`)."""
     if _SELECTION_ERROR in config.stash:
         raise config.stash[_SELECTION_ERROR]
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
+    scope: dict[str, str] = {}  # node id -> the xdist group it runs in
     for item in items:
         if not DURABENCH_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             keep.append(item)
@@ -272,8 +282,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker("durabench")
         callspec = getattr(item, "callspec", None)
         sut = callspec.params.get("durabench_sut") if callspec is not None else None
-        if sut is not None and item.get_closest_marker("durabench_group_per_sut") is not None:
-            item.add_marker(pytest.mark.xdist_group(f"{group_of(item)}.{sut}"))
+        if sut is not None and sut in selected_suts(config):
+            scope[item.nodeid] = f"{group_of(item)}.{_xdist_family(item, sut)}"
+            item.add_marker(pytest.mark.xdist_group(scope[item.nodeid]))
         (drop if sut is not None and sut not in selected_suts(config) else keep).append(item)
     shard = config.stash.get(_SHARD, None)
     if shard is not None:
@@ -281,7 +292,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         drop += elsewhere
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    items[:] = longest_groups_first(keep, lambda i: scope.get(i.nodeid) or group_of(i))
+
+
+def _xdist_family(item: pytest.Item, sut: str) -> str:
+    """The part of a scenario group an xdist worker takes whole: the SUT's family -- the SUT
+    with its checkpointing-off twin and every other SUT of that twin (``reference``,
+    ``reference-resume`` and ``reference-nockpt``; ``dbos``, ``temporal`` and ``plain``) --, for
+    a comparison test runs its twin's trials, which the twin's own tests re-use from the worker's
+    cache; the SUT alone in a ``durabench_group_per_sut`` module (whose tests share nothing
+    across SUTs). Golden runs are shared between workers (:class:`GoldenCache`)."""
+    if item.get_closest_marker("durabench_group_per_sut") is not None:
+        return sut
+    return get_sut(sut).twin or sut
 
 
 def ensure_runnable(sut_name: str) -> None:

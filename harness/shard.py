@@ -7,9 +7,12 @@ its own module's group (its file path).
 
 Assignment, the same on every machine given the same command line:
 
-1. weigh each group by its number of *cases*: collected tests counted once across the SUT and
-   seed axes (``--sut all`` resolves to the SUTs installed on each machine, so a raw test count
-   could differ between two shard machines; the cases of a module do not);
+1. weigh each group by the time its *cases* take: collected tests counted once across the SUT
+   and seed axes (``--sut all`` resolves to the SUTs installed on each machine, so a raw test
+   count could differ between two shard machines; the cases of a module do not), each case
+   weighing its module's ``durabench_case_s`` mark (seconds a case took on one worker of the
+   2-core CI machine, all SUTs included; :data:`DEFAULT_CASE_S` unmarked) -- a crash sweep's
+   one case outweighs a hundred kill cases;
 2. sort the groups by weight, heaviest first, ties by name;
 3. give each in turn to the shard with the least weight so far (ties: the lowest shard number).
 
@@ -27,12 +30,15 @@ from dataclasses import dataclass
 import pytest
 
 __all__ = [
-    "SHARD_AXES", "Shard", "assign_groups", "case_of", "group_of", "group_weights",
-    "parse_shard", "split",
+    "DEFAULT_CASE_S", "SHARD_AXES", "Shard", "assign_groups", "case_of", "case_seconds", "group_of",
+    "group_weights", "parse_shard", "split",
 ]
 
 SHARD_AXES = frozenset({"durabench_sut", "durabench_seed"})
 """Parameters that multiply a case by the machine's SUTs and ``--seeds``: not part of a case."""
+
+DEFAULT_CASE_S = 10.0
+"""The weight of a case whose module has no ``durabench_case_s`` mark."""
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -80,17 +86,30 @@ def case_of(item: pytest.Item) -> tuple[str, tuple[tuple[str, int], ...]]:
     return base, tuple(sorted((k, v) for k, v in indices.items() if k not in SHARD_AXES))
 
 
-def group_weights(items: Iterable[pytest.Item]) -> dict[str, int]:
-    """Each group's number of distinct cases (:func:`case_of`)."""
-    cases: dict[str, set[tuple[str, tuple[tuple[str, int], ...]]]] = {}
+def case_seconds(item: pytest.Item) -> float:
+    """What one case of the item's module weighs: its ``durabench_case_s`` mark, in seconds."""
+    mark = item.get_closest_marker("durabench_case_s")
+    if mark is None:
+        return DEFAULT_CASE_S
+    value = mark.args[0] if mark.args else mark.kwargs.get("seconds")
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise pytest.UsageError(f"{item.nodeid}: durabench_case_s takes the seconds a case "
+                                f"takes, a positive number (got {value!r})")
+    return float(value)
+
+
+def group_weights(items: Iterable[pytest.Item]) -> dict[str, float]:
+    """Each group's weight: its distinct cases (:func:`case_of`), each weighing
+    :func:`case_seconds`."""
+    cases: dict[str, dict[tuple[str, tuple[tuple[str, int], ...]], float]] = {}
     for item in items:
-        cases.setdefault(group_of(item), set()).add(case_of(item))
-    return {group: len(found) for group, found in cases.items()}
+        cases.setdefault(group_of(item), {})[case_of(item)] = case_seconds(item)
+    return {group: sum(found.values()) for group, found in cases.items()}
 
 
-def assign_groups(weights: Mapping[str, int], total: int) -> dict[str, int]:
+def assign_groups(weights: Mapping[str, float], total: int) -> dict[str, int]:
     """Group -> shard (1-based): greedy, heaviest group first, to the lightest shard so far."""
-    load = [0] * total
+    load = [0.0] * total
     assigned: dict[str, int] = {}
     for group in sorted(weights, key=lambda g: (-weights[g], g)):
         lightest = min(range(total), key=lambda i: (load[i], i))

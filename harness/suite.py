@@ -121,8 +121,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sut", type=_sut_list, default=None,
                         help="registered SUT names, comma-separated, or 'all': every SUT "
                              "installed here (the default; `durabench suts` lists them)")
-    parser.add_argument("--workers", type=_positive_int, default=2, metavar="N",
-                        help="parallel pytest workers (pytest-xdist; default: 2)")
+    parser.add_argument("--workers", type=_positive_int, default=4, metavar="N",
+                        help="parallel pytest workers (pytest-xdist; default: 4: trials mostly "
+                             "wait, so two per core beat one)")
     parser.add_argument("--trial-timeout", type=_positive_seconds, default=None, metavar="S",
                         help="seconds before a trial is cut off and judged unknown")
     parser.add_argument("--pytest-arg", action="append", default=[], metavar="ARG",
@@ -148,8 +149,9 @@ def _pytest_argv(args: argparse.Namespace, results: Path, run_id: str) -> list[s
     if args.trial_timeout is not None:
         argv += ["--trial-timeout", str(args.trial_timeout)]
     if args.workers > 1:
-        # One scenario module per worker process: its trials and their cache stay together, so
-        # no trial is run (and recorded) twice (scenario modules carry an xdist_group mark).
+        # One xdist group (a scenario module's tests of one SUT family) per worker process at a
+        # time: its trials and their cache stay together, so no trial is run (and recorded)
+        # twice; the longest groups go first (harness/schedule.py).
         argv += ["-n", str(args.workers), "--dist", "loadgroup"]
     return argv + list(args.pytest_arg)
 

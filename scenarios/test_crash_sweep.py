@@ -46,7 +46,8 @@ from harness import (
 # Each SUT's sweep runs on one worker (it reads its golden run's history, which only the
 # process that ran it holds), and the SUTs' sweeps spread over the workers: nothing is shared
 # across SUTs (the report draws the comparison from the results store).
-pytestmark = [pytest.mark.xdist_group("crash_sweep"), pytest.mark.durabench_group_per_sut]
+pytestmark = [pytest.mark.xdist_group("crash_sweep"), pytest.mark.durabench_group_per_sut,
+              pytest.mark.durabench_case_s(1000)]
 
 SWEEP_POINTS = int(os.environ.get("DURABENCH_SWEEP_POINTS", "8"))
 SWEEP_CALLS = int(os.environ.get("DURABENCH_SWEEP_CALLS", "40"))

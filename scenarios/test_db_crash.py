@@ -13,7 +13,7 @@ import pytest
 
 from harness import DbCrashFault, TrialRunner, get_sut, known_finding, research_trial
 
-pytestmark = pytest.mark.xdist_group("db_crash")
+pytestmark = [pytest.mark.xdist_group("db_crash"), pytest.mark.durabench_case_s(8)]
 
 
 @pytest.mark.parametrize("crash", ["between_steps", "mid_step_late"])

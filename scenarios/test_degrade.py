@@ -43,7 +43,7 @@ from harness import (
     worker_deaths,
 )
 
-pytestmark = pytest.mark.xdist_group("degrade")
+pytestmark = [pytest.mark.xdist_group("degrade"), pytest.mark.durabench_case_s(72)]
 
 
 def test_lost_commit_ack_records_once(trials: TrialRunner, sut: str, seed: int) -> None:

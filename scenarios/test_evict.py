@@ -22,7 +22,7 @@ from harness import (
     worker_deaths,
 )
 
-pytestmark = pytest.mark.xdist_group("evict")
+pytestmark = [pytest.mark.xdist_group("evict"), pytest.mark.durabench_case_s(4)]
 
 CRASHES = ("mid_step_late", "between_steps")
 LONG_LEASE = WorkerOptions(lease_s=20.0, heartbeat_s=1.0)

@@ -34,7 +34,7 @@ from harness import (
     research_trial,
 )
 
-pytestmark = pytest.mark.xdist_group("failed_step")
+pytestmark = [pytest.mark.xdist_group("failed_step"), pytest.mark.durabench_case_s(84)]
 
 FAILING_TURN = 2
 PARAMS = replace(SUITE_PARAMS, handle_failed_turns=True)

@@ -44,7 +44,7 @@ from harness import (
 
 # One worker runs the whole module: its tests read their golden run's history, which only
 # the process that ran it holds.
-pytestmark = pytest.mark.xdist_group("fanout")
+pytestmark = [pytest.mark.xdist_group("fanout"), pytest.mark.durabench_case_s(5)]
 
 FANOUT_PARAMS: dict[str, JSONValue] = {"agents": 2, "child_turns": 2, "tokens_per_turn": 120,
                                        "tool_latency_s": 0.1}

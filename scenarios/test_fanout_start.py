@@ -17,7 +17,7 @@ import pytest
 
 from harness import FANOUT_PARAMS, AckLossFault, TrialRunner, Trigger, fanout_trial, store_link
 
-pytestmark = pytest.mark.xdist_group("fanout_start")
+pytestmark = [pytest.mark.xdist_group("fanout_start"), pytest.mark.durabench_case_s(54)]
 
 
 def test_parent_killed_after_starting_a_child(trials: TrialRunner, sut: str, seed: int) -> None:

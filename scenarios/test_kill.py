@@ -23,7 +23,7 @@ from harness import (
     steps_in_flight,
 )
 
-pytestmark = pytest.mark.xdist_group("kill")
+pytestmark = [pytest.mark.xdist_group("kill"), pytest.mark.durabench_case_s(5)]
 
 
 @pytest.mark.parametrize("policy", ["restart", "standby"])

@@ -38,7 +38,7 @@ from harness import (
     worker_deaths,
 )
 
-pytestmark = pytest.mark.xdist_group("long_outage")
+pytestmark = [pytest.mark.xdist_group("long_outage"), pytest.mark.durabench_case_s(84)]
 
 WINDOW_S = 4.0
 """The store retry window the trial sets: how long an execution rides the outage out."""

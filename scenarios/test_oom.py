@@ -20,7 +20,7 @@ from harness import (
     worker_deaths,
 )
 
-pytestmark = pytest.mark.xdist_group("oom")
+pytestmark = [pytest.mark.xdist_group("oom"), pytest.mark.durabench_case_s(7)]
 
 TOOL_STEPS = (1, SUITE_PARAMS.turns)
 """The tool of the first and of the last turn turns memory-hungry."""

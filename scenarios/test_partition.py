@@ -57,7 +57,7 @@ from harness import (
     worker_deaths,
 )
 
-pytestmark = pytest.mark.xdist_group("partition")
+pytestmark = [pytest.mark.xdist_group("partition"), pytest.mark.durabench_case_s(9)]
 
 LEASE = WorkerOptions().lease_s
 

@@ -60,7 +60,7 @@ from harness import (
     unprovoked_takeovers,
 )
 
-pytestmark = pytest.mark.xdist_group("pause")
+pytestmark = [pytest.mark.xdist_group("pause"), pytest.mark.durabench_case_s(8)]
 
 CALLS = SUITE_PARAMS.llm_calls
 CASES = {

@@ -52,7 +52,7 @@ from harness import (
     worker_deaths,
 )
 
-pytestmark = pytest.mark.xdist_group("poison")
+pytestmark = [pytest.mark.xdist_group("poison"), pytest.mark.durabench_case_s(144)]
 
 POISON_STEP = 1
 """The first step with a tool (step 0 plans, without one)."""

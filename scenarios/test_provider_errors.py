@@ -11,7 +11,7 @@ import pytest
 
 from harness import ProviderErrorsFault, TrialRunner, Trigger, research_trial
 
-pytestmark = pytest.mark.xdist_group("provider_errors")
+pytestmark = [pytest.mark.xdist_group("provider_errors"), pytest.mark.durabench_case_s(5)]
 
 BURSTS = {
     "429x3": ProviderErrorsFault(status=429, count=3),

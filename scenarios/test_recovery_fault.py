@@ -41,7 +41,7 @@ from harness import (
     store_link,
 )
 
-pytestmark = pytest.mark.xdist_group("recovery_fault")
+pytestmark = [pytest.mark.xdist_group("recovery_fault"), pytest.mark.durabench_case_s(9)]
 
 CRASH = "mid_step_late"
 RECOVERY_WRITE = {

@@ -37,7 +37,7 @@ from harness import (
     worker_deaths,
 )
 
-pytestmark = pytest.mark.xdist_group("shared_outage")
+pytestmark = [pytest.mark.xdist_group("shared_outage"), pytest.mark.durabench_case_s(8)]
 
 CRASHES = ("mid_step_late", "between_steps")
 LONG_LEASE = WorkerOptions(lease_s=30.0, heartbeat_s=1.0)

@@ -25,6 +25,8 @@ from harness.soak._report import anomaly_text, write
 from harness.soak._run import run_soak
 from harness.soak._slices import FaultSpan, fault_spans
 
+pytestmark = pytest.mark.durabench_case_s(60)
+
 SHORT = SoakOptions(sut="reference", workflows=45, faults=10, seed=142, arrival_rate=4.0,
                     quiesce_bound_s=120.0, policies=supported_policies("reference"), compounds=2)
 """Seed 142 draws every kind, and every kind but oom where no memory cgroup can be written;

@@ -26,7 +26,7 @@ from harness import (
     unprovoked_takeovers,
 )
 
-pytestmark = pytest.mark.xdist_group("standby_race")
+pytestmark = [pytest.mark.xdist_group("standby_race"), pytest.mark.durabench_case_s(8)]
 
 STANDBYS = 3
 

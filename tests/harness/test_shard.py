@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.shard import Shard, assign_groups, parse_shard
+from harness.shard import DEFAULT_CASE_S, Shard, assign_groups, parse_shard
 
 pytest_plugins = ["pytester"]
 
@@ -112,3 +112,28 @@ def test_run_lines_record_the_shard_and_other_groups_are_deselected(
     lines = [json.loads(line) for line in results.read_text().splitlines()]
     assert [(x["planned"], x.get("finished"), x["shard"]) for x in lines] == [
         (2, None, "2/2"), (2, 2, "2/2")]
+
+
+def test_a_group_weighs_its_cases_by_their_marked_seconds(pytester: pytest.Pytester) -> None:
+    """One long case (a crash sweep) outweighs many short ones: by their time, not their count."""
+    scenarios = pytester.mkdir("scenarios")
+    (scenarios / "test_long.py").write_text(
+        "import pytest\npytestmark = [pytest.mark.xdist_group('long'), "
+        "pytest.mark.durabench_case_s(100)]\ndef test_s():\n    pass\n")
+    for group in ("short_a", "short_b"):
+        (scenarios / f"test_{group}.py").write_text(
+            f"import pytest\npytestmark = pytest.mark.xdist_group({group!r})\n"
+            "@pytest.mark.parametrize('n', range(3))\ndef test_s(n):\n    pass\n")
+    assert 3 * DEFAULT_CASE_S < 100  # by count the long group would share a shard
+    one = pytester.runpytest_subprocess("scenarios", "--shard", "1/2", "-p", "no:cacheprovider")
+    one.assert_outcomes(passed=1, deselected=6)  # the long case alone
+    two = pytester.runpytest_subprocess("scenarios", "--shard", "2/2", "-p", "no:cacheprovider")
+    two.assert_outcomes(passed=6, deselected=1)
+
+
+def test_a_bad_case_weight_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("import pytest\npytestmark = pytest.mark.durabench_case_s('slow')\n"
+                        "def test_s():\n    pass\n")
+    result = pytester.runpytest_subprocess("--shard", "1/2", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "durabench_case_s takes the seconds a case takes" in result.stderr.str()
