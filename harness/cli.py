@@ -82,12 +82,14 @@ def _run_gate(args: argparse.Namespace) -> int:
         _error("gate", f"cannot judge: {len(results.errors)} unreadable line(s); a gate must not "
                        "pass on results it could not read; fix or remove those lines")
         return 2
+    from harness.report._gate import known_findings
     from harness.report._sanity import figure_failures, run_failures
-    from harness.run_plan import incomplete_runs
+    from harness.run_plan import incomplete_runs, read_run_summaries
 
     limits = GateLimits(max_redundant_ratio=args.max_redundant_ratio,
                         max_ttr_p95=args.max_ttr_p95, allow_unknown=args.allow_unknown)
-    result = evaluate_gate(results.trials, limits)
+    result = evaluate_gate(results.trials, limits,
+                           known_findings(read_run_summaries(args.results)))
     extra = [*figure_failures(results.trials)]
     if not args.allow_partial:
         extra += run_failures(incomplete_runs(args.results))

@@ -11,7 +11,8 @@ details:
 - ``tool_executions``: tool executions in the provider's tool log (started, finished or not).
 - ``redundant_*`` = figure - the golden run's figure; None without a golden baseline (for
   ``redundant_tool_calls``: also None when the golden run's tool count is unknown), and None
-  when a root was given up on (its record terminal, not SUCCESS: a poisoned workflow): it did
+  when a root was given up on (its record terminal, not SUCCESS: a poisoned workflow) or never
+  finished (its record still not terminal when the trial ended: a stranded workflow): it did
   less than the golden run's work, so the difference would count work never done as saved. A
   re-executed tool costs no tokens; ``redundant_tool_calls`` is how redundant tool work is
   counted.
@@ -146,7 +147,8 @@ def compute_figures(history: History) -> Figures:
     tokens = sum(e.tokens for e in ledger)
     cost = sum(e.cost_usd for e in ledger)
     tools = len(history.trial_tools())
-    golden = history.golden if not _given_up(history) else None  # None: nothing comparable
+    comparable = not _given_up(history) and not _unfinished(history)
+    golden = history.golden if comparable else None  # None: nothing comparable
     fault_at = history.fault_at_ns
     duration = trial_duration_s(history)
     golden_tools = None if golden is None else golden.tool_executions
@@ -175,6 +177,12 @@ def _given_up(history: History) -> bool:
     """A root's record is terminal and not SUCCESS: the runtime gave it up (or it failed)."""
     return any(w.workflow_id in history.workflow_ids and w.status in TERMINAL_STATUSES
                and w.status != "SUCCESS" for w in history.workflows)  # fmt: skip
+
+
+def _unfinished(history: History) -> bool:
+    """A root's record is not terminal when the trial ended (a workflow stranded or stuck)."""
+    return any(w.workflow_id in history.workflow_ids and w.status not in TERMINAL_STATUSES
+               for w in history.workflows)  # fmt: skip
 
 
 def frontiers(history: History) -> dict[str, int]:

@@ -137,3 +137,38 @@ def test_module_entry_point_runs_as_a_process(tmp_path: Path) -> None:
                              capture_output=True, text=True, env=env, timeout=120)
     assert missing.returncode == 2
     assert "Traceback" not in missing.stderr and "cannot read results file" in missing.stderr
+
+
+def _run_lines(run_id: str, xfail_trials: list[str]) -> list[dict[str, Any]]:
+    start = {"schema": 1, "kind": "run", "run_id": run_id, "planned": 1,
+             "started_at": "2026-11-26T09:15:00Z"}
+    end = {**start, "finished": 1, "exit_status": 0,
+           "outcomes": {"passed": 0, "failed": 0, "skipped": 0, "xfailed": 1, "xpassed": 0},
+           "xfails": [{"test": "scenarios/test_kill.py::test_x[reference-seed0]",
+                       "reason": "known finding of reference: a checked and documented bug",
+                       "trials": xfail_trials}]}
+    return [start, end]
+
+
+def test_the_gate_reports_a_known_finding_and_passes_but_fails_an_unlisted_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A trial its run lists as an expected failure (a SUT's known finding) breaks a verdict:
+    the gate names it and passes; the same break in a trial the run did not expect fails."""
+    trials = _trials()
+    trials[5]["verdicts"]["terminates"] = "false"
+    trials[5]["valid"] = "false"
+    run_id = trials[5]["run_id"]
+    listed = _write(tmp_path / "known.jsonl",
+                    [*trials, *_run_lines(run_id, [trials[5]["trial_id"]])])
+    assert main(["gate", listed]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("gate passed") and "1 known finding(s)" in out, out
+    assert f"KNOWN {trials[5]['sut']} [{trials[5]['trial_id']}]: terminates = false" in out, out
+    other = _write(tmp_path / "other.jsonl",
+                   [*trials, *_run_lines(run_id, [trials[6]["trial_id"]])])
+    assert main(["gate", other]) == 1
+    assert "gate FAILED" in capsys.readouterr().out
+    elsewhere = _write(tmp_path / "elsewhere.jsonl",  # the same trial id, listed by another run
+                       [*trials, *_run_lines("20991231T000000", [trials[5]["trial_id"]])])
+    assert main(["gate", elsewhere, "--allow-partial"]) == 1

@@ -196,8 +196,10 @@ CASES: list[tuple[str, History, dict[str, Any]]] = [
         CKPT, workflows=(done(5.5, "DEAD_LETTER"),)), dict(
         redundant_tokens=None, redundant_calls=None, redundant_cost_usd=None,
         redundant_tool_calls=None, tokens_billed=750, completion_delay_s=0.5)),
-    ("root still pending: no duration", replace(CKPT, workflows=(done(5.5, "PENDING"),)), dict(
-        duration_s=None, completion_delay_s=None)),
+    ("root still pending: no duration, and no redundancy (it did less than the golden run)",
+     replace(CKPT, workflows=(done(5.5, "PENDING"),)), dict(
+        duration_s=None, completion_delay_s=None, redundant_tokens=None, redundant_calls=None,
+        redundant_cost_usd=None, redundant_tool_calls=None, tokens_billed=750)),
     ("duration from started_ns without workflow_started", replace(CKPT, events=KILL[1:]), dict(
         duration_s=5.5)),
 ]

@@ -13,6 +13,14 @@ Rules (a run passes only when none is broken):
   gate judges their maximum instead (what a p95 of a handful of runs would be anyway) and says
   so: it never passes a group because it was too small to have a tail.
 
+A SUT's **known finding** is not a failure of the gate: a trial that its run lists among the
+expected failures of the suite (an xfail test naming the trial; ``known`` maps (run label, trial
+id) to the finding's text) and whose verdicts break a rule above is reported as a known finding,
+beside the verdict line, not failed -- the suite marks a finding it has checked and documented
+as an expected failure so that it stays visible without failing every run. A rule broken by a
+trial that is not listed still fails, and so does a listed trial's figure limit
+(``max_redundant_ratio``, ``max_ttr_p95``): a known finding excuses its verdicts only.
+
 Unreadable input is not judged here: the CLI refuses it (exit 2) before calling
 :func:`evaluate_gate`.
 """
@@ -20,7 +28,7 @@ Unreadable input is not judged here: the CLI refuses it (exit 2) before calling
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +36,7 @@ import pandas as pd
 
 from harness.report._store import VERDICT_PREFIX
 from harness.report._tables import MIN_P95_SAMPLES, has_fault, quantile, verdict_columns
+from harness.run_plan import RunSummary, run_label
 
 MAX_LISTED_FAILURES = 20
 
@@ -63,10 +72,28 @@ class GateFailure:
 
 
 @dataclass(frozen=True)
+class KnownFinding:
+    """A trial whose broken verdicts are a known finding of its SUT (an expected failure of its
+    run): ``subjects`` the properties it broke, ``reason`` the finding's text."""
+
+    trial_id: str
+    sut: str
+    subjects: tuple[str, ...]
+    reason: str
+
+    def __str__(self) -> str:
+        first = self.reason.split(": ", 2)
+        text = ": ".join(first[:2]) if len(first) > 2 else self.reason
+        return (f"KNOWN {self.sut} [{self.trial_id}]: {', '.join(self.subjects)} -- "
+                f"{text[:160]}{'...' if len(text) > 160 else ''}")
+
+
+@dataclass(frozen=True)
 class GateResult:
     trials: int
     failures: tuple[GateFailure, ...]
     limits: GateLimits
+    known: tuple[KnownFinding, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -138,17 +165,36 @@ def _ttr_failures(trials: pd.DataFrame, limit: float) -> Iterator[GateFailure]:
                               f"{value:.3f} s over {n} trials", f"<= {limit:g} s")
 
 
-def evaluate_gate(trials: pd.DataFrame, limits: GateLimits) -> GateResult:
-    """Judge the trials frame of :func:`harness.report.load_results` against ``limits``."""
+def evaluate_gate(trials: pd.DataFrame, limits: GateLimits,
+                  known: Mapping[tuple[str, str], str] | None = None) -> GateResult:
+    """Judge the trials frame of :func:`harness.report.load_results` against ``limits``;
+    ``known``: (run label, trial id) -> the text of the known finding its run expected it to
+    show (:func:`known_findings`)."""
     columns = verdict_columns(trials)
     failures: list[GateFailure] = []
+    found: list[KnownFinding] = []
     for row in trials.to_dict("records"):
-        failures.extend(_verdict_failures(row, columns, limits))
+        broken = list(_verdict_failures(row, columns, limits))
+        reason = (known or {}).get((run_label(_text(row.get("run_id")), "trial"),
+                                    _text(row.get("trial_id"))))
+        if broken and reason is not None:
+            found.append(KnownFinding(_text(row.get("trial_id")), _text(row.get("sut")),
+                                      tuple(f"{f.subject} = {f.value}" for f in broken), reason))
+        else:
+            failures.extend(broken)
         if limits.max_redundant_ratio is not None:
             failures.extend(_ratio_failures(row, limits.max_redundant_ratio))
     if limits.max_ttr_p95 is not None:
         failures.extend(_ttr_failures(trials, limits.max_ttr_p95))
-    return GateResult(trials=len(trials), failures=tuple(failures), limits=limits)
+    return GateResult(trials=len(trials), failures=tuple(failures), limits=limits,
+                      known=tuple(found))
+
+
+def known_findings(summaries: Iterable[RunSummary]) -> dict[tuple[str, str], str]:
+    """(run label, trial id) -> finding text, for every trial an expected failure (xfail) of a
+    run names."""
+    return {(summary.run_id, trial): xfail.reason
+            for summary in summaries for xfail in summary.xfails for trial in xfail.trials}
 
 
 def format_gate(result: GateResult, sources: str = "the results store",
@@ -164,10 +210,16 @@ def format_gate(result: GateResult, sources: str = "the results store",
             checks.append(f"redundant ratio <= {result.limits.max_redundant_ratio:g}")
         if result.limits.max_ttr_p95 is not None:
             checks.append(f"time-to-recover p95 <= {result.limits.max_ttr_p95:g} s")
-        return f"gate passed: {result.trials} trials; " + "; ".join(checks)
+        if result.known:
+            checks[0] = "every promised verdict true" + (
+                " or unknown" if result.limits.allow_unknown else "") + (
+                f" but {len(result.known)} known finding(s), expected failures of the suite")
+        return "\n".join([f"gate passed: {result.trials} trials; " + "; ".join(checks),
+                          *(str(k) for k in result.known[:max_lines])])
     lines = [f"gate FAILED: {len(result.failures)} failure(s) in {result.trials} trials "
              f"of {sources}"]
     lines += [str(f) for f in result.failures[:max_lines]]
+    lines += [str(k) for k in result.known[:max_lines]]
     if len(result.failures) > max_lines:
         lines.append(f"... and {len(result.failures) - max_lines} more; "
                      "`durabench report` lists every trial that is not valid")

@@ -90,17 +90,25 @@ def _failure_text(f: FailedTrial) -> str:
     return f"{f.trial_id} ({where}): {f.valid}; {', '.join(f.properties) or 'no verdicts'}"
 
 
-def _html_status(status: RunStatus) -> list[str]:
+def _html_trials(trials: tuple[FailedTrial, ...]) -> str:
+    """A list of trials, each with a link to its timeline."""
     esc = html.escape
+    items = []
+    for f in trials:
+        link = (f' — <a href="{esc(f.timeline)}">timeline</a>' if f.timeline
+                else " — timeline: see trials.csv")
+        items.append(f"<li>{esc(_failure_text(f))}{link}</li>")
+    return "<ul>\n" + "\n".join(items) + "\n</ul>"
+
+
+def _html_status(status: RunStatus) -> list[str]:
     css = "passed" if status.passed else "failed"
-    parts = [f'<p class="status {css}">{esc(status.line())}</p>']
+    parts = [f'<p class="status {css}">{html.escape(status.line())}</p>']
     if status.failed:
-        items = []
-        for f in status.failed:
-            link = (f' — <a href="{esc(f.timeline)}">timeline</a>' if f.timeline
-                    else " — timeline: see trials.csv")
-            items.append(f"<li>{esc(_failure_text(f))}{link}</li>")
-        parts.append("<ul>\n" + "\n".join(items) + "\n</ul>")
+        parts.append(_html_trials(status.failed))
+    if status.known:
+        parts.append("<p>Known findings (expected failures of the suite; their text is in the "
+                     "known findings table):</p>\n" + _html_trials(status.known))
     return parts
 
 
@@ -199,7 +207,10 @@ def _md_status(status: RunStatus, charts_hint: str) -> list[str]:
     if len(status.failed) > MAX_MARKDOWN_FAILURES:
         lines.append(f"- ... and {len(status.failed) - MAX_MARKDOWN_FAILURES} more: see "
                      f"`{charts_hint}` or trials.csv")
-    return [*lines, ""] if status.failed else lines
+    for f in status.known[:MAX_MARKDOWN_FAILURES]:
+        link = f" ([timeline]({f.timeline}))" if f.timeline else ""
+        lines.append(f"- known finding: {_md_cell(_failure_text(f))}{link}")
+    return [*lines, ""] if status.failed or status.known else lines
 
 
 def render_markdown(page: ReportPage, charts_hint: str = "index.html") -> str:

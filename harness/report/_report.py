@@ -152,7 +152,8 @@ def write_report(results: LoadedResults, out_dir: str | Path,
     page = ReportPage(
         title=title or DEFAULT_TITLE, headline=headline(results.trials), meta=_meta(results),
         tables=_tables(results, first), charts=charts, chart_notes=notes,
-        status=run_status(results.trials, timelines), money_charts=money,
+        status=run_status(results.trials, timelines, set(first.expected_trials)),
+        money_charts=money,
         top_tables=money_tables, markdown_tables=MARKDOWN_TABLES, overview=first,
         matrix=matrix_display(
             results.trials.assign(**{WINDOW_COLUMN: fault_windows(results.histories)}),

@@ -5,11 +5,15 @@ pass). For each failed trial the status names the promised properties that are f
 and links the trial's own timeline (``timeline-<n>.png`` beside the HTML, drawn from its stored
 history; at most :data:`MAX_TIMELINES`, the others point at ``trials.csv``). The status is passed
 when there is at least one trial and none failed; a store with no trials is not a pass.
+
+A trial that is not valid but is a **known finding** (its run lists it among the suite's
+expected failures: an xfail naming it) does not fail the status: it is listed apart, with its
+timeline, and the status line says how many there are -- as ``durabench gate`` judges them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +48,8 @@ class FailedTrial:
 class RunStatus:
     trials: int
     failed: tuple[FailedTrial, ...]
+    known: tuple[FailedTrial, ...] = ()
+    """Trials that are not valid and are known findings (expected failures of their run)."""
 
     @property
     def passed(self) -> bool:
@@ -53,6 +59,10 @@ class RunStatus:
         """E.g. "FAILED: 2 of 18 trials are not valid (no_replay=false, ...)"."""
         if self.trials == 0:
             return "NO TRIALS: the results store holds no trial, so nothing passed"
+        if self.passed and self.known:
+            return (f"PASSED: {self.trials - len(self.known)} of {self.trials} trials valid; "
+                    f"the other {len(self.known)} show known findings of their runtimes "
+                    "(expected failures of the suite, listed below)")
         if self.passed:
             return f"PASSED: all {self.trials} trials valid (every promised verdict true)"
         props = sorted({p for f in self.failed for p in f.properties})
@@ -65,19 +75,22 @@ def _bad_verdicts(row: Mapping[Any, Any]) -> tuple[str, ...]:
                  if str(k).startswith(VERDICT_PREFIX) and v in ("false", "unknown"))
 
 
-def run_status(trials: pd.DataFrame, timelines: Mapping[int, str] | None = None) -> RunStatus:
-    """The status of ``trials``; ``timelines`` maps a row to its drawn timeline file."""
+def run_status(trials: pd.DataFrame, timelines: Mapping[int, str] | None = None,
+               known: Collection[str] = ()) -> RunStatus:
+    """The status of ``trials``; ``timelines`` maps a row to its drawn timeline file; ``known``:
+    the ids of the trials the runs expected to fail (known findings)."""
     drawn = timelines or {}
-    failed = []
+    failed: list[FailedTrial] = []
+    expected: list[FailedTrial] = []
     for index, row in trials.iterrows():
         if row.get("valid") == "true":
             continue
         position = int(str(index))
-        failed.append(FailedTrial(
+        (expected if str(row["trial_id"]) in known else failed).append(FailedTrial(
             row=position, trial_id=str(row["trial_id"]), scenario=str(row["scenario"]),
             sut=str(row["sut"]), env=str(row.get("env") or "local"), valid=str(row["valid"]),
             properties=_bad_verdicts(row.to_dict()), timeline=drawn.get(position)))
-    return RunStatus(trials=len(trials), failed=tuple(failed))
+    return RunStatus(trials=len(trials), failed=tuple(failed), known=tuple(expected))
 
 
 def failed_rows(trials: pd.DataFrame) -> list[int]:

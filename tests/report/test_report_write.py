@@ -91,6 +91,29 @@ def test_report_lists_bad_lines_and_invalid_trials(
     assert len(pd.read_csv(files.trials_csv)) == 6
 
 
+def test_a_known_finding_is_listed_apart_and_does_not_fail_the_report(
+    trials: list[dict[str, Any]], write_results: WriteResults, tmp_path: Path
+) -> None:
+    """A trial its run expected to fail (an xfail naming it: a SUT's known finding) is shown
+    with its broken verdicts under the status, which passes -- as the gate judges it."""
+    trials[4]["verdicts"]["no_replay"] = "false"
+    trials[4]["valid"] = "false"
+    run = {"schema": 1, "kind": "run", "run_id": trials[4]["run_id"], "planned": 1}
+    end = {**run, "finished": 1, "exit_status": 0,
+           "outcomes": {"passed": 0, "failed": 0, "skipped": 0, "xfailed": 1, "xpassed": 0},
+           "xfails": [{"test": "scenarios/test_kill.py::test_x", "reason": "known finding of "
+                       "reference: documented", "trials": [trials[4]["trial_id"]]}]}
+    path = write_results([*trials[:6], run, end])
+    files = write_report(load_results([path]), tmp_path / "out")
+    assert files.passed
+    text = files.summary_md.read_text(encoding="utf-8")
+    assert "**PASSED: 5 of 6 trials valid; the other 1 show known findings" in text, text[:600]
+    assert (f"- known finding: {trials[4]['trial_id']} (kill / reference): false; "
+            "no_replay=false") in text
+    page = files.index_html.read_text(encoding="utf-8")
+    assert "Known findings (expected failures of the suite" in page
+
+
 def test_report_without_histories_or_faults_still_renders(
     trials: list[dict[str, Any]], write_results: WriteResults, tmp_path: Path
 ) -> None:
