@@ -274,7 +274,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise config.stash[_SELECTION_ERROR]
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
-    scope: dict[str, str] = {}  # node id -> the xdist group it runs in
     for item in items:
         if not DURABENCH_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             keep.append(item)
@@ -283,8 +282,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         callspec = getattr(item, "callspec", None)
         sut = callspec.params.get("durabench_sut") if callspec is not None else None
         if sut is not None and sut in selected_suts(config):
-            scope[item.nodeid] = f"{group_of(item)}.{_xdist_family(item, sut)}"
-            item.add_marker(pytest.mark.xdist_group(scope[item.nodeid]))
+            item.add_marker(pytest.mark.xdist_group(f"{group_of(item)}.{_xdist_family(item, sut)}"))
         (drop if sut is not None and sut not in selected_suts(config) else keep).append(item)
     shard = config.stash.get(_SHARD, None)
     if shard is not None:
@@ -292,7 +290,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         drop += elsewhere
     if drop:
         config.hook.pytest_deselected(items=drop)
-    items[:] = longest_groups_first(keep, lambda i: scope.get(i.nodeid) or group_of(i))
+    items[:] = longest_groups_first(keep, _xdist_scope)
+
+
+def _xdist_scope(item: pytest.Item) -> str:
+    """The group xdist's ``loadgroup`` runs the item in: its ``xdist_group`` names, sorted and
+    joined (as xdist names it), else its node id."""
+    names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                    for m in item.iter_markers("xdist_group")})
+    return "_".join(names) or item.nodeid
 
 
 def _xdist_family(item: pytest.Item, sut: str) -> str:

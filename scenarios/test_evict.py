@@ -62,6 +62,9 @@ def test_evict_hands_over_at_once(trials: TrialRunner, sut: str, crash: str, see
         )
 
 
+# With the reference family's evict tests (harness/pytest_plugin.py, _xdist_family): it re-uses
+# their trial of reference from the worker's cache instead of running it again.
+@pytest.mark.xdist_group("evict.reference-nockpt")
 def test_evict_costs_less_than_kill(trials: TrialRunner, seed: int) -> None:
     """A killed worker is taken over as fast as an evicted one (its Postgres session ends with
     it: docs/reference_runtime.md), so time does not tell them apart; what the grace period buys
