@@ -147,7 +147,7 @@ def compute_figures(history: History) -> Figures:
     tokens = sum(e.tokens for e in ledger)
     cost = sum(e.cost_usd for e in ledger)
     tools = len(history.trial_tools())
-    comparable = not _given_up(history) and not _unfinished(history)
+    comparable = not _short_of_golden(history)
     golden = history.golden if comparable else None  # None: nothing comparable
     fault_at = history.fault_at_ns
     duration = trial_duration_s(history)
@@ -173,16 +173,12 @@ def compute_figures(history: History) -> Figures:
     )
 
 
-def _given_up(history: History) -> bool:
-    """A root's record is terminal and not SUCCESS: the runtime gave it up (or it failed)."""
-    return any(w.workflow_id in history.workflow_ids and w.status in TERMINAL_STATUSES
-               and w.status != "SUCCESS" for w in history.workflows)  # fmt: skip
-
-
-def _unfinished(history: History) -> bool:
-    """A root's record is not terminal when the trial ended (a workflow stranded or stuck)."""
-    return any(w.workflow_id in history.workflow_ids and w.status not in TERMINAL_STATUSES
-               for w in history.workflows)  # fmt: skip
+def _short_of_golden(history: History) -> bool:
+    """A root's record did not end in SUCCESS: the runtime gave it up, it failed, or it was still
+    not terminal when the trial ended (stranded or stuck). It did less than the golden run, so
+    its redundant_* figures would compare unlike work."""
+    return any(w.workflow_id in history.workflow_ids and w.status != "SUCCESS"
+               for w in history.workflows)
 
 
 def frontiers(history: History) -> dict[str, int]:

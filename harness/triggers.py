@@ -166,11 +166,23 @@ class Trigger:
         raise ValueError(f"a {self.kind!r} trigger fires on an event, not after a delay")
 
     def _wait_step_call(self, ctx: TriggerContext, timeout_s: float) -> Fired:
+        """The first call of logical step ``step``, whatever its call number: a step retried
+        before it (a runtime's own retry of a timed-out attempt) shifts call numbers, not steps.
+        Like a call trigger, it fires once the caller waits on the held call."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            for entry in ctx.provider.ledger(ctx.workflow_id):
-                if entry.step == self.step:
-                    return Fired(time.time_ns(), entry.executor, {"step": self.step})
+            first = next((e for e in ctx.provider.ledger_json(ctx.workflow_id)
+                          if e.get("step") == self.step), None)
+            if first is not None:
+                call = int(first["call"])
+                try:
+                    entry = ctx.provider.wait_for(ctx.workflow_id, call, "awaited",
+                                                  max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    break
+                if self.settle_s:
+                    time.sleep(self.settle_s)
+                return Fired(time.time_ns(), entry.executor, {"call": call, "step": self.step})
             time.sleep(0.01)
         raise TriggerNeverFired(
             f"no LLM call of step {self.step} of {ctx.workflow_id} within {timeout_s:.1f}s"

@@ -61,7 +61,9 @@ def sweep_specs(sut: str, params: DeepResearchParams, seed: int) -> list[TrialSp
         specs.append(TrialSpec(
             scenario="crash_sweep", sut=sut, workload="deep_research",
             params_json=canonical_params(params.to_json()), fault=KillFault(),
-            trigger=Trigger("received", call=call),
+            # The first call of the step, not call number ``call``: a runtime's retry of an
+            # earlier step (a Temporal attempt timed out on a starved machine) adds a call.
+            trigger=Trigger("received", step=call - 1),
             trigger_name=f"at{round(fraction * 100):02d}pct",
             crash_step=call - 1, crash_fraction=fraction, recovery=Recovery("restart"), seed=seed,
             timeout_s=4 * loop_s + 60, terminate_bound_s=3 * loop_s + 30,

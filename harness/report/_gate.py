@@ -34,9 +34,9 @@ from typing import Any
 
 import pandas as pd
 
-from harness.report._store import VERDICT_PREFIX
+from harness.report._store import VERDICT_PREFIX, FindingKey, finding_key
 from harness.report._tables import MIN_P95_SAMPLES, has_fault, quantile, verdict_columns
-from harness.run_plan import RunSummary, run_label
+from harness.run_plan import RunSummary
 
 MAX_LISTED_FAILURES = 20
 
@@ -166,7 +166,7 @@ def _ttr_failures(trials: pd.DataFrame, limit: float) -> Iterator[GateFailure]:
 
 
 def evaluate_gate(trials: pd.DataFrame, limits: GateLimits,
-                  known: Mapping[tuple[str, str], str] | None = None) -> GateResult:
+                  known: Mapping[FindingKey, str] | None = None) -> GateResult:
     """Judge the trials frame of :func:`harness.report.load_results` against ``limits``;
     ``known``: (run label, trial id) -> the text of the known finding its run expected it to
     show (:func:`known_findings`)."""
@@ -175,8 +175,7 @@ def evaluate_gate(trials: pd.DataFrame, limits: GateLimits,
     found: list[KnownFinding] = []
     for row in trials.to_dict("records"):
         broken = list(_verdict_failures(row, columns, limits))
-        reason = (known or {}).get((run_label(_text(row.get("run_id")), "trial"),
-                                    _text(row.get("trial_id"))))
+        reason = (known or {}).get(finding_key(row))
         if broken and reason is not None:
             found.append(KnownFinding(_text(row.get("trial_id")), _text(row.get("sut")),
                                       tuple(f"{f.subject} = {f.value}" for f in broken), reason))
@@ -190,7 +189,7 @@ def evaluate_gate(trials: pd.DataFrame, limits: GateLimits,
                       known=tuple(found))
 
 
-def known_findings(summaries: Iterable[RunSummary]) -> dict[tuple[str, str], str]:
+def known_findings(summaries: Iterable[RunSummary]) -> dict[FindingKey, str]:
     """(run label, trial id) -> finding text, for every trial an expected failure (xfail) of a
     run names."""
     return {(summary.run_id, trial): xfail.reason

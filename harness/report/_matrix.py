@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from harness.report._display import DisplayTable, seconds, tokens, usd
+from harness.report._store import FindingKey, finding_key
 from harness.report._tables import has_fault, quantile, sut_label, verdict_columns
 
 __all__ = ["FAULT_FAMILIES", "WINDOW_COLUMN", "fault_windows", "matrix_display", "sut_order"]
@@ -76,12 +77,12 @@ def _header(family: str, common: set[tuple[str, ...]] | None) -> str:
     return f"{family} *" if common else f"{family} †"
 
 
-def _verdict_mark(cell: pd.DataFrame, expected: frozenset[str]) -> str:
+def _verdict_mark(cell: pd.DataFrame, expected: frozenset[FindingKey]) -> str:
     columns = verdict_columns(cell)
     broken: dict[str, int] = {}
     promised = False
     for row in cell.to_dict("records"):
-        if str(row.get("trial_id")) in expected:
+        if finding_key(row) in expected:
             continue  # judged below, as a known finding
         for column in columns:
             value = row.get(column)
@@ -90,7 +91,7 @@ def _verdict_mark(cell: pd.DataFrame, expected: frozenset[str]) -> str:
                 if value in ("false", "unknown"):
                     label = f"{value.upper()}: {column.split('.', 1)[1]}"
                     broken[label] = broken.get(label, 0) + 1
-    seen = sum(str(t) in expected for t in cell["trial_id"])
+    seen = sum(finding_key(row) in expected for row in cell.to_dict("records"))
     marks = [f"{label} x{n}" for label, n in sorted(broken.items())]
     if seen:
         marks.append(f"known finding seen x{seen}")
@@ -120,7 +121,7 @@ def _window(figures: pd.DataFrame) -> str:
     return "" if math.isnan(window) or window < SHOWN_WINDOW_S else f"fault lasted {window:.1f} s"
 
 
-def _cell(cell: pd.DataFrame, figures: pd.DataFrame, expected: frozenset[str]) -> str:
+def _cell(cell: pd.DataFrame, figures: pd.DataFrame, expected: frozenset[FindingKey]) -> str:
     ttr = quantile(figures["time_to_recover_s"], 0.5)
     never = int(figures["time_to_recover_s"].isna().sum())
     lines = [
@@ -134,10 +135,11 @@ def _cell(cell: pd.DataFrame, figures: pd.DataFrame, expected: frozenset[str]) -
     return "\n".join(line for line in lines if line)
 
 
-def matrix_display(trials: pd.DataFrame, expected_failures: Sequence[str] = ()
+def matrix_display(trials: pd.DataFrame, expected_failures: Iterable[FindingKey] = ()
                    ) -> DisplayTable | None:
-    """The matrix (module docstring); ``expected_failures`` are the trial ids of this run's
-    known findings. None when no trial of a fault-family scenario is in the results."""
+    """The matrix (module docstring); ``expected_failures``: the (run label, trial id) of each
+    known finding its run expected (:func:`harness.report.known_findings`). None when no
+    trial of a fault-family scenario is in the results."""
     faulted = trials[has_fault(trials) & trials["scenario"].isin(FAULT_FAMILIES)]
     if faulted.empty:
         return None

@@ -31,6 +31,7 @@ from harness.report._display import (
     summary_display,
     verdicts_display,
 )
+from harness.report._gate import known_findings
 from harness.report._glossary import GLOSSARY
 from harness.report._headline import headline
 from harness.report._matrix import WINDOW_COLUMN, fault_windows, matrix_display
@@ -148,16 +149,18 @@ def write_report(results: LoadedResults, out_dir: str | Path,
     # harness/report/_money.py: the crash sweep's money chart and projection, when present
     sweep_charts, money_tables = money_section(results.trials, out, projection)
     money = (*sweep_charts, *money)
-    first = overview(results.trials, read_run_summaries(results.sources))
+    summaries = read_run_summaries(results.sources)
+    first = overview(results.trials, summaries)
+    known = set(known_findings(summaries))  # (run label, trial id) of each expected failure
     page = ReportPage(
         title=title or DEFAULT_TITLE, headline=headline(results.trials), meta=_meta(results),
         tables=_tables(results, first), charts=charts, chart_notes=notes,
-        status=run_status(results.trials, timelines, set(first.expected_trials)),
+        status=run_status(results.trials, timelines, known),
         money_charts=money,
         top_tables=money_tables, markdown_tables=MARKDOWN_TABLES, overview=first,
         matrix=matrix_display(
             results.trials.assign(**{WINDOW_COLUMN: fault_windows(results.histories)}),
-            first.expected_trials),
+            known),
         glossary=GLOSSARY)
     index_html = out / "index.html"
     index_html.write_text(render_html(page), encoding="utf-8")

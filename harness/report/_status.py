@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.report._store import VERDICT_PREFIX
+from harness.report._store import VERDICT_PREFIX, FindingKey, finding_key
 
 __all__ = ["MAX_TIMELINES", "FailedTrial", "RunStatus", "run_status"]
 
@@ -76,9 +76,10 @@ def _bad_verdicts(row: Mapping[Any, Any]) -> tuple[str, ...]:
 
 
 def run_status(trials: pd.DataFrame, timelines: Mapping[int, str] | None = None,
-               known: Collection[str] = ()) -> RunStatus:
+               known: Collection[FindingKey] = ()) -> RunStatus:
     """The status of ``trials``; ``timelines`` maps a row to its drawn timeline file; ``known``:
-    the ids of the trials the runs expected to fail (known findings)."""
+    the (run label, trial id) of each trial its run expected to fail (a known finding;
+    :func:`harness.report.known_findings`)."""
     drawn = timelines or {}
     failed: list[FailedTrial] = []
     expected: list[FailedTrial] = []
@@ -86,7 +87,7 @@ def run_status(trials: pd.DataFrame, timelines: Mapping[int, str] | None = None,
         if row.get("valid") == "true":
             continue
         position = int(str(index))
-        (expected if str(row["trial_id"]) in known else failed).append(FailedTrial(
+        (expected if finding_key(row.to_dict()) in known else failed).append(FailedTrial(
             row=position, trial_id=str(row["trial_id"]), scenario=str(row["scenario"]),
             sut=str(row["sut"]), env=str(row.get("env") or "local"), valid=str(row["valid"]),
             properties=_bad_verdicts(row.to_dict()), timeline=drawn.get(position)))

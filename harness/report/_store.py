@@ -186,6 +186,16 @@ def _trial_key(record: Mapping[str, Any]) -> TrialKey:
     return (str(record["env"]), run_of(str(record["run_id"])), str(record["trial_id"]), spec)
 
 
+FindingKey = tuple[str, str]
+"""(run label, trial id): how a results row is matched to its run's expected failures."""
+
+
+def finding_key(row: Mapping[Any, Any]) -> FindingKey:
+    """The (run label, trial id) of a results row: a trial id that one run expected to fail (a
+    known finding) and another run of the same store did not stays a failure in the other."""
+    return (run_label(str(row.get("run_id") or ""), "trial"), str(row.get("trial_id") or ""))
+
+
 def run_of(run_id: str) -> str:
     """The session a run id belongs to (its first dash-separated field; module docstring)."""
     return run_id.split("-", 1)[0]

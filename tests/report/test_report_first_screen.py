@@ -12,6 +12,7 @@ import pytest
 from harness.report import load_results
 from harness.report._matrix import FAULT_FAMILIES, matrix_display
 from harness.report._overview import overview
+from harness.report._store import finding_key
 from harness.run_plan import ExpectedFailure, RunSummary
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "reports" / "example" / "results.jsonl"
@@ -58,12 +59,23 @@ def test_a_broken_verdict_and_a_known_finding_are_marked(example: pd.DataFrame) 
     trials = example.copy()
     kill = trials.index[(trials["scenario"] == "kill") & (trials["sut"] == "dbos")]
     trials.loc[kill[0], "verdict.no_replay"] = "false"
-    seen = str(trials.loc[kill[1], "trial_id"])
+    seen = finding_key(trials.loc[kill[1]].to_dict())
     table = matrix_display(trials, [seen])
     assert table is not None
     assert _cell(table.rows, table.headers, "dbos", "kill").splitlines()[2] == (
         "FALSE: no_replay x1; known finding seen x1")
     assert _cell(table.rows, table.headers, "temporal", "kill").splitlines()[2] == "ok"
+
+
+def test_a_known_finding_of_another_run_is_no_excuse(example: pd.DataFrame) -> None:
+    trials = example.copy()
+    kill = trials.index[(trials["scenario"] == "kill") & (trials["sut"] == "dbos")]
+    trials.loc[kill[0], "verdict.no_replay"] = "false"
+    other_run = ("another-run", str(trials.loc[kill[0], "trial_id"]))  # same trial id
+    table = matrix_display(trials, [other_run])
+    assert table is not None
+    assert _cell(table.rows, table.headers, "dbos", "kill").splitlines()[2] == (
+        "FALSE: no_replay x1")
 
 
 def test_counts_add_up_and_name_the_environment(example: pd.DataFrame) -> None:

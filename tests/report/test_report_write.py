@@ -114,6 +114,25 @@ def test_a_known_finding_is_listed_apart_and_does_not_fail_the_report(
     assert "Known findings (expected failures of the suite" in page
 
 
+def test_a_known_finding_of_another_run_fails_the_report(
+    trials: list[dict[str, Any]], write_results: WriteResults, tmp_path: Path
+) -> None:
+    """Known findings are matched by run label and trial id: a run that expected the same trial
+    id to fail excuses it in that run only."""
+    trials[4]["verdicts"]["no_replay"] = "false"
+    trials[4]["valid"] = "false"
+    run = {"schema": 1, "kind": "run", "run_id": "another-run", "planned": 1}
+    end = {**run, "finished": 1, "exit_status": 0,
+           "outcomes": {"passed": 0, "failed": 0, "skipped": 0, "xfailed": 1, "xpassed": 0},
+           "xfails": [{"test": "scenarios/test_kill.py::test_x", "reason": "known finding of "
+                       "reference: documented", "trials": [trials[4]["trial_id"]]}]}
+    files = write_report(load_results([write_results([*trials[:6], run, end])]),
+                         tmp_path / "out")
+    assert not files.passed
+    text = files.summary_md.read_text(encoding="utf-8")
+    assert "**FAILED: 1 of 6 trials" in text, text[:600]
+
+
 def test_report_without_histories_or_faults_still_renders(
     trials: list[dict[str, Any]], write_results: WriteResults, tmp_path: Path
 ) -> None:
