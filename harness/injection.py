@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from harness.env import Worker
+from harness.env.statements import StatementWatch
 from harness.faults import FaultTarget
 from harness.followups import wait_for_claim
 from harness.history import JSONValue, StepRecord, WorkflowRecord
@@ -69,7 +70,9 @@ def fault_target(trial: _Trial, victim: Worker, client: SutClient,
                        durable_store=trial.services.durable_store(trial.env),
                        peer_links=peers,
                        announces_epochs=trial.sut.describe().effect_fencing.fenced,
-                       lock_waits=lambda: _lock_waits(trial.db_url))  # fmt: skip
+                       lock_waits=lambda: _lock_waits(trial.db_url),
+                       claim_polls=None if trial.statements is None or trial.claim_poll is None
+                       else StatementWatch(trial.statements, trial.claim_poll))  # fmt: skip
 
 
 def _root_record(trial: _Trial, client: SutClient) -> WorkflowRecord | None:
@@ -104,7 +107,7 @@ def inject(trial: _Trial, index: int, executor: str | None, client: SutClient,
     finally:
         fault.heal(target)
         trial.events.add("fault_healed", worker=victim.name,
-                         detail={"fault": fault.name, "index": index})
+                         detail={"fault": fault.name, "index": index, **target.healed})
         # terminates is judged from the heal (its anchor) for terminate_bound_s: the trial must
         # not end before that, however long the harness took to heal (a Postgres restart on a
         # loaded machine took 69 s, leaving the workflow 19 s of its 90 s trial: judged unknown).

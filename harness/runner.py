@@ -42,7 +42,7 @@ import psycopg
 from harness.checkers import judge
 from harness.env import CapabilityUnavailable, Environment, Links, Worker
 from harness.env.statements import LogsStatements, StatementLog, statements_unavailable
-from harness.faults import FaultUnavailable, ShapesWorkers, WorkerSetup
+from harness.faults import FaultUnavailable, ShapesWorkers, WatchesClaimPolls, WorkerSetup
 from harness.figures import compute_figures
 from harness.followups import followups_unsupported
 from harness.history import (
@@ -120,7 +120,11 @@ class _Trial:
     workers: list[Worker] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     statements: StatementLog | None = None
-    """The statement log of the trial's database, when a follow-up is anchored on a statement."""
+    """The statement log of the trial's database, when a follow-up is anchored on a statement
+    or a fault watches the SUT's claim polls (and the environment keeps one)."""
+    claim_poll: str | None = None
+    """The SUT's claim poll (``SutDescription.claim_poll``), when a fault watches for it and the
+    statement log is kept."""
 
     def remaining(self) -> float:
         return max(0.1, self.deadline - time.monotonic())
@@ -399,6 +403,8 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool,
     logs_statements = any(f.when == "statement" for f in spec.then)
     if logs_statements and (unavailable := statements_unavailable(env)) is not None:
         raise CapabilityUnavailable(unavailable)
+    claim_poll = _watched_claim_poll(spec, sut, env)
+    logs_statements = logs_statements or claim_poll is not None
     services = pool.for_sut(sut)
     db_url = env.create_database(spec.trial_id)
     label = f"{spec.trial_id}-{uuid.uuid4().hex[:8]}"
@@ -431,7 +437,17 @@ def _prepare(env: Environment, spec: TrialSpec, t0: float, pool: ServicePool,
     return _Trial(spec, env, sut, db_url, links, trial_dir, workflow_id=label,
                   deadline=t0 + spec.timeout_s, services=services,
                   standby_links=standby_links, setup=setup,
-                  statements=statements)  # fmt: skip
+                  statements=statements, claim_poll=claim_poll)  # fmt: skip
+
+
+def _watched_claim_poll(spec: TrialSpec, sut: SystemUnderTest, env: Environment) -> str | None:
+    """The SUT's claim poll when one of the trial's faults watches for it and ``env`` can log the
+    statements it would be seen in; else None (the fault goes by time)."""
+    if not any(isinstance(f, WatchesClaimPolls) and f.watches_claim_polls for f in spec.faults):
+        return None
+    if statements_unavailable(env) is not None:
+        return None
+    return sut.describe().claim_poll
 
 
 def _drop_database(env: Environment, url: str) -> None:

@@ -5,9 +5,15 @@ one by one, and the first one back sees its peers' sessions missing: they are re
 not dead. A runtime that detects deaths by missing sessions must not take that for a death.
 
 The worker holds an LLM call (crash point ``mid_step_late``, or between two steps) when Postgres
-crashes for 3 s; two standbys poll beside it, on links of their own. The order is pinned: the
-owner's link stays down 1 s longer than Postgres, so the owner is the last one back and its peers,
-reconnected, find its session missing while it lives. The lease is 30 s: for 25 s after the fault
+crashes for 3 s; two standbys poll beside it, on links of their own. The order is pinned on an
+event: the owner's link stays down until a peer's first claim poll after the restart has reached
+Postgres (the SUT's ``claim_poll``, seen in the trial's statement log), then 1 s more, so the
+owner is the last one back and its peers, reconnected and polling, find its session missing while
+it lives. (Pinned by time alone -- 1 s after the restart -- every worker's reconnect backoff
+ticked together and all came back on one tick: the order was not what the scenario said, and
+a runtime that trusted missing sessions at once passed.) Where no statement log is kept (the
+Docker environment) or the SUT declares no claim poll, the owner comes back 1 s after the
+restart. The lease is 30 s: for 25 s after the fault
 it is live whatever the outage did, every worker is alive, so no claim may supersede the owner
 then (a Postgres restart slower than that may let the lease lapse: a takeover after it is not
 judged). Asserted:
@@ -77,7 +83,12 @@ def test_a_shared_outage_takes_nobody_for_dead(
               if c.workflow_id == root.workflow_id and c.claimed_ns < live_until]
     # The owner may claim its own workflow again (an execution that gave up on the store during
     # the outage, resumed by its own worker); a peer may not.
-    healed = history.events_of("fault_healed")[0].at_ns
+    healed_event = history.events_of("fault_healed")[0]
+    pinned = str(healed_event.detail.get("owner_back_after", ""))
+    assert "no claim poll" not in pinned, (
+        f"the owner's return could not be pinned on its peers': {pinned} (a peer that does not "
+        "poll again within that long after the store is back is stuck)")
+    healed = healed_event.at_ns
     if history.claims:
         takers = sorted({c.executor for c in claims} - {owner})
     elif healed + int(5e9) < live_until:  # no claim log: the final owner, when the lease held

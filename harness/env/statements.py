@@ -24,8 +24,8 @@ from typing import Protocol, runtime_checkable
 import psycopg
 from psycopg import sql
 
-__all__ = ["LOG_LINE_PREFIX", "LogsStatements", "Statement", "StatementLog", "log_statements",
-           "statements_unavailable"]
+__all__ = ["LOG_LINE_PREFIX", "LogsStatements", "Statement", "StatementLog", "StatementWatch",
+           "log_statements", "statements_unavailable"]
 
 LOG_LINE_PREFIX = "%m [%p] %q<%d> "
 """The embedded server's log line prefix: time, backend pid, and (for sessions) the database."""
@@ -97,6 +97,24 @@ class StatementLog:
                 raise TimeoutError(f"no statement of database {self.database} matched "
                                    f"{pattern!r} within {timeout_s:.1f}s")
             time.sleep(POLL_S)
+
+
+@dataclass(frozen=True)
+class StatementWatch:
+    """One pattern in one statement log: what a fault waits for (a SUT's claim poll)."""
+
+    log: StatementLog
+    pattern: str
+
+    def mark(self) -> int:
+        return self.log.mark()
+
+    def wait(self, since: int, timeout_s: float) -> Statement | None:
+        """The first matching statement after ``since``; None when none came in ``timeout_s``."""
+        try:
+            return self.log.wait(self.pattern, since, timeout_s)
+        except TimeoutError:
+            return None
 
 
 @runtime_checkable

@@ -12,6 +12,7 @@ from harness.faults._base import (
     FaultTarget,
     FaultUnavailable,
     ShapesWorkers,
+    WatchesClaimPolls,
     WorkerSetup,
 )
 from harness.faults.ack_loss import AckLossFault
@@ -63,6 +64,7 @@ __all__ = [
     "PoisonFault",
     "ProviderErrorsFault",
     "ShapesWorkers",
+    "WatchesClaimPolls",
     "WorkerSetup",
     "get_fault",
 ]

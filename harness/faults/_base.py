@@ -6,7 +6,8 @@ after a failed or partial ``inject``.
 
 Optional abilities are small extra protocols (as Toxiproxy does it): a fault that needs its
 workers started a certain way (a memory cgroup, an environment variable) is a
-:class:`ShapesWorkers`.
+:class:`ShapesWorkers`; one that waits for the SUT's claim polls to reach its store is a
+:class:`WatchesClaimPolls`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from harness.env import Environment, Links, Worker
-from harness.history import StepRecord, WorkflowRecord
+from harness.env.statements import StatementWatch
+from harness.history import JSONValue, StepRecord, WorkflowRecord
 
 
 class DurableStore(Protocol):
@@ -76,6 +78,12 @@ class FaultTarget:
     (``SutDescription.effect_fencing``): a claim then needs answers from Postgres and the sink."""
     lock_waits: Callable[[], int] = lambda: 0
     """How many sessions of the trial's database wait for a lock now (read directly)."""
+    claim_polls: StatementWatch | None = None
+    """The SUT's claim polls in the trial's statement log (``SutDescription.claim_poll``), for a
+    fault that :class:`WatchesClaimPolls`; None when the SUT declares no claim poll or the
+    environment keeps no statement log."""
+    healed: dict[str, JSONValue] = field(default_factory=dict)
+    """What the fault says of its heal: added to the ``fault_healed`` event's detail."""
 
     def proxy(self, link: str) -> str:
         """The Toxiproxy proxy of ``link`` (``postgres``, ``provider`` or a SUT service's name)."""
@@ -143,6 +151,15 @@ class Fault(Protocol):
     def inject(self, target: FaultTarget) -> None: ...
 
     def heal(self, target: FaultTarget) -> None: ...
+
+
+@runtime_checkable
+class WatchesClaimPolls(Protocol):
+    """A fault that waits for the SUT's claim polls (``FaultTarget.claim_polls``): the runner
+    logs the trial database's statements for it where it can (local environment)."""
+
+    @property
+    def watches_claim_polls(self) -> bool: ...
 
 
 @runtime_checkable

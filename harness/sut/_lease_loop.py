@@ -37,6 +37,10 @@ from psycopg.types.json import Jsonb
 
 T = TypeVar("T")
 
+CLAIM_POLL = r"SET executor = \$\d+, attempt = attempt \+ 1"
+"""The claim poll (:attr:`LeaseTable.claim_sql`) as Postgres logs it: ``SutDescription.claim_poll``
+of the adapters on this loop."""
+
 
 class Database(Protocol):
     """The adapter's connection to its table (``Queue``, ``Store``)."""

@@ -362,6 +362,11 @@ class SutDescription:
     """Whether its workflow records show a claim when it happens (follow-up faults on a claim)."""
     store_retry: StoreRetry = STORE_RETRY_NOT_DECLARED
     """Whether ``WorkerOptions.store_retry_s`` sets how long it rides out a store outage."""
+    claim_poll: str | None = None
+    """A regular expression over the statement a worker's claim poll sends to its Postgres
+    store, as Postgres logs it (``re.search``); None when not declared. A worker sends it only
+    while connected, so one arriving after a store restart shows that worker back and polling:
+    ``db_crash`` pins the owner's late return on it (:class:`harness.faults.DbCrashFault`)."""
 
 
 class SystemUnderTest(Protocol):

@@ -59,6 +59,7 @@ from harness.history import (
     WorkflowRecord,
     WorkflowStatus,
 )
+from harness.sut._lease_loop import CLAIM_POLL
 from harness.sut._protocol import (
     ClaimRecords,
     ClientContext,
@@ -412,6 +413,7 @@ class LangGraphSut(PinnableRelease):
             claim_records=ClaimRecords(
                 True, "the adapter's resume loop claims a thread in its threads table (attempt "
                 "+ 1, executor set) before it invokes the graph"),
+            claim_poll=CLAIM_POLL,
             store_retry=StoreRetry(
                 True, "store_retry_s is the adapter's write_retry_s (WatchedSaver, default "
                 "120 s; the pool's checkout wait is capped by it too): how long a failed "

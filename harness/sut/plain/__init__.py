@@ -39,6 +39,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from harness.history import JSONValue, Outcome, Property, StepRecord, WorkflowRecord
+from harness.sut._lease_loop import CLAIM_POLL
 from harness.sut._protocol import (
     ClientContext,
     EffectFencing,
@@ -241,6 +242,7 @@ class PlainSut:
                 False, "the plain loop never leaves a job without an outcome: a worker that "
                 "cannot check its claim for 60 s fails the job (an ERROR outcome, written with "
                 "an hour's retry), and its outcome write outlasts any outage"),
+            claim_poll=CLAIM_POLL,
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

@@ -386,6 +386,7 @@ class ReferenceSut:
             claim_records=ClaimRecords(
                 True, "a claim's transaction raises workflows.epoch and sets workflows.executor "
                 "before the execution runs a step"),
+            claim_poll=r"UPDATE \S+\.workflows w SET\s+epoch = w\.epoch \+ 1",  # _store.CLAIM
             store_retry=StoreRetry(
                 True, "store_retry_s is the runtime's db_retry_s (default 60 s): each store "
                 "operation retries a lost connection that long, then the execution gives up "
