@@ -169,24 +169,17 @@ class Trigger:
         """The first call of logical step ``step``, whatever its call number: a step retried
         before it (a runtime's own retry of a timed-out attempt) shifts call numbers, not steps.
         Like a call trigger, it fires once the caller waits on the held call."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            first = next((e for e in ctx.provider.ledger_json(ctx.workflow_id)
-                          if e.get("step") == self.step), None)
-            if first is not None:
-                call = int(first["call"])
-                try:
-                    entry = ctx.provider.wait_for(ctx.workflow_id, call, "awaited",
-                                                  max(0.0, deadline - time.monotonic()))
-                except TimeoutError:
-                    break
-                if self.settle_s:
-                    time.sleep(self.settle_s)
-                return Fired(time.time_ns(), entry.executor, {"call": call, "step": self.step})
-            time.sleep(0.01)
-        raise TriggerNeverFired(
-            f"no LLM call of step {self.step} of {ctx.workflow_id} within {timeout_s:.1f}s"
-        )
+        assert self.step is not None
+        try:
+            call, entry = ctx.provider.wait_for_step(ctx.workflow_id, self.step, "awaited",
+                                                     timeout_s)
+        except TimeoutError as exc:
+            raise TriggerNeverFired(
+                f"no LLM call of step {self.step} of {ctx.workflow_id} within {timeout_s:.1f}s"
+            ) from exc
+        if self.settle_s:
+            time.sleep(self.settle_s)
+        return Fired(time.time_ns(), entry.executor, {"call": call, "step": self.step})
 
     def _wait_checkpoint(self, ctx: TriggerContext, timeout_s: float) -> Fired:
         deadline = time.monotonic() + timeout_s
@@ -211,18 +204,24 @@ CRASH_POINTS: tuple[CrashPoint, ...] = ("mid_step_early", "between_steps", "mid_
 def crash_point(name: str, *, calls: int, tool_latency_s: float) -> tuple[Trigger, int]:
     """The trigger for a named crash point, and the logical step it lands in.
 
-    - ``mid_step_early``: call 2 is held at the provider (step 1 in flight);
+    - ``mid_step_early``: step 1's first call (call 2) is held at the provider (step 1 in
+      flight);
     - ``between_steps``: call ``calls // 2`` was delivered, and the fault lands half-way through
       the tool that follows it (its LLM step already recorded by a checkpointing SUT);
-    - ``mid_step_late``: the second-to-last call is held (step ``calls - 2`` in flight).
+    - ``mid_step_late``: the second-to-last step's first call is held (step ``calls - 2`` in
+      flight).
+
+    The mid-step points name a step, not a call number: a runtime that retries an earlier step
+    (a Temporal attempt timed out on a starved machine) makes one call more, and the fault must
+    still land in the step the scenario judges.
     """
     if calls < 4:
         raise ValueError(f"named crash points need a loop of at least 4 LLM calls, not {calls}")
     if name == "mid_step_early":
-        return Trigger("received", call=2), 1
+        return Trigger("received", step=1), 1
     if name == "between_steps":
         call = calls // 2
         return Trigger("delivered", call=call, settle_s=tool_latency_s / 2), call - 1
     if name == "mid_step_late":
-        return Trigger("received", call=calls - 1), calls - 2
+        return Trigger("received", step=calls - 2), calls - 2
     raise ValueError(f"unknown crash point {name!r}; valid: {', '.join(CRASH_POINTS)}")

@@ -114,19 +114,33 @@ class ProviderClient:
         Raises TimeoutError when it did not happen within ``timeout_s``, and
         :class:`CallNotDeliveredError` when waiting for ``delivered`` on a call answered but lost.
         """
-        params = {"workflow_id": workflow_id, "call": call, "event": event, "timeout": timeout_s}
+        return entry_from_json(self._wait(workflow_id, {"call": call}, event, timeout_s))
+
+    def wait_for_step(
+        self, workflow_id: str, step: int, event: WaitEvent, timeout_s: float
+    ) -> tuple[int, LedgerEntry]:
+        """As :meth:`wait_for`, on the first call of logical step ``step`` whatever its number
+        (a retried earlier step shifts the numbers); returns that call's number and entry."""
+        raw = self._wait(workflow_id, {"step": step}, event, timeout_s)
+        return int(raw["call"]), entry_from_json(raw)
+
+    def _wait(self, workflow_id: str, which: dict[str, int], event: WaitEvent,
+              timeout_s: float) -> dict[str, Any]:
+        params = {"workflow_id": workflow_id, **which, "event": event, "timeout": timeout_s}
         response = self._call("GET", "/control/wait", params=params, timeout_s=timeout_s + 5.0)
+        what = (f"call {which['call']}" if "call" in which
+                else f"the first call of step {which['step']}")
         if response.status_code == 200:
-            return entry_from_json(response.json())
+            return dict(response.json())
         if response.status_code == 408:
             raise TimeoutError(
-                f"call {call} of workflow {workflow_id!r} was not {event} within {timeout_s:g}s "
+                f"{what} of workflow {workflow_id!r} was not {event} within {timeout_s:g}s "
                 f"(ledger so far: {response.json().get('entry')})"
             )
         if response.status_code == 409:
             entry = entry_from_json(response.json()["entry"])
             raise CallNotDeliveredError(
-                f"call {call} of workflow {workflow_id!r} was answered (status {entry.status}) "
+                f"{what} of workflow {workflow_id!r} was answered (status {entry.status}) "
                 "but its response never reached the client", entry=entry,
             )
         raise ProviderRequestError(

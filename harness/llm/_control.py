@@ -6,6 +6,7 @@
 - ``POST /control/release`` ``{"rule_id": ...}`` or ``{}`` for all: waiting calls continue;
 - ``GET /control/wait?workflow_id=W&call=N&event=received|awaited|responded|delivered&timeout=S``
   long-poll: 200 with the merged ledger entry once the event happened (at once if it already has);
+  ``step=K`` instead of ``call=N`` waits on the first call of logical step K, whatever its number;
   409 with the entry when ``event=delivered`` can no longer happen (answered, not delivered);
   408 on timeout (default 30 s, at most 600 s). Omitting ``workflow_id`` means calls sent without
   the workflow header.
@@ -101,40 +102,47 @@ async def release(request: web.Request) -> web.Response:
     return json_response(200, {"released": released})
 
 
-def _wait_params(request: web.Request) -> tuple[str | None, int, LedgerEvent, float]:
+def _wait_params(
+    request: web.Request,
+) -> tuple[str | None, int | None, int | None, LedgerEvent, float]:
     query = request.query
+    if ("call" in query) == ("step" in query):
+        raise ValueError("exactly one of 'call' and 'step' (int) is required")
+    key = "call" if "call" in query else "step"
     try:
-        call = int(query["call"])
+        number = int(query[key])
         timeout = float(query.get("timeout", "30"))
-    except (KeyError, ValueError) as exc:
-        raise ValueError("'call' (int) is required and 'timeout' must be a number") from exc
-    if call < 0 or not (math.isfinite(timeout) and timeout >= 0):
-        raise ValueError(f"'call' must be >= 0 and 'timeout' a finite number of seconds >= 0, "
-                         f"got call={call}, timeout={query.get('timeout')}")
+    except ValueError as exc:
+        raise ValueError(f"'{key}' must be an integer and 'timeout' a number") from exc
+    if number < 0 or not (math.isfinite(timeout) and timeout >= 0):
+        raise ValueError(f"'{key}' must be >= 0 and 'timeout' a finite number of seconds >= 0, "
+                         f"got {key}={number}, timeout={query.get('timeout')}")
     timeout = min(timeout, MAX_WAIT_S)
     event = query.get("event", "received")
     if event not in _EVENTS:
         raise ValueError(f"'event' must be one of {list(_EVENTS)}, got {event!r}")
-    return query.get("workflow_id") or None, call, cast(LedgerEvent, event), timeout
+    call, step = (number, None) if key == "call" else (None, number)
+    return query.get("workflow_id") or None, call, step, cast(LedgerEvent, event), timeout
 
 
 async def wait(request: web.Request) -> web.Response:
     try:
-        workflow_id, call, event, timeout = _wait_params(request)
+        workflow_id, call, step, event, timeout = _wait_params(request)
     except ValueError as exc:
         return error_response(400, f"invalid wait: {exc}")
     ledger = request.app[PROVIDER_STATE].ledger
-    state, entry = await ledger.wait(workflow_id, call, event, timeout)
+    state, entry = await ledger.wait(workflow_id, call, event, timeout, step=step)
+    which = f"call {call}" if call is not None else f"the first call of step {step}"
     if state == "happened":
         return json_response(200, entry)
     if state == "never":
         return json_response(409, {
-            "error": {"message": f"call {call} of workflow {workflow_id!r} was answered but "
+            "error": {"message": f"{which} of workflow {workflow_id!r} was answered but "
                       "not delivered", "type": "not_delivered", "param": None, "code": None},
             "entry": entry,
         })
     return json_response(408, {
-        "error": {"message": f"call {call} of workflow {workflow_id!r} was not {event} within "
+        "error": {"message": f"{which} of workflow {workflow_id!r} was not {event} within "
                   f"{timeout:g}s", "type": "timeout", "param": None, "code": None},
         "entry": entry,
     })

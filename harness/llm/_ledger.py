@@ -163,14 +163,23 @@ class Ledger:
                 return entry
         return None
 
+    def find_step(self, workflow_id: str | None, step: int) -> dict[str, Any] | None:
+        """The first call (lowest number) of logical step ``step`` of ``workflow_id``."""
+        calls = [e for e in self._entries.values()
+                 if e.get("workflow_id") == workflow_id and e.get("step") == step]
+        return min(calls, key=lambda e: int(e.get("call") or 0)) if calls else None
+
     async def wait(
-        self, workflow_id: str | None, call: int, event: LedgerEvent, timeout_s: float
+        self, workflow_id: str | None, call: int | None, event: LedgerEvent, timeout_s: float,
+        *, step: int | None = None,
     ) -> tuple[WaitState, dict[str, Any] | None]:
-        """Block until ``event`` happened for that call: ``happened``, ``never`` (answered but
-        not delivered) or ``timeout``; returns the merged entry when there is one."""
+        """Block until ``event`` happened for that call (``call``; or, with ``step``, the first
+        call of that logical step): ``happened``, ``never`` (answered but not delivered) or
+        ``timeout``; returns the merged entry when there is one."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
-            entry = self.find(workflow_id, call)
+            entry = (self.find(workflow_id, call) if call is not None
+                     else self.find_step(workflow_id, step if step is not None else -1))
             state = None if entry is None else _happened(entry, event)
             if state is not None:
                 return state, dict(entry or {})

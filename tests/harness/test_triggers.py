@@ -8,16 +8,18 @@ from harness.triggers import CRASH_POINTS, ProviderRule, Trigger, crash_point
 
 
 @pytest.mark.parametrize(
-    ("name", "kind", "call", "step"),
+    ("name", "kind", "call", "trigger_step", "step"),
     [
-        ("mid_step_early", "received", 2, 1),
-        ("between_steps", "delivered", 3, 2),
-        ("mid_step_late", "received", 5, 4),
+        ("mid_step_early", "received", None, 1, 1),
+        ("between_steps", "delivered", 3, None, 2),
+        ("mid_step_late", "received", None, 4, 4),
     ],
 )
-def test_crash_points_of_a_six_call_loop(name: str, kind: str, call: int, step: int) -> None:
+def test_crash_points_of_a_six_call_loop(name: str, kind: str, call: int | None,
+                                         trigger_step: int | None, step: int) -> None:
     trigger, crash_step = crash_point(name, calls=6, tool_latency_s=0.2)
-    assert (trigger.kind, trigger.call, crash_step) == (kind, call, step)
+    assert (trigger.kind, trigger.call, trigger.step, crash_step) == (
+        kind, call, trigger_step, step)
 
 
 def test_crash_points_are_ordered_by_depth() -> None:

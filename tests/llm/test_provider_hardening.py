@@ -105,7 +105,10 @@ def test_release_with_a_list_body_releases_nothing(provider: ProviderProcess) ->
     ("GET", "/control/wait?call=1&timeout=inf", b"", "finite"),
     ("GET", "/control/wait?call=1&timeout=-1", b"", "finite"),
     ("GET", "/control/wait?call=-2", b"", "'call' must be >= 0"),
-    ("GET", "/control/wait?call=x", b"", "'call' (int)"),
+    ("GET", "/control/wait?call=x", b"", "'call' must be an integer"),
+    ("GET", "/control/wait?step=-1", b"", "'step' must be >= 0"),
+    ("GET", "/control/wait?call=1&step=1", b"", "exactly one of 'call' and 'step'"),
+    ("GET", "/control/wait", b"", "exactly one of 'call' and 'step'"),
 ])
 def test_control_parameters_are_validated(
     provider: ProviderProcess, method: str, path: str, body: bytes, needle: str
