@@ -63,6 +63,7 @@ from harness.net import ToxiproxyError, identity_of
 from harness.services import RunningServices, ServiceLinks, ServicePool
 from harness.sut import (
     ClientContext,
+    HandOverFailed,
     RecoversExecutors,
     ReportsClaims,
     ReportsLiveness,
@@ -209,7 +210,10 @@ class _Supervisor(threading.Thread):
         self.client: SutClient | None = None
         """Set before start(); the supervised policy hands executors over through it."""
         self.handed: set[str] = set()
-        """Executors the supervised policy declared dead (each is handed over once)."""
+        """Executors the supervised policy declared dead and handed over (each once)."""
+        self.unhanded: dict[str, tuple[str, int, str]] = {}
+        """Executor -> (reason, failed attempts, last failure) of a hand-over not done yet: asked
+        again at each poll, of the next live executor in turn."""
         self.next_liveness_check = 0.0
 
     def run(self) -> None:
@@ -217,6 +221,8 @@ class _Supervisor(threading.Thread):
             while not self.stopping.wait(SUPERVISOR_POLL_S):
                 self._check()
                 self._check_silence()
+                for executor, (reason, _, _) in list(self.unhanded.items()):
+                    self._hand_over(executor, reason)
         except BaseException as exc:  # surfaced by stop(); a dead supervisor must not hide
             self.error = exc
 
@@ -272,13 +278,22 @@ class _Supervisor(threading.Thread):
                     if w.alive and w.executor_id not in (dead_executor, *self.handed)]
         if not live:
             return
+        _, failed, last = self.unhanded.get(dead_executor, (reason, 0, ""))
+        asked = live[failed % len(live)]  # after a failure, the next live executor in turn
+        try:
+            handed = client.recover_executor(dead_executor, asked.executor_id)
+        except HandOverFailed as exc:
+            self.unhanded[dead_executor] = (reason, failed + 1, str(exc))
+            return
+        self.unhanded.pop(dead_executor, None)
         self.handed.add(dead_executor)
-        handed = client.recover_executor(dead_executor, live[0].executor_id)
-        self.trial.events.add("supervisor_recovered", worker=live[0].name,
-                              executor=live[0].executor_id,
+        retried = {"failed_attempts": failed, "last_failure": last} if failed else {}
+        self.trial.events.add("supervisor_recovered", worker=asked.name,
+                              executor=asked.executor_id,
                               detail={"dead_executor": dead_executor, "reason": reason,
                                       "workflows": handed, "detection_delay_s":
-                                          self.trial.spec.recovery.detection_delay_s})
+                                          self.trial.spec.recovery.detection_delay_s,
+                                      **retried})
 
     def stop(self) -> None:
         """Stop watching; a last sweep records a death the final poll interval hid."""

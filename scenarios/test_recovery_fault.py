@@ -15,10 +15,15 @@ A SUT whose workflow records do not show a claim as it happens skips (its
 ``SutDescription.claim_records`` says why).
 
 ``test_store_restarts_as_recovery_begins``: the same kill, then Postgres crashes (and restarts
-after 2 s) the moment the restarted worker's recovery first writes the workflow's record -- its
-claim, seen arriving at Postgres in the trial's statement log (``FollowUp(when="statement")``,
-a pattern per runtime below): a failover commonly kills a worker and makes Postgres briefly
-unavailable at once. The recovery must not strand the workflow: every promised verdict holds,
+after 2 s) the moment the recovery first writes the workflow's record -- the restarted worker's
+launch-time recovery under ``restart``; under ``standby`` a standby's claim, or, for a SUT whose
+takeovers are a supervisor's (DBOS), the supervisor's hand-over, which a live worker runs with
+the runtime's own recovery (``recover_pending_workflows``, as Conductor has it run) -- seen
+arriving at Postgres in the trial's statement log (``FollowUp(when="statement")``, a pattern
+per runtime below): a failover commonly kills a worker and makes Postgres briefly unavailable
+at once, while another executor is recovering the dead one's workflows (a transient error
+inside that recovery loop must not drop a workflow from it). The recovery must not strand the
+workflow: every promised verdict holds,
 the workflow ends SUCCESS, and with checkpointing nothing but the step in flight at the kill is
 paid again where bounded_waste is promised. Local environment only (the statement log is the
 embedded Postgres's server log); a SUT whose store is not Postgres skips.
@@ -94,7 +99,9 @@ def test_kill_during_recovery(trials: TrialRunner, sut: str, policy: str, seed: 
             f"{fig.redundant_tokens} > {from_zero} redundant tokens (steps reached {reached})")
 
 
-def test_store_restarts_as_recovery_begins(trials: TrialRunner, sut: str, seed: int) -> None:
+@pytest.mark.parametrize("policy", ["restart", "standby"])
+def test_store_restarts_as_recovery_begins(trials: TrialRunner, sut: str, policy: str,
+                                           seed: int) -> None:
     if store_link(sut) != "postgres":
         pytest.skip(f"{sut}'s durable store is not Postgres ({store_link(sut)}): no statement "
                     "of its recovery crosses a Postgres link")
@@ -102,7 +109,7 @@ def test_store_restarts_as_recovery_begins(trials: TrialRunner, sut: str, seed: 
     if base not in RECOVERY_WRITE:
         pytest.skip(f"this scenario does not know what {sut}'s recovery first writes")
     crash = FollowUp(DbCrashFault(), when="statement", pattern=RECOVERY_WRITE[base])
-    spec = research_trial("recovery_fault", sut, KillFault(), CRASH, recovery="restart",
+    spec = research_trial("recovery_fault", sut, KillFault(), CRASH, recovery=policy,
                           seed=seed, then=(crash,))  # fmt: skip
     result = trials.run(spec)
     trials.require_valid(result)

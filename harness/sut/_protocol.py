@@ -254,8 +254,15 @@ class RecoversExecutors(Protocol):
     an external supervisor such as DBOS Conductor does). Needed for the ``supervised`` policy."""
 
     def recover_executor(self, dead_executor: str, live_executor: str) -> list[str]:
-        """Returns the ids of the workflows handed over."""
+        """Returns the ids of the workflows handed over; raises :class:`HandOverFailed` when
+        the hand-over did not happen (the supervisor asks again, a live executor in turn)."""
         ...
+
+
+class HandOverFailed(RuntimeError):
+    """A supervisor's hand-over did not happen: the runtime's recovery raised, or the live
+    executor asked to run it did not answer. Not a trial error: the supervisor asks again, as
+    the real one does, and the verdicts judge what the delay cost."""
 
 
 @runtime_checkable

@@ -14,8 +14,9 @@ import pytest
 from harness.env.local import LocalEnvironment
 from harness.faults import KillFault, PauseFault
 from harness.runner import golden_baseline, run_trial
-from harness.sut import get_sut
-from harness.sut.dbos import DBOS_SUT, sqlalchemy_url, status_of
+from harness.sut import HandOverFailed, get_sut
+from harness.sut import dbos as dbos_sut
+from harness.sut.dbos import DBOS_SUT, DbosClient, sqlalchemy_url, status_of
 from harness.trial import Recovery, TrialResult, TrialSpec, canonical_params
 from harness.triggers import Trigger
 from harness.workloads import ResearchParams
@@ -98,6 +99,18 @@ def test_supervised_recovery_hands_a_dead_executors_workflow_to_the_live_one(
     assert root.status == "SUCCESS" and root.executor == handed[0].executor != dead
     late = [s for s in history.steps if s.epoch == 2]
     assert late and {s.executor for s in late} == {root.executor}
+
+
+@needs_dbos
+def test_a_hand_over_nobody_answers_fails_so_that_the_supervisor_asks_again(
+    env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The supervisor asks a live worker to run DBOS's own recovery; an executor that does not
+    answer (frozen, cut off, gone) makes the hand-over fail, not return an empty success."""
+    monkeypatch.setattr(dbos_sut, "RECOVERY_ANSWER_S", 0.5)
+    url = env.create_database("dbos-hand-over-unanswered")
+    with DbosClient(url) as client, pytest.raises(HandOverFailed, match="nobody did not answer"):
+        client.recover_executor("w1-dead", "nobody")
 
 
 @needs_dbos

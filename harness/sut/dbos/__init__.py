@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -42,6 +43,7 @@ from harness.sut._protocol import (
     ClaimRecords,
     ClientContext,
     EffectFencing,
+    HandOverFailed,
     RecoveryPolicyName,
     Service,
     ServiceContext,
@@ -127,6 +129,27 @@ HEARTBEAT_DDL = (
     f"CREATE TABLE IF NOT EXISTS {HEARTBEAT_TABLE} "
     "(executor_id text PRIMARY KEY, beat_ms bigint NOT NULL)"
 )
+RECOVERY_TABLE = "durabench_recovery_requests"
+"""The supervisor's messages to a live executor (the trial database, public schema): the
+harness's stand-in for DBOS Conductor's channel. Each row asks ``live_executor`` to recover
+``dead_executor``; the worker runs DBOS's own ``DBOS._recover_pending_workflows`` -- what
+Conductor has a live executor run -- and writes the answer (``answered``, the ids it returned,
+or the error it raised). Not a DBOS table."""
+RECOVERY_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {RECOVERY_TABLE} (request_id text PRIMARY KEY, "
+    "live_executor text NOT NULL, dead_executor text NOT NULL, "
+    "answered boolean NOT NULL DEFAULT false, workflows jsonb, error text)"
+)
+RECOVERY_ASKED_SQL = (
+    f"SELECT request_id, dead_executor FROM {RECOVERY_TABLE} "
+    "WHERE live_executor = %s AND NOT answered"
+)
+RECOVERY_ANSWER_SQL = (
+    f"UPDATE {RECOVERY_TABLE} SET answered = true, workflows = %s, error = %s "
+    "WHERE request_id = %s"
+)
+RECOVERY_ANSWER_S = 30.0
+"""How long the supervisor waits for a live executor's answer before it asks again."""
 _SILENT_SQL = (
     f"SELECT executor_id FROM {HEARTBEAT_TABLE} WHERE executor_id = ANY(%s) "
     "AND beat_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - %s"
@@ -209,10 +232,10 @@ def workflow_record(row: Sequence[Any]) -> WorkflowRecord:
 
 
 class DbosClient:
-    """Starts workflows and hands executors over through DBOS's ``DBOSClient`` (the installed
-    one, or a pinned release's in that release's interpreter:
-    :mod:`harness.sut.dbos.release_client`); reads DBOS's tables directly, with the SQL of the
-    release's schema."""
+    """Starts workflows through DBOS's ``DBOSClient`` (the installed one, or a pinned release's in
+    that release's interpreter: :mod:`harness.sut.dbos.release_client`); hands a dead executor
+    over by asking a live worker to run DBOS's own recovery (:meth:`recover_executor`); reads
+    DBOS's tables directly, with the SQL of the release's schema."""
 
     def __init__(self, postgres_url: str, observer: str = "harness",
                  release: InstalledRelease | None = None) -> None:  # fmt: skip
@@ -299,19 +322,49 @@ class DbosClient:
         return [r[0] for r in rows]
 
     def recover_executor(self, dead_executor: str, live_executor: str) -> list[str]:
-        """What DBOS Conductor has a live executor do when one dies: DBOS's own recovery of the
-        dead executor's PENDING workflows of this version, as the release does it
-        (:func:`harness.sut.dbos.release_client.recover`). ``live_executor`` is named for the
-        record only: the recovered workflows go back to a queue, and whichever live executor
-        polls first runs them."""
-        return self._writer.recover(dead_executor)
+        """What DBOS Conductor has a live executor do when one dies: run DBOS's own recovery,
+        ``DBOS._recover_pending_workflows([dead_executor])``, in ``live_executor``'s launched
+        worker. The request and the answer go through :data:`RECOVERY_TABLE` (the stand-in for
+        Conductor's channel); returns the ids DBOS returned. Raises :class:`HandOverFailed`
+        when DBOS's recovery raised, or no answer came within :data:`RECOVERY_ANSWER_S` (the
+        executor is frozen, cut off or gone): the supervisor then asks again."""
+        request_id = f"recover-{uuid.uuid4().hex[:12]}"
+        deadline = time.monotonic() + RECOVERY_ANSWER_S
+        self._ask(request_id, live_executor, dead_executor, deadline)
+        while time.monotonic() < deadline:
+            try:
+                rows = self._query(f"SELECT workflows, error FROM {RECOVERY_TABLE} "
+                                   "WHERE request_id = %s AND answered", (request_id,))
+            except psycopg.OperationalError:
+                rows = []  # the database is down: keep waiting for the answer
+            if rows:
+                workflows, error = rows[0]
+                if error:
+                    raise HandOverFailed(f"DBOS's recovery of {dead_executor} on "
+                                         f"{live_executor} raised {error}")
+                return [str(w) for w in workflows or []]
+            time.sleep(0.05)
+        raise HandOverFailed(f"{live_executor} did not answer the request to recover "
+                             f"{dead_executor} within {RECOVERY_ANSWER_S:g}s")
+
+    def _ask(self, request_id: str, live: str, dead: str, deadline: float) -> None:
+        while True:
+            try:
+                with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(RECOVERY_DDL)
+                    conn.execute(f"INSERT INTO {RECOVERY_TABLE} (request_id, live_executor, "
+                                 "dead_executor) VALUES (%s, %s, %s)", (request_id, live, dead))
+                return
+            except psycopg.Error as exc:  # down, or a worker creating the table at this moment
+                if time.monotonic() >= deadline:
+                    raise HandOverFailed(f"could not ask {live} to recover {dead}: "
+                                         f"{type(exc).__name__}: {exc}") from exc
+                time.sleep(0.1)
 
 
 class _Writer(Protocol):
     def enqueue(self, workload: str, workflow_id: str, params: Mapping[str, JSONValue]) -> None:
         ...
-
-    def recover(self, dead_executor: str) -> list[str]: ...
 
     def close(self) -> None: ...
 
@@ -329,11 +382,6 @@ class _InProcessWriter:
         from harness.sut.dbos.release_client import enqueue
 
         enqueue(self._client, workload, workflow_id, params)
-
-    def recover(self, dead_executor: str) -> list[str]:
-        from harness.sut.dbos.release_client import recover
-
-        return recover(self._client, dead_executor, self._features)
 
     def close(self) -> None:
         self._client.destroy()

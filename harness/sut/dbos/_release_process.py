@@ -53,10 +53,6 @@ class ReleaseClientProcess:
         self._call({"op": "enqueue", "workload": workload, "workflow_id": workflow_id,
                     "params": dict(params)})  # fmt: skip
 
-    def recover(self, dead_executor: str) -> list[str]:
-        return [str(w) for w in
-                self._call({"op": "recover", "dead_executor": dead_executor})["workflows"]]
-
     def close(self) -> None:
         if self._proc.stdin is not None and not self._proc.stdin.closed:
             with contextlib.suppress(OSError):  # it exited already

@@ -11,8 +11,11 @@ from harness.sut.dbos._features import DbosFeatures
 DETECTION_NOTE = (
     "supervised: the harness plays DBOS Conductor's documented role; after detection_delay_s "
     "(the trial's Recovery.detection_delay_s, default 2 s; Conductor's default executor timeout "
-    "is 60 s) past a worker's exit it re-enqueues the dead executor's PENDING workflows exactly "
-    "as DBOS's recover_pending_workflows does, and a live executor of the same version runs them"
+    "is 60 s) past a worker's exit it asks a live executor to run DBOS's own recovery, "
+    "DBOS._recover_pending_workflows([dead executor]), as Conductor has a live executor do (the "
+    "request and its answer go through a table of the trial database, the stand-in for "
+    "Conductor's channel); when the recovery raises or the executor does not answer within "
+    "30 s, it asks again, the next live executor in turn"
 )
 
 NOTES: tuple[str, ...] = (
@@ -42,10 +45,10 @@ NOTES: tuple[str, ...] = (
     "retries: llm and effect steps 5 attempts (0.2 s, x2 backoff), tool 3; max_recovery_attempts "
     "from WorkerOptions",
     "other releases (--sut dbos==X, from 2.14.0): the pinned release's own DBOSClient starts "
-    "workflows and hands executors over; before 3.2.0 a step's epoch is read by executor id, "
-    "not by the execution's ownership token (weaker single_active_execution evidence); before "
-    "3.0.0 the migrations create the uuid-ossp extension, so the run's Postgres is a local one "
-    "with contrib (`apt-get install -y postgresql postgresql-contrib`, or "
+    "workflows and its workers run its own recovery; before 3.2.0 a step's epoch is read by "
+    "executor id, not by the execution's ownership token (weaker single_active_execution "
+    "evidence); before 3.0.0 the migrations create the uuid-ossp extension, so the run's "
+    "Postgres is a local one with contrib (`apt-get install -y postgresql postgresql-contrib`, or "
     "DURABENCH_POSTGRES_BIN)",
 )
 
@@ -53,14 +56,13 @@ NOTES: tuple[str, ...] = (
 
 def release_notes(features: DbosFeatures) -> tuple[str, ...]:
     """What differs on a pinned release before DBOS 3.2.0 (besides the epoch's weaker read)."""
-    notes = [f"dbos {features.version}: the harness starts workflows and hands executors over "
-             "through this release's own DBOSClient, in its own interpreter"]
+    notes = [f"dbos {features.version}: the harness starts workflows through this release's "
+             "own DBOSClient, in its own interpreter; its workers run the release's own recovery"]
     if not features.reenqueue_recovery:
         notes.append(
             "before DBOS 2.29.0 recovery puts a queued workflow back on its queue "
             "(clear_queue_assignment, with no check of the executor that holds it) and runs any "
-            "other workflow on the recovering executor; the supervisor, being no executor, "
-            "hands over queued workflows only (fan_out children restart with their parent)")
+            "other workflow (a fan_out child) on the recovering executor itself")
     if features.uuid_ossp:
         notes.append(
             "before DBOS 3.0.0 the migrations create the uuid-ossp extension: the trial's "

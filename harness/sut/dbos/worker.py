@@ -12,7 +12,10 @@ Lifecycle:
 1. register the workflows and steps, configure and ``DBOS.launch()`` (which recovers this
    executor's PENDING workflows of this version: DBOS's startup recovery);
 2. register the :data:`QUEUE` the harness enqueues to, print ``worker <executor id> ready``;
-3. serve until SIGTERM; then ``DBOS.destroy(workflow_completion_timeout_sec=grace)`` — DBOS
+3. beat every :data:`HEARTBEAT_S` (the supervisor's liveness signal), and run each recovery the
+   supervisor asks of this executor (``recover``: DBOS's own ``_recover_pending_workflows``, as
+   Conductor has a live executor run it), answering in :data:`RECOVERY_TABLE`;
+4. serve until SIGTERM; then ``DBOS.destroy(workflow_completion_timeout_sec=grace)`` — DBOS
    itself installs no signal handler; its documented shutdown waits up to the timeout for running
    workflows, and what is still running stays PENDING for the next worker with this executor id
    (or, under ``supervised``, for the live one); then the process exits 0.
@@ -38,12 +41,13 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from dbos import DBOS, DBOSConfig, Queue
 from dbos._serialization import DBOSPortableJSONSerializer
+from psycopg.types.json import Jsonb
 
 from harness.history import JSONValue
 from harness.sut._worker_cli import exit_now, log_to_stderr, required_env, worker_parser
@@ -56,6 +60,9 @@ from harness.sut.dbos import (
     HEARTBEAT_S,
     HEARTBEAT_SQL,
     QUEUE,
+    RECOVERY_ANSWER_SQL,
+    RECOVERY_ASKED_SQL,
+    RECOVERY_DDL,
     sqlalchemy_url,
 )
 from harness.sut.dbos._features import installed_features
@@ -77,6 +84,8 @@ class _Worker:
     executor_id: str = ""
     provider_url: str = ""
     postgres_url: str = ""
+    recovering: set[str] = field(default_factory=set)
+    """Recovery requests taken (each run once, whatever the heartbeat sees again)."""
 
 
 WORKER = _Worker()
@@ -188,15 +197,42 @@ def register_workflows(max_recovery_attempts: int) -> None:
 
 
 def _beat(conn: psycopg.Connection[Any] | None) -> psycopg.Connection[Any] | None:
-    """One heartbeat; the connection to use next time (None: reconnect)."""
+    """One heartbeat, then the supervisor's recovery requests to this executor; the connection
+    to use next time (None: reconnect)."""
     try:
         if conn is None or conn.closed:
             conn = psycopg.connect(WORKER.postgres_url, autocommit=True, connect_timeout=2)
             conn.execute(HEARTBEAT_DDL)
+            conn.execute(RECOVERY_DDL)
         conn.execute(HEARTBEAT_SQL, (WORKER.executor_id,))
+        for request_id, dead_executor in conn.execute(RECOVERY_ASKED_SQL,
+                                                      (WORKER.executor_id,)).fetchall():
+            if request_id not in WORKER.recovering:
+                WORKER.recovering.add(request_id)
+                threading.Thread(target=recover, args=(request_id, dead_executor),
+                                 name=f"recover-{dead_executor}", daemon=True).start()
         return conn
     except psycopg.Error:  # e.g. two workers creating the table at once, or a cut link
         return None
+
+
+def recover(request_id: str, dead_executor: str) -> None:
+    """What DBOS Conductor has a live executor do when another one dies: DBOS's own recovery of
+    the dead executor's PENDING workflows (``DBOS._recover_pending_workflows``), run in this
+    launched executor; then the answer to the supervisor: the ids it returned, or its error."""
+    try:
+        handles = DBOS._recover_pending_workflows([dead_executor])
+        workflows, error = [h.get_workflow_id() for h in handles], None
+    except Exception as exc:  # answered: the supervisor asks again, as Conductor would
+        workflows, error = [], f"{type(exc).__name__}: {exc}"
+    deadline = time.monotonic() + 60.0
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(WORKER.postgres_url, autocommit=True, connect_timeout=2) as conn:
+                conn.execute(RECOVERY_ANSWER_SQL, (Jsonb(workflows), error, request_id))
+            return
+        except psycopg.Error:  # the link or the database is down: keep trying to answer
+            time.sleep(HEARTBEAT_S)
 
 
 def first_beat(timeout_s: float = 60.0) -> psycopg.Connection[Any] | None:
