@@ -56,8 +56,11 @@ RECOVERY_WRITE = {
     # the lease loop's claim (harness/sut/_lease_loop.py)
     **dict.fromkeys(("plain", "langgraph", "langgraph-nockpt"),
                     r"SET executor = \$\d+, attempt = attempt \+ 1"),
-    # DBOS's launch-time recovery: its first write of the workflow's status row
-    "dbos": r"^\s*(UPDATE|INSERT INTO) \S*workflow_status\b",
+    # DBOS's recovery (launch-time, or the one a supervisor asks a live executor to run): its
+    # first write of this workflow's status row -- by its id: a queue's periodic promotion of
+    # delayed workflows (UPDATE ... WHERE status = 'DELAYED') is no recovery
+    "dbos": r"^\s*(UPDATE \S*workflow_status\b.*\bWHERE\b.*\bworkflow_uuid = "
+            r"|INSERT INTO \S*workflow_status\b)",
 }
 """Per runtime: what its recovery's first write of the workflow's record looks like on the wire
 (a regular expression over the statement's text, as Postgres logs it)."""
