@@ -77,6 +77,9 @@ from harness.trial import TrialResult, TrialSpec
 from harness.triggers import TriggerContext, TriggerNeverFired
 
 SUPERVISOR_POLL_S = 0.05
+HAND_OVER_RETRY_S = 1.0
+"""How long after a failed hand-over (:class:`harness.sut.HandOverFailed`) the supervised
+policy's supervisor asks again."""
 WORKER_START_S = 60.0
 """How long the first workers of a trial may take to print their ready line."""
 LIVENESS_POLL_S = 0.25
@@ -211,9 +214,10 @@ class _Supervisor(threading.Thread):
         """Set before start(); the supervised policy hands executors over through it."""
         self.handed: set[str] = set()
         """Executors the supervised policy declared dead and handed over (each once)."""
-        self.unhanded: dict[str, tuple[str, int, str]] = {}
-        """Executor -> (reason, failed attempts, last failure) of a hand-over not done yet: asked
-        again at each poll, of the next live executor in turn."""
+        self.unhanded: dict[str, tuple[str, int, str, float]] = {}
+        """Executor -> (reason, failed attempts, last failure, when to ask again) of a hand-over
+        not done yet: asked again :data:`HAND_OVER_RETRY_S` after it failed, of the next live
+        executor in turn."""
         self.next_liveness_check = 0.0
 
     def run(self) -> None:
@@ -221,7 +225,7 @@ class _Supervisor(threading.Thread):
             while not self.stopping.wait(SUPERVISOR_POLL_S):
                 self._check()
                 self._check_silence()
-                for executor, (reason, _, _) in list(self.unhanded.items()):
+                for executor, (reason, _, _, _) in list(self.unhanded.items()):
                     self._hand_over(executor, reason)
         except BaseException as exc:  # surfaced by stop(); a dead supervisor must not hide
             self.error = exc
@@ -273,17 +277,20 @@ class _Supervisor(threading.Thread):
                                "the supervised policy needs it (harness.sut.RecoversExecutors)")
         if dead_executor in self.handed:
             return
+        _, failed, last, due = self.unhanded.get(dead_executor, (reason, 0, "", 0.0))
+        if time.monotonic() < due:
+            return  # it failed a moment ago: ask again after HAND_OVER_RETRY_S
         with self.trial.lock:
             live = [w for w in self.trial.workers
                     if w.alive and w.executor_id not in (dead_executor, *self.handed)]
         if not live:
             return
-        _, failed, last = self.unhanded.get(dead_executor, (reason, 0, ""))
         asked = live[failed % len(live)]  # after a failure, the next live executor in turn
         try:
             handed = client.recover_executor(dead_executor, asked.executor_id)
         except HandOverFailed as exc:
-            self.unhanded[dead_executor] = (reason, failed + 1, str(exc))
+            self.unhanded[dead_executor] = (reason, failed + 1, str(exc),
+                                            time.monotonic() + HAND_OVER_RETRY_S)
             return
         self.unhanded.pop(dead_executor, None)
         self.handed.add(dead_executor)

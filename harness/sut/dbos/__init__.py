@@ -148,8 +148,9 @@ RECOVERY_ANSWER_SQL = (
     f"UPDATE {RECOVERY_TABLE} SET answered = true, workflows = %s, error = %s "
     "WHERE request_id = %s"
 )
-RECOVERY_ANSWER_S = 30.0
-"""How long the supervisor waits for a live executor's answer before it asks again."""
+RECOVERY_ANSWER_S = 10.0
+"""How long the supervisor waits for a live executor's answer (DBOS's recovery re-enqueues the
+dead executor's workflows: quick) before it asks again."""
 _SILENT_SQL = (
     f"SELECT executor_id FROM {HEARTBEAT_TABLE} WHERE executor_id = ANY(%s) "
     "AND beat_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - %s"

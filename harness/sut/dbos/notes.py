@@ -15,7 +15,7 @@ DETECTION_NOTE = (
     "DBOS._recover_pending_workflows([dead executor]), as Conductor has a live executor do (the "
     "request and its answer go through a table of the trial database, the stand-in for "
     "Conductor's channel); when the recovery raises or the executor does not answer within "
-    "30 s, it asks again, the next live executor in turn"
+    "10 s, it asks again a second later, the next live executor in turn"
 )
 
 NOTES: tuple[str, ...] = (
