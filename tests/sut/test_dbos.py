@@ -114,6 +114,30 @@ def test_a_hand_over_nobody_answers_fails_so_that_the_supervisor_asks_again(
 
 
 @needs_dbos
+def test_a_failed_hand_over_is_asked_again_of_the_next_live_executor(
+    env: LocalEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The supervisor's first hand-over fails (as when the asked executor is frozen); it asks
+    again, of the other live executor, and the event says how many attempts failed."""
+    real, asked = DbosClient.recover_executor, []
+
+    def first_fails(client: DbosClient, dead: str, live: str) -> list[str]:
+        asked.append(live)
+        if len(asked) == 1:
+            raise HandOverFailed(f"{live} did not answer (this test)")
+        return real(client, dead, live)
+
+    monkeypatch.setattr(DbosClient, "recover_executor", first_fails)
+    result = killed_at_call(env, 2, Recovery("supervised", detection_delay_s=0.5, standbys=2))
+    assert result.valid == "true", result.judgement.summary()
+    [handed] = result.history.events_of("supervisor_recovered")
+    assert handed.detail["failed_attempts"] == 1, handed.detail
+    assert "did not answer (this test)" in str(handed.detail["last_failure"])
+    assert len(asked) == 2 and asked[0] != asked[1] == handed.executor
+    assert result.history.workflows[0].status == "SUCCESS"
+
+
+@needs_dbos
 def test_a_frozen_worker_is_taken_over_and_fenced_when_it_resumes(env: LocalEnvironment) -> None:
     golden = golden_baseline(run_trial(env, spec().golden()))
     trial = spec(trigger=Trigger("received", call=2), trigger_name="held2",
