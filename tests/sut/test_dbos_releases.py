@@ -81,6 +81,6 @@ def test_the_release_client_helper_reports_its_failure_in_one_line() -> None:
     try:
         with pytest.raises(ReleaseClientError, match=r"^the client helper of dbos 2\.23\.0 .* "
                                                      "failed: it exited with code 1;"):
-            dead.recover("executor-1")
+            dead.enqueue("research_agent", "wf-1", {})
     finally:
         dead.close()
