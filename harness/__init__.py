@@ -69,6 +69,7 @@ if TYPE_CHECKING:
         superseded_writes,
         unprovoked_takeovers,
         worker_deaths,
+        xfail_known_unfinished,
     )
     from harness.sut import (
         ALL_PROPERTIES,
@@ -159,6 +160,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "FANOUT_PARAMS", "SUITE_PARAMS", "fanout_trial", "first_activity_ns", "research_trial",
         "superseded_writes", "unprovoked_takeovers", "worker_deaths", "store_link",
         "known_finding", "fault_firings", "steps_in_flight", "steps_reached",
+        "xfail_known_unfinished",
     ),
     "harness.runner": ("run_trial",),
     "harness.pytest_plugin": ("TrialRunner",),
@@ -257,6 +259,7 @@ __all__ = [
     "sut_names",
     "unprovoked_takeovers",
     "worker_deaths",
+    "xfail_known_unfinished",
 ]
 
 

@@ -201,6 +201,17 @@ class _Trial:
                 self.record_exit(worker, "teardown")
 
 
+@dataclass(frozen=True)
+class _FailedHandOver:
+    """A supervised hand-over not done yet: why the executor was declared dead, how many
+    attempts failed, the last failure's text, and when to ask again (monotonic)."""
+
+    reason: str
+    attempts: int = 0
+    last_failure: str = ""
+    retry_at: float = 0.0
+
+
 class _Supervisor(threading.Thread):
     """Notices dead workers and applies the recovery policy (a pod restart, or nothing)."""
 
@@ -214,10 +225,9 @@ class _Supervisor(threading.Thread):
         """Set before start(); the supervised policy hands executors over through it."""
         self.handed: set[str] = set()
         """Executors the supervised policy declared dead and handed over (each once)."""
-        self.unhanded: dict[str, tuple[str, int, str, float]] = {}
-        """Executor -> (reason, failed attempts, last failure, when to ask again) of a hand-over
-        not done yet: asked again :data:`HAND_OVER_RETRY_S` after it failed, of the next live
-        executor in turn."""
+        self.unhanded: dict[str, _FailedHandOver] = {}
+        """Executor -> its hand-over that failed: asked again :data:`HAND_OVER_RETRY_S` later,
+        of the next live executor in turn."""
         self.next_liveness_check = 0.0
 
     def run(self) -> None:
@@ -225,8 +235,8 @@ class _Supervisor(threading.Thread):
             while not self.stopping.wait(SUPERVISOR_POLL_S):
                 self._check()
                 self._check_silence()
-                for executor, (reason, _, _, _) in list(self.unhanded.items()):
-                    self._hand_over(executor, reason)
+                for executor, failed in list(self.unhanded.items()):
+                    self._hand_over(executor, failed.reason)
         except BaseException as exc:  # surfaced by stop(); a dead supervisor must not hide
             self.error = exc
 
@@ -277,24 +287,25 @@ class _Supervisor(threading.Thread):
                                "the supervised policy needs it (harness.sut.RecoversExecutors)")
         if dead_executor in self.handed:
             return
-        _, failed, last, due = self.unhanded.get(dead_executor, (reason, 0, "", 0.0))
-        if time.monotonic() < due:
+        before = self.unhanded.get(dead_executor, _FailedHandOver(reason))
+        if time.monotonic() < before.retry_at:
             return  # it failed a moment ago: ask again after HAND_OVER_RETRY_S
         with self.trial.lock:
             live = [w for w in self.trial.workers
                     if w.alive and w.executor_id not in (dead_executor, *self.handed)]
         if not live:
             return
-        asked = live[failed % len(live)]  # after a failure, the next live executor in turn
+        asked = live[before.attempts % len(live)]  # after a failure, the next one in turn
         try:
             handed = client.recover_executor(dead_executor, asked.executor_id)
         except HandOverFailed as exc:
-            self.unhanded[dead_executor] = (reason, failed + 1, str(exc),
-                                            time.monotonic() + HAND_OVER_RETRY_S)
+            self.unhanded[dead_executor] = _FailedHandOver(
+                reason, before.attempts + 1, str(exc), time.monotonic() + HAND_OVER_RETRY_S)
             return
         self.unhanded.pop(dead_executor, None)
         self.handed.add(dead_executor)
-        retried = {"failed_attempts": failed, "last_failure": last} if failed else {}
+        retried = ({"failed_attempts": before.attempts, "last_failure": before.last_failure}
+                   if before.attempts else {})
         self.trial.events.add("supervisor_recovered", worker=asked.name,
                               executor=asked.executor_id,
                               detail={"dead_executor": dead_executor, "reason": reason,

@@ -25,8 +25,11 @@ at once, while another executor is recovering the dead one's workflows (a transi
 inside that recovery loop must not drop a workflow from it). The recovery must not strand the
 workflow: every promised verdict holds,
 the workflow ends SUCCESS, and with checkpointing nothing but the step in flight at the kill is
-paid again where bounded_waste is promised. Local environment only (the statement log is the
-embedded Postgres's server log); a SUT whose store is not Postgres skips.
+paid again where bounded_waste is promised. A SUT with the known finding
+``recovery_fault::store_restarts_<policy>`` (DBOS under ``standby``: a workflow recovered as
+Postgres crashes left PENDING under the live executor that took it) is an xfail when the race
+goes that way: ``terminates`` false and nothing else false. Local environment only (the
+statement log is the embedded Postgres's server log); a SUT whose store is not Postgres skips.
 """
 
 from __future__ import annotations
@@ -40,30 +43,34 @@ from harness import (
     TrialRunner,
     fault_firings,
     get_sut,
+    known_finding,
     research_trial,
     steps_in_flight,
     steps_reached,
     store_link,
+    xfail_known_unfinished,
 )
 
 pytestmark = [pytest.mark.xdist_group("recovery_fault"), pytest.mark.durabench_case_s(9)]
 
 CRASH = "mid_step_late"
 RECOVERY_WRITE = {
-    # the claim statement (reference_runtime/_store.py): bumps the epoch
-    **dict.fromkeys(("reference", "reference-nockpt", "reference-resume"),
-                    r"UPDATE \S+\.workflows w SET\s+epoch = w\.epoch \+ 1"),
-    # the lease loop's claim (harness/sut/_lease_loop.py)
-    **dict.fromkeys(("plain", "langgraph", "langgraph-nockpt"),
-                    r"SET executor = \$\d+, attempt = attempt \+ 1"),
+    # A SUT whose recovery is a claim (the reference's epoch bump, the lease loop's) declares
+    # that statement itself (SutDescription.claim_poll); these are the others'.
     # DBOS's recovery (launch-time, or the one a supervisor asks a live executor to run): its
     # first write of this workflow's status row -- by its id: a queue's periodic promotion of
     # delayed workflows (UPDATE ... WHERE status = 'DELAYED') is no recovery
     "dbos": r"^\s*(UPDATE \S*workflow_status\b.*\bWHERE\b.*\bworkflow_uuid = "
             r"|INSERT INTO \S*workflow_status\b)",
 }
-"""Per runtime: what its recovery's first write of the workflow's record looks like on the wire
-(a regular expression over the statement's text, as Postgres logs it)."""
+"""Per runtime whose recovery is not its claim poll: what its recovery's first write of the
+workflow's record looks like on the wire (a regular expression over the statement's text, as
+Postgres logs it)."""
+
+
+def recovery_write(sut: str) -> str | None:
+    """The pattern of ``sut``'s recovery's first write: its own claim poll, else ours above."""
+    return get_sut(sut).describe().claim_poll or RECOVERY_WRITE.get(sut.split("==")[0])
 
 
 @pytest.mark.parametrize("policy", ["restart", "standby"])
@@ -108,13 +115,16 @@ def test_store_restarts_as_recovery_begins(trials: TrialRunner, sut: str, policy
     if store_link(sut) != "postgres":
         pytest.skip(f"{sut}'s durable store is not Postgres ({store_link(sut)}): no statement "
                     "of its recovery crosses a Postgres link")
-    base = sut.split("==")[0]
-    if base not in RECOVERY_WRITE:
+    pattern = recovery_write(sut)
+    if pattern is None:
         pytest.skip(f"this scenario does not know what {sut}'s recovery first writes")
-    crash = FollowUp(DbCrashFault(), when="statement", pattern=RECOVERY_WRITE[base])
+    crash = FollowUp(DbCrashFault(), when="statement", pattern=pattern)
     spec = research_trial("recovery_fault", sut, KillFault(), CRASH, recovery=policy,
                           seed=seed, then=(crash,))  # fmt: skip
     result = trials.run(spec)
+    finding = known_finding(sut, "recovery_fault", f"store_restarts_{policy}")
+    if finding is not None and result.valid != "true":
+        xfail_known_unfinished(result, sut, finding)
     trials.require_valid(result)
     history, fig = result.history, result.figures
     firings = fault_firings(history)

@@ -178,8 +178,8 @@ class Ledger:
         ``timeout``; returns the merged entry when there is one."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
-            entry = (self.find(workflow_id, call) if call is not None
-                     else self.find_step(workflow_id, step if step is not None else -1))
+            entry = (self.find_step(workflow_id, step) if step is not None
+                     else self.find(workflow_id, call or 0))
             state = None if entry is None else _happened(entry, event)
             if state is not None:
                 return state, dict(entry or {})

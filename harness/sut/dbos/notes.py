@@ -97,6 +97,17 @@ KNOWN_FINDINGS: Mapping[str, str] = {
         "its own "
         "executor id, or let the old process exit before the new one launches"
     ),
+    "recovery_fault::store_restarts_standby": (
+        "a workflow recovered the moment Postgres crashes may never finish: it stays PENDING "
+        "under the live executor that took it, so neither Conductor (which recovers dead "
+        "executors) nor a launch of that id runs it again. Seen once on 3.4.0 (1 of 5 runs): "
+        "the supervisor asked the live worker to run DBOS._recover_pending_workflows; Postgres "
+        "crashed as its reenqueue_for_recovery UPDATE arrived; the call returned the workflow "
+        "as recovered, the row was PENDING under the live worker with recovery_attempts 2 from "
+        "that moment on, and no step ran in the 88 s to the trial's end. A race: the other runs "
+        "finished. Not yet pinned down whether DBOS drops the execution it dequeued when its "
+        "first write fails, or the worker does"
+    ),
 }
 """Scenario (``scenario::case``) -> a real DBOS behaviour a scenario flags: a promise breached,
 or waste the scenario shows that DBOS's own contract allows. Shown as an xfail with this text."""
