@@ -5,7 +5,8 @@ Steps of :func:`inject` for fault ``index`` (0: ``TrialSpec.fault``; then ``Tria
 1. the victim: the worker that made the triggering call, else the workflow's owner (for a
    ``claimed`` anchor, the owner that claimed);
 2. ``fault_fired`` (detail: fault name, index), inject, release the trigger's held call;
-3. a follow-up anchored on ``injected`` runs now, while this fault is still in place;
+3. a follow-up anchored on ``injected``, or one that ``overlaps``, waits for its anchor (as in
+   5) and runs now, while this fault is still in place;
 4. heal (always, in ``finally``), ``fault_healed``; the trial's deadline moves to at least
    ``terminate_bound_s`` after the heal;
 5. a follow-up anchored on ``healed``, ``claimed`` or ``statement`` waits for its anchor
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from harness.env import Worker
-from harness.env.statements import StatementWatch
+from harness.env.statements import Statement, StatementWatch, sent_by
 from harness.faults import FaultTarget
 from harness.followups import wait_for_claim
 from harness.history import JSONValue, StepRecord, WorkflowRecord
@@ -102,8 +103,8 @@ def inject(trial: _Trial, index: int, executor: str | None, client: SutClient,
             trial.start_worker(victim.executor_id)
         fault.inject(target)
         release()
-        if after is not None and after.when == "injected":
-            _follow(trial, index + 1, client, None)
+        if after is not None and after.overlaps:
+            _follow(trial, index + 1, client, record.epoch if record is not None else 0, mark)
     finally:
         fault.heal(target)
         trial.events.add("fault_healed", worker=victim.name,
@@ -112,7 +113,7 @@ def inject(trial: _Trial, index: int, executor: str | None, client: SutClient,
         # not end before that, however long the harness took to heal (a Postgres restart on a
         # loaded machine took 69 s, leaving the workflow 19 s of its 90 s trial: judged unknown).
         trial.deadline = max(trial.deadline, time.monotonic() + trial.spec.terminate_bound_s)
-    if after is not None and after.when != "injected":
+    if after is not None and not after.overlaps:
         _follow(trial, index + 1, client, record.epoch if record is not None else 0, mark)
 
 
@@ -131,7 +132,10 @@ def _follow(trial: _Trial, index: int, client: SutClient, past_epoch: int | None
         except TimeoutError as exc:
             raise TriggerNeverFired(f"follow-up fault {index} ({follow_up.label}): {exc}") from exc
         detail = {"anchor": "statement", "backend_pid": statement.pid,
-                  "statement": " ".join(statement.text.split())[:200]}
+                  "statement": " ".join(statement.text.split())[:200],
+                  "application": statement.application}
+        if follow_up.on_sender:
+            executor = _sender(trial, statement, f"follow-up fault {index} ({follow_up.label})")
     if follow_up.when == "claimed":
         claim = wait_for_claim(lambda: _root_record(trial, client), past_epoch or 0,
                                trial.deadline - time.monotonic())  # fmt: skip
@@ -143,6 +147,19 @@ def _follow(trial: _Trial, index: int, client: SutClient, past_epoch: int | None
     time.sleep(follow_up.delay_s)
     _await_live_worker(trial, f"follow-up fault {index} ({follow_up.label})")
     inject(trial, index, executor, client, lambda: None, detail)
+
+
+def _sender(trial: _Trial, statement: Statement, what: str) -> str:
+    """The executor of the trial's worker whose session sent ``statement``."""
+    with trial.lock:
+        executors = [w.executor_id for w in trial.workers]
+    executor = sent_by(statement, executors)
+    if executor is None:
+        raise TriggerNeverFired(
+            f"{what}: no worker of the trial sent the statement (its session is named "
+            f"{statement.application!r}; workers: {', '.join(sorted(set(executors)))}): a SUT "
+            "that names its Postgres sessions itself must put its executor id in the name")
+    return executor
 
 
 def _await_live_worker(trial: _Trial, what: str) -> None:

@@ -161,7 +161,12 @@ class FollowUp:
       :mod:`harness.env.statements`; the local environment's embedded Postgres only): e.g. the
       replacement's first claim, for "Postgres restarts as recovery begins".
 
-    The victim is the worker that owns the workflow when it fires: for ``claimed``, the new owner.
+    With ``overlap``, the anchor is awaited while the fault before it is still in place, which
+    heals only after this one healed (``injected`` always overlaps): a slow link that stays slow
+    until Postgres, crashed the moment a recovery first writes, is back.
+
+    The victim is the worker that owns the workflow when it fires: for ``claimed``, the new owner;
+    for ``statement`` with ``on_sender``, the worker that sent the statement.
     """
 
     fault: Fault
@@ -169,12 +174,24 @@ class FollowUp:
     delay_s: float = 0.0
     pattern: str | None = None
     """``statement`` only: what the statement's text must match."""
+    overlap: bool = False
+    """Await the anchor before the fault before it heals (class docstring)."""
+    on_sender: bool = False
+    """``statement`` only: the victim is the worker whose session sent the statement (told by
+    its ``application_name``, :func:`harness.env.statements.sent_by`), not the owner: e.g. the
+    live executor that just read which workflows to recover."""
 
     def __post_init__(self) -> None:
         if self.when not in ANCHORS:
             raise ValueError(f"unknown follow-up anchor {self.when!r}; valid: {', '.join(ANCHORS)}")
         if self.delay_s < 0:
             raise ValueError(f"a follow-up's delay_s must be >= 0 seconds, got {self.delay_s}")
+        if self.overlap and self.when == "healed":
+            raise ValueError("a follow-up cannot overlap a fault and wait for its heal: "
+                             "anchor it on 'injected' to fire while that fault is in place")
+        if self.on_sender and self.when != "statement":
+            raise ValueError("only a follow-up anchored on a statement has a sender to fault "
+                             "(on_sender=True needs when='statement')")
         if (self.when == "statement") != (self.pattern is not None):
             raise ValueError("a follow-up anchored on a statement needs pattern= (a regular "
                              "expression), and only such a follow-up takes one")
@@ -186,12 +203,21 @@ class FollowUp:
                                  f"expression: {exc}") from exc
 
     @property
+    def overlaps(self) -> bool:
+        """Whether this fires while the fault before it is still in place."""
+        return self.overlap or self.when == "injected"
+
+    @property
     def label(self) -> str:
         """``kill-claimed`` (``-2s`` with a delay, then the fault's changed parameters; a
         statement anchor carries a hash of its pattern: ``db_crash-statement~1a2b3c``)."""
         when: str = self.when
         if self.pattern is not None:  # two patterns are two trials
             when += "~" + hashlib.sha256(self.pattern.encode()).hexdigest()[:6]
+        if self.overlap and self.when != "injected":
+            when += "+overlap"
+        if self.on_sender:
+            when += "+sender"
         parts = [self.fault.name, when, f"{self.delay_s:g}s" if self.delay_s else "",
                  fault_label(self.fault)]
         return "-".join(p for p in parts if p)
@@ -202,6 +228,10 @@ class FollowUp:
                                       "when": self.when, "delay_s": self.delay_s}
         if self.pattern is not None:
             spec["pattern"] = self.pattern
+        if self.overlap and self.when != "injected":
+            spec["overlap"] = True
+        if self.on_sender:
+            spec["on_sender"] = True
         return spec
 
 

@@ -65,9 +65,11 @@ class Database:
         retry_s: float = 60.0,
         op_timeout_s: float = 30.0,
         application_name: str = "reference_runtime",
+        idle_in_transaction_s: float | None = None,
     ) -> None:
         self.dsn = dsn
         self.application_name = application_name
+        self.idle_in_transaction_s = idle_in_transaction_s
         self.connect_timeout_s = connect_timeout_s
         self.retry_s = retry_s
         self.op_timeout_s = op_timeout_s
@@ -96,7 +98,15 @@ class Database:
             keepalives_count=3,
             tcp_user_timeout=int(self.op_timeout_s * 1000),
             application_name=self.application_name,
+            options=self._options(),
         )
+
+    def _options(self) -> str:
+        """Server settings of each session (``options``): the idle-in-transaction bound."""
+        if self.idle_in_transaction_s is None:
+            return ""
+        ms = max(1, round(self.idle_in_transaction_s * 1000))
+        return f"-c idle_in_transaction_session_timeout={ms}"
 
     def grown_timeout(self, timeout_s: float) -> float:
         """The time for the next attempt after one of ``timeout_s`` timed out (module doc)."""

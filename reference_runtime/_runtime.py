@@ -60,8 +60,15 @@ class Runtime:
         db_retry_s: float = 60.0,
         op_timeout_s: float = 30.0,
         announce_epochs: Announce | None = None,
+        idle_in_transaction_s: float | None = None,
     ) -> None:
-        """``announce_epochs``, when given, is called inside each claim's transaction with the
+        """``idle_in_transaction_s``: how long Postgres lets one of this runtime's sessions sit
+        idle inside a transaction before it ends the session (default ``max(5, 4 * lease_s)``).
+        A worker frozen inside its claim transaction (a stopped process, a hung host) holds the
+        claimed rows' locks; the other workers' claims skip locked rows, so without this bound
+        the workflow waits for as long as the freeze lasts.
+
+        ``announce_epochs``, when given, is called inside each claim's transaction with the
         claimed ``(workflow_id, epoch)`` pairs before the claim commits; an exception rolls the
         claim back. Use it to hand the new fencing token to resources that check it (an effect
         sink that refuses lower epochs), so a superseded execution is refused there from the
@@ -74,11 +81,15 @@ class Runtime:
         self.executor_id = executor_id
         self.checkpointing = checkpointing
         self.poll_s = poll_s
+        idle_s = max(5.0, 4 * lease_s) if idle_in_transaction_s is None else idle_in_transaction_s
+        if idle_s <= 0:
+            raise ValueError(f"idle_in_transaction_s must be > 0, got {idle_s}")
         # Three pools (``_db``): executions and the client API on one, the worker's own traffic
         # (claims, lease releases, the executor lock) on the second, heartbeats on the third.
         self._db, self._control_db, self._lease_db = (
             Database(dsn, connect_timeout_s=connect_timeout_s, retry_s=db_retry_s,
-                     op_timeout_s=op_timeout_s, application_name=app_name)
+                     op_timeout_s=op_timeout_s, application_name=f"{app_name}:{executor_id}"[:63],
+                     idle_in_transaction_s=idle_s)
             for app_name in ("reference_runtime", "reference_runtime:worker",
                              "reference_runtime:heartbeat")
         )  # fmt: skip

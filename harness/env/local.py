@@ -352,7 +352,9 @@ class LocalEnvironment:
         self._workers.append(worker)
         # Not ENV_URL: it may hold a password, and workers get their (passfile) DSN from the SUT.
         env = {k: v for k, v in os.environ.items() if k != ENV_URL}
-        env.update(PYTHONUNBUFFERED="1", **{ENV_RUN_ID: self.run_id})
+        # PGAPPNAME: the worker's Postgres sessions carry its name where the SUT names them
+        # nothing itself, so the statement log can tell who sent a statement (sent_by).
+        env.update(PYTHONUNBUFFERED="1", PGAPPNAME=name[:63], **{ENV_RUN_ID: self.run_id})
         env.update(extra_env or {})
         worker.start(env)
         if wait_ready:

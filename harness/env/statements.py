@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -25,12 +26,15 @@ import psycopg
 from psycopg import sql
 
 __all__ = ["LOG_LINE_PREFIX", "LogsStatements", "Statement", "StatementLog", "StatementWatch",
-           "log_statements", "statements_unavailable"]
+           "log_statements", "sent_by", "statements_unavailable"]
 
-LOG_LINE_PREFIX = "%m [%p] %q<%d> "
-"""The embedded server's log line prefix: time, backend pid, and (for sessions) the database."""
+LOG_LINE_PREFIX = "%m [%p] %q<%d> {%a} "
+"""The embedded server's log line prefix: time, backend pid, and (for sessions) the database and
+the session's ``application_name`` (each local worker's sessions are named after it: ``PGAPPNAME``
+where the SUT sets no name of its own; see :func:`sent_by`)."""
 
-_ENTRY = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] <([^>]*)> LOG:  (?:statement|execute [^:]*): (.*)$")
+_ENTRY = re.compile(
+    r"^\S+ \S+ \S+ \[(\d+)\] <([^>]*)> \{([^}]*)\} LOG:  (?:statement|execute [^:]*): (.*)$")
 POLL_S = 0.005
 
 
@@ -43,6 +47,18 @@ class Statement:
     text: str
     seen_ns: int
     """When the harness read it (wall clock); it arrived at most a poll earlier."""
+    application: str = ""
+    """The session's ``application_name``: which worker sent it (:func:`sent_by`)."""
+
+
+def sent_by(statement: Statement, executor_ids: Iterable[str]) -> str | None:
+    """The executor whose session sent ``statement``: the one whose id its ``application_name``
+    names as a whole word (a local worker's sessions carry its name, ``<executor id>.<n>``, or
+    the SUT's own name with the executor id in it); None when none does."""
+    for executor in sorted(set(executor_ids), key=len, reverse=True):
+        if re.search(rf"(?<![\w-]){re.escape(executor)}(?![\w-])", statement.application):
+            return executor
+    return None
 
 
 def log_statements(admin_url: str, database: str) -> None:
@@ -70,6 +86,7 @@ class StatementLog:
         """The first statement after ``since`` whose text ``pattern`` matches (``re.search``,
         across its lines); TimeoutError when none arrives within ``timeout_s``."""
         compiled = re.compile(pattern, re.DOTALL)
+
         deadline = time.monotonic() + timeout_s
         offset, pending, entry = since, b"", None
         while True:
@@ -82,17 +99,17 @@ class StatementLog:
             for raw in lines:
                 line = raw.decode(errors="replace")
                 if entry is not None and line.startswith("\t"):
-                    entry = (entry[0], entry[1] + "\n" + line[1:])
+                    entry = (entry[0], entry[1] + "\n" + line[1:], entry[2])
                     continue
                 if entry is not None and compiled.search(entry[1]):
-                    return Statement(entry[0], entry[1], time.time_ns())
+                    return Statement(entry[0], entry[1], time.time_ns(), entry[2])
                 entry = None
                 match = _ENTRY.match(line)
                 if match and match.group(2) == self.database:
-                    entry = (int(match.group(1)), match.group(3))
+                    entry = (int(match.group(1)), match.group(4), match.group(3))
             # A statement's continuation lines may still come; judge it on what it has so far.
             if entry is not None and compiled.search(entry[1]):
-                return Statement(entry[0], entry[1], time.time_ns())
+                return Statement(entry[0], entry[1], time.time_ns(), entry[2])
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"no statement of database {self.database} matched "
                                    f"{pattern!r} within {timeout_s:.1f}s")

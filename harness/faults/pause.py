@@ -51,6 +51,12 @@ pins it with the provider's holds (``order``):
      did not has it applied, by a superseded execution (property 7);
   4. the replacement's delivery is let through once the zombie's arrived or ``head_start_s``
      passed.
+- ``until_claimed``: stopped until the workflow's record shows a claim past the epoch it had
+  at the stop (a new owner started it: ``FaultTarget.workflow_records``), then resumed at once,
+  with whatever it read before the stop: a recovery frozen between its read of the pending
+  workflows and its write acts, once resumed, on what the new owner is running. When nobody
+  claims within ``takeover_timeout_s`` (a claimer frozen inside its claim transaction holds the
+  row), it is resumed then; the heal's ``claimed`` says which.
 - ``timed``: stopped for ``duration_s``, whatever happened meanwhile (the order is not pinned:
   for benchmarks, not for verdicts).
 """
@@ -67,7 +73,7 @@ from harness.history import StepRecord
 from harness.net import NotFoundError
 
 ORDERS = ("zombie_first", "replacement_first", "outcome_zombie_first", "effect_zombie_first",
-          "timed")
+          "until_claimed", "timed")
 PAST_LAST_RECORD = ("outcome_zombie_first", "effect_zombie_first")
 POLL_S = 0.02
 ACK_DELAY = "pause_ack_delay"
@@ -120,6 +126,8 @@ class PauseFault:
             self._outcome_zombie_first(target)
         elif self.order == "effect_zombie_first":
             self._effect_zombie_first(target)
+        elif self.order == "until_claimed":
+            self._until_claimed(target)
         elif self.order == "replacement_first":
             target.worker.signal(signal.SIGSTOP)
             if not target.wait_outcome(self.takeover_timeout_s + 60.0):
@@ -131,6 +139,20 @@ class PauseFault:
             self._zombie_first(target)
         target.worker.signal(signal.SIGCONT)
         target.release()
+
+    def _until_claimed(self, target: FaultTarget) -> None:
+        def epoch() -> int:
+            records = [r for r in target.workflow_records()
+                       if r.workflow_id == target.workflow_id]  # fmt: skip
+            return records[0].epoch if records else 0
+
+        target.worker.signal(signal.SIGSTOP)
+        stopped_at = epoch()
+        deadline = time.monotonic() + self.takeover_timeout_s
+        while (claimed := epoch() > stopped_at) is False and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        # Not claimed in time: resumed anyway, and the heal says so (a scenario judges it).
+        target.healed.update({"stopped_at_epoch": stopped_at, "claimed": claimed})
 
     def _zombie_first(self, target: FaultTarget) -> None:
         provider = target.env.provider_client()

@@ -108,6 +108,18 @@ MUTANTS: tuple[Mutant, ...] = (
                  f"{_OUTAGE}[reference-seed0-between_steps]"),
     ),
     Mutant(
+        name="frozen-claim-holds",
+        bug_class="work that never wakes",
+        description="sessions have no idle-in-transaction bound: a worker frozen inside its "
+                    "claim transaction keeps the claimed row locked, and the other workers' "
+                    "claims skip it for as long as the freeze lasts",
+        patches=(Patch("_db.py",
+                       "        if self.idle_in_transaction_s is None:\n",
+                       "        if True:  # no bound\n"),),
+        catches=("scenarios/test_recovery_fault.py::"
+                 "test_a_claimer_frozen_inside_its_claim_holds_nothing[reference-seed0]",),
+    ),
+    Mutant(
         name="abandoned-stays-held",
         bug_class="work that never wakes",
         description="an execution that ends without an outcome stays in its worker's held "

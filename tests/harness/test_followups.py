@@ -54,13 +54,33 @@ def test_the_golden_run_has_no_follow_ups_and_the_faults_are_in_order() -> None:
     assert spec.golden_key == research_trial("x", "reference", first, "mid_step_late").golden_key
 
 
-@pytest.mark.parametrize(("when", "delay_s", "error"), [
-    ("recovered", 0.0, "unknown follow-up anchor 'recovered'"),
-    ("claimed", -1.0, "delay_s must be >= 0"),
+@pytest.mark.parametrize(("when", "delay_s", "overlap", "error"), [
+    ("recovered", 0.0, False, "unknown follow-up anchor 'recovered'"),
+    ("claimed", -1.0, False, "delay_s must be >= 0"),
+    ("healed", 0.0, True, "cannot overlap a fault and wait for its heal"),
 ])  # fmt: skip
-def test_a_follow_up_refuses_what_cannot_be_run(when: str, delay_s: float, error: str) -> None:
+def test_a_follow_up_refuses_what_cannot_be_run(when: str, delay_s: float, overlap: bool,
+                                                error: str) -> None:
     with pytest.raises(ValueError, match=error):
-        FollowUp(KillFault(), when=when, delay_s=delay_s)  # type: ignore[arg-type]
+        FollowUp(KillFault(), when=when, delay_s=delay_s, overlap=overlap)  # type: ignore[arg-type]
+
+
+def test_only_a_statement_has_a_sender_to_fault() -> None:
+    with pytest.raises(ValueError, match="on_sender=True needs when='statement'"):
+        FollowUp(KillFault(), when="claimed", on_sender=True)
+    sender = FollowUp(KillFault(), when="statement", pattern="SELECT", on_sender=True)
+    assert sender.label.endswith("+sender") and sender.to_json()["on_sender"] is True
+    assert "on_sender" not in FollowUp(KillFault(), when="statement", pattern="SELECT").to_json()
+
+
+def test_an_overlapping_follow_up_is_another_trial_and_says_so_on_its_line() -> None:
+    apart = FollowUp(KillFault(), when="claimed")
+    over = FollowUp(KillFault(), when="claimed", overlap=True)
+    assert (apart.overlaps, over.overlaps) == (False, True)
+    assert FollowUp(KillFault(), when="injected").overlaps
+    assert over.label == "kill-claimed+overlap"
+    assert over.to_json()["overlap"] is True and "overlap" not in apart.to_json()
+    assert "overlap" not in FollowUp(KillFault(), when="injected").to_json()  # as it always was
 
 
 def _record(epoch: int, status: WorkflowStatus = "PENDING", executor: str = "w1") -> WorkflowRecord:

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from harness.env.local import LocalEnvironment
-from harness.faults import KillFault
+from harness.faults import DegradeFault, KillFault, PauseFault
 from harness.net import ENV_URL, find_binary
 from harness.runner import golden_baseline, run_trial, with_golden
+from harness.sut import get_sut
 from harness.trial import Anchor, FollowUp, Recovery, TrialSpec, canonical_params
 from harness.triggers import Trigger
 from harness.workloads import ResearchParams
@@ -165,6 +166,48 @@ def test_a_follow_up_fault_fires_on_its_anchor_on_the_current_owner(
         assert first_healed.at_ns < fired[1].at_ns
     assert result.to_json()["followups"] == [
         {"fault": "kill", "fault_params": {}, "when": when, "delay_s": 0.0}]
+
+
+def test_an_overlapping_follow_up_waits_for_its_anchor_while_the_fault_before_it_is_in_place(
+    env: LocalEnvironment,
+) -> None:
+    """A slow store link from the kill on; the restarted worker's first claim arrives through it
+    and is killed: the link heals only after that second kill (``overlap``), not before it."""
+    golden = golden_baseline(run_trial(env, spec().golden()))
+    claim = get_sut("reference").describe().claim_poll
+    assert claim is not None
+    slow = FollowUp(DegradeFault(attributes=(("latency", 50),), duration_s=0.0))
+    kill = FollowUp(KillFault(), when="statement", pattern=claim, overlap=True)
+    spec_ = spec(trigger=Trigger("received", call=2), trigger_name="held2", fault=KillFault(),
+                 recovery=Recovery("restart"), then=(slow, kill))
+    result = run_trial(env, spec_, golden)
+    assert result.valid == "true", result.judgement.summary()
+    fired = {e.detail.get("index"): e for e in result.history.events_of("fault_fired")}
+    healed = {e.detail.get("index"): e for e in result.history.events_of("fault_healed")}
+    assert sorted(fired) == sorted(healed) == [0, 1, 2]
+    assert fired[2].detail.get("anchor") == "statement"
+    assert fired[1].at_ns < fired[2].at_ns < healed[2].at_ns < healed[1].at_ns
+    assert result.to_json()["followups"][1]["overlap"] is True
+
+
+def test_a_follow_up_on_a_statements_sender_faults_the_worker_that_sent_it(
+    env: LocalEnvironment,
+) -> None:
+    """The owner is killed; the first standby whose claim poll arrives after that is stopped for
+    a second (``on_sender``: told by its session's name, which carries its executor id)."""
+    golden = golden_baseline(run_trial(env, spec().golden()))
+    claim = get_sut("reference").describe().claim_poll
+    assert claim is not None
+    frozen = FollowUp(PauseFault(order="timed", duration_s=1.0), when="statement",
+                      pattern=claim, on_sender=True)
+    spec_ = spec(trigger=Trigger("received", call=2), trigger_name="held2", fault=KillFault(),
+                 recovery=Recovery("standby", standbys=2), then=(frozen,))
+    result = run_trial(env, spec_, golden)
+    assert result.valid == "true", result.judgement.summary()
+    killed, paused = result.history.events_of("fault_fired")
+    assert paused.executor != killed.executor
+    assert str(paused.detail.get("application", "")).endswith(f":{paused.executor}")
+    assert result.history.workflows[0].status == "SUCCESS"
 
 
 def _trial_databases(env: LocalEnvironment) -> set[str]:

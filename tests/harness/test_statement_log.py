@@ -10,16 +10,16 @@ import psycopg
 import pytest
 
 from harness.env.postgres import EmbeddedPostgres, create_database
-from harness.env.statements import StatementLog, log_statements
+from harness.env.statements import Statement, StatementLog, log_statements, sent_by
 from harness.faults import DbCrashFault, KillFault
 from harness.scenario import research_trial
 from harness.trial import FollowUp
 
-PREFIX = "2026-12-07 01:00:00.000 UTC [{pid}] <{db}> LOG:  "
+PREFIX = "2026-12-07 01:00:00.000 UTC [{pid}] <{db}> {{{app}}} LOG:  "
 
 
-def _line(db: str, pid: int, body: str) -> str:
-    return PREFIX.format(pid=pid, db=db) + body + "\n"
+def _line(db: str, pid: int, body: str, app: str = "") -> str:
+    return PREFIX.format(pid=pid, db=db, app=app) + body + "\n"
 
 
 def test_a_matching_statement_of_the_database_is_found_after_the_mark(tmp_path: Path) -> None:
@@ -38,12 +38,32 @@ def test_a_matching_statement_of_the_database_is_found_after_the_mark(tmp_path: 
     assert statements.wait(r"UPDATE t", 0, timeout_s=1).pid == 7, "from the start: the first"
 
 
+def test_a_statement_is_told_by_its_sender(tmp_path: Path) -> None:
+    """Who sent it: the session's application_name (a local worker's PGAPPNAME, or a SUT's own
+    name with the executor id in it)."""
+    log = tmp_path / "postgres.log"
+    log.write_text(_line("trial", 7, "statement: SELECT pending", app="w1-aa11bb.0")
+                   + _line("trial", 8, "statement: SELECT pending",
+                           app="reference_runtime:worker:w2-cc22dd"))  # fmt: skip
+    statements = StatementLog(log, "trial")
+    first = statements.wait("SELECT pending", 0, timeout_s=1)
+    assert (first.pid, first.application) == (7, "w1-aa11bb.0")
+    second = statements.wait("SELECT pending", statements.mark() - len(
+        _line("trial", 8, "statement: SELECT pending", app="reference_runtime:worker:w2-cc22dd")),
+        timeout_s=1)  # fmt: skip
+    assert second.pid == 8
+    workers = ["w1-aa11bb", "w2-cc22dd", "w2-cc22"]
+    assert sent_by(first, workers) == "w1-aa11bb"
+    assert sent_by(second, workers) == "w2-cc22dd", "a whole id, not a prefix of another"
+    assert sent_by(Statement(9, "SELECT 1", 0, "psql"), workers) is None
+
+
 def test_a_statement_written_in_two_parts_is_matched_once_whole(tmp_path: Path) -> None:
     log = tmp_path / "postgres.log"
     log.write_text("")
     statements = StatementLog(log, "trial")
     with open(log, "a") as out:
-        out.write(PREFIX.format(pid=3, db="trial") + "statement: UPDATE t\n\tSET ep")
+        out.write(PREFIX.format(pid=3, db="trial", app="") + "statement: UPDATE t\n\tSET ep")
     found: list[int] = []
     waiter = threading.Thread(target=lambda: found.append(
         statements.wait(r"SET epoch", 0, timeout_s=5).pid))
@@ -93,9 +113,10 @@ def test_the_embedded_postgres_logs_the_statements_of_a_database_told_to() -> No
         mark = statements.mark()
         with psycopg.connect(other, autocommit=True) as conn:
             conn.execute("SELECT 'from the quiet one'")
-        with psycopg.connect(url, autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True, application_name="w9-ee33ff.2") as conn:
             conn.execute("SELECT %s::text AS marker", ("whatever",))
         found = statements.wait(r"AS marker", mark, timeout_s=10)
         assert "$1::text" in found.text, found.text
+        assert found.application == "w9-ee33ff.2"
         with pytest.raises(TimeoutError):
             statements.wait("from the quiet one", mark, timeout_s=0.5)

@@ -73,8 +73,10 @@ def test_the_worker_polls_on_sessions_of_its_own_and_steps_are_written_on_others
         client.start_workflow(apps.branching, "k-sessions").result(timeout=30)
         # The worker keeps polling: each session's last statement tells which pool it serves.
         sessions = wait_for(lambda: _sessions(pg_url, schema), 10, "claims and step writes")
-    assert sessions["claim"] == {"reference_runtime:worker"}, sessions
-    assert sessions["step"] | sessions["outcome"] == {"reference_runtime"}, sessions
+    # Each pool's sessions are named after it and the executor (the statement log tells workers
+    # apart by the name).
+    assert sessions["claim"] == {"reference_runtime:worker:w-sessions"}, sessions
+    assert sessions["step"] | sessions["outcome"] == {"reference_runtime:w-sessions"}, sessions
 
 
 def test_heartbeats_have_a_session_of_their_own(
@@ -89,7 +91,7 @@ def test_heartbeats_have_a_session_of_their_own(
                          "a heartbeat while the gate holds the workflow")  # fmt: skip
         (tmp_path / "go").touch()
         handle.result(timeout=30)
-    assert beats == {"reference_runtime:heartbeat"}, beats
+    assert beats == {"reference_runtime:heartbeat:w-beats"}, beats
 
 
 def _sessions_of(pg_url: str, schema: str, marker: str) -> set[str] | None:

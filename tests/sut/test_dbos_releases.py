@@ -12,23 +12,26 @@ from harness.sut.dbos import DBOS_SUT, SUPPORTED_RELEASES, DbosSut
 from harness.sut.dbos._features import EPOCH_WITHOUT_TOKEN, OLDEST, features_of
 
 
-@pytest.mark.parametrize(("version", "token", "output_table", "reenqueue", "register", "ossp"), [
-    ("2.14.0", False, False, False, False, True),
-    ("2.20.0", False, False, False, True, True),
-    ("2.23.0", False, False, False, True, True),
-    ("2.29.0", False, False, True, True, True),
-    ("2.31.1", False, False, True, True, True),
-    ("3.0.0", False, True, True, True, False),
-    ("3.1.0", False, True, True, True, False),
-    ("3.2.0", True, True, True, True, False),
-    ("3.4.0", True, True, True, True, False),
-])
+@pytest.mark.parametrize(
+    ("version", "token", "output_table", "reenqueue", "retried", "register", "ossp"), [
+        ("2.14.0", False, False, False, False, False, True),
+        ("2.20.0", False, False, False, False, True, True),
+        ("2.23.0", False, False, False, False, True, True),
+        ("2.24.0", False, False, False, True, True, True),
+        ("2.29.0", False, False, True, True, True, True),
+        ("2.31.1", False, False, True, True, True, True),
+        ("3.0.0", False, True, True, True, True, False),
+        ("3.1.0", False, True, True, True, True, False),
+        ("3.2.0", True, True, True, True, True, False),
+        ("3.4.0", True, True, True, True, True, False),
+    ])
 def test_features_follow_the_release(version: str, token: bool, output_table: bool,
-                                     reenqueue: bool, register: bool, ossp: bool) -> None:
+                                     reenqueue: bool, retried: bool, register: bool,
+                                     ossp: bool) -> None:
     f = features_of(version)
-    assert (f.owner_token, f.output_table, f.reenqueue_recovery, f.register_queue,
-            f.uuid_ossp, f.admin_server) == (token, output_table, reenqueue, register, ossp,
-                                             ossp)  # fmt: skip
+    assert (f.owner_token, f.output_table, f.reenqueue_recovery, f.recovery_write_retried,
+            f.register_queue, f.uuid_ossp, f.admin_server) == (
+        token, output_table, reenqueue, retried, register, ossp, ossp)  # fmt: skip
     assert f.postgres_extensions == (frozenset({"uuid-ossp"}) if ossp else frozenset())
 
 
@@ -52,6 +55,20 @@ def test_a_pinned_2x_needs_uuid_ossp_and_says_its_epoch_is_weaker() -> None:
     assert EPOCH_WITHOUT_TOKEN not in _pinned("3.2.0").describe().notes
     assert DBOS_SUT.postgres_extensions == frozenset()
     assert EPOCH_WITHOUT_TOKEN not in DBOS_SUT.describe().notes
+
+
+def test_a_release_whose_recovery_drops_a_workflow_on_a_lost_connection_says_so() -> None:
+    def said(version: str) -> bool:
+        return any("recovery loop logs the error" in n for n in _pinned(version).describe().notes)
+
+    assert said("2.23.0") and not said("2.24.0") and not said("3.4.0")
+
+
+def test_a_release_whose_recovery_acts_on_a_stale_read_says_so() -> None:
+    def said(version: str) -> bool:
+        return any("stale read" in n for n in _pinned(version).describe().notes)
+
+    assert said("2.28.0") and not said("2.29.0") and not said("3.4.0")
 
 
 def test_the_extensions_a_run_needs_name_the_suts_that_need_them() -> None:

@@ -13,6 +13,9 @@ names the first release that has the thing (checked in the releases' wheels):
 - ``reenqueue_recovery`` (2.29.0): recovery re-enqueues a PENDING workflow of the dead
   executors (``reenqueue_for_recovery``); earlier releases put a queued workflow back on its
   queue (``clear_queue_assignment``) and run any other one on the recovering executor.
+- ``recovery_write_retried`` (2.24.0): recovery's write of a queued workflow
+  (``clear_queue_assignment``) is retried across a lost connection (``db_retry``); earlier,
+  the error reaches the recovery loop, which logs it and goes on without the workflow.
 - ``register_queue`` (2.20.0): ``DBOS.register_queue()`` after ``launch()``; earlier, a
   ``Queue(...)`` built before it.
 - ``admin_server`` (before 3.0.0): an HTTP admin server on port 3001 by default (one port for
@@ -51,6 +54,7 @@ class DbosFeatures:
     owner_token: bool
     output_table: bool
     reenqueue_recovery: bool
+    recovery_write_retried: bool
     register_queue: bool
     admin_server: bool
     uuid_ossp: bool
@@ -69,6 +73,7 @@ def features_of(version: str) -> DbosFeatures:
         owner_token=v >= Version("3.2.0"),
         output_table=v >= Version("3.0.0"),
         reenqueue_recovery=v >= Version("2.29.0"),
+        recovery_write_retried=v >= Version("2.24.0"),
         register_queue=v >= Version("2.20.0"),
         admin_server=v < Version("3.0.0"),
         uuid_ossp=v < Version("3.0.0"),

@@ -62,7 +62,17 @@ def release_notes(features: DbosFeatures) -> tuple[str, ...]:
         notes.append(
             "before DBOS 2.29.0 recovery puts a queued workflow back on its queue "
             "(clear_queue_assignment, with no check of the executor that holds it) and runs any "
-            "other workflow (a fan_out child) on the recovering executor itself")
+            "other workflow (a fan_out child) on the recovering executor itself: a recovery "
+            "acting on a stale read of the pending workflows takes a workflow back from the "
+            "executor a later recovery gave it to, and it runs twice "
+            "(recovery_fault::test_a_stale_recovery_takes_nothing_from_the_new_owner fails "
+            "single_active_execution and bounded_waste)")
+    if not features.recovery_write_retried:
+        notes.append(
+            "before DBOS 2.24.0 recovery's write of a queued workflow is not retried when the "
+            "system database connection is lost: the recovery loop logs the error and goes on, "
+            "and the workflow stays PENDING under the dead executor "
+            "(recovery_fault::test_store_restarts_inside_recovery fails terminates under standby)")
     if features.uuid_ossp:
         notes.append(
             "before DBOS 3.0.0 the migrations create the uuid-ossp extension: the trial's "

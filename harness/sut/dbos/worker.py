@@ -270,6 +270,10 @@ def config(executor_id: str, postgres_url: str) -> DBOSConfig:
         "serializer": DBOSPortableJSONSerializer(),
         "log_level": "INFO",
         "sys_db_pool_size": 10,
+        # DBOS names its sessions "dbos_transact"; the executor id in the name tells the trial's
+        # statement log which worker sent a statement (harness.env.statements.sent_by)
+        "db_engine_kwargs": {"connect_args": {
+            "application_name": f"dbos_transact:{executor_id}"[:63]}},
     }
     if FEATURES.admin_server:  # port 3001 by default: a second worker on this host cannot bind
         found["run_admin_server"] = False  # type: ignore[typeddict-unknown-key]
