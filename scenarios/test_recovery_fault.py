@@ -76,6 +76,7 @@ from harness import (
     store_link,
     xfail_known_unfinished,
 )
+from harness.history import HarnessEvent
 
 pytestmark = [pytest.mark.xdist_group("recovery_fault"), pytest.mark.durabench_case_s(9)]
 
@@ -203,22 +204,12 @@ def test_a_stale_recovery_takes_nothing_from_the_new_owner(trials: TrialRunner, 
         pytest.skip(f"{sut}'s recovery is one claim statement (its read and its write at once): "
                     "no stale read to act on")
     # Two standbys: the one frozen inside its recovery, and the one the supervisor asks next.
-    # On the slow link the read's answer is still on its way when the reader is stopped.
-    frozen = FollowUp(PauseFault(order="until_claimed"), when="statement", pattern=pattern,
-                      on_sender=True, overlap=True)
-    spec = research_trial("recovery_fault", sut, KillFault(), CRASH, recovery="standby",
-                          standbys=2, seed=seed, then=(SLOW_STORE_LINK, frozen))  # fmt: skip
-    result = trials.run(spec)
-    trials.require_valid(result)
+    result, killed, paused, heal = _freeze_the_sender(trials, sut, seed, pattern,
+                                                      PauseFault(order="until_claimed"))
     history = result.history
-    firings = fault_firings(history)
-    assert [f.detail.get("fault") for f in firings] == ["kill", "degrade", "pause"], firings
-    killed, _, paused = firings
-    assert paused.executor != killed.executor, (
-        f"the pause hit the killed executor {killed.executor}, not a live one recovering it")
-    assert _heal_of(history, 2).get("claimed") is True, (
+    assert heal.get("claimed") is True, (
         f"no other executor gave the workflow a new owner while {paused.executor} was frozen "
-        f"inside its recovery: {_heal_of(history, 2)}")
+        f"inside its recovery: {heal}")
     root = history.workflows[0]
     assert root.status == "SUCCESS", f"the workflow ended {root.status}"
     _paid_only_the_kill(result, sut, killed.at_ns, "a recovery resumed with what it read "
@@ -251,22 +242,33 @@ def test_a_claimer_frozen_inside_its_claim_holds_nothing(trials: TrialRunner, su
     if claim is None:
         pytest.skip(f"{sut} declares no claim poll (SutDescription.claim_poll): its takeovers "
                     "are not a standby's claim")
-    frozen = FollowUp(PauseFault(order="until_claimed", takeover_timeout_s=FROZEN_CLAIM_S),
-                      when="statement", pattern=claim, on_sender=True, overlap=True)
-    spec = research_trial("recovery_fault", sut, KillFault(), CRASH, recovery="standby",
-                          standbys=2, seed=seed, then=(SLOW_STORE_LINK, frozen))  # fmt: skip
-    result = trials.run(spec)
-    trials.require_valid(result)
+    result, _, paused, heal = _freeze_the_sender(
+        trials, sut, seed, claim,
+        PauseFault(order="until_claimed", takeover_timeout_s=FROZEN_CLAIM_S))
     history = result.history
-    firings = fault_firings(history)
-    assert [f.detail.get("fault") for f in firings] == ["kill", "degrade", "pause"], firings
-    killed, _, paused = firings
-    assert paused.executor != killed.executor, firings
-    heal = _heal_of(history, 2)
     assert heal.get("claimed") is True, (
         f"the workflow waited {FROZEN_CLAIM_S:g} s for {paused.executor}, frozen inside its "
         f"claim ({paused.detail.get('statement')!r}), and no other worker took it: {heal}")
     assert history.workflows[0].status == "SUCCESS", history.workflows[0]
+
+
+def _freeze_the_sender(trials: TrialRunner, sut: str, seed: int, pattern: str,
+                       pause: PauseFault,
+                       ) -> tuple[TrialResult, HarnessEvent, HarnessEvent, dict[str, JSONValue]]:
+    """The owner killed mid-step; on the slow link, the worker whose statement matching
+    ``pattern`` arrives first is paused (``pause``) before the statement's answer reaches it.
+    Returns the valid result, the kill's and the pause's firings, and the pause's heal."""
+    frozen = FollowUp(pause, when="statement", pattern=pattern, on_sender=True, overlap=True)
+    spec = research_trial("recovery_fault", sut, KillFault(), CRASH, recovery="standby",
+                          standbys=2, seed=seed, then=(SLOW_STORE_LINK, frozen))  # fmt: skip
+    result = trials.run(spec)
+    trials.require_valid(result)
+    firings = fault_firings(result.history)
+    assert [f.detail.get("fault") for f in firings] == ["kill", "degrade", "pause"], firings
+    killed, _, paused = firings
+    assert paused.executor != killed.executor, (
+        f"the pause hit the killed executor {killed.executor}, not a live one: {firings}")
+    return result, killed, paused, _heal_of(result.history, 2)
 
 
 def _needs_postgres(sut: str) -> None:

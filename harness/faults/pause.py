@@ -149,8 +149,10 @@ class PauseFault:
         target.worker.signal(signal.SIGSTOP)
         stopped_at = epoch()
         deadline = time.monotonic() + self.takeover_timeout_s
-        while (claimed := epoch() > stopped_at) is False and time.monotonic() < deadline:
+        claimed = epoch() > stopped_at
+        while not claimed and time.monotonic() < deadline:
             time.sleep(POLL_S)
+            claimed = epoch() > stopped_at
         # Not claimed in time: resumed anyway, and the heal says so (a scenario judges it).
         target.healed.update({"stopped_at_epoch": stopped_at, "claimed": claimed})
 
