@@ -27,7 +27,7 @@ from harness.env import Worker
 from harness.env.statements import Statement, StatementWatch, sent_by
 from harness.faults import FaultTarget
 from harness.followups import wait_for_claim
-from harness.history import JSONValue, StepRecord, WorkflowRecord
+from harness.history import JSONValue, LedgerEntry, StepRecord, WorkflowRecord
 from harness.sut import SutClient
 from harness.triggers import TriggerNeverFired
 
@@ -91,7 +91,11 @@ def inject(trial: _Trial, index: int, executor: str | None, client: SutClient,
     target = fault_target(trial, victim, client, release)
     after = trial.spec.then[index] if index < len(trial.spec.then) else None
     record = _root_record(trial, client) if after and after.when == "claimed" else None
-    mark = trial.statements.mark() if after and trial.statements is not None else 0
+    mark = 0
+    if after is not None and after.when == "called":  # the requests before the fault fired
+        mark = len(trial.env.provider_client().ledger(trial.workflow_id))
+    elif after is not None and trial.statements is not None:
+        mark = trial.statements.mark()
     try:
         trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                          pid=victim.pid,
@@ -136,6 +140,11 @@ def _follow(trial: _Trial, index: int, client: SutClient, past_epoch: int | None
                   "application": statement.application}
         if follow_up.on_sender:
             executor = _sender(trial, statement, f"follow-up fault {index} ({follow_up.label})")
+    if follow_up.when == "called":
+        entry = _next_call(trial, mark, f"follow-up fault {index} ({follow_up.label})")
+        executor = entry.executor
+        detail = {"anchor": "called", "owner": entry.executor, "step": entry.step,
+                  "attempt": entry.attempt, "request_id": entry.request_id}
     if follow_up.when == "claimed":
         claim = wait_for_claim(lambda: _root_record(trial, client), past_epoch or 0,
                                trial.deadline - time.monotonic())  # fmt: skip
@@ -147,6 +156,23 @@ def _follow(trial: _Trial, index: int, client: SutClient, past_epoch: int | None
     time.sleep(follow_up.delay_s)
     _await_live_worker(trial, f"follow-up fault {index} ({follow_up.label})")
     inject(trial, index, executor, client, lambda: None, detail)
+
+
+def _next_call(trial: _Trial, mark: int, what: str) -> LedgerEntry:
+    """The workflow's first LLM request past the first ``mark`` the provider received."""
+    provider = trial.env.provider_client()
+    while True:
+        ledger = provider.ledger(trial.workflow_id)
+        if len(ledger) > mark:
+            entry = sorted(ledger, key=lambda e: e.received_ns)[mark]
+            if entry.executor is None:
+                raise TriggerNeverFired(f"{what}: the request {entry.request_id} names no "
+                                        "executor (X-Durabench-Executor): no worker to fault")
+            return entry
+        if time.monotonic() >= trial.deadline:
+            raise TriggerNeverFired(f"{what}: the workflow made no LLM request after the fault "
+                                    "before the trial's end")
+        time.sleep(LIVE_WORKER_POLL_S)
 
 
 def _sender(trial: _Trial, statement: Statement, what: str) -> str:

@@ -295,23 +295,32 @@ class _Supervisor(threading.Thread):
                     if w.alive and w.executor_id not in (dead_executor, *self.handed)]
         if not live:
             return
-        asked = live[before.attempts % len(live)]  # after a failure, the next one in turn
-        try:
-            handed = client.recover_executor(dead_executor, asked.executor_id)
-        except HandOverFailed as exc:
+        # after a failure, the next one in turn; several hand-overs at once ask as many
+        first, count = before.attempts, min(self.trial.spec.recovery.handovers, len(live))
+        asked_all = [live[(first + n) % len(live)] for n in range(count)]
+        answers = _ask_all(client, dead_executor, asked_all)
+        failures = [a for a in answers.values() if isinstance(a, HandOverFailed)]
+        if len(failures) == len(asked_all):
             self.unhanded[dead_executor] = _FailedHandOver(
-                reason, before.attempts + 1, str(exc), time.monotonic() + HAND_OVER_RETRY_S)
+                reason, before.attempts + 1, str(failures[0]),
+                time.monotonic() + HAND_OVER_RETRY_S)
             return
         self.unhanded.pop(dead_executor, None)
         self.handed.add(dead_executor)
         retried = ({"failed_attempts": before.attempts, "last_failure": before.last_failure}
                    if before.attempts else {})
-        self.trial.events.add("supervisor_recovered", worker=asked.name,
-                              executor=asked.executor_id,
-                              detail={"dead_executor": dead_executor, "reason": reason,
-                                      "workflows": handed, "detection_delay_s":
-                                          self.trial.spec.recovery.detection_delay_s,
-                                      **retried})
+        concurrent = {"concurrent_with": [w.executor_id for w in asked_all]} if count > 1 else {}
+        for asked in asked_all:
+            handed = answers[asked.executor_id]
+            answer: dict[str, JSONValue] = (
+                {"failed": str(handed)} if isinstance(handed, HandOverFailed)
+                else {"workflows": list(handed)})
+            self.trial.events.add("supervisor_recovered", worker=asked.name,
+                                  executor=asked.executor_id,
+                                  detail={"dead_executor": dead_executor, "reason": reason,
+                                          **answer, "detection_delay_s":
+                                              self.trial.spec.recovery.detection_delay_s,
+                                          **retried, **concurrent})
 
     def stop(self) -> None:
         """Stop watching; a last sweep records a death the final poll interval hid."""
@@ -321,6 +330,36 @@ class _Supervisor(threading.Thread):
             self._check()
         if self.error is not None:
             raise RuntimeError(f"the trial supervisor failed: {self.error}") from self.error
+
+
+def _ask_all(client: RecoversExecutors, dead_executor: str,
+             asked: list[Worker]) -> dict[str, list[str] | HandOverFailed]:
+    """Each asked executor's answer to recovering ``dead_executor``: one at once, or several
+    concurrently (a thread each, started together)."""
+    answers: dict[str, list[str] | HandOverFailed] = {}
+    errors: list[BaseException] = []
+
+    def ask(worker: Worker) -> None:
+        try:
+            answers[worker.executor_id] = client.recover_executor(dead_executor,
+                                                                  worker.executor_id)
+        except HandOverFailed as exc:
+            answers[worker.executor_id] = exc
+        except BaseException as exc:  # the supervisor's own failure: raised where it runs
+            errors.append(exc)
+
+    if len(asked) == 1:
+        ask(asked[0])
+        return answers
+    threads = [threading.Thread(target=ask, args=(w,), name=f"hand-over-{w.executor_id}",
+                                daemon=True) for w in asked]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return answers
 
 
 def _start_workers(trial: _Trial) -> None:
@@ -346,6 +385,8 @@ def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
             spec.trigger.arm(ctx)
         client.start(spec.workload, trial.workflow_id, spec.params)
         trial.events.add("workflow_started", detail={"workflow_id": trial.workflow_id})
+        if spec.bystander and spec.behind:
+            _start_bystander(trial, client)
         if spec.fault is not None and spec.trigger is not None:
             fired = spec.trigger.wait(ctx, trial.remaining())
             for rule_id in setup:  # the world before the fault; recovery meets a healthy one
@@ -355,8 +396,8 @@ def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
             inject(trial, 0, fired.executor, client, lambda: trigger.after_inject(ctx))
         outcomes = _await_outcome(trial, client, trial.workflow_id)
         if spec.bystander:
-            client.start(spec.workload, trial.bystander_id, spec.params)
-            trial.events.add("workflow_started", detail={"workflow_id": trial.bystander_id})
+            if not spec.behind:
+                _start_bystander(trial, client)
             outcomes += _await_outcome(trial, client, trial.bystander_id)
         return outcomes
     except (TriggerNeverFired, TimeoutError) as exc:
@@ -365,6 +406,11 @@ def _drive(trial: _Trial, client: SutClient) -> list[Outcome]:
     finally:
         if spec.trigger is not None:
             spec.trigger.disarm(ctx)
+
+
+def _start_bystander(trial: _Trial, client: SutClient) -> None:
+    client.start(trial.spec.workload, trial.bystander_id, trial.spec.params)
+    trial.events.add("workflow_started", detail={"workflow_id": trial.bystander_id})
 
 
 def _await_outcome(trial: _Trial, client: SutClient, workflow_id: str) -> list[Outcome]:

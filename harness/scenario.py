@@ -51,6 +51,7 @@ def research_trial(
     options: WorkerOptions | None = None,
     own_links: bool = False,
     then: tuple[FollowUp, ...] = (),
+    handovers: int = 1,
 ) -> TrialSpec:
     """A ``research_agent`` trial; ``crash`` names a crash point of :func:`crash_point`, or labels
     a custom ``trigger`` (then give ``crash_step``, the logical step it lands in). ``options``
@@ -59,7 +60,8 @@ def research_trial(
     ``recovery="standby"`` asks for a takeover by a second, already running worker; for a SUT
     whose docs give takeovers to a supervisor (DBOS: Conductor) it becomes ``supervised``;
     ``own_links`` gives the standbys links of their own (:class:`harness.trial.Recovery`);
-    ``then``: follow-up faults after ``fault`` (:class:`harness.trial.FollowUp`)."""
+    ``then``: follow-up faults after ``fault`` (:class:`harness.trial.FollowUp`);
+    ``handovers``: concurrent hand-overs of the supervised policy."""
     recovery = takeover_policy(sut, recovery)
     if trigger is None:
         trigger, crash_step = crash_point(
@@ -75,7 +77,7 @@ def research_trial(
         trigger_name=crash,
         crash_step=crash_step,
         recovery=Recovery(cast(RecoveryPolicy, recovery), standbys=standbys,
-                          own_links=own_links),
+                          own_links=own_links, handovers=handovers),
         seed=seed,
         options=options or WorkerOptions(),
         then=then,
@@ -163,6 +165,33 @@ def first_activity_ns(history: History, workflow_id: str) -> dict[int, int]:
         if epoch is not None and (epoch not in first or at < first[epoch]):
             first[epoch] = at
     return first
+
+
+def queue_overruns(history: History, limit: int, *, per_executor: bool) -> list[str]:
+    """Moments when more than ``limit`` of the trial's root workflows were running at once,
+    across every worker or (``per_executor``) within one executor id: a queue's concurrency
+    limit overrun. A workflow runs, for this reading, from its first LLM request to its last LLM
+    answer as the provider saw them (per executor: those of that executor's executions), so an
+    overrun found here is one the provider saw, never one a clock guessed. One line per
+    breach."""
+    roots = set(history.workflow_ids)
+    spans: dict[tuple[str, str], list[int]] = {}
+    for e in history.ledger:
+        if e.workflow_id not in roots:
+            continue
+        group = (e.executor or "?") if per_executor else "every worker"
+        span = spans.setdefault((group, e.workflow_id), [e.received_ns, e.received_ns])
+        span[0] = min(span[0], e.received_ns)
+        span[1] = max(span[1], e.responded_ns or e.received_ns)
+    breaches: list[str] = []
+    for group in sorted({g for g, _ in spans}):
+        mine = sorted((span[0], span[1], wf) for (g, wf), span in spans.items() if g == group)
+        for start, _, wf in mine:
+            running = [w for s_, e_, w in mine if s_ <= start < e_]
+            if len(running) > limit:
+                breaches.append(f"{group}: {len(running)} workflows running at once (limit "
+                                f"{limit}) when {wf} began: {', '.join(sorted(running))}")
+    return breaches
 
 
 def superseded_writes(history: History) -> list[str]:

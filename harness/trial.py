@@ -73,6 +73,11 @@ class Recovery:
       while the old one drains (SIGTERM's grace period) or dies; nothing more starts when the
       old one exits. A new process must not take over what its predecessor is still running.
 
+    ``handovers`` (supervised only): how many live executors the supervisor asks at once to
+    recover the same dead one -- two supervisors, or a supervisor beside another's retry, each
+    asking its own executor: the same dead executor recovered concurrently. At most
+    ``standbys``.
+
     ``own_links`` (standby/supervised only): the standbys reach Postgres and the provider through
     links of their own, as a standby on another host would: a network fault on the victim's links
     (``FaultTarget.links``) leaves the others connected, and the harness can hold the others'
@@ -85,6 +90,7 @@ class Recovery:
     detection_delay_s: float = DEFAULT_DETECTION_DELAY_S
     standbys: int = 1
     own_links: bool = False
+    handovers: int = 1
 
     def __post_init__(self) -> None:
         if self.policy not in RECOVERY_POLICIES:
@@ -98,12 +104,23 @@ class Recovery:
         if self.own_links and self.policy not in ("standby", "supervised"):
             raise ValueError(f"own_links needs standbys (policy standby or supervised), not "
                              f"{self.policy!r}")
+        if self.handovers < 1:
+            raise ValueError(f"handovers must be at least 1, got {self.handovers}")
+        if self.handovers > 1 and self.policy != "supervised":
+            raise ValueError(f"handovers are the supervisor's: {self.handovers} need policy "
+                             f"supervised, not {self.policy!r}")
+        if self.handovers > self.standbys:
+            raise ValueError(f"{self.handovers} concurrent hand-overs need as many live "
+                             f"executors to ask: standbys={self.standbys}")
 
     @property
     def label(self) -> str:
         """The policy's name in trial ids: ``standby3`` for three standbys, ``standby_ownlinks``
-        when they have links of their own."""
+        when they have links of their own, ``supervised2_handovers2`` for two concurrent
+        hand-overs."""
         label = f"{self.policy}{self.standbys}" if self.standbys > 1 else self.policy
+        if self.handovers > 1:
+            label += f"_handovers{self.handovers}"
         return f"{label}_ownlinks" if self.own_links else label
 
 
@@ -143,8 +160,8 @@ def fault_label(fault: Fault | None) -> str:
     return "fault-" + "_".join(changed) if changed else ""
 
 
-Anchor = Literal["injected", "healed", "claimed", "statement"]
-ANCHORS: tuple[Anchor, ...] = ("injected", "healed", "claimed", "statement")
+Anchor = Literal["injected", "healed", "claimed", "called", "statement"]
+ANCHORS: tuple[Anchor, ...] = ("injected", "healed", "claimed", "called", "statement")
 
 
 @dataclass(frozen=True)
@@ -156,6 +173,8 @@ class FollowUp:
     - ``healed``: that fault was healed;
     - ``claimed``: a new owner claimed the workflow, i.e. its record's epoch grew past the one
       read as that fault fired (the SUT must declare ``SutDescription.claim_records`` visible);
+    - ``called``: the workflow's next LLM request reached the provider after that fault fired
+      (a recovery re-making or resuming its step: evidence any SUT gives, records or not);
     - ``statement``: a statement matching ``pattern`` (a regular expression, ``re.search``) reached
       the trial's Postgres after that fault fired (read from the server's statement log,
       :mod:`harness.env.statements`; the local environment's embedded Postgres only): e.g. the
@@ -166,6 +185,7 @@ class FollowUp:
     until Postgres, crashed the moment a recovery first writes, is back.
 
     The victim is the worker that owns the workflow when it fires: for ``claimed``, the new owner;
+    for ``called``, the worker whose execution made the request (its ``X-Durabench-Executor``);
     for ``statement`` with ``on_sender``, the worker that sent the statement.
     """
 
@@ -269,6 +289,15 @@ class TrialSpec:
     """Once the workflow is terminal, start a second root workflow of the same workload and
     parameters (no fault aims at it) and wait for it: the runtime still serves others after
     whatever became of the first. Its id is the first's with ``-bystander``."""
+    behind: bool = False
+    """With ``bystander``: start the bystander right after the workflow, before any fault, not
+    once the workflow is terminal. On a queue with a concurrency limit
+    (:attr:`WorkerOptions.queue_concurrency`) it then waits behind the workflow the faults hit,
+    and runs only once the runtime frees that workflow's place."""
+
+    def __post_init__(self) -> None:
+        if self.behind and not self.bystander:
+            raise ValueError("behind=True places the bystander: it needs bystander=True")
 
     @property
     def params(self) -> dict[str, JSONValue]:
@@ -288,7 +317,7 @@ class TrialSpec:
         (:func:`followups_label`), seed."""
         parts = [self.scenario, self.sut, self.trigger_name or "golden", self.recovery.label,
                  options_label(self.options), fault_label(self.fault), followups_label(self.then),
-                 "bystander" if self.bystander else ""]
+                 ("bystander-behind" if self.behind else "bystander") if self.bystander else ""]
         return "-".join(p for p in parts if p) + f"-s{self.seed}"
 
     def golden(self) -> TrialSpec:
@@ -307,6 +336,7 @@ class TrialSpec:
             options=self.options,
             setup_rules=self.setup_rules,
             bystander=self.bystander,
+            behind=self.behind,
         )
 
     @property
@@ -315,7 +345,7 @@ class TrialSpec:
         if self.setup_rules:
             key += (json.dumps([r.to_json() for r in self.setup_rules], sort_keys=True),)
         if self.bystander:  # its golden run has the bystander too: two workflows' tokens
-            key += ("bystander",)
+            key += ("bystander-behind" if self.behind else "bystander",)
         return key
 
 

@@ -154,6 +154,17 @@ MUTANTS: tuple[Mutant, ...] = (
         catches=("scenarios/test_degrade.py::test_reconnects_over_a_slow_link[reference-seed0]",),
     ),
     Mutant(
+        name="claims-past-its-limit",
+        bug_class="queue limit overrun",
+        description="a worker counts one slot more than max_concurrency gives it: with a "
+                    "limit of 1 it claims the workflow waiting behind its running one",
+        patches=(Patch("_worker.py",
+                       "free = self._opts.max_concurrency - self._active",
+                       "free = self._opts.max_concurrency + 1 - self._active"),),
+        catches=("scenarios/test_queue_limit.py::test_the_workflow_behind_a_faulted_one_runs"
+                 "[reference-seed0-kill-per_worker-restart]",),
+    ),
+    Mutant(
         name="ignores-owner-lock",
         bug_class="takeover promise",
         description="the claim no longer looks whether the owner's executor lock is gone: a "

@@ -29,6 +29,7 @@ BugClass = Literal[
     "failed step replayed",
     "connect timeout",
     "takeover promise",
+    "queue limit overrun",
     "none (test only)",
 ]
 """The classes of recovery bug of issue #24, one short label each (docs/mutants.md)."""

@@ -47,6 +47,10 @@ def _entry(name: str) -> dict[str, Any]:
         "claim_records": description.claim_records.how,
         "store_retry_settable": description.store_retry.settable,
         "store_retry": description.store_retry.how,
+        "queue_limits_settable": [name for name, on in (
+            ("per_worker", description.queue_limits.per_worker),
+            ("across_workers", description.queue_limits.across_workers)) if on],
+        "queue_limits": description.queue_limits.how,
         "releases": (f"{sut.release_support.packages[0]}{sut.release_support.supported}"
                      if isinstance(sut, RunsReleases) else None),
     }
@@ -73,6 +77,8 @@ def _lines(e: dict[str, Any]) -> list[str]:
         f"{'yes' if e['claims_visible'] else 'no'} ({e['claim_records']})",
         f"  store retry window set by store_retry_s: "
         f"{'yes' if e['store_retry_settable'] else 'no'} ({e['store_retry']})",
+        f"  queue concurrency limits set by worker_concurrency / queue_concurrency: "
+        f"{', '.join(e['queue_limits_settable']) or 'none'} ({e['queue_limits']})",
         where,
     ]
     if e["releases"]:

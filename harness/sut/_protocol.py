@@ -58,6 +58,14 @@ class WorkerOptions:
     connection before the execution gives up on it; None: the SUT's own default. Only a SUT whose
     ``SutDescription.store_retry`` is settable maps it onto a setting of its own (the reference
     runtime's ``db_retry_s``); the others ignore it and say why in ``store_retry``."""
+    queue_concurrency: int = 0
+    """The most workflows of the queue the harness starts them on that may run at once, across
+    every worker (a global concurrency limit); 0: no limit. Only a SUT whose
+    ``SutDescription.queue_limits`` says so maps it (DBOS: ``Queue(concurrency=)``)."""
+    worker_concurrency: int = 0
+    """The most workflows of that queue one worker (one executor id) runs at once; 0: no limit.
+    Mapped as ``queue_concurrency`` is (DBOS: ``Queue(worker_concurrency=)``; the reference
+    runtime: ``Runtime(max_concurrency=)``)."""
 
 
 @dataclass(frozen=True)
@@ -352,6 +360,27 @@ STORE_RETRY_NOT_DECLARED = StoreRetry(
 
 
 @dataclass(frozen=True)
+class QueueLimits:
+    """Which concurrency limits of the queue its workflows start on the SUT maps from
+    :class:`WorkerOptions`: ``per_worker`` (:attr:`WorkerOptions.worker_concurrency`) and
+    ``across_workers`` (:attr:`WorkerOptions.queue_concurrency`). A trial can then put a second
+    workflow behind a faulted one (``scenarios/test_queue_limit.py``). ``how`` names the
+    settings, or says why there are none.
+    """
+
+    per_worker: bool
+    across_workers: bool
+    how: str
+
+    def settable(self, limit: Literal["per_worker", "across_workers"]) -> bool:
+        return self.per_worker if limit == "per_worker" else self.across_workers
+
+
+QUEUE_LIMITS_NOT_DECLARED = QueueLimits(
+    False, False, "the SUT does not declare queue concurrency limits that WorkerOptions can set")
+
+
+@dataclass(frozen=True)
 class SutDescription:
     """What ``durabench suts`` and the report say about a SUT."""
 
@@ -369,6 +398,8 @@ class SutDescription:
     """Whether its workflow records show a claim when it happens (follow-up faults on a claim)."""
     store_retry: StoreRetry = STORE_RETRY_NOT_DECLARED
     """Whether ``WorkerOptions.store_retry_s`` sets how long it rides out a store outage."""
+    queue_limits: QueueLimits = QUEUE_LIMITS_NOT_DECLARED
+    """Whether ``WorkerOptions.queue_concurrency`` / ``worker_concurrency`` limit its queue."""
     claim_poll: str | None = None
     """A regular expression over the statement a worker's claim poll sends to its Postgres
     store, as Postgres logs it (``re.search``); None when not declared. A worker sends it only

@@ -31,6 +31,7 @@ def test_a_trial_without_follow_ups_keeps_its_id() -> None:
     (ON_CLAIM, "then-kill-claimed"),
     ((FollowUp(KillFault()),), "then-kill-healed"),
     ((FollowUp(KillFault(), when="injected", delay_s=0.5),), "then-kill-injected-0.5s"),
+    ((FollowUp(KillFault(), when="called"),), "then-kill-called"),
     ((FollowUp(PartitionFault(link="provider")), *ON_CLAIM),
      "then-partition-healed-fault-linkprovider_kill-claimed"),
 ])  # fmt: skip
@@ -42,8 +43,8 @@ def test_follow_ups_are_named_in_the_trial_id(then: tuple[FollowUp, ...], label:
 def test_follow_ups_with_different_anchors_are_different_trials() -> None:
     ids = {research_trial("x", "reference", KillFault(), "mid_step_late",
                           then=(FollowUp(KillFault(), when=when),)).trial_id
-           for when in ("injected", "healed", "claimed")}  # fmt: skip
-    assert len(ids) == 3
+           for when in ("injected", "healed", "claimed", "called")}  # fmt: skip
+    assert len(ids) == 4
 
 
 def test_the_golden_run_has_no_follow_ups_and_the_faults_are_in_order() -> None:
@@ -153,6 +154,9 @@ def test_a_claim_anchor_needs_records_that_show_claims() -> None:
     reason = followups_unsupported(on_claim, hidden)  # type: ignore[arg-type]
     assert reason is not None and "mine cannot anchor" in reason and "no owner column" in reason
     assert followups_unsupported(on_heal, hidden) is None  # type: ignore[arg-type]
+    on_call = research_trial("x", "reference", KillFault(), "mid_step_late",
+                             then=(FollowUp(KillFault(), when="called"),))  # fmt: skip
+    assert followups_unsupported(on_call, hidden) is None, "any SUT's calls reach the provider"  # type: ignore[arg-type]
     shown = _Sut(ClaimRecords(True, "epoch"))
     assert followups_unsupported(on_claim, shown) is None  # type: ignore[arg-type]
     assert followups_unsupported(on_claim, get_sut("reference")) is None

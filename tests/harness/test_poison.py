@@ -113,3 +113,12 @@ def test_a_bystander_trial_has_its_own_id_and_golden_run() -> None:
     assert spec.trial_id != with_bystander.trial_id
     assert with_bystander.golden().bystander
     assert with_bystander.golden_key != spec.golden_key
+
+
+def test_a_bystander_behind_the_workflow_is_another_trial_and_golden_run() -> None:
+    after = TrialSpec("queue_limit", "dbos", fault=PoisonFault(), bystander=True)
+    behind = TrialSpec("queue_limit", "dbos", fault=PoisonFault(), bystander=True, behind=True)
+    assert behind.trial_id.endswith("-bystander-behind-s0")
+    assert behind.golden().behind and behind.golden_key != after.golden_key
+    with pytest.raises(ValueError, match="needs bystander=True"):
+        TrialSpec("queue_limit", "dbos", fault=PoisonFault(), behind=True)

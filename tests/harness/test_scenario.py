@@ -9,6 +9,7 @@ from harness.history import EffectRecord, HarnessEvent, History, LedgerEntry, St
 from harness.scenario import (
     fault_firings,
     known_finding,
+    queue_overruns,
     research_trial,
     steps_in_flight,
     steps_reached,
@@ -156,3 +157,32 @@ def _fired(at: int, index: int | None) -> HarnessEvent:
 def test_fault_firings_come_in_the_order_of_their_index(events: tuple[HarnessEvent, ...],
                                                        order: list[int]) -> None:  # fmt: skip
     assert [e.at_ns for e in fault_firings(_history(events=events))] == order
+
+
+def _queue_call(wf: str, executor: str, received: int, responded: int | None) -> LedgerEntry:
+    return LedgerEntry(f"r-{wf}-{received}", wf, 0, 1, executor, "m", received, responded, 200,
+                       1, 1, 0.0, True)  # fmt: skip
+
+
+@pytest.mark.parametrize(("ledger", "global_breaches", "per_executor_breaches"), [
+    # one after the other on one worker: no overrun either way
+    ((_queue_call("a", "w1", 0, 10), _queue_call("a", "w1", 20, 30),
+      _queue_call("b", "w1", 31, 40)), 0, 0),
+    # b began while a was between two of its calls on the same worker: both limits overrun
+    ((_queue_call("a", "w1", 0, 10), _queue_call("a", "w1", 20, 30),
+      _queue_call("b", "w1", 15, 25)), 1, 1),
+    # the same overlap on two workers: the global limit is overrun, no worker's is
+    ((_queue_call("a", "w1", 0, 10), _queue_call("a", "w1", 20, 30),
+      _queue_call("b", "w2", 15, 25)), 1, 0),
+    # a's call answered to nobody (responded None) counts from its request only
+    ((_queue_call("a", "w1", 0, None), _queue_call("b", "w1", 1, 5)), 0, 0),
+    # a call of no root workflow (a child's, another trial's) is not counted
+    ((_queue_call("a", "w1", 0, 30), _queue_call("child", "w1", 10, 20)), 0, 0),
+])
+def test_queue_overruns_count_workflows_running_at_once(ledger: tuple[LedgerEntry, ...],
+                                                        global_breaches: int,
+                                                        per_executor_breaches: int) -> None:
+    history = History("t", ("a", "b"), True, ledger=ledger)
+    assert len(queue_overruns(history, 1, per_executor=False)) == global_breaches
+    assert len(queue_overruns(history, 1, per_executor=True)) == per_executor_breaches
+    assert not queue_overruns(history, 2, per_executor=False), "a limit of 2 holds both"

@@ -87,3 +87,13 @@ def test_own_links_need_standbys_and_show_in_the_trial_id() -> None:
         Recovery("restart", own_links=True)
     assert Recovery("standby", own_links=True).label == "standby_ownlinks"
     assert Recovery("standby", standbys=3).label == "standby3"
+
+
+def test_concurrent_hand_overs_are_the_supervisors_and_show_in_the_trial_id() -> None:
+    assert Recovery("supervised", standbys=2, handovers=2).label == "supervised2_handovers2"
+    with pytest.raises(ValueError, match="need policy supervised"):
+        Recovery("standby", standbys=2, handovers=2)
+    with pytest.raises(ValueError, match="as many live executors"):
+        Recovery("supervised", standbys=1, handovers=2)
+    with pytest.raises(ValueError, match="at least 1"):
+        Recovery("supervised", handovers=0)

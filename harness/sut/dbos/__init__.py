@@ -44,6 +44,7 @@ from harness.sut._protocol import (
     ClientContext,
     EffectFencing,
     HandOverFailed,
+    QueueLimits,
     RecoveryPolicyName,
     Service,
     ServiceContext,
@@ -454,6 +455,12 @@ class DbosSut(PinnableRelease):
                 "system database blocks and retries the operation until the database answers, "
                 "with no overall deadline (dbos._sys_db.db_retry), so no execution gives up on "
                 "its store and none is left for a later claim"),
+            queue_limits=QueueLimits(
+                True, True, "the queue the harness enqueues to is registered with "
+                "concurrency=queue_concurrency (across every executor) and "
+                "worker_concurrency=worker_concurrency (per executor id); DBOS counts a PENDING "
+                "workflow against both until its executor finishes it or a recovery puts it "
+                "back on the queue"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:
@@ -468,6 +475,8 @@ class DbosSut(PinnableRelease):
             "--poll", str(o.poll_s),
             "--grace", str(o.grace_s),
             "--max-recovery-attempts", str(o.max_recovery_attempts),
+            "--queue-concurrency", str(o.queue_concurrency),
+            "--worker-concurrency", str(o.worker_concurrency),
         )  # fmt: skip
         return WorkerCommand(argv, {ENV_POSTGRES: spec.postgres_url,
                                     ENV_PROVIDER: spec.provider_url, **self._worker_env()})

@@ -254,11 +254,16 @@ def heartbeat(stop: threading.Event, conn: psycopg.Connection[Any] | None = None
 
 
 def _parser() -> argparse.ArgumentParser:
-    return worker_parser(
+    parser = worker_parser(
         "harness.sut.dbos.worker", __doc__, lease=False,
         default_executor_id=f"{socket.gethostname()}-{os.getpid()}",
         attempts="--max-recovery-attempts", poll_help="queue polling interval (s)",
         grace_help="on SIGTERM, DBOS.destroy waits this long for running workflows")
+    parser.add_argument("--queue-concurrency", type=int, default=0, metavar="N",
+                        help="the queue's concurrency limit across executors (0: none)")
+    parser.add_argument("--worker-concurrency", type=int, default=0, metavar="N",
+                        help="the queue's concurrency limit per executor id (0: none)")
+    return parser
 
 
 def config(executor_id: str, postgres_url: str) -> DBOSConfig:
@@ -280,13 +285,17 @@ def config(executor_id: str, postgres_url: str) -> DBOSConfig:
     return found
 
 
-def register_queue(poll_s: float, launched: bool) -> None:
+def register_queue(args: argparse.Namespace, launched: bool) -> None:
     """The queue the harness enqueues to: ``DBOS.register_queue`` after ``launch()`` where the
-    release has it (2.20.0), else a ``Queue`` built before ``launch()``."""
+    release has it (2.20.0), else a ``Queue`` built before ``launch()``; with the concurrency
+    limits asked for (``concurrency`` and ``worker_concurrency`` in every supported release)."""
+    limits = {"concurrency": args.queue_concurrency or None,
+              "worker_concurrency": args.worker_concurrency or None,
+              "polling_interval_sec": args.poll}
     if FEATURES.register_queue and launched:
-        DBOS.register_queue(QUEUE, polling_interval_sec=poll_s)
+        DBOS.register_queue(QUEUE, **limits)
     elif not FEATURES.register_queue and not launched:
-        Queue(QUEUE, polling_interval_sec=poll_s)
+        Queue(QUEUE, **limits)
 
 
 def main(argv: list[str] | None = None) -> int:  # returns only on a usage error
@@ -300,9 +309,9 @@ def main(argv: list[str] | None = None) -> int:  # returns only on a usage error
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     register_workflows(args.max_recovery_attempts)
     DBOS(config=config(args.executor_id, postgres))
-    register_queue(args.poll, launched=False)
+    register_queue(args, launched=False)
     DBOS.launch()
-    register_queue(args.poll, launched=True)
+    register_queue(args, launched=True)
     beating = first_beat()
     threading.Thread(target=heartbeat, args=(stop, beating), name="heartbeat",
                      daemon=True).start()  # fmt: skip

@@ -39,6 +39,7 @@ from harness.sut._protocol import (
     ClaimRecords,
     ClientContext,
     EffectFencing,
+    QueueLimits,
     RecoveryPolicyName,
     Service,
     ServiceContext,
@@ -392,6 +393,10 @@ class ReferenceSut:
                 "operation retries a lost connection that long, then the execution gives up "
                 "without an outcome and the workflow's own worker claims it again once the "
                 "store answers (another worker, after its lease)"),
+            queue_limits=QueueLimits(
+                True, False, "worker_concurrency is the runtime's max_concurrency (default 16): "
+                "a worker claims no more workflows than it has free slots, a workflow blocked on "
+                "its children giving its slot back; there is no limit across workers"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:
@@ -413,6 +418,8 @@ class ReferenceSut:
         )  # fmt: skip
         if o.store_retry_s is not None:
             argv += ("--db-retry", str(o.store_retry_s))
+        if o.worker_concurrency:
+            argv += ("--max-concurrency", str(o.worker_concurrency))
         return WorkerCommand(argv, {ENV_POSTGRES: spec.postgres_url,
                                     ENV_PROVIDER: spec.provider_url})
 

@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--db-retry", type=float, default=60.0,
                    help="the runtime's db_retry_s: seconds a store operation retries a lost "
                         "connection before the execution gives up")
+    p.add_argument("--max-concurrency", type=int, default=16,
+                   help="the runtime's max_concurrency: workflows this worker runs at once")
     return p
 
 
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         op_timeout_s=db_timeout_s(),
         announce_epochs=announce_epochs,
         db_retry_s=args.db_retry,
+        max_concurrency=args.max_concurrency,
     )
     WORKER.provider_url = provider
     WORKER.resumable_llm = args.llm == "responses"
