@@ -204,12 +204,14 @@ class _Trial:
 @dataclass(frozen=True)
 class _FailedHandOver:
     """A supervised hand-over not done yet: why the executor was declared dead, how many
-    attempts failed, the last failure's text, and when to ask again (monotonic)."""
+    attempts failed, the last failure's text, when to ask again (monotonic), and how many
+    executors to ask at once (0: the trial's ``Recovery.handovers``)."""
 
     reason: str
     attempts: int = 0
     last_failure: str = ""
     retry_at: float = 0.0
+    handovers: int = 0
 
 
 class _Supervisor(threading.Thread):
@@ -279,8 +281,9 @@ class _Supervisor(threading.Thread):
         for executor in self.client.silent_executors(alive, recovery.detection_delay_s):
             self._hand_over(executor, "silent")
 
-    def _hand_over(self, dead_executor: str, reason: str) -> None:
-        """The supervisor's move: the dead executor's workflows go to a live worker."""
+    def _hand_over(self, dead_executor: str, reason: str, handovers: int | None = None) -> None:
+        """The supervisor's move: the dead executor's workflows go to a live worker (to
+        ``handovers`` at once; default: the trial's ``Recovery.handovers``)."""
         client = self.client
         if not isinstance(client, RecoversExecutors):
             raise RuntimeError(f"SUT {self.trial.sut.name}'s client has no recover_executor(); "
@@ -296,14 +299,15 @@ class _Supervisor(threading.Thread):
         if not live:
             return
         # after a failure, the next one in turn; several hand-overs at once ask as many
-        first, count = before.attempts, min(self.trial.spec.recovery.handovers, len(live))
+        handovers = handovers or before.handovers or self.trial.spec.recovery.handovers
+        first, count = before.attempts, min(handovers, len(live))
         asked_all = [live[(first + n) % len(live)] for n in range(count)]
         answers = _ask_all(client, dead_executor, asked_all)
         failures = [a for a in answers.values() if isinstance(a, HandOverFailed)]
         if len(failures) == len(asked_all):
             self.unhanded[dead_executor] = _FailedHandOver(
                 reason, before.attempts + 1, str(failures[0]),
-                time.monotonic() + HAND_OVER_RETRY_S)
+                time.monotonic() + HAND_OVER_RETRY_S, handovers)
             return
         self.unhanded.pop(dead_executor, None)
         self.handed.add(dead_executor)

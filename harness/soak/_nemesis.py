@@ -39,6 +39,7 @@ from harness.faults import (
     PauseFault,
     ProviderErrorsFault,
 )
+from harness.history import JSONValue
 from harness.runner import _Trial
 from harness.soak._plan import COMPOUNDS, PlannedFault, SoakPlan
 
@@ -103,6 +104,8 @@ class Nemesis(threading.Thread):
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self.recovery_of: dict[int, str] = {}
+        self.handovers_of: dict[int, int] = {}
+        """Victim pid -> concurrent hand-overs of its ``supervised`` recovery (when above 1)."""
         """Worker pid -> the recovery its fault planned (the supervisor reads it when the worker
         is gone; a death no fault planned is restarted)."""
 
@@ -170,9 +173,13 @@ class Nemesis(threading.Thread):
         fault = build_fault(planned)
         target = FaultTarget(self.trial.env, victim, self.latest_workflow(), self.trial.links,
                              self.trial.trial_dir)  # fmt: skip
-        recovery = {"recovery": planned.recovery} if planned.recovery else {}
+        recovery: dict[str, JSONValue] = (
+            {"recovery": planned.recovery} if planned.recovery else {})
         if planned.recovery is not None:
             self.recovery_of[victim.pid] = planned.recovery
+        if planned.handovers > 1:
+            self.handovers_of[victim.pid] = planned.handovers
+            recovery["handovers"] = planned.handovers
         self.trial.events.add("fault_fired", worker=victim.name, executor=victim.executor_id,
                               pid=victim.pid, detail={**tag, **planned.params, **recovery})
         error = not_landed = ""

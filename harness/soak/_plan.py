@@ -34,6 +34,9 @@ FAULT_KINDS: tuple[str, ...] = (
 WORKER_KINDS = frozenset({"kill", "evict", "pause", "oom"})
 """Kinds that act on one worker (a slot); the others act on something the workers share."""
 RECOVERY_CHOICES: tuple[str, ...] = ("restart", "standby", "supervised", "rolling")
+DUPLICATE_HANDOVER_P = 0.5
+"""The share of ``supervised`` recoveries whose dead executor two live ones are asked to recover
+at once (``PlannedFault.handovers``): a second supervisor, or a retry beside another's."""
 """How a worker a fault took down is replaced (see the module's docstring)."""
 RECOVERY_OF_KIND: dict[str, tuple[str, ...]] = {
     "kill": ("restart", "standby", "supervised"),
@@ -140,6 +143,9 @@ class PlannedFault:
     params: dict[str, Any] = field(default_factory=dict)
     recovery: str | None = None
     """How its worker is replaced if the fault takes it down (None: a fault that does not)."""
+    handovers: int = 1
+    """``supervised`` only: how many live executors the supervisor asks at once to recover the
+    dead one (2: the same dead executor recovered twice, concurrently)."""
     compound: str = ""
     """The :data:`COMPOUNDS` pattern this fault is the partner of, "" for a fault on its own."""
     joins: int | None = None
@@ -169,6 +175,8 @@ class SoakPlan:
             params = " ".join(f"{k}={v}" for k, v in sorted(f.params.items()))
             if f.recovery is not None:
                 params = f"{params} recovery={f.recovery}".strip()
+            if f.handovers > 1:
+                params = f"{params} handovers={f.handovers}"
             if f.compound:
                 params = f"{params} [{f.compound} after #{f.joins}]".strip()
             lines.append(f"  #{f.fault_id:<3} {f.at_s:7.2f}s +{f.duration_s:4.1f}s {f.kind}"
@@ -296,6 +304,7 @@ def for_sut(base: SoakPlan, options: SoakOptions) -> SoakPlan:
 def _draw_recovery(options: SoakOptions, faults: list[PlannedFault]) -> list[PlannedFault]:
     """Each worker-killing fault's recovery, from a stream of its own (see the docstring)."""
     rng = random.Random(f"recovery-{options.seed}")
+    twice = random.Random(f"handovers-{options.seed}")  # its own stream: the policies stay put
     drawn = []
     for f in faults:
         allowed = [p for p in RECOVERY_OF_KIND.get(f.kind, ()) if p in options.policies]
@@ -303,5 +312,8 @@ def _draw_recovery(options: SoakOptions, faults: list[PlannedFault]) -> list[Pla
             f = replace(f, recovery=rng.choice(sorted(allowed)))
         elif f.kind in RECOVERY_OF_KIND:
             f = replace(f, recovery="restart")
+        duplicate = twice.random() < DUPLICATE_HANDOVER_P
+        if f.recovery == "supervised" and duplicate and options.workers >= 3:
+            f = replace(f, handovers=2)
         drawn.append(f)
     return drawn

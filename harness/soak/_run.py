@@ -139,9 +139,11 @@ class SoakSupervisor(_Supervisor):
       (:class:`harness.sut.RecoversExecutors`), then a fresh executor id fills the slot.
     """
 
-    def __init__(self, trial: _Trial, recovery_of: Callable[[int], str]) -> None:
+    def __init__(self, trial: _Trial, recovery_of: Callable[[int], str],
+                 handovers_of: Callable[[int], int] = lambda pid: 1) -> None:
         super().__init__(trial)
         self.recovery_of = recovery_of
+        self.handovers_of = handovers_of
         self.generations: dict[int, int] = {}
 
     def _check(self) -> None:
@@ -157,7 +159,8 @@ class SoakSupervisor(_Supervisor):
             if policy == "supervised":
                 if self.stopping.wait(self.trial.spec.recovery.detection_delay_s):
                     return
-                self._hand_over(worker.executor_id, "exited")
+                self._hand_over(worker.executor_id, "exited",
+                                handovers=self.handovers_of(worker.pid))
             slot = slot_of(worker.executor_id) or 0
             self.generations[slot] = self.generations.get(slot, 0) + 1
             self.trial.start_worker(executor_of(slot, self.generations[slot]), wait_ready=False)
@@ -187,7 +190,8 @@ def _run_soak(env: Environment, plan: SoakPlan, pool: ServicePool) -> SoakRun:
     submitted: list[str] = []
     nemesis: Nemesis | None = None
     supervisor = SoakSupervisor(
-        trial, lambda pid: nemesis.recovery_of.get(pid, "restart") if nemesis else "restart")
+        trial, lambda pid: nemesis.recovery_of.get(pid, "restart") if nemesis else "restart",
+        lambda pid: nemesis.handovers_of.get(pid, 1) if nemesis else 1)
     try:
         ctx = ClientContext(postgres_url=trial.db_url, provider_url=env.provider_client().base_url,
                             service_urls=trial.services.direct_urls,

@@ -111,9 +111,14 @@ def test_each_worker_killing_fault_draws_its_recovery_from_the_allowed_policies(
     assert "recovery=standby" in plan(options).describe()
     # Recovery has its own stream: the seed's schedule is the same whatever may be drawn.
     only_restart = plan(dataclasses.replace(options, policies=("restart",))).faults
-    assert [dataclasses.replace(f, recovery=None) for f in only_restart] == \
-        [dataclasses.replace(f, recovery=None) for f in drawn]
+    assert [dataclasses.replace(f, recovery=None, handovers=1) for f in only_restart] == \
+        [dataclasses.replace(f, recovery=None, handovers=1) for f in drawn]
     assert {f.recovery for f in only_restart if f.recovery} == {"restart"}
+    # some supervised recoveries ask two executors at once; nothing else does
+    twice = [f for f in drawn if f.handovers > 1]
+    assert twice and all(f.recovery == "supervised" and f.handovers == 2 for f in twice)
+    assert "recovery=supervised handovers=2" in plan(options).describe()
+    assert all(f.handovers == 1 for f in only_restart)
 
 
 def test_another_sut_gets_the_same_schedule_with_recoveries_it_supports() -> None:

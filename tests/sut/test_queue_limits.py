@@ -56,4 +56,5 @@ def test_limits_name_the_trial_and_reach_the_reference_runtime() -> None:
     args = reference_worker_parser().parse_args(["--workload", "research_agent",
                                                  "--max-concurrency", "1"])  # fmt: skip
     assert args.max_concurrency == 1
-    assert reference_worker_parser().parse_args(["--workload", "research_agent"]).max_concurrency == 16
+    default = reference_worker_parser().parse_args(["--workload", "research_agent"])
+    assert default.max_concurrency == 16
