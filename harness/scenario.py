@@ -170,24 +170,26 @@ def first_activity_ns(history: History, workflow_id: str) -> dict[int, int]:
 def queue_overruns(history: History, limit: int, *, per_executor: bool) -> list[str]:
     """Moments when more than ``limit`` of the trial's root workflows were running at once,
     across every worker or (``per_executor``) within one executor id: a queue's concurrency
-    limit overrun. A workflow runs, for this reading, from its first LLM request to its last LLM
-    answer as the provider saw them (per executor: those of that executor's executions), so an
-    overrun found here is one the provider saw, never one a clock guessed. One line per
-    breach."""
+    limit overrun. An execution of a workflow (its ``attempt``) runs, for this reading, from its
+    first LLM request to its last LLM answer delivered as the provider saw them (an answer
+    never delivered ends it at its request: the execution died or gave up waiting), so an
+    overrun found here is one the provider saw, never one a clock guessed; a workflow waiting
+    between a dead execution and the next runs nowhere. One line per breach."""
     roots = set(history.workflow_ids)
-    spans: dict[tuple[str, str], list[int]] = {}
+    spans: dict[tuple[str, str, int | None], list[int]] = {}
     for e in history.ledger:
         if e.workflow_id not in roots:
             continue
         group = (e.executor or "?") if per_executor else "every worker"
-        span = spans.setdefault((group, e.workflow_id), [e.received_ns, e.received_ns])
+        end = e.responded_ns if e.delivered and e.responded_ns else e.received_ns
+        span = spans.setdefault((group, e.workflow_id, e.attempt), [e.received_ns, end])
         span[0] = min(span[0], e.received_ns)
-        span[1] = max(span[1], e.responded_ns or e.received_ns)
+        span[1] = max(span[1], end)
     breaches: list[str] = []
-    for group in sorted({g for g, _ in spans}):
-        mine = sorted((span[0], span[1], wf) for (g, wf), span in spans.items() if g == group)
+    for group in sorted({g for g, _, _ in spans}):
+        mine = sorted((span[0], span[1], wf) for (g, wf, _), span in spans.items() if g == group)
         for start, _, wf in mine:
-            running = [w for s_, e_, w in mine if s_ <= start < e_]
+            running = {w for s_, e_, w in mine if s_ <= start < e_} | {wf}
             if len(running) > limit:
                 breaches.append(f"{group}: {len(running)} workflows running at once (limit "
                                 f"{limit}) when {wf} began: {', '.join(sorted(running))}")

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from harness.checkers import CHECKERS, Verdict, run_checker
 from harness.checkers._evidence import Clock
 from harness.history import History, Property
+from harness.scenario import queue_overruns
 from harness.soak._plan import WORKER_KINDS
 from harness.soak._slices import FaultSpan, fault_spans, lifetimes, slices
 
@@ -39,7 +40,7 @@ SLICE_PROPERTIES: tuple[Property, ...] = (
     "output_consistency",
 )
 ANOMALY_COUNTS = ("lost", "stuck", "duplicate_outcomes", "duplicate_effects",
-                  "superseded_writes")
+                  "superseded_writes", "queue_overruns")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class SoakFigures:
     duplicate_outcomes: list[str] = field(default_factory=list)
     duplicate_effects: list[str] = field(default_factory=list)
     superseded_writes: list[str] = field(default_factory=list)
+    queue_overruns: list[str] = field(default_factory=list)
+    """Moments more workflows ran at once than a queue limit the soak set allows."""
     false_by_property: dict[str, int] = field(default_factory=dict)
     unknown_by_property: dict[str, int] = field(default_factory=dict)
     tokens_billed: int = 0
@@ -199,9 +202,10 @@ def _judge_slice(fig: SoakFigures, wid: str, part: History, promised: frozenset[
         fig.anomalies.append(Anomaly(prop, wid, verdict.details, verdict.evidence, faults))
 
 
-def check_soak(history: History, promised: frozenset[str],
-               live_executors: frozenset[str]) -> SoakFigures:
-    """Every soak figure and anomaly of ``history`` for a SUT promising ``promised``."""
+def check_soak(history: History, promised: frozenset[str], live_executors: frozenset[str],
+               queue_limits: tuple[int, int] = (0, 0)) -> SoakFigures:
+    """Every soak figure and anomaly of ``history`` for a SUT promising ``promised``;
+    ``queue_limits``: the queue's limits the soak set (per worker, across workers; 0 none)."""
     spans = fault_spans(history)
     sliced = slices(history, spans)
     life = lifetimes(history)
@@ -226,6 +230,10 @@ def check_soak(history: History, promised: frozenset[str],
         _judge_slice(fig, wid, sliced[wid], promised, faults)
     fig.recoveries = [_recovery(s, sliced, life) for s in spans]
     _waste(fig, history, sliced, spans, life)
+    for limit, per_executor in zip(queue_limits, (True, False), strict=True):
+        for line in queue_overruns(history, limit, per_executor=per_executor) if limit else ():
+            fig.queue_overruns.append(line)
+            fig.anomalies.append(Anomaly("queue_limit", line.split(": ")[0], line, (), ()))
     fig.fault_errors = [s.error for s in spans if s.error]
     fig.faults_not_landed = [s.not_landed for s in spans if s.not_landed]
     return fig

@@ -52,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how a worker a fault took down is replaced, drawn per fault "
                              f"(default: every one the SUT supports; known: "
                              f"{','.join(RECOVERY_CHOICES)})")
+    parser.add_argument("--worker-concurrency", type=int, default=0, metavar="N",
+                        help="the queue's concurrency limit per worker (0: none; SUTs whose "
+                             "queue_limits allow it, see `durabench suts`)")
+    parser.add_argument("--queue-concurrency", type=int, default=0, metavar="N",
+                        help="the queue's concurrency limit across workers (0: none)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="report directory (default: reports/soak-s<seed>)")
     parser.add_argument("--plan-only", action="store_true",
@@ -116,9 +121,24 @@ def _options(args: argparse.Namespace, sut: str) -> tuple[SoakOptions, dict[str,
                           arrival_rate=args.arrival_rate, quiesce_bound_s=args.quiesce_bound,
                           policies=_policies(args, sut),
                           compounds=(args.faults // 10 if args.compounds is None
-                                     else args.compounds))
+                                     else args.compounds),
+                          worker_concurrency=args.worker_concurrency,
+                          queue_concurrency=args.queue_concurrency)
     options.validate()
+    _check_queue_limits(options)
     return options, skipped
+
+
+def _check_queue_limits(options: SoakOptions) -> None:
+    from harness.sut import get_sut
+
+    limits = get_sut(options.sut).describe().queue_limits
+    for flag, value, which in (("--worker-concurrency", options.worker_concurrency, "per_worker"),
+                               ("--queue-concurrency", options.queue_concurrency,
+                                "across_workers")):
+        if value and not limits.settable(which):  # type: ignore[arg-type]
+            raise SoakUsageError(f"{flag}: {options.sut} has no such queue limit "
+                                 f"({limits.how}); leave it out")
 
 
 def _check_suts(names: list[str]) -> None:
@@ -169,7 +189,9 @@ def run(args: argparse.Namespace) -> int:
                       f"{','.join(options.policies)}:\n{sut_plan.describe()}")
             soak = run_soak(env, sut_plan)
             t0 = time.monotonic()
-            fig = check_soak(soak.history, soak.promised, soak.live_executors)
+            fig = check_soak(soak.history, soak.promised, soak.live_executors,
+                             queue_limits=(options.worker_concurrency,
+                                           options.queue_concurrency))
             judged_s = time.monotonic() - t0
             fig.fault_errors += [e for e in soak.fault_errors if e not in fig.fault_errors]
             print(summary_text(soak, fig))

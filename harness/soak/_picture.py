@@ -46,6 +46,8 @@ def verdict_lines(fig: SoakFigures) -> list[str]:
              f"duplicate outcomes {len(fig.duplicate_outcomes)}",
              f"duplicate effects {len(fig.duplicate_effects)}",
              f"superseded writes {len(fig.superseded_writes)}"]
+    if fig.queue_overruns:
+        lines.append(f"queue limit overruns {len(fig.queue_overruns)}")
     lines += [f"{prop} false: {n}" for prop, n in sorted(fig.false_by_property.items()) if n]
     lines.append(f"redundant tokens {fig.redundant_tokens} (${fig.redundant_cost_usd:.4f})")
     lines.append("VALID" if fig.clean else "INVALID")

@@ -102,6 +102,10 @@ class SoakOptions:
     policies: tuple[str, ...] = ("restart",)
     """Recovery policies the faults draw from (``RECOVERY_CHOICES``; the CLI's default: every
     one the SUT supports)."""
+    worker_concurrency: int = 0
+    """The queue's limit per worker (``WorkerOptions.worker_concurrency``); 0: none."""
+    queue_concurrency: int = 0
+    """The queue's limit across workers (``WorkerOptions.queue_concurrency``); 0: none."""
 
     def validate(self) -> None:
         """Raise :class:`SoakUsageError` for options that contradict each other."""
@@ -120,6 +124,9 @@ class SoakOptions:
         if bad or not self.policies:
             raise SoakUsageError(f"recovery policies {bad or '(none)'}: choose from "
                                  f"{', '.join(RECOVERY_CHOICES)}")
+        if self.worker_concurrency < 0 or self.queue_concurrency < 0:
+            raise SoakUsageError("--worker-concurrency and --queue-concurrency must be >= 0 "
+                                 "(0: no limit)")
         if self.max_concurrent < 1:
             raise SoakUsageError("need --max-concurrent >= 1")
         if WORKER_KINDS & set(self.kinds) and self.max_concurrent >= self.workers:

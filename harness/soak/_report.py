@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.history import to_json
-from harness.soak._checks import SoakFigures, ttr_summary
+from harness.soak._checks import ANOMALY_COUNTS, SoakFigures, ttr_summary
 from harness.soak._picture import draw, verdict_lines
 from harness.soak._plan import SoakPlan
 from harness.soak._run import SoakRun
@@ -23,12 +23,14 @@ def replay_command(plan: SoakPlan) -> str:
     return (f"durabench soak --sut {o.sut} --workflows {o.workflows} --faults {o.faults} "
             f"--seed {o.seed} --workers {o.workers} --kinds {','.join(o.kinds)} "
             f"--max-concurrent {o.max_concurrent} --arrival-rate {o.arrival_rate:g} "
-            f"--policies {','.join(o.policies)} --compounds {o.compounds}")
+            f"--policies {','.join(o.policies)} --compounds {o.compounds}"
+            + (f" --worker-concurrency {o.worker_concurrency}" if o.worker_concurrency else "")
+            + (f" --queue-concurrency {o.queue_concurrency}" if o.queue_concurrency else ""))
 
 
 def figures_json(run: SoakRun, fig: SoakFigures) -> dict[str, Any]:
     data = asdict(fig)
-    for name in ("lost", "stuck", "duplicate_outcomes", "duplicate_effects", "superseded_writes"):
+    for name in ANOMALY_COUNTS:
         data[f"{name}_count"] = len(data[name])
     data["time_to_recover"] = ttr_summary(fig.recoveries)
     data["valid"] = fig.clean

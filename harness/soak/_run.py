@@ -31,7 +31,7 @@ from harness.scenario import SUITE_PARAMS
 from harness.services import ServicePool
 from harness.soak._nemesis import SOAK_OOM, Nemesis, executor_of, slot_of
 from harness.soak._plan import SoakPlan
-from harness.sut import ClientContext, SutClient
+from harness.sut import ClientContext, SutClient, WorkerOptions
 from harness.sut._protocol import ReportsClaims
 from harness.trial import TrialSpec, canonical_params
 
@@ -69,7 +69,9 @@ def soak_spec(plan: SoakPlan) -> TrialSpec:
     return TrialSpec(scenario="soak", sut=o.sut, workload=o.workload,
                      params_json=canonical_params(SUITE_PARAMS.to_json()), seed=o.seed,
                      timeout_s=3600.0, terminate_bound_s=o.quiesce_bound_s,
-                     trigger_name="nemesis")  # fmt: skip
+                     trigger_name="nemesis",
+                     options=WorkerOptions(worker_concurrency=o.worker_concurrency,
+                                           queue_concurrency=o.queue_concurrency))  # fmt: skip
 
 
 def _submit(plan: SoakPlan, trial: _Trial, client: SutClient, t0: float,

@@ -159,9 +159,10 @@ def test_fault_firings_come_in_the_order_of_their_index(events: tuple[HarnessEve
     assert [e.at_ns for e in fault_firings(_history(events=events))] == order
 
 
-def _queue_call(wf: str, executor: str, received: int, responded: int | None) -> LedgerEntry:
-    return LedgerEntry(f"r-{wf}-{received}", wf, 0, 1, executor, "m", received, responded, 200,
-                       1, 1, 0.0, True)  # fmt: skip
+def _queue_call(wf: str, executor: str, received: int, responded: int | None,
+                attempt: int = 1, delivered: bool = True) -> LedgerEntry:
+    return LedgerEntry(f"r-{wf}-{received}", wf, 0, attempt, executor, "m", received, responded,
+                       200, 1, 1, 0.0, delivered)  # fmt: skip
 
 
 @pytest.mark.parametrize(("ledger", "global_breaches", "per_executor_breaches"), [
@@ -178,6 +179,12 @@ def _queue_call(wf: str, executor: str, received: int, responded: int | None) ->
     ((_queue_call("a", "w1", 0, None), _queue_call("b", "w1", 1, 5)), 0, 0),
     # a call of no root workflow (a child's, another trial's) is not counted
     ((_queue_call("a", "w1", 0, 30), _queue_call("child", "w1", 10, 20)), 0, 0),
+    # a's first execution died (its last answer never delivered); b ran before a's next one
+    ((_queue_call("a", "w1", 0, 5), _queue_call("a", "w1", 8, 40, delivered=False),
+      _queue_call("b", "w1", 10, 20), _queue_call("a", "w1", 21, 30, attempt=2)), 0, 0),
+    # the same, but the dead execution's answer was delivered after b began: it ran still
+    ((_queue_call("a", "w1", 0, 5), _queue_call("a", "w1", 8, 12),
+      _queue_call("b", "w1", 10, 20), _queue_call("a", "w1", 21, 30, attempt=2)), 1, 1),
 ])
 def test_queue_overruns_count_workflows_running_at_once(ledger: tuple[LedgerEntry, ...],
                                                         global_breaches: int,

@@ -15,6 +15,7 @@ from harness.history import EffectRecord, HarnessEvent, History
 from harness.soak import SoakOptions, SoakUsageError, check_soak, plan, ttr_summary
 from harness.soak._cli import supported_policies, unavailable_kinds
 from harness.soak._nemesis import SOAK_OOM, executor_of, slot_of
+from harness.soak._picture import verdict_lines
 from harness.soak._plan import (
     COMPOUNDS,
     FAULT_KINDS,
@@ -23,6 +24,8 @@ from harness.soak._plan import (
     WORKER_KINDS,
     for_sut,
 )
+from harness.soak._report import replay_command
+from harness.soak._run import soak_spec
 from harness.soak._synthetic import synthetic
 from harness.sut import get_sut
 from harness.workloads import OOM_ARM_ENV
@@ -266,3 +269,32 @@ def test_every_planned_kind_builds_its_fault_with_the_planned_parameters() -> No
         for key, value in planned.params.items():
             if hasattr(fault, key):
                 assert getattr(fault, key) == value, (planned, key)
+
+
+def test_a_queue_limit_the_soak_set_is_checked() -> None:
+    history = synthetic(60, 6)
+    assert check_soak(history, ALL, LIVE, queue_limits=(60, 60)).clean, "generous limits hold"
+    fig = check_soak(history, ALL, LIVE, queue_limits=(0, 1))
+    assert not fig.clean and fig.queue_overruns
+    assert {a.property for a in fig.anomalies} == {"queue_limit"}
+    assert "queue limit overruns" in "\n".join(verdict_lines(fig))
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--sut", "temporal", "--worker-concurrency", "1"], "temporal has no such queue limit"),
+    (["--sut", "reference", "--queue-concurrency", "1"], "reference has no such queue limit"),
+    (["--worker-concurrency", "-1"], "must be >= 0"),
+])
+def test_a_queue_limit_the_sut_lacks_is_a_usage_error(
+        argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["soak", "--plan-only", *argv]) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_a_queue_limit_reaches_the_workers_and_the_replay_command() -> None:
+    options = SoakOptions(sut="dbos", workflows=10, faults=1, seed=3, policies=("restart",),
+                          worker_concurrency=2, queue_concurrency=4)  # fmt: skip
+    spec = soak_spec(plan(options))
+    assert (spec.options.worker_concurrency, spec.options.queue_concurrency) == (2, 4)
+    assert replay_command(plan(options)).endswith(
+        "--worker-concurrency 2 --queue-concurrency 4")
