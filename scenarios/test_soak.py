@@ -58,6 +58,10 @@ def test_short_soak_loses_nothing(durabench_env: Environment, tmp_path: Path) ->
     assert fig.workflows == SHORT.workflows
     assert (fig.lost, fig.stuck) == ([], []), report
     _assert_recovered_as_planned(run.history, spans)
+    # the failover's Postgres restart is pinned on the recovery's first call (or says it fell back)
+    failover = [e for e in run.history.events_of("fault_fired")
+                if e.detail.get("compound") == "failover"]  # fmt: skip
+    assert all(e.detail.get("anchor") for e in failover), failover
     assert (fig.duplicate_outcomes, fig.duplicate_effects) == ([], []), report
     assert fig.superseded_writes == [], report
     assert not any(fig.false_by_property.values()), report

@@ -39,15 +39,25 @@ from harness.faults import (
     PauseFault,
     ProviderErrorsFault,
 )
-from harness.history import JSONValue
+from harness.history import JSONValue, LedgerEntry
 from harness.runner import _Trial
-from harness.soak._plan import COMPOUNDS, PlannedFault, SoakPlan
+from harness.soak._plan import COMPOUNDS, WORKER_KINDS, PlannedFault, SoakPlan
 
 WORKER_WAIT_S = 60.0
+ANCHOR_WAIT_S = 20.0
+"""How long an event-anchored partner waits for its event before it fires on its planned time."""
+ANCHOR_POLL_S = 0.1
+RUNNING_WINDOW_S = 10.0
+"""A leader's victim was running the workflows it made an LLM request for this recently."""
 """How long a worker fault waits for its slot's (restarted) worker to be alive."""
 SOAK_OOM = OomFault(per_worker=True, wait_s=60.0)
 """The soak's oom: each worker has its own arming switch (they share one trial directory), and
 the targeted worker may be between tool calls for a while on a loaded machine."""
+
+
+def _anchored(planned: PlannedFault) -> bool:
+    """Whether ``planned`` is a compound's partner that fires on an event, not a time."""
+    return bool(planned.compound) and COMPOUNDS[planned.compound].anchor != "time"
 
 
 def executor_of(slot: int, generation: int = 0) -> str:
@@ -104,10 +114,14 @@ class Nemesis(threading.Thread):
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         self.recovery_of: dict[int, str] = {}
-        self.handovers_of: dict[int, int] = {}
-        """Victim pid -> concurrent hand-overs of its ``supervised`` recovery (when above 1)."""
         """Worker pid -> the recovery its fault planned (the supervisor reads it when the worker
         is gone; a death no fault planned is restarted)."""
+        self.handovers_of: dict[int, int] = {}
+        """Victim pid -> concurrent hand-overs of its ``supervised`` recovery (when above 1)."""
+        self._fired: dict[int, tuple[int, frozenset[str]]] = {}
+        """Fault id -> when it fired (ns) and the workflows its victim was running then: what an
+        event-anchored partner waits on (:func:`_recovery_call`)."""
+        self._fired_cv = threading.Condition()
 
     def _lock_for(self, planned: PlannedFault) -> threading.Lock | None:
         """One lock per worker slot and per shared kind (per link for a link's faults): a fault
@@ -124,8 +138,14 @@ class Nemesis(threading.Thread):
             return self._locks.setdefault(key, threading.Lock())
 
     def run(self) -> None:
-        for planned in self.plan.faults:
-            if self._halt.wait(max(0.0, self.t0 + planned.at_s - time.monotonic())):
+        # a partner anchored on an event starts waiting for it as its leader fires
+        leader_at = {f.fault_id: f.at_s for f in self.plan.faults}
+        order = sorted(self.plan.faults, key=lambda f: (
+            leader_at[f.joins] if _anchored(f) and f.joins is not None else f.at_s, f.fault_id))
+        for planned in order:
+            start = (leader_at[planned.joins] if _anchored(planned) and planned.joins is not None
+                     else planned.at_s)
+            if self._halt.wait(max(0.0, self.t0 + start - time.monotonic())):
                 break
             thread = threading.Thread(target=self._fire, args=(planned,),
                                       name=f"fault-{planned.fault_id}", daemon=True)
@@ -138,6 +158,47 @@ class Nemesis(threading.Thread):
         """Fire no further fault (those running still heal); waits for every heal."""
         self._halt.set()
         self.join()
+
+    def _record_fired(self, planned: PlannedFault, executor: str) -> None:
+        """Note when ``planned`` fired and what its victim was running (the leader of an
+        anchored partner only: the ledger read is not free)."""
+        if not any(_anchored(f) and f.joins == planned.fault_id for f in self.plan.faults):
+            return
+        now = time.time_ns()
+        recent = now - int(RUNNING_WINDOW_S * 1e9)
+        running = frozenset(e.workflow_id for e in self.trial.env.provider_client().ledger()
+                            if e.executor == executor and e.workflow_id is not None
+                            and e.received_ns >= recent)  # fmt: skip
+        with self._fired_cv:
+            self._fired[planned.fault_id] = (now, running)
+            self._fired_cv.notify_all()
+
+    def _await_recovery_call(self, partner: PlannedFault) -> LedgerEntry | None:
+        """The first LLM request, after ``partner``'s leader fired, of a workflow the leader's
+        victim was running (its recovery re-making or resuming a step), by a live worker; None
+        when none comes within :data:`ANCHOR_WAIT_S` (or the leader never fired)."""
+        deadline = time.monotonic() + ANCHOR_WAIT_S
+        with self._fired_cv:
+            while partner.joins not in self._fired and not self._halt.is_set():
+                if not self._fired_cv.wait(timeout=max(0.0, deadline - time.monotonic())):
+                    return None
+        if partner.joins not in self._fired:
+            return None
+        fired_ns, running = self._fired[partner.joins]
+        provider = self.trial.env.provider_client()
+        while time.monotonic() < deadline and not self._halt.is_set():
+            calls = sorted((e for e in provider.ledger()
+                            if e.workflow_id in running and e.received_ns > fired_ns
+                            and e.executor is not None), key=lambda e: e.received_ns)
+            if calls:
+                return calls[0]
+            time.sleep(ANCHOR_POLL_S)
+        return None
+
+    def _worker_of(self, executor: str | None) -> Any:
+        with self.trial.lock:
+            live = [w for w in self.trial.workers if w.alive and w.executor_id == executor]
+        return live[-1] if live else None
 
     def _victim(self, planned: PlannedFault) -> Any:
         deadline = time.monotonic() + WORKER_WAIT_S
@@ -154,15 +215,24 @@ class Nemesis(threading.Thread):
             time.sleep(0.05)
 
     def _fire(self, planned: PlannedFault) -> None:
-        lock = self._lock_for(planned)
-        with lock if lock is not None else contextlib.nullcontext():
-            self._fire_now(planned)
-
-    def _fire_now(self, planned: PlannedFault) -> None:
         tag: dict[str, Any] = {"fault": planned.kind, "fault_id": planned.fault_id}
         if planned.compound:
             tag.update(compound=planned.compound, joins=planned.joins)
-        victim = self._victim(planned)
+        victim = None
+        if _anchored(planned):  # waits before taking a lock: its leader may need that lock
+            call = self._await_recovery_call(planned)
+            if call is None:  # no recovery call in time: the partner fires on its planned time
+                tag["anchor"] = f"time (no recovery call within {ANCHOR_WAIT_S:g}s)"
+                time.sleep(max(0.0, self.t0 + planned.at_s - time.monotonic()))
+            else:
+                tag.update(anchor="recovery_call", anchor_workflow=call.workflow_id,
+                           anchor_executor=call.executor)
+                victim = self._worker_of(call.executor) if planned.kind in WORKER_KINDS else None
+        lock = self._lock_for(planned)
+        with lock if lock is not None else contextlib.nullcontext():
+            self._fire_now(planned, tag, victim or self._victim(planned))
+
+    def _fire_now(self, planned: PlannedFault, tag: dict[str, Any], victim: Any) -> None:
         if victim is None:  # its slot's worker is still being replaced: nothing to act on
             reason = (f"fault #{planned.fault_id} {planned.kind} did not land: no live worker in "
                       f"its slot within {WORKER_WAIT_S:.0f}s; not fired")
@@ -189,6 +259,7 @@ class Nemesis(threading.Thread):
                 self.trial.start_worker(victim.executor_id, wait_ready=False).wait_ready(
                     timeout_s=WORKER_WAIT_S)
             fault.inject(target)
+            self._record_fired(planned, victim.executor_id)  # after it landed: the victim is gone
         except FaultNotLanded as exc:  # a fact about the schedule: recorded, not an error
             not_landed = f"fault #{planned.fault_id} {planned.kind} did not land: {exc}"
         except Exception as exc:  # recorded and reported; the soak goes on

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 FAULT_KINDS: tuple[str, ...] = (
     "kill", "evict", "pause", "db_crash", "partition", "degrade", "provider_errors", "oom",
@@ -59,17 +59,22 @@ class Compound:
     during_leader: bool
     """The partner lands while the leader is still active (so it does not wait for its heal)."""
     why: str
+    anchor: Literal["time", "recovery_call"] = "time"
+    """``time``: the partner fires ``offset_s`` after its leader. ``recovery_call``: it fires
+    the moment a workflow the leader's victim was running makes its first LLM request after
+    the leader fired (the recovery re-making its step), on the worker that made it for a worker
+    fault; ``offset_s`` after the leader only when no such request comes in time."""
 
 
 COMPOUNDS: dict[str, Compound] = {
     "failover": Compound(
-        "kill", "db_crash", 0.3, same_slot=False, during_leader=False,
+        "kill", "db_crash", 0.3, same_slot=False, during_leader=False, anchor="recovery_call",
         why="a failover: a worker dies and Postgres restarts while its work is being recovered"),
     "frozen_then_killed": Compound(
         "pause", "kill", 1.0, same_slot=True, during_leader=True,
         why="a frozen (paused) worker is killed before it ever resumes"),
     "killed_while_recovering": Compound(
-        "kill", "kill", 1.5, same_slot=True, during_leader=False,
+        "kill", "kill", 1.5, same_slot=True, during_leader=False, anchor="recovery_call",
         why="the worker that replaced a dead one is killed in turn, while it recovers"),
     "both_links_down": Compound(
         "partition", "partition", 0.2, same_slot=False, during_leader=True,

@@ -298,3 +298,4 @@ def test_a_queue_limit_reaches_the_workers_and_the_replay_command() -> None:
     assert (spec.options.worker_concurrency, spec.options.queue_concurrency) == (2, 4)
     assert replay_command(plan(options)).endswith(
         "--worker-concurrency 2 --queue-concurrency 4")
+
