@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         ENTRY_POINT_GROUP,
         ClaimRecords,
         ClientContext,
+        DurableSleep,
         QueueLimits,
         RecoversExecutors,
         RecoveryPolicyName,
@@ -130,9 +131,8 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "harness.sut": (
         "ALL_PROPERTIES", "ENTRY_POINT_GROUP", "ClaimRecords", "ClientContext",
-        "RecoversExecutors",
-        "QueueLimits", "RecoveryPolicyName", "ReportsClaims", "Service", "ServiceCommand",
-        "ServiceContext",
+        "DurableSleep", "QueueLimits", "RecoversExecutors", "RecoveryPolicyName",
+        "ReportsClaims", "Service", "ServiceCommand", "ServiceContext",
         "StoreRetry", "SutClient",
         "SutDescription", "SutLoadError", "SystemUnderTest", "WorkerCommand", "WorkerOptions",
         "WorkerSpec", "get_sut", "sut_names",
@@ -188,6 +188,7 @@ __all__ = [
     "DbCrashFault",
     "DeepResearchParams",
     "DegradeFault",
+    "DurableSleep",
     "Environment",
     "EvictFault",
     "Fault",

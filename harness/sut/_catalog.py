@@ -51,6 +51,8 @@ def _entry(name: str) -> dict[str, Any]:
             ("per_worker", description.queue_limits.per_worker),
             ("across_workers", description.queue_limits.across_workers)) if on],
         "queue_limits": description.queue_limits.how,
+        "durable_sleep": description.durable_sleep.durable,
+        "sleep": description.durable_sleep.how,
         "releases": (f"{sut.release_support.packages[0]}{sut.release_support.supported}"
                      if isinstance(sut, RunsReleases) else None),
     }
@@ -79,6 +81,7 @@ def _lines(e: dict[str, Any]) -> list[str]:
         f"{'yes' if e['store_retry_settable'] else 'no'} ({e['store_retry']})",
         f"  queue concurrency limits set by worker_concurrency / queue_concurrency: "
         f"{', '.join(e['queue_limits_settable']) or 'none'} ({e['queue_limits']})",
+        f"  durable sleep: {'yes' if e['durable_sleep'] else 'no'} ({e['sleep']})",
         where,
     ]
     if e["releases"]:

@@ -381,6 +381,19 @@ QUEUE_LIMITS_NOT_DECLARED = QueueLimits(
 
 
 @dataclass(frozen=True)
+class DurableSleep:
+    """Whether ``AgentContext.sleep`` is durable on the SUT: an execution recovered mid-sleep
+    wakes when the first one would have (``scenarios/test_durable_sleep.py`` holds it to that),
+    not a whole sleep after its recovery. ``how`` names the mechanism, or says why not."""
+
+    durable: bool
+    how: str
+
+
+SLEEP_NOT_DECLARED = DurableSleep(False, "the SUT does not declare a durable sleep")
+
+
+@dataclass(frozen=True)
 class SutDescription:
     """What ``durabench suts`` and the report say about a SUT."""
 
@@ -399,6 +412,8 @@ class SutDescription:
     store_retry: StoreRetry = STORE_RETRY_NOT_DECLARED
     """Whether ``WorkerOptions.store_retry_s`` sets how long it rides out a store outage."""
     queue_limits: QueueLimits = QUEUE_LIMITS_NOT_DECLARED
+    durable_sleep: DurableSleep = SLEEP_NOT_DECLARED
+    """Whether ``AgentContext.sleep`` survives a crash (the wake-up time is recorded)."""
     """Whether ``WorkerOptions.queue_concurrency`` / ``worker_concurrency`` limit its queue."""
     claim_poll: str | None = None
     """A regular expression over the statement a worker's claim poll sends to its Postgres

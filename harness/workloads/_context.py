@@ -82,3 +82,9 @@ class AgentContext(Protocol):
     def fan_out(self, step: int, children: Sequence[ChildSpec]) -> list[JSON]:
         """Run sub-agents concurrently (child workflows) and return their results in order."""
         ...
+
+    def sleep(self, step: int, seconds: float) -> None:
+        """Wait ``seconds`` (a cool-down: a rate limit's reset, a retry-after), durably where the
+        runtime can: an execution recovered mid-sleep wakes when the first one would have, not
+        ``seconds`` after its recovery (``SutDescription.durable_sleep`` says which)."""
+        ...

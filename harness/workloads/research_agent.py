@@ -34,6 +34,10 @@ SEARCH_TOOL = {
 }
 
 
+COOLDOWN_TURN = 2
+"""The turn after whose tool ``ResearchParams.cooldown_s`` is waited."""
+
+
 @dataclass(frozen=True)
 class ResearchParams:
     """Knobs of the research agent; defaults keep one run around a second on a laptop."""
@@ -48,6 +52,10 @@ class ResearchParams:
     handle_failed_turns: bool = False
     """When a turn's LLM step fails for good, note it and go on (the output lists it under
     ``failed_turns``) instead of failing the workflow: the path a recovery must take again."""
+    cooldown_s: float = 0.0
+    """After turn :data:`COOLDOWN_TURN`'s tool (or the last turn's), wait this long
+    (``AgentContext.sleep``, durable where the runtime can): an agent backing off a rate limit.
+    0: no wait (and not in ``to_json``, so loops without one keep their parameters)."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, JSON]) -> ResearchParams:
@@ -60,10 +68,20 @@ class ResearchParams:
         params = cls(**data)
         if params.turns < 1 or params.tokens_per_turn < 1:
             raise ValueError("research_agent needs turns >= 1 and tokens_per_turn >= 1")
+        if params.cooldown_s < 0:
+            raise ValueError("research_agent needs cooldown_s >= 0")
         return params
 
     def to_json(self) -> dict[str, JSON]:
-        return asdict(self)
+        data: dict[str, JSON] = asdict(self)
+        if not self.cooldown_s:
+            del data["cooldown_s"]
+        return data
+
+    @property
+    def cooldown_turn(self) -> int:
+        """The turn whose tool the cool-down follows."""
+        return min(COOLDOWN_TURN, self.turns)
 
     @property
     def llm_calls(self) -> int:
@@ -115,6 +133,8 @@ def research_agent(ctx: AgentContext, params: Mapping[str, JSON]) -> dict[str, J
                 result_tokens=p.tool_result_tokens,
             )
             messages.append({"role": "user", "content": f"Tool {call['name']} said: {result}"})
+        if p.cooldown_s and turn == p.cooldown_turn:
+            ctx.sleep(turn, p.cooldown_s)
     write_step = p.turns + 1
     messages.append({"role": "user", "content": "Now write the final report."})
     report = _ask(ctx, write_step, messages, p, tools=False)

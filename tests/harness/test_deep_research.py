@@ -48,6 +48,9 @@ class InlineContext:
         self.calls.append((self.workflow_id, "effect", step))
         return True
 
+    def sleep(self, step: int, seconds: float) -> None:
+        self.calls.append(("sleep", step))
+
     def fan_out(self, step: int, children: Sequence[ChildSpec]) -> list[Any]:
         self.calls.append((self.workflow_id, "fan_out", step))
         results = []

@@ -46,6 +46,9 @@ class PlainContext:
         self.effects.setdefault(key, payload)
         return applied
 
+    def sleep(self, step: int, seconds: float) -> None:
+        self.calls.append(("sleep", step))
+
     def fan_out(self, step: int, children: Sequence[ChildSpec]) -> list[Any]:
         raise NotImplementedError
 
@@ -68,7 +71,8 @@ def test_research_agent_runs_its_loop_with_growing_context(mock_llm: MockProvide
 
 @pytest.mark.parametrize(
     ("params", "message"),
-    [({"turns": 0}, "turns >= 1"), ({"turnz": 3}, "unknown research_agent parameter")],
+    [({"turns": 0}, "turns >= 1"), ({"turnz": 3}, "unknown research_agent parameter"),
+     ({"cooldown_s": -1.0}, "cooldown_s >= 0")],
 )
 def test_bad_parameters_say_what_is_valid(params: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -108,3 +112,13 @@ def test_research_agent_handles_a_failed_turn_when_asked(mock_llm: MockProvider)
     assert "2" not in output["llm_nonces"]
     with pytest.raises(RuntimeError, match="failed for good"):
         research_agent(FailingTurnContext(failing=2), ResearchParams(turns=3).to_json())
+
+
+def test_the_cool_down_sleeps_after_turn_two_and_only_when_asked(
+        mock_llm: MockProvider) -> None:  # noqa: F811
+    ctx = PlainContext()
+    research_agent(ctx, ResearchParams(turns=3, tokens_per_turn=40, cooldown_s=5.0).to_json())
+    assert ctx.calls[:6] == [("llm", 0), ("llm", 1), ("tool", 1), ("llm", 2), ("tool", 2),
+                             ("sleep", 2)]  # fmt: skip
+    assert "cooldown_s" not in ResearchParams().to_json(), "loops without one keep their params"
+    assert ResearchParams(turns=1, cooldown_s=1.0).cooldown_turn == 1

@@ -42,6 +42,7 @@ from harness.history import (
 from harness.sut._protocol import (
     ClaimRecords,
     ClientContext,
+    DurableSleep,
     EffectFencing,
     HandOverFailed,
     QueueLimits,
@@ -455,6 +456,9 @@ class DbosSut(PinnableRelease):
                 "system database blocks and retries the operation until the database answers, "
                 "with no overall deadline (dbos._sys_db.db_retry), so no execution gives up on "
                 "its store and none is left for a later claim"),
+            durable_sleep=DurableSleep(
+                True, "DBOS.sleep records the wake-up time as a step of the workflow; a "
+                "recovered execution sleeps only what is left"),
             queue_limits=QueueLimits(
                 True, True, "the queue the harness enqueues to is registered with "
                 "concurrency=queue_concurrency (across every executor) and "

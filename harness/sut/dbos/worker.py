@@ -179,6 +179,9 @@ class _DbosContext:
         handles = [DBOS.start_workflow(_WORKFLOWS[c.workload], dict(c.params)) for c in children]
         return [h.get_result() for h in handles]
 
+    def sleep(self, step: int, seconds: float) -> None:
+        DBOS.sleep(seconds)  # durable: DBOS records the wake-up time as the workflow's step
+
 
 _CONTEXT: AgentContext = _DbosContext()
 _WORKFLOWS: dict[str, Any] = {}

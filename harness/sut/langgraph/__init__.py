@@ -63,6 +63,7 @@ from harness.sut._lease_loop import CLAIM_POLL
 from harness.sut._protocol import (
     ClaimRecords,
     ClientContext,
+    DurableSleep,
     EffectFencing,
     RecoveryPolicyName,
     Service,
@@ -422,6 +423,12 @@ class LangGraphSut(PinnableRelease):
                 "database answers (LangGraph itself retries nothing). The run can fail later than "
                 "the window (why is not pinned down yet): with 4 s, a checkpointing run gave "
                 "up 14 s after the cut"),
+            durable_sleep=DurableSleep(
+                self.checkpointing,
+                "the adapter computes the wake-up time in a task (LangGraph has no sleep of its "
+                "own), so its checkpointed result makes the sleep durable"
+                if self.checkpointing else "checkpointing off: the wake-up time is not kept, "
+                "and a run invoked again sleeps the whole sleep again"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[Service]:

@@ -182,12 +182,19 @@ def _child(parent_id: str, child_id: str, workload: str,
     return {"result": box[0], **_stamp(parent_id, "child", None)}
 
 
+def _sleep_deadline(workflow_id: str, step: int, seconds: float) -> dict[str, Any]:
+    """The wake-up time of a sleep, as a task: its checkpointed result makes the sleep durable
+    (a resumed run waits out what is left of it); without a checkpointer it is not."""
+    return {"wake_at": time.time() + seconds, **_stamp(workflow_id, "sleep", step)}
+
+
 # Typed Any: LangGraph's task typing does not survive mypy's inference of the wrapped signature.
 _task: Any = task
 llm_task: Any = _task(name="llm", retry_policy=CALL_RETRY)(_llm)
 tool_task: Any = _task(name="tool", retry_policy=TOOL_RETRY)(_tool)
 effect_task: Any = _task(name="effect", retry_policy=CALL_RETRY)(_effect)
 child_task: Any = _task(name="child")(_child)
+sleep_task: Any = _task(name="sleep_until")(_sleep_deadline)
 
 
 def _unless_draining() -> None:
@@ -225,6 +232,11 @@ class LangGraphContext:
         futures = [child_task(self._workflow_id, f"{self._workflow_id}-c{step}.{i}", c.workload,
                               dict(c.params)) for i, c in enumerate(children)]  # fmt: skip
         return [f.result()["result"] for f in futures]
+
+    def sleep(self, step: int, seconds: float) -> None:
+        _unless_draining()
+        wake_at = float(sleep_task(self._workflow_id, step, seconds).result()["wake_at"])
+        time.sleep(max(0.0, wake_at - time.time()))
 
 
 def _entrypoint(name: str) -> Any:

@@ -42,6 +42,7 @@ from harness.history import JSONValue, Outcome, Property, StepRecord, WorkflowRe
 from harness.sut._lease_loop import CLAIM_POLL
 from harness.sut._protocol import (
     ClientContext,
+    DurableSleep,
     EffectFencing,
     RecoveryPolicyName,
     Service,
@@ -242,6 +243,9 @@ class PlainSut:
                 False, "the plain loop never leaves a job without an outcome: a worker that "
                 "cannot check its claim for 60 s fails the job (an ERROR outcome, written with "
                 "an hour's retry), and its outcome write outlasts any outage"),
+            durable_sleep=DurableSleep(
+                False, "the plain loop records nothing: a rerun of the job sleeps the whole "
+                "sleep again"),
             claim_poll=CLAIM_POLL,
         )
 

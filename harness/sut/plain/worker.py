@@ -108,6 +108,11 @@ class PlainContext:
         return _with_retries(lambda: post_effect(url, name, key, payload, self._headers(step)),
                              f"effect step {step}")  # fmt: skip
 
+    def sleep(self, step: int, seconds: float) -> None:
+        """Not durable: nothing is recorded, so a rerun waits the whole sleep again."""
+        self._headers(step)  # the claim is still held: a fenced execution stops here
+        time.sleep(seconds)
+
     def fan_out(self, step: int, children: Sequence[ChildSpec]) -> list[Any]:
         """Sub-agents as threads of this execution; recorded as rows only so that their calls
         are attributed. A rerun of the parent reruns them all."""

@@ -38,6 +38,7 @@ from harness.sut import ALL_PROPERTIES
 from harness.sut._protocol import (
     ClaimRecords,
     ClientContext,
+    DurableSleep,
     EffectFencing,
     QueueLimits,
     RecoveryPolicyName,
@@ -168,6 +169,13 @@ def effect_step(step: int, name: str, key: str, payload: Any) -> dict[str, Any]:
     return {"step": step, "applied": applied}
 
 
+@app.step(name="sleep_until")
+def sleep_deadline_step(step: int, seconds: float) -> dict[str, Any]:
+    """A durable sleep on reference_runtime's public API: the wake-up time, recorded as a step,
+    so a recovered execution waits out what is left of it, not the whole sleep again."""
+    return {"step": step, "wake_at": time.time() + seconds}
+
+
 def announce_epochs(fences: Sequence[tuple[str, int]]) -> None:
     """The runtime's claim hook: the effect sink learns each new epoch before the claim commits,
     so it refuses a superseded execution's effects from then on (docs/architecture.md)."""
@@ -209,6 +217,10 @@ class _ReferenceContext:
                 "fan_out needs the worker's runtime (set by harness.sut.reference.worker)")
         handles = [runtime.start_child(c.workload, dict(c.params)) for c in children]
         return [h.result() for h in handles]
+
+    def sleep(self, step: int, seconds: float) -> None:
+        wake_at = float(sleep_deadline_step(step, seconds)["wake_at"])
+        time.sleep(max(0.0, wake_at - time.time()))
 
 
 _CONTEXT: AgentContext = _ReferenceContext()
@@ -393,6 +405,11 @@ class ReferenceSut:
                 "operation retries a lost connection that long, then the execution gives up "
                 "without an outcome and the workflow's own worker claims it again once the "
                 "store answers (another worker, after its lease)"),
+            durable_sleep=DurableSleep(
+                self.checkpointing,
+                "a step (sleep_until) records the wake-up time; a recovered execution replays it "
+                "and sleeps only what is left" if self.checkpointing else "checkpointing off: "
+                "the wake-up time is not kept, and a rerun sleeps the whole sleep again"),
             queue_limits=QueueLimits(
                 True, False, "worker_concurrency is the runtime's max_concurrency (default 16): "
                 "a worker claims no more workflows than it has free slots, a workflow blocked on "

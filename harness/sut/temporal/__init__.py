@@ -58,6 +58,7 @@ from harness.history import (
 from harness.sut._protocol import (
     ClaimRecords,
     ClientContext,
+    DurableSleep,
     EffectFencing,
     RecoveryPolicyName,
     ServiceCommand,
@@ -551,6 +552,9 @@ class TemporalSut(PinnableRelease):
                 "calling the server until it answers and never gives an execution up; the "
                 "server's timeouts (an activity's heartbeat timeout, = the lease here) decide "
                 "when a lost attempt runs again (partition's outage past the lease)"),
+            durable_sleep=DurableSleep(
+                True, "workflow.sleep starts a timer on the server (TimerStarted); it fires at "
+                "its time whatever became of the worker, and the replayed workflow waits for it"),
         )
 
     def services(self, ctx: ServiceContext) -> Sequence[TemporalDevServer]:

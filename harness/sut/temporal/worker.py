@@ -234,6 +234,9 @@ class _TemporalContext:
             for i, c in enumerate(children)]  # fmt: skip
         return list(await_(asyncio.gather(*runs)))
 
+    def sleep(self, step: int, seconds: float) -> None:
+        await_(workflow.sleep(seconds))  # a durable timer on the server (TimerStarted)
+
 
 @workflow.defn(name=WORKFLOW_TYPE, sandboxed=True)
 class AgentWorkflow:

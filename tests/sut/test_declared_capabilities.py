@@ -1,6 +1,7 @@
-"""``WorkerOptions.queue_concurrency`` / ``worker_concurrency``: each built-in SUT says which
-queue limits it maps (``SutDescription.queue_limits``), and the ones that do pass them to their
-workers' own settings."""
+"""What each built-in SUT declares it can do: which queue limits it maps from
+``WorkerOptions.queue_concurrency`` / ``worker_concurrency`` (``SutDescription.queue_limits``),
+passed to its workers' own settings; and whether its sleep is durable
+(``SutDescription.durable_sleep``)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,14 @@ def test_limits_name_the_trial_and_reach_the_reference_runtime() -> None:
     assert args.max_concurrency == 1
     default = reference_worker_parser().parse_args(["--workload", "research_agent"])
     assert default.max_concurrency == 16
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_built_in_sut_says_whether_its_sleep_is_durable(name: str) -> None:
+    sut = get_sut(name)
+    sleep = sut.describe().durable_sleep
+    # a sleep is durable where the wake-up time is recorded: checkpointing on, a loop that
+    # records something
+    assert sleep.durable == (sut.checkpointing and name != "plain")
+    assert len(sleep.how) > 40
+    assert any(line.startswith("  durable sleep: ") for line in _lines(_entry(name)))
