@@ -62,6 +62,7 @@ details:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -145,7 +146,9 @@ def compute_figures(history: History) -> Figures:
     """All figures of one trial."""
     ledger = history.trial_ledger()
     tokens = sum(e.tokens for e in ledger)
-    cost = sum(e.cost_usd for e in ledger)
+    # fsum: exact whatever the ledger's order, so a trial that paid what its golden run paid
+    # has a redundant cost of exactly 0, never -7e-18
+    cost = math.fsum(e.cost_usd for e in ledger)
     tools = len(history.trial_tools())
     comparable = not _short_of_golden(history)
     golden = history.golden if comparable else None  # None: nothing comparable

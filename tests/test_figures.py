@@ -360,3 +360,15 @@ def test_recover_never_precedes_resume_on_any_stored_trial() -> None:
             assert figures.completion_delay_s == pytest.approx(
                 figures.duration_s - history.golden.duration_s)
     assert checked > 250  # the stores' faulted trials, not a vacuous pass
+
+
+def test_a_trial_that_paid_what_its_golden_run_paid_wastes_exactly_nothing() -> None:
+    """The golden run's cost and the trial's are sums of the same prices in another order:
+    0.1 + 0.2 + 0.3 is not 0.3 + 0.2 + 0.1 in floating point, and a gate reading
+    ``redundant_cost_usd >= 0`` once failed a clean trial on -7e-18."""
+    prices = (0.1, 0.2, 0.3)
+    ledger = tuple(replace(led(k, float(k)), cost_usd=p) for k, p in enumerate(prices))
+    golden = replace(GOLDEN, tokens_billed=450, calls=3,
+                     cost_usd=compute_figures(trial(tuple(reversed(ledger)))).cost_usd)
+    fig = compute_figures(trial(ledger, events=(ev("workflow_started", 0.0),), golden=golden))
+    assert fig.redundant_cost_usd == 0.0

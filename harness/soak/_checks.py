@@ -25,6 +25,7 @@ Figures (:class:`SoakFigures`), each over the soak's root workflows:
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -151,7 +152,7 @@ def _waste(fig: SoakFigures, history: History, sliced: dict[str, History],
         if golden is None or life[wid][1] is None:
             continue
         extra = tokens - golden.tokens_billed
-        usd = sum(e.cost_usd for e in part.ledger) - golden.cost_usd
+        usd = math.fsum(e.cost_usd for e in part.ledger) - golden.cost_usd
         fig.redundant_tokens += extra
         fig.redundant_cost_usd += usd
         start, done = life[wid]
