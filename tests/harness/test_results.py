@@ -58,7 +58,12 @@ def test_stored_figures_and_verdicts_equal_those_recomputed_from_the_history(
     stored = {f.name for f in dataclasses.fields(ResultRecord)} & set(figures)
     assert len(stored) >= 13  # every figure but ``calls`` is on the line
     for name in stored:
-        assert getattr(record, name) == figures[name], name
+        value = figures[name]
+        # dollar sums of a line written before costs were summed exactly (math.fsum) differ
+        # from an exact sum in the last bits only
+        expected = pytest.approx(value, rel=1e-12, abs=1e-15) if isinstance(value, float) else (
+            value)
+        assert getattr(record, name) == expected, name
     promised = frozenset(p for p in PROPERTIES if p in record.promised)
     judgement = judge(history, promised)
     assert judgement.as_json() == record.verdicts
