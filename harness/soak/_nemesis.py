@@ -44,12 +44,12 @@ from harness.runner import _Trial
 from harness.soak._plan import COMPOUNDS, WORKER_KINDS, PlannedFault, SoakPlan
 
 WORKER_WAIT_S = 60.0
+"""How long a worker fault waits for its slot's (restarted) worker to be alive."""
 ANCHOR_WAIT_S = 20.0
 """How long an event-anchored partner waits for its event before it fires on its planned time."""
 ANCHOR_POLL_S = 0.1
 RUNNING_WINDOW_S = 10.0
 """A leader's victim was running the workflows it made an LLM request for this recently."""
-"""How long a worker fault waits for its slot's (restarted) worker to be alive."""
 SOAK_OOM = OomFault(per_worker=True, wait_s=60.0)
 """The soak's oom: each worker has its own arming switch (they share one trial directory), and
 the targeted worker may be between tool calls for a while on a loaded machine."""
@@ -120,7 +120,7 @@ class Nemesis(threading.Thread):
         """Victim pid -> concurrent hand-overs of its ``supervised`` recovery (when above 1)."""
         self._fired: dict[int, tuple[int, frozenset[str]]] = {}
         """Fault id -> when it fired (ns) and the workflows its victim was running then: what an
-        event-anchored partner waits on (:func:`_recovery_call`)."""
+        event-anchored partner waits on (:meth:`_await_recovery_call`)."""
         self._fired_cv = threading.Condition()
 
     def _lock_for(self, planned: PlannedFault) -> threading.Lock | None:
