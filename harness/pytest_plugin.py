@@ -363,11 +363,15 @@ class TrialRunner:
 
     def run(self, spec: TrialSpec) -> TrialResult:
         """Run ``spec`` (once per spec in this session). Skips when the SUT cannot run here or
-        does not support the trial's recovery policy."""
+        does not support the trial's workload or recovery policy."""
         spec = replace(spec, timeout_s=self.timeout_s)
         if spec not in self._done:
             ensure_runnable(spec.sut)
             sut = get_sut(spec.sut)
+            workloads = getattr(sut, "workloads", None)
+            if workloads is not None and spec.workload not in workloads:
+                pytest.skip(f"{spec.sut} runs only the {', '.join(sorted(workloads))} "
+                            f"workload(s), not {spec.workload}")
             if spec.recovery.policy not in sut.recovery_policies:
                 pytest.skip(f"{spec.sut} does not support the {spec.recovery.policy!r} recovery "
                             f"policy (it supports {', '.join(sorted(sut.recovery_policies))})")

@@ -26,6 +26,10 @@ Lifecycle of one trial, as the runner drives a SUT:
    asks the client to hand a dead executor's workflows to a live one (:class:`RecoversExecutors`);
    a client that can tell which executors went silent (:class:`ReportsLiveness`) also gets frozen
    workers handed over.
+
+Optional attribute: ``workloads`` (a frozenset of workload names) -- the only workloads the SUT
+runs (an agent written with a framework for one workload); a trial of another skips with the
+reason. Absent, the SUT runs every workload of :data:`harness.workloads.WORKLOADS`.
 """
 
 from __future__ import annotations
@@ -412,9 +416,9 @@ class SutDescription:
     store_retry: StoreRetry = STORE_RETRY_NOT_DECLARED
     """Whether ``WorkerOptions.store_retry_s`` sets how long it rides out a store outage."""
     queue_limits: QueueLimits = QUEUE_LIMITS_NOT_DECLARED
+    """Whether ``WorkerOptions.queue_concurrency`` / ``worker_concurrency`` limit its queue."""
     durable_sleep: DurableSleep = SLEEP_NOT_DECLARED
     """Whether ``AgentContext.sleep`` survives a crash (the wake-up time is recorded)."""
-    """Whether ``WorkerOptions.queue_concurrency`` / ``worker_concurrency`` limit its queue."""
     claim_poll: str | None = None
     """A regular expression over the statement a worker's claim poll sends to its Postgres
     store, as Postgres logs it (``re.search``); None when not declared. A worker sends it only

@@ -38,7 +38,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -100,6 +100,20 @@ WAIT_POLL_S = 0.2
 """How often ``wait`` asks the server for a workflow's status (a describe call each time)."""
 
 _KINDS: dict[str, StepKind] = {"llm": "llm", "tool": "tool", "effect": "effect"}
+
+StepReader = Callable[[str, Mapping[str, Any], Any], tuple[StepKind, int | None, str | None]]
+"""(activity type, its input, its result) -> (step kind, logical step, LLM nonce): how an
+adapter's activities read as steps. Another adapter on the same server (a framework that names
+its own activities) passes its own to :class:`TemporalClient`."""
+
+
+def durabench_step(name: str, args: Mapping[str, Any], result: Any) -> tuple[StepKind, int | None,
+                                                                              str | None]:
+    """:mod:`harness.sut.temporal.worker`'s activities: ``llm``/``tool``/``effect``, the step in
+    the input, the nonce in an ``llm`` result."""
+    kind = _KINDS.get(name, "other")
+    stamp = result if isinstance(result, dict) else {}
+    return kind, args.get("step"), stamp.get("nonce") if kind == "llm" else None
 
 
 @dataclass(frozen=True)
@@ -319,9 +333,10 @@ def _closing(event: Any, decode: Any) -> tuple[WorkflowStatus, JSONValue] | None
 class _Reader:
     """Folds a workflow's events into a :class:`_History`."""
 
-    def __init__(self, workflow_id: str, decode: Any) -> None:
+    def __init__(self, workflow_id: str, decode: Any, read_step: StepReader) -> None:
         self.workflow_id = workflow_id
         self.decode = decode
+        self.read_step = read_step
         self.scheduled: dict[int, tuple[str, dict[str, Any]]] = {}
         self.started: dict[int, tuple[str, int]] = {}
         self.steps: list[StepRecord] = []
@@ -362,12 +377,11 @@ class _Reader:
         identity, attempt = self.started.get(scheduled_id, ("", 1))
         stamp = result if isinstance(result, dict) else {}
         epoch = int(stamp.get("epoch", int(args.get("epoch", 1)) + attempt - 1))
-        kind = _KINDS.get(name, "other")
+        kind, step, nonce = self.read_step(name, args, result)
         self.steps.append(StepRecord(
-            workflow_id=self.workflow_id, seq=scheduled_id, name=name, kind=kind,
-            step=args.get("step"), executor=str(stamp.get("executor", identity)), epoch=epoch,
-            recorded_ns=_ns(event), nonce=stamp.get("nonce") if kind == "llm" else None,
-            error=error,
+            workflow_id=self.workflow_id, seq=scheduled_id, name=name, kind=kind, step=step,
+            executor=str(stamp.get("executor", identity)), epoch=epoch, recorded_ns=_ns(event),
+            nonce=nonce, error=error,
         ))  # fmt: skip
 
     def history(self) -> _History:
@@ -387,10 +401,12 @@ class TemporalClient:
     """Starts workflows with Temporal's client; reads their event histories back."""
 
     def __init__(self, address: str, task_queue: str, timeouts: TemporalTimeouts,
-                 observer: str = "harness") -> None:  # fmt: skip
+                 observer: str = "harness", *, workflow_type: str = WORKFLOW_TYPE,
+                 read_step: StepReader = durabench_step) -> None:  # fmt: skip
         from temporalio.client import Client
 
         self._task_queue, self._timeouts, self._observer = task_queue, timeouts, observer
+        self._workflow_type, self._read_step = workflow_type, read_step
         self._loop = _Loop()
         try:
             self._client = self._loop.run(Client.connect(address, namespace=NAMESPACE,
@@ -420,7 +436,7 @@ class TemporalClient:
         # Starting an id that exists is a no-op, as for every SUT (the existing execution).
         with contextlib.suppress(WorkflowAlreadyStartedError):
             self._loop.run(self._client.start_workflow(
-                WORKFLOW_TYPE, request, id=workflow_id, task_queue=self._task_queue,
+                self._workflow_type, request, id=workflow_id, task_queue=self._task_queue,
                 task_timeout=task))  # fmt: skip
 
     async def _read(self, workflow_id: str) -> _History | None:
@@ -428,7 +444,8 @@ class TemporalClient:
         from temporalio.service import RPCError, RPCStatusCode
 
         decode = self._client.data_converter.payload_converter.from_payloads
-        reader = _Reader(workflow_id, lambda p: decode(list(p.payloads)) if p.payloads else [])
+        reader = _Reader(workflow_id, lambda p: decode(list(p.payloads)) if p.payloads else [],
+                         self._read_step)
         handle = self._client.get_workflow_handle(workflow_id)
         try:
             async for event in handle.fetch_history_events():
@@ -563,10 +580,13 @@ class TemporalSut(PinnableRelease):
             raise TemporalStartError(f"the `temporal` CLI was not found; run `{INSTALL}`")
         return (TemporalDevServer(ctx, binary),)
 
+    worker_module: ClassVar[str] = "harness.sut.temporal.worker"
+    """What its workers run (``python -m``): the same command line for every Temporal adapter."""
+
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
         argv = (
-            self.python, "-m", "harness.sut.temporal.worker",
+            self.python, "-m", self.worker_module,
             "--workload", spec.workload,
             "--task-queue", task_queue_for(spec.postgres_url),
             "--executor-id", spec.executor_id,

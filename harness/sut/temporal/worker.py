@@ -32,11 +32,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
-import contextlib
 import logging
 import os
-import signal
 import socket
 import sys
 import uuid
@@ -47,7 +44,6 @@ from typing import Any, TypeVar
 import greenlet
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -60,6 +56,7 @@ from harness.sut.temporal import (
     WORKFLOW_TYPE,
     TemporalTimeouts,
 )
+from harness.sut.temporal._serving import activity_options, run_until_sigterm, worker_options
 from harness.workloads import (
     WORKLOADS,
     ChildSpec,
@@ -200,12 +197,7 @@ class _TemporalContext:
             name, {**args, "step": step, "workflow_id": self.workflow_id, "epoch": self.epoch,
                    "prev_executor": self.previous.get("executor"),
                    "prev_incarnation": self.previous.get("incarnation")},
-            start_to_close_timeout=timedelta(seconds=t.start_to_close_s),
-            heartbeat_timeout=timedelta(seconds=t.heartbeat_timeout_s),
-            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=t.retry_initial_s),
-                                     backoff_coefficient=2.0,
-                                     maximum_interval=timedelta(seconds=t.retry_max_s),
-                                     maximum_attempts=t.maximum_attempts),
+            **activity_options(t),
         ))  # fmt: skip
         self.epoch = max(self.epoch, int(result.get("epoch", self.epoch)))
         self.previous = {k: result.get(k) for k in ("executor", "incarnation")}
@@ -264,30 +256,14 @@ def _parser() -> argparse.ArgumentParser:
 
 async def serve(address: str, task_queue: str, grace_s: float) -> None:
     """Poll ``task_queue`` until SIGTERM, then shut down gracefully within ``grace_s``."""
-    t = SETTINGS.timeouts
     client = await Client.connect(address, namespace=NAMESPACE, identity=SETTINGS.executor_id)
     restrictions = SandboxRestrictions.default.with_passthrough_all_modules()
     worker = Worker(
         client, task_queue=task_queue, workflows=[AgentWorkflow], activities=ACTIVITIES,
-        identity=SETTINGS.executor_id,
         workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions),
-        workflow_task_executor=concurrent.futures.ThreadPoolExecutor(max_workers=1),
-        sticky_queue_schedule_to_start_timeout=timedelta(seconds=t.sticky_queue_s),
-        max_heartbeat_throttle_interval=timedelta(seconds=t.heartbeat_s),
-        default_heartbeat_throttle_interval=timedelta(seconds=t.heartbeat_s),
-        graceful_shutdown_timeout=timedelta(seconds=grace_s),
+        **worker_options(SETTINGS.timeouts, SETTINGS.executor_id, grace_s),
     )  # fmt: skip
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    running = asyncio.ensure_future(worker.run())
-    print(f"worker {SETTINGS.executor_id} ready", flush=True)
-    await asyncio.wait({running, asyncio.ensure_future(stop.wait())},
-                       return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-    if running.done():
-        running.result()  # the worker failed: raise its error
-    await worker.shutdown()
-    with contextlib.suppress(Exception):
-        await running
+    await run_until_sigterm(worker, SETTINGS.executor_id)
 
 
 def main(argv: list[str] | None = None) -> int:
