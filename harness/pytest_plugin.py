@@ -57,6 +57,7 @@ from harness.shard import Shard, group_of, parse_shard, split
 from harness.sut import (
     ReleaseError,
     SutLoadError,
+    SystemUnderTest,
     get_sut,
     parse_sut_spec,
     postgres_extensions_of,
@@ -361,17 +362,30 @@ class TrialRunner:
         used, self._used = list(dict.fromkeys(self._used)), []
         return used
 
+    @staticmethod
+    def require_supported(spec: TrialSpec) -> SystemUnderTest:
+        """The trial's SUT; skips (or fails, under ``DURABENCH_REQUIRE``) when it cannot run
+        here, and skips when it does not run the trial's workload (``workloads``) or sets one
+        of the workload parameters it cannot honour (``unsupported_params``)."""
+        ensure_runnable(spec.sut)
+        sut = get_sut(spec.sut)
+        workloads = getattr(sut, "workloads", None)
+        if workloads is not None and spec.workload not in workloads:
+            pytest.skip(f"{spec.sut} runs only the {', '.join(sorted(workloads))} workload(s), "
+                        f"not {spec.workload}")
+        unsupported = sorted(set(getattr(sut, "unsupported_params", ()))
+                             & {k for k, v in spec.params.items() if v})  # fmt: skip
+        if unsupported:
+            pytest.skip(f"{spec.sut} cannot honour the workload parameter(s) "
+                        f"{', '.join(unsupported)} (see `durabench suts`)")
+        return sut
+
     def run(self, spec: TrialSpec) -> TrialResult:
         """Run ``spec`` (once per spec in this session). Skips when the SUT cannot run here or
         does not support the trial's workload or recovery policy."""
         spec = replace(spec, timeout_s=self.timeout_s)
         if spec not in self._done:
-            ensure_runnable(spec.sut)
-            sut = get_sut(spec.sut)
-            workloads = getattr(sut, "workloads", None)
-            if workloads is not None and spec.workload not in workloads:
-                pytest.skip(f"{spec.sut} runs only the {', '.join(sorted(workloads))} "
-                            f"workload(s), not {spec.workload}")
+            sut = self.require_supported(spec)
             if spec.recovery.policy not in sut.recovery_policies:
                 pytest.skip(f"{spec.sut} does not support the {spec.recovery.policy!r} recovery "
                             f"policy (it supports {', '.join(sorted(sut.recovery_policies))})")
@@ -413,8 +427,8 @@ class TrialRunner:
         :meth:`run`.
         """
         specs = [replace(s, timeout_s=max(s.timeout_s, self.timeout_s)) for s in specs]
-        for sut in dict.fromkeys(s.sut for s in specs):
-            ensure_runnable(sut)
+        for spec in specs:
+            self.require_supported(spec)
         todo = [s for s in dict.fromkeys(specs) if s not in self._done]
         goldens = {s.golden_key: s.golden() for s in todo if self.golden.cached(s) is None}
         t0 = time.monotonic()

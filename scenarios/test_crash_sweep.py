@@ -118,6 +118,7 @@ def test_crash_sweep(trials: TrialRunner, sut: str, durabench_model: str, seed: 
     params = DeepResearchParams(llm_calls=SWEEP_CALLS, model=durabench_model)
     t0 = time.monotonic()
     specs = sweep_specs(sut, params, seed)
+    trials.require_supported(specs[0])
     trials.golden.baseline(specs[0])  # first and alone: its wall time sets the deadlines
     specs = measured_bounds(specs, golden_history(trials, specs[0]), parallel=len(specs))
     results = trials.run_many(specs, parallel=len(specs))

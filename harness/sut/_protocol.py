@@ -29,7 +29,9 @@ Lifecycle of one trial, as the runner drives a SUT:
 
 Optional attribute: ``workloads`` (a frozenset of workload names) -- the only workloads the SUT
 runs (an agent written with a framework for one workload); a trial of another skips with the
-reason. Absent, the SUT runs every workload of :data:`harness.workloads.WORKLOADS`.
+reason. Absent, the SUT runs every workload of :data:`harness.workloads.WORKLOADS`. And
+``unsupported_params`` (a frozenset of workload parameter names): trials that set one of them
+(to a true value) skip.
 """
 
 from __future__ import annotations

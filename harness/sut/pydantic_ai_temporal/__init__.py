@@ -21,21 +21,17 @@ from typing import Any, ClassVar
 
 from harness.history import Property, StepKind
 from harness.sut._protocol import (
-    ClientContext,
     DurableSleep,
     EffectFencing,
-    SutClient,
     SutDescription,
     WorkerOptions,
 )
 from harness.sut._releases import ReleaseSupport
 from harness.sut.temporal import (
-    SERVICE,
-    TemporalClient,
+    StepReader,
     TemporalSut,
     TemporalTimeouts,
     package_version,
-    task_queue_for,
 )
 
 AGENT_NAME = "research"
@@ -88,8 +84,13 @@ class PydanticAiTemporalSut(TemporalSut):
         "the agent is written with the TemporalDurability capability of Pydantic AI 2.78; older "
         "releases wrap the agent in TemporalAgent instead")
     worker_module: ClassVar[str] = "harness.sut.pydantic_ai_temporal.worker"
+    workflow_type: ClassVar[str] = WORKFLOW_TYPE
+    read_step: ClassVar[StepReader] = staticmethod(pydantic_ai_step)
     workloads: frozenset[str] = WORKLOADS
     """The workloads it runs; a trial of another skips (``TrialRunner.run``)."""
+    unsupported_params: frozenset[str] = frozenset({"handle_failed_turns", "cooldown_s"})
+    """research_agent parameters the framework's agent does not honour; trials setting them
+    skip."""
 
     def available(self) -> str | None:
         missing = missing_modules()
@@ -117,11 +118,6 @@ class PydanticAiTemporalSut(TemporalSut):
                                        "no cool-down: the framework's loop sleeps only between "
                                        "background-mode polls"),
         )
-
-    def connect(self, ctx: ClientContext) -> SutClient:
-        return TemporalClient(ctx.service_urls[SERVICE], task_queue_for(ctx.postgres_url),
-                              TemporalTimeouts.of(ctx.options), workflow_type=WORKFLOW_TYPE,
-                              read_step=pydantic_ai_step)  # fmt: skip
 
 
 PYDANTIC_AI_TEMPORAL_SUT = PydanticAiTemporalSut()

@@ -345,6 +345,9 @@ class _Reader:
         self.first_ns = self.last_ns = 0
         self.closed: tuple[WorkflowStatus, JSONValue] | None = None
         self.last_identity: str | None = None
+        self.epoch = 1
+        """The highest epoch a completed activity had so far: an unstamped attempt's epoch is
+        this + its attempt - 1, so a retry raises the workflow's epoch for what follows."""
 
     def add(self, event: Any) -> None:
         self.first_ns = self.first_ns or _ns(event)
@@ -376,7 +379,12 @@ class _Reader:
         name, args = self.scheduled.get(scheduled_id, ("other", {}))
         identity, attempt = self.started.get(scheduled_id, ("", 1))
         stamp = result if isinstance(result, dict) else {}
-        epoch = int(stamp.get("epoch", int(args.get("epoch", 1)) + attempt - 1))
+        if "epoch" in stamp:
+            epoch = int(stamp["epoch"])
+        else:  # not stamped (a framework's activity): the hand-written adapter's rule, from here
+            epoch = int(args.get("epoch", self.epoch)) + attempt - 1
+        if not error:
+            self.epoch = max(self.epoch, epoch)
         kind, step, nonce = self.read_step(name, args, result)
         self.steps.append(StepRecord(
             workflow_id=self.workflow_id, seq=scheduled_id, name=name, kind=kind, step=step,
@@ -582,6 +590,11 @@ class TemporalSut(PinnableRelease):
 
     worker_module: ClassVar[str] = "harness.sut.temporal.worker"
     """What its workers run (``python -m``): the same command line for every Temporal adapter."""
+    workflow_type: ClassVar[str] = WORKFLOW_TYPE
+    """The workflow the client starts (input ``{"workload", "params", "timeouts"}``)."""
+    read_step: ClassVar[StepReader] = staticmethod(durabench_step)
+    """How its activities read as steps (another adapter on the same server, such as an agent
+    framework's, names its activities its own way)."""
 
     def worker_command(self, spec: WorkerSpec) -> WorkerCommand:
         o = spec.options
@@ -600,7 +613,8 @@ class TemporalSut(PinnableRelease):
 
     def connect(self, ctx: ClientContext) -> SutClient:
         return TemporalClient(ctx.service_urls[SERVICE], task_queue_for(ctx.postgres_url),
-                              TemporalTimeouts.of(ctx.options))  # fmt: skip
+                              TemporalTimeouts.of(ctx.options), workflow_type=self.workflow_type,
+                              read_step=type(self).read_step)  # fmt: skip
 
 
 TEMPORAL_SUT = TemporalSut()

@@ -8,13 +8,17 @@ import asyncio
 import concurrent.futures
 import contextlib
 import signal
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
 from harness.sut.temporal import TemporalTimeouts
+
+T = TypeVar("T")
 
 
 def retry_policy(t: TemporalTimeouts) -> RetryPolicy:
@@ -43,6 +47,19 @@ def worker_options(t: TemporalTimeouts, executor_id: str, grace_s: float) -> dic
         default_heartbeat_throttle_interval=timedelta(seconds=t.heartbeat_s),
         graceful_shutdown_timeout=timedelta(seconds=grace_s),
     )
+
+
+async def heartbeating(fn: Callable[[], T], every_s: float) -> T:
+    """From an activity: run blocking ``fn`` in a thread, heartbeating every ``every_s``
+    meanwhile (the lease this attempt holds). Cancelled (its attempt timed out or the worker
+    shuts down), the call's thread still finishes in the background, but its result is never
+    reported."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn))
+    while True:  # the first beat after every_s: a short call costs the server no write
+        done, _ = await asyncio.wait({task}, timeout=every_s)
+        if done:
+            return task.result()
+        activity.heartbeat()
 
 
 async def run_until_sigterm(worker: Worker, executor_id: str) -> None:

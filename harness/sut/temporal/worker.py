@@ -56,7 +56,12 @@ from harness.sut.temporal import (
     WORKFLOW_TYPE,
     TemporalTimeouts,
 )
-from harness.sut.temporal._serving import activity_options, run_until_sigterm, worker_options
+from harness.sut.temporal._serving import (
+    activity_options,
+    heartbeating,
+    run_until_sigterm,
+    worker_options,
+)
 from harness.workloads import (
     WORKLOADS,
     ChildSpec,
@@ -134,15 +139,7 @@ def _headers(args: Mapping[str, Any]) -> dict[str, str]:
 
 
 async def _heartbeating(fn: Callable[[], T]) -> T:
-    """Run blocking ``fn`` in a thread, heartbeating every ``heartbeat_s`` meanwhile: the lease
-    this attempt holds. Cancelled (its attempt timed out or the worker shuts down), the call's
-    thread still finishes in the background, but its result is never reported."""
-    task = asyncio.ensure_future(asyncio.to_thread(fn))
-    while True:  # the first beat after heartbeat_s: a short call costs the server no write
-        done, _ = await asyncio.wait({task}, timeout=SETTINGS.timeouts.heartbeat_s)
-        if done:
-            return task.result()
-        activity.heartbeat()
+    return await heartbeating(fn, SETTINGS.timeouts.heartbeat_s)
 
 
 @activity.defn(name="llm")
