@@ -135,3 +135,7 @@ def test_a_worker_killed_mid_call_is_recovered_by_the_servers_retry(
     assert fault_at is not None
     after = {s.epoch for s in result.history.steps if s.recorded_ns > fault_at and not s.error}
     assert after == {2}, f"every step after the retry is the new execution's (epoch 2): {after}"
+    late = {e.attempt for e in ledger if e.received_ns > fault_at}
+    assert late == {2}, f"the provider saw every later call as epoch 2 (the history's rule): {late}"
+    effects = [e.attempt for e in result.history.effects if e.name == "publish"]
+    assert effects == [2], f"the report was published once, by epoch 2: {effects}"

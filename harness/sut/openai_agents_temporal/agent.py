@@ -16,7 +16,7 @@ from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from temporalio import activity, workflow
 
 from harness.sut.temporal import TemporalTimeouts
-from harness.sut.temporal._serving import activity_options, heartbeating
+from harness.sut.temporal._serving import activity_epoch, activity_options, heartbeating
 from harness.workloads import attribution, run_tool
 from harness.workloads._calls import LLM_TIMEOUT_S
 from harness.workloads.research_agent import ResearchParams
@@ -67,7 +67,7 @@ async def _attribute(request: Any) -> None:
         return
     info = activity.info()
     request.headers.update(attribution(info.workflow_id or "", _model_turns(request.content),
-                                       info.attempt, SETTINGS.executor_id))  # fmt: skip
+                                       await activity_epoch(), SETTINGS.executor_id))  # fmt: skip
 
 
 def model_provider() -> OpenAIProvider:
@@ -85,7 +85,7 @@ def model_provider() -> OpenAIProvider:
 async def search(args: dict[str, Any]) -> str:
     """The search tool's activity: the workload's tool, heartbeating while it runs."""
     info = activity.info()
-    headers = attribution(info.workflow_id or "", int(args["step"]), info.attempt,
+    headers = attribution(info.workflow_id or "", int(args["step"]), await activity_epoch(),
                           SETTINGS.executor_id)  # fmt: skip
     result = await heartbeating(lambda: run_tool(
         "search", {"query": args["query"]}, float(args["latency_s"]), int(args["result_tokens"]),

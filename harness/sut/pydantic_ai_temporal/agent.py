@@ -6,6 +6,7 @@ sandbox, so workflow code and activities share that one agent (as a user's modul
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from temporalio.workflow import ActivityConfig
 
 from harness.sut.pydantic_ai_temporal import AGENT_NAME
 from harness.sut.temporal import TemporalTimeouts
-from harness.sut.temporal._serving import activity_options
+from harness.sut.temporal._serving import activity_epoch, activity_options
 from harness.workloads import attribution, run_tool
 from harness.workloads._calls import LLM_TIMEOUT_S
 
@@ -61,7 +62,7 @@ async def _attribute(request: Any) -> None:
         return
     info = activity.info()
     request.headers.update(attribution(info.workflow_id or "", _step_of(request.content),
-                                       info.attempt, SETTINGS.executor_id))  # fmt: skip
+                                       await activity_epoch(), SETTINGS.executor_id))  # fmt: skip
 
 
 def _model() -> OpenAIChatModel:
@@ -83,14 +84,16 @@ async def _research_turns_only(ctx: RunContext[ResearchDeps],
     return tool if 1 <= _turn(ctx) <= ctx.deps.turns else None
 
 
-def search(ctx: RunContext[ResearchDeps], query: str) -> str:
+async def search(ctx: RunContext[ResearchDeps], query: str) -> str:
     """Search the web and return a digest of the results."""
     info = activity.info()
     step = ctx.run_step  # the research run's k-th request is turn k (the plan was its own run)
-    return str(run_tool("search", {"query": query}, ctx.deps.tool_latency_s,
-                        ctx.deps.tool_result_tokens, provider_url=SETTINGS.provider_url,
-                        headers=attribution(info.workflow_id or "", step, info.attempt,
-                                            SETTINGS.executor_id)))  # fmt: skip
+    headers = attribution(info.workflow_id or "", step, await activity_epoch(),
+                          SETTINGS.executor_id)  # fmt: skip
+    result = await asyncio.to_thread(run_tool, "search", {"query": query},
+                                     ctx.deps.tool_latency_s, ctx.deps.tool_result_tokens,
+                                     provider_url=SETTINGS.provider_url, headers=headers)
+    return str(result)
 
 
 def _agent(t: TemporalTimeouts) -> Agent[ResearchDeps, str]:

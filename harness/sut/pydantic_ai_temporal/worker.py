@@ -37,7 +37,7 @@ from typing import Any
 from pydantic_ai.durable_exec.temporal import PydanticAIPlugin, PydanticAIWorkflow
 from pydantic_ai.messages import ModelResponse
 from pydantic_ai.settings import ModelSettings
-from temporalio import activity, workflow
+from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -47,18 +47,16 @@ with workflow.unsafe.imports_passed_through():  # not workflow code: the host's 
     from harness.sut.pydantic_ai_temporal import WORKFLOW_TYPE, WORKLOAD
     from harness.sut.pydantic_ai_temporal import agent as research
     from harness.sut.temporal import ENV_ADDRESS, ENV_PROVIDER, NAMESPACE, TemporalTimeouts
-    from harness.sut.temporal._serving import activity_options, run_until_sigterm, worker_options
-    from harness.workloads import attribution, post_effect
+    from harness.sut.temporal._serving import (
+        activity_options,
+        publish_activity,
+        run_until_sigterm,
+        worker_options,
+    )
     from harness.workloads.research_agent import ResearchParams
 
 
-@activity.defn(name="publish")
-async def publish(args: dict[str, Any]) -> bool:
-    info = activity.info()
-    headers = attribution(info.workflow_id or "", int(args["step"]), info.attempt,
-                          research.SETTINGS.executor_id)  # fmt: skip
-    return await asyncio.to_thread(post_effect, research.SETTINGS.provider_url, "publish",
-                                   args["key"], {"report": args["report"]}, headers)
+publish = publish_activity(research.SETTINGS)
 
 
 def _nonces(messages: Any) -> dict[str, str]:

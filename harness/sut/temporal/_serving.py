@@ -8,15 +8,16 @@ import asyncio
 import concurrent.futures
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
 from harness.sut.temporal import TemporalTimeouts
+from harness.workloads import attribution, post_effect
 
 T = TypeVar("T")
 
@@ -60,6 +61,49 @@ async def heartbeating(fn: Callable[[], T], every_s: float) -> T:
         if done:
             return task.result()
         activity.heartbeat()
+
+
+async def activity_epoch() -> int:
+    """From an activity whose workflow does not stamp epochs (a framework's): this attempt's
+    epoch by the rule the history reader applies (:class:`harness.sut.temporal._Reader`) -- the
+    highest epoch of the activities completed so far + this attempt - 1 --, read from the
+    workflow's history at the server, so the provider's ledger, tool log and effect sink name
+    the same epoch the step records will."""
+    from harness.sut.temporal import _Reader, durabench_step
+
+    info = activity.info()
+    client = activity.client()
+    decode = client.data_converter.payload_converter.from_payloads
+    reader = _Reader(info.workflow_id or "",
+                     lambda p: decode(list(p.payloads)) if p.payloads else [], durabench_step)
+    async for event in client.get_workflow_handle(info.workflow_id or "").fetch_history_events():
+        reader.add(event)
+    return reader.epoch + info.attempt - 1
+
+
+class WorkerSettings(Protocol):
+    """Where a framework SUT's worker keeps its executor id and provider (set in ``main``)."""
+
+    @property
+    def executor_id(self) -> str: ...
+
+    @property
+    def provider_url(self) -> str: ...
+
+
+def publish_activity(settings: WorkerSettings) -> Callable[[dict[str, Any]], Awaitable[bool]]:
+    """The ``publish`` activity of a framework SUT's workflow (``{"step", "key", "report"}``):
+    the research agent's effect, posted with this attempt's epoch (:func:`activity_epoch`)."""
+
+    @activity.defn(name="publish")
+    async def publish(args: dict[str, Any]) -> bool:
+        info = activity.info()
+        headers = attribution(info.workflow_id or "", int(args["step"]), await activity_epoch(),
+                              settings.executor_id)  # fmt: skip
+        return await asyncio.to_thread(post_effect, settings.provider_url, "publish",
+                                       args["key"], {"report": args["report"]}, headers)
+
+    return publish
 
 
 async def run_until_sigterm(worker: Worker, executor_id: str) -> None:
