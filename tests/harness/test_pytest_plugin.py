@@ -27,7 +27,7 @@ def test_an_unknown_sut_is_a_usage_error_listing_the_valid_ones(pytester: pytest
     result = pytester.runpytest("--sut", "reference,dbos-nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*unknown SUT(s) dbos-nope*valid SUTs: *plain, reference, reference-nockpt* or all*"]
+        ["*unknown SUT(s) dbos-nope*valid SUTs: *plain, *reference, reference-nockpt* or all*"]
     )
 
 
