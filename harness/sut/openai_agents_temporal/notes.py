@@ -33,7 +33,15 @@ NOTES: tuple[str, ...] = (
 )
 
 KNOWN_FINDINGS: Mapping[str, str] = {
-    case: "as for the temporal SUT (the recovery is Temporal's, the integration adds none): "
-    + finding for case, finding in TEMPORAL_FINDINGS.items()
+    **{case: "as for the temporal SUT (the recovery is Temporal's, the framework adds none): "
+       + finding for case, finding in TEMPORAL_FINDINGS.items()},
+    "degrade::slow_reconnect": "the plugin heartbeats an activity at half its heartbeat timeout "
+    "(its model activity's `auto_heartbeater`: "
+    "every 1 s at the 2 s lease); over the worker->server link slowed to 1.5 s per "
+    "answer the first beat reaches the server after the timeout, so every attempt of the call "
+    "in flight times out and the workflow fails once its attempts run out ('Activity task timed "
+    "out'; the hand-written adapter beats every heartbeat_s, 0.5 s, and rides the slow link "
+    "out). Its default heartbeat timeout (30 s for model requests, or none) leaves the margin at "
+    "the price of a slower recovery from a dead worker",
 }
 """Scenario (or ``scenario::case``) -> a known breach of a promise, with its explanation."""
