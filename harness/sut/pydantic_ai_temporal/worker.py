@@ -15,7 +15,8 @@ own (``publish``), as a user's workflow would.
 The workload's shape (:mod:`harness.workloads.research_agent`) is kept: the model sees the tool
 on turns 1..``turns`` only (the tool's ``prepare`` drops it on the plan and on the report), so the
 agent asks for one search per turn and writes the report when the tool is gone. Attribution: the
-model client's HTTP hook stamps each request with the activity's workflow id, attempt and worker,
+model client's HTTP hook stamps each request with the activity's workflow id, its epoch (read
+from the workflow's history: :func:`harness.sut.temporal._serving.activity_epoch`) and worker,
 and its logical step = the number of assistant messages the request carries (the plan is step 0,
 turn k step k, the report ``turns + 1``), exactly the hand-written loop's numbering.
 
