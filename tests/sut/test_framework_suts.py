@@ -16,6 +16,7 @@ import pytest
 
 from harness.env.local import LocalEnvironment
 from harness.faults import KillFault
+from harness.pytest_plugin import TrialRunner
 from harness.runner import golden_baseline, run_trial
 from harness.sut import get_sut
 from harness.sut.openai_agents_temporal import openai_agents_step
@@ -139,3 +140,16 @@ def test_a_worker_killed_mid_call_is_recovered_by_the_servers_retry(
     assert late == {2}, f"the provider saw every later call as epoch 2 (the history's rule): {late}"
     effects = [e.attempt for e in result.history.effects if e.name == "publish"]
     assert effects == [2], f"the report was published once, by epoch 2: {effects}"
+
+
+def test_a_trial_it_cannot_run_skips_before_its_golden_run(sut: str) -> None:
+    runnable(sut)
+    assert TrialRunner.require_supported(spec(sut)).name == sut
+    with pytest.raises(pytest.skip.Exception, match="runs only the research_agent"):
+        TrialRunner.require_supported(spec(sut, workload="deep_research"))
+    failing = canonical_params({**PARAMS.to_json(), "handle_failed_turns": True})
+    with pytest.raises(pytest.skip.Exception, match=r"cannot honour.*handle_failed_turns"):
+        TrialRunner.require_supported(spec(sut, params_json=failing))
+    # the hand-written adapter runs every workload
+    hand_written = TrialRunner.require_supported(spec("temporal", workload="deep_research"))
+    assert hand_written.name == "temporal"
