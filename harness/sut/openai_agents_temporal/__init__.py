@@ -94,8 +94,8 @@ class OpenAiAgentsTemporalSut(TemporalSut):
             summary=f"OpenAI Agents SDK {agents} on Temporal (temporalio-openai-agents {plugin}, "
                     "dev server): every model call and tool call an activity",
             install=INSTALL,
-            notes=(*NOTES, "timeouts at the default lease: "
-                   + TemporalTimeouts.of(WorkerOptions()).summary()),
+            notes=(*NOTES, f"timeouts at the default lease ({WorkerOptions().lease_s:g} s): "
+                   + TemporalTimeouts.of(WorkerOptions()).for_half_timeout_beats().summary()),
             known_findings=KNOWN_FINDINGS,
             effect_fencing=base.effect_fencing,
             claim_records=base.claim_records,

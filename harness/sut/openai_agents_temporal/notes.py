@@ -23,8 +23,13 @@ NOTES: tuple[str, ...] = (
     "again; the one in flight at a crash runs again (at least once); the agent loop is "
     "workflow code, replayed deterministically",
     "recovery is Temporal's: the plugin's model activity heartbeats at half its heartbeat "
-    "timeout, set here to the lease (the plugin's default has none: a killed worker's model "
-    "call then waits out its 60 s start-to-close timeout)",
+    "timeout, set here to two leases (TemporalTimeouts.for_half_timeout_beats: the margin the "
+    "hand-written adapter's beats every heartbeat_s have; the plugin's default has none: a "
+    "killed worker's model call then waits out its 60 s start-to-close timeout)",
+    "at one lease (2 s) the first cut saw what that costs: over a worker->server link slowed to "
+    "1.5 s per answer every attempt of the call in flight timed out until the workflow failed "
+    "(degrade::slow_reconnect), and under a full CPU load a healthy worker's attempt timed out "
+    "and was run again elsewhere (pause); at two leases both pass, under load too",
     "cost per step: one activity per model call and per tool call; each model call's input "
     "carries the whole conversation, so the history grows quadratically with the turns",
     "not run: deep_research and multi_agent, failed-turn handling, the cool-down, queue limits; "
@@ -35,13 +40,5 @@ NOTES: tuple[str, ...] = (
 KNOWN_FINDINGS: Mapping[str, str] = {
     **{case: "as for the temporal SUT (the recovery is Temporal's, the framework adds none): "
        + finding for case, finding in TEMPORAL_FINDINGS.items()},
-    "degrade::slow_reconnect": "the plugin heartbeats an activity at half its heartbeat timeout "
-    "(its model activity's `auto_heartbeater`: "
-    "every 1 s at the 2 s lease); over the worker->server link slowed to 1.5 s per "
-    "answer the first beat reaches the server after the timeout, so every attempt of the call "
-    "in flight times out and the workflow fails once its attempts run out ('Activity task timed "
-    "out'; the hand-written adapter beats every heartbeat_s, 0.5 s, and rides the slow link "
-    "out). Its default heartbeat timeout (30 s for model requests, or none) leaves the margin at "
-    "the price of a slower recovery from a dead worker",
 }
 """Scenario (or ``scenario::case``) -> a known breach of a promise, with its explanation."""

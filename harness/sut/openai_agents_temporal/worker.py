@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "the trial's Temporal server and provider")
     log_to_stderr(logging.WARNING)
     research.configure(args.executor_id, provider, TemporalTimeouts.derive(
-        args.lease, args.heartbeat, args.max_recovery_attempts))
+        args.lease, args.heartbeat, args.max_recovery_attempts).for_half_timeout_beats())
     asyncio.run(serve(address, args.task_queue, args.grace))
     exit_now()
 

@@ -108,8 +108,8 @@ class PydanticAiTemporalSut(TemporalSut):
             summary=f"Pydantic AI {version} agent on Temporal (TemporalDurability, Python SDK "
                     f"{sdk}, dev server): every model request and tool call an activity",
             install=INSTALL,
-            notes=(*NOTES, "timeouts at the default lease: "
-                   + TemporalTimeouts.of(WorkerOptions()).summary()),
+            notes=(*NOTES, f"timeouts at the default lease ({WorkerOptions().lease_s:g} s): "
+                   + TemporalTimeouts.of(WorkerOptions()).for_half_timeout_beats().summary()),
             known_findings=KNOWN_FINDINGS,
             effect_fencing=EffectFencing(False, base.effect_fencing.how),
             claim_records=base.claim_records,

@@ -23,9 +23,15 @@ NOTES: tuple[str, ...] = (
     "the one in flight at a crash runs again (at least once); the agent's loop itself is "
     "workflow code, replayed deterministically",
     "recovery is Temporal's: the framework adds no supervisor. Pydantic AI heartbeats every "
-    "activity in the background; the heartbeat timeout here is the lease (Pydantic AI's own "
-    "default for model requests is 30 s, tools none: a killed worker's tool call would then wait "
-    "for its start-to-close timeout, 60 s by default)",
+    "activity in the background at half its heartbeat timeout, so the timeout here is two "
+    "leases (TemporalTimeouts.for_half_timeout_beats), giving a beat the margin the hand-written "
+    "adapter's beats every heartbeat_s have (Pydantic AI's own default for model requests is "
+    "30 s, tools none: a killed worker's tool call would then wait for its start-to-close "
+    "timeout, 60 s by default)",
+    "at one lease (2 s) the first cut saw what that costs: over a worker->server link slowed to "
+    "1.5 s per answer every attempt of the call in flight timed out until the workflow failed "
+    "(degrade::slow_reconnect), and under a full CPU load a healthy worker's attempt timed out "
+    "and was run again elsewhere (pause); at two leases both pass, under load too",
     "cost per step: one activity per model request and per tool call, each scheduled, started "
     "and completed in the server's history; the model request's input carries the whole "
     "message history, so the history grows quadratically with the turns",
@@ -38,13 +44,5 @@ NOTES: tuple[str, ...] = (
 KNOWN_FINDINGS: Mapping[str, str] = {
     **{case: "as for the temporal SUT (the recovery is Temporal's, the framework adds none): "
        + finding for case, finding in TEMPORAL_FINDINGS.items()},
-    "degrade::slow_reconnect": "Pydantic AI heartbeats an activity at half its heartbeat timeout "
-    "(its background heartbeat (`heartbeating`): "
-    "every 1 s at the 2 s lease); over the worker->server link slowed to 1.5 s per "
-    "answer the first beat reaches the server after the timeout, so every attempt of the call "
-    "in flight times out and the workflow fails once its attempts run out ('Activity task timed "
-    "out'; the hand-written adapter beats every heartbeat_s, 0.5 s, and rides the slow link "
-    "out). Its default heartbeat timeout (30 s for model requests, or none) leaves the margin at "
-    "the price of a slower recovery from a dead worker",
 }
 """Scenario (or ``scenario::case``) -> a known breach of a promise, with its explanation."""

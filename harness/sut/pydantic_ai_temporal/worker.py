@@ -22,7 +22,8 @@ turn k step k, the report ``turns + 1``), exactly the hand-written loop's number
 
 Timeouts: the capability's activity config, derived from the trial's lease like the ``temporal``
 SUT's (:class:`harness.sut.temporal.TemporalTimeouts`): Pydantic AI heartbeats every activity in
-the background; the heartbeat timeout is the lease.
+the background at half its heartbeat timeout, which is therefore two leases
+(``for_half_timeout_beats``).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "the trial's Temporal server and provider")
     log_to_stderr(logging.WARNING)
     research.build(args.executor_id, provider, TemporalTimeouts.derive(
-        args.lease, args.heartbeat, args.max_recovery_attempts))
+        args.lease, args.heartbeat, args.max_recovery_attempts).for_half_timeout_beats())
     asyncio.run(serve(address, args.task_queue, args.grace))
     exit_now()
 

