@@ -23,13 +23,13 @@ NOTES: tuple[str, ...] = (
     "again; the one in flight at a crash runs again (at least once); the agent loop is "
     "workflow code, replayed deterministically",
     "recovery is Temporal's: the plugin's model activity heartbeats at half its heartbeat "
-    "timeout, set here to two leases (TemporalTimeouts.for_half_timeout_beats: the margin the "
+    "timeout, set here to the lease but at least 4 s (for_half_timeout_beats: the margin the "
     "hand-written adapter's beats every heartbeat_s have; the plugin's default has none: a "
     "killed worker's model call then waits out its 60 s start-to-close timeout)",
     "at one lease (2 s) the first cut saw what that costs: over a worker->server link slowed to "
     "1.5 s per answer every attempt of the call in flight timed out until the workflow failed "
     "(degrade::slow_reconnect), and under a full CPU load a healthy worker's attempt timed out "
-    "and was run again elsewhere (pause); at two leases both pass, under load too",
+    "and was run again elsewhere (pause); at 4 s both pass, under load too",
     "cost per step: one activity per model call and per tool call; each model call's input "
     "carries the whole conversation, so the history grows quadratically with the turns",
     "not run: deep_research and multi_agent, failed-turn handling, the cool-down, queue limits; "

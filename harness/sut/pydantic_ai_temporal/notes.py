@@ -23,15 +23,16 @@ NOTES: tuple[str, ...] = (
     "the one in flight at a crash runs again (at least once); the agent's loop itself is "
     "workflow code, replayed deterministically",
     "recovery is Temporal's: the framework adds no supervisor. Pydantic AI heartbeats every "
-    "activity in the background at half its heartbeat timeout, so the timeout here is two "
-    "leases (TemporalTimeouts.for_half_timeout_beats), giving a beat the margin the hand-written "
+    "activity in the background at half its heartbeat timeout, so the timeout here is the "
+    "lease but at least 4 s (TemporalTimeouts.for_half_timeout_beats), giving a beat the "
+    "margin the hand-written "
     "adapter's beats every heartbeat_s have (Pydantic AI's own default for model requests is "
     "30 s, tools none: a killed worker's tool call would then wait for its start-to-close "
     "timeout, 60 s by default)",
     "at one lease (2 s) the first cut saw what that costs: over a worker->server link slowed to "
     "1.5 s per answer every attempt of the call in flight timed out until the workflow failed "
     "(degrade::slow_reconnect), and under a full CPU load a healthy worker's attempt timed out "
-    "and was run again elsewhere (pause); at two leases both pass, under load too",
+    "and was run again elsewhere (pause); at 4 s both pass, under load too",
     "cost per step: one activity per model request and per tool call, each scheduled, started "
     "and completed in the server's history; the model request's input carries the whole "
     "message history, so the history grows quadratically with the turns",

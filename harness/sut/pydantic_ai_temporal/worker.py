@@ -22,7 +22,7 @@ turn k step k, the report ``turns + 1``), exactly the hand-written loop's number
 
 Timeouts: the capability's activity config, derived from the trial's lease like the ``temporal``
 SUT's (:class:`harness.sut.temporal.TemporalTimeouts`): Pydantic AI heartbeats every activity in
-the background at half its heartbeat timeout, which is therefore two leases
+the background at half its heartbeat timeout, which is therefore the lease but at least 4 s
 (``for_half_timeout_beats``).
 """
 

@@ -116,6 +116,10 @@ def durabench_step(name: str, args: Mapping[str, Any], result: Any) -> tuple[Ste
     return kind, args.get("step"), stamp.get("nonce") if kind == "llm" else None
 
 
+HALF_BEAT_MIN_TIMEOUT_S = 4.0
+"""The shortest heartbeat timeout given to an integration that beats at half of it."""
+
+
 @dataclass(frozen=True)
 class TemporalTimeouts:
     """Temporal's settings that decide how fast a lost worker's work moves on, from the trial's
@@ -153,9 +157,11 @@ class TemporalTimeouts:
     def for_half_timeout_beats(self) -> TemporalTimeouts:
         """These timeouts for an integration that heartbeats at half the heartbeat timeout
         (Pydantic AI's, the OpenAI Agents plugin's) instead of every ``heartbeat_s``: the timeout
-        doubled (2 leases), so a beat has as much time to land as the hand-written adapter's --
-        at the lease, a loaded machine or a slow link times healthy attempts out."""
-        return replace(self, heartbeat_timeout_s=2 * self.heartbeat_timeout_s)
+        is the lease but at least :data:`HALF_BEAT_MIN_TIMEOUT_S`, so a beat has 2 s to land --
+        at the 2 s lease (1 s) a loaded machine or a slow link timed healthy attempts out. A
+        long lease keeps its own timeout (doubling it would outlast a scenario's deadline)."""
+        return replace(self, heartbeat_timeout_s=max(self.heartbeat_timeout_s,
+                                                     HALF_BEAT_MIN_TIMEOUT_S))
 
     def to_json(self) -> dict[str, float | int]:
         return asdict(self)
