@@ -108,9 +108,10 @@ async def serve(address: str, task_queue: str, grace_s: float) -> None:
     ResearchWorkflow.__pydantic_ai_agents__ = [research.AGENT]  # type: ignore[list-item]
     worker = Worker(
         client, task_queue=task_queue, workflows=[ResearchWorkflow], activities=[publish],
-        # the harness's modules (the agent, the calls) are the host's: one agent per process
+        # every module is the host's (as the temporal SUT's worker): one agent per process, and
+        # no re-import into the sandbox per workflow task, whose CPU starved the heartbeats
         workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("harness")),
+            restrictions=SandboxRestrictions.default.with_passthrough_all_modules()),
         **worker_options(research.SETTINGS.timeouts, research.SETTINGS.executor_id, grace_s),
     )  # fmt: skip
     await run_until_sigterm(worker, research.SETTINGS.executor_id)
