@@ -105,7 +105,9 @@ async def serve(address: str, task_queue: str, grace_s: float) -> None:
     client = await Client.connect(address, namespace=NAMESPACE,
                                   identity=research.SETTINGS.executor_id,
                                   plugins=[PydanticAIPlugin()])  # fmt: skip
-    ResearchWorkflow.__pydantic_ai_agents__ = [research.AGENT]  # type: ignore[list-item]
+    agent = research.AGENT
+    assert agent is not None, "main builds the agent before it serves"
+    ResearchWorkflow.__pydantic_ai_agents__ = [agent]
     worker = Worker(
         client, task_queue=task_queue, workflows=[ResearchWorkflow], activities=[publish],
         # every module is the host's (as the temporal SUT's worker): one agent per process, and
