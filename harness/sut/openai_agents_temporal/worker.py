@@ -17,11 +17,7 @@ the tool is gone. A model request's logical step = the model turns its input car
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
-import os
-import socket
 import sys
 from typing import Any
 
@@ -33,12 +29,13 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 with workflow.unsafe.imports_passed_through():  # not workflow code: the host's modules
-    from harness.sut._worker_cli import exit_now, log_to_stderr, required_env, worker_parser
+    from harness.sut._worker_cli import exit_now
     from harness.sut.openai_agents_temporal import WORKFLOW_TYPE, WORKLOAD
     from harness.sut.openai_agents_temporal import agent as research
-    from harness.sut.temporal import ENV_ADDRESS, ENV_PROVIDER, NAMESPACE, TemporalTimeouts
+    from harness.sut.temporal import NAMESPACE
     from harness.sut.temporal._serving import (
         activity_options,
+        framework_worker_args,
         publish_activity,
         run_until_sigterm,
         worker_options,
@@ -77,14 +74,6 @@ class ResearchWorkflow:
                 "published": bool(published)}  # fmt: skip
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = worker_parser("harness.sut.openai_agents_temporal.worker", __doc__, poll=False,
-                      default_executor_id=f"{socket.gethostname()}-{os.getpid()}",
-                      attempts="--max-recovery-attempts")  # fmt: skip
-    p.add_argument("--task-queue", required=True)
-    return p
-
-
 async def serve(address: str, task_queue: str, grace_s: float) -> None:
     s = research.SETTINGS
     t = s.timeouts
@@ -109,16 +98,10 @@ async def serve(address: str, task_queue: str, grace_s: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.workload != WORKLOAD:
-        parser.error(f"--workload {args.workload}: this SUT runs {WORKLOAD} only (the agent is "
-                     "written with the OpenAI Agents SDK); use the temporal SUT for the others")
-    address, provider = required_env(parser, ENV_ADDRESS, ENV_PROVIDER,
-                                     "the trial's Temporal server and provider")
-    log_to_stderr(logging.WARNING)
-    research.configure(args.executor_id, provider, TemporalTimeouts.derive(
-        args.lease, args.heartbeat, args.max_recovery_attempts).for_half_timeout_beats())
+    args, address, provider, timeouts = framework_worker_args(
+        "harness.sut.openai_agents_temporal.worker", __doc__, WORKLOAD, "the OpenAI Agents SDK",
+        argv)
+    research.configure(args.executor_id, provider, timeouts)
     asyncio.run(serve(address, args.task_queue, args.grace))
     exit_now()
 

@@ -4,10 +4,14 @@ polls until SIGTERM. Imports ``temporalio``: workers only."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
+import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
@@ -16,7 +20,8 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
-from harness.sut.temporal import TemporalTimeouts
+from harness.sut._worker_cli import log_to_stderr, required_env, worker_parser
+from harness.sut.temporal import ENV_ADDRESS, ENV_PROVIDER, TemporalTimeouts
 from harness.workloads import attribution, post_effect
 
 T = TypeVar("T")
@@ -49,6 +54,34 @@ def worker_options(t: TemporalTimeouts, executor_id: str, grace_s: float) -> dic
         default_heartbeat_throttle_interval=timedelta(seconds=t.heartbeat_s),
         graceful_shutdown_timeout=timedelta(seconds=grace_s),
     )
+
+
+def temporal_worker_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The command line of every Temporal worker (``harness.sut._worker_cli``'s, plus
+    ``--task-queue``)."""
+    p = worker_parser(module, doc, poll=False,
+                      default_executor_id=f"{socket.gethostname()}-{os.getpid()}",
+                      attempts="--max-recovery-attempts")  # fmt: skip
+    p.add_argument("--task-queue", required=True)
+    return p
+
+
+def framework_worker_args(module: str, doc: str | None, workload: str, framework: str,
+                          argv: list[str] | None) -> tuple[argparse.Namespace, str, str,
+                                                           TemporalTimeouts]:  # fmt: skip
+    """A framework SUT's worker command line: (args, server address, provider URL, timeouts).
+    Usage errors for another workload than ``workload`` and for a missing environment; the
+    timeouts are the lease's, for an integration that beats at half the heartbeat timeout."""
+    parser = temporal_worker_parser(module, doc)
+    args = parser.parse_args(argv)
+    if args.workload != workload:
+        parser.error(f"--workload {args.workload}: this SUT runs {workload} only (the agent is "
+                     f"written with {framework}); use the temporal SUT for the others")
+    address, provider = required_env(parser, ENV_ADDRESS, ENV_PROVIDER,
+                                     "the trial's Temporal server and provider")
+    log_to_stderr(logging.WARNING)
+    timeouts = TemporalTimeouts.derive(args.lease, args.heartbeat, args.max_recovery_attempts)
+    return args, address, provider, timeouts.for_half_timeout_beats()
 
 
 async def heartbeating(fn: Callable[[], T], every_s: float) -> T:

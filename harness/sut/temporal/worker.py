@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import socket
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -48,7 +46,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from harness.history import JSONValue
-from harness.sut._worker_cli import exit_now, log_to_stderr, required_env, worker_parser
+from harness.sut._worker_cli import exit_now, log_to_stderr, required_env
 from harness.sut.temporal import (
     ENV_ADDRESS,
     ENV_PROVIDER,
@@ -60,6 +58,7 @@ from harness.sut.temporal._serving import (
     activity_options,
     heartbeating,
     run_until_sigterm,
+    temporal_worker_parser,
     worker_options,
 )
 from harness.workloads import (
@@ -244,11 +243,7 @@ class AgentWorkflow:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = worker_parser("harness.sut.temporal.worker", __doc__, poll=False,
-                      default_executor_id=f"{socket.gethostname()}-{os.getpid()}",
-                      attempts="--max-recovery-attempts")  # fmt: skip
-    p.add_argument("--task-queue", required=True)
-    return p
+    return temporal_worker_parser("harness.sut.temporal.worker", __doc__)
 
 
 async def serve(address: str, task_queue: str, grace_s: float) -> None:
