@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 import psycopg
 from psycopg import sql
@@ -42,6 +43,7 @@ from harness.env import (
 )
 from harness.env.cgroups import CgroupUnavailable, MemoryCgroup, memory_cgroup
 from harness.env.created import temp_dir
+from harness.env.forkserver import ForkServer, forkserver_enabled
 from harness.env.lifetime import ENV_RUN_ID, Lifeline, signals_as_interrupt
 from harness.env.postgres import (
     ENV_URL,
@@ -69,9 +71,21 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+class _Process(Protocol):
+    """What a worker's process handle offers: a ``subprocess.Popen`` or a ``ForkedProcess``."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 class WorkerProcess:
     """One worker subprocess in its own process group, logging to a file; optionally in a
-    memory cgroup (joined right after spawn, before the worker allocates anything of note)."""
+    memory cgroup (joined right after spawn, before the worker allocates anything of note).
+    Forked by the run's fork server when it can be (:mod:`harness.env.forkserver`; ``forked``),
+    else exec'd."""
 
     def __init__(
         self,
@@ -80,6 +94,7 @@ class WorkerProcess:
         argv: Sequence[str],
         log_path: Path,
         cgroup: MemoryCgroup | None = None,
+        forkserver: ForkServer | None = None,
     ) -> None:
         self.name = name
         self.executor_id = executor_id
@@ -87,7 +102,9 @@ class WorkerProcess:
         self.log_path = log_path
         self.cgroup = cgroup
         self.started_ns = 0
-        self._popen: subprocess.Popen[bytes] | None = None
+        self.forkserver = forkserver
+        self.forked = False
+        self._popen: _Process | None = None
 
     @property
     def pid(self) -> int:
@@ -96,15 +113,23 @@ class WorkerProcess:
         return self._popen.pid
 
     def start(self, env: dict[str, str] | None = None) -> None:
-        with open(self.log_path, "ab") as log:
-            self._popen = subprocess.Popen(
-                self.argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env=env,
-            )
+        forked = None
+        if self.forkserver is not None:
+            forked = self.forkserver.spawn(self.argv, dict(os.environ if env is None else env),
+                                           self.log_path)  # fmt: skip
+        self.forked = forked is not None
+        if forked is not None:
+            self._popen = forked
+        else:
+            with open(self.log_path, "ab") as log:
+                self._popen = subprocess.Popen(
+                    self.argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    env=env,
+                )
         self.started_ns = time.time_ns()
         if self.cgroup is not None:
             self.cgroup.add(self._popen.pid)
@@ -180,6 +205,7 @@ class LocalEnvironment:
         self._toxiproxy_server: ToxiproxyServer | None = None
         self._toxiproxy: ToxiproxyClient | None = None
         self._workers: list[WorkerProcess] = []
+        self._forkserver: ForkServer | None = None
         self._databases: list[str] = []
         self._stack = contextlib.ExitStack()
         self.lifeline: Lifeline | None = None
@@ -207,6 +233,10 @@ class LocalEnvironment:
         self._stack.enter_context(signals_as_interrupt())
         self.work_dir = temp_dir(self.run_id, f"durabench-{self.run_id}-")
         self._stack.callback(self._remove_work_dir)
+        if forkserver_enabled():  # starts now, pre-imports while Postgres starts
+            self._forkserver = self._stack.enter_context(
+                ForkServer(self.work_dir, {**self._worker_env_base(), ENV_RUN_ID: self.run_id})
+            )
         postgres: EmbeddedPostgres | ExternalPostgres = (
             ExternalPostgres(os.environ[ENV_URL], run_id=self.run_id)
             if os.environ.get(ENV_URL) else EmbeddedPostgres(
@@ -348,10 +378,9 @@ class LocalEnvironment:
             except CgroupUnavailable as exc:
                 raise CapabilityUnavailable(str(exc)) from exc
         log_path = self.work_dir / f"worker-{name}.log"
-        worker = WorkerProcess(name, executor_id, argv, log_path, cgroup)
+        worker = WorkerProcess(name, executor_id, argv, log_path, cgroup, self._forkserver)
         self._workers.append(worker)
-        # Not ENV_URL: it may hold a password, and workers get their (passfile) DSN from the SUT.
-        env = {k: v for k, v in os.environ.items() if k != ENV_URL}
+        env = self._worker_env_base()
         # PGAPPNAME: the worker's Postgres sessions carry its name where the SUT names them
         # nothing itself, so the statement log can tell who sent a statement (sent_by).
         env.update(PYTHONUNBUFFERED="1", PGAPPNAME=name[:63], **{ENV_RUN_ID: self.run_id})
@@ -360,6 +389,11 @@ class LocalEnvironment:
         if wait_ready:
             worker.wait_ready()
         return worker
+
+    @staticmethod
+    def _worker_env_base() -> dict[str, str]:
+        # Not ENV_URL: it may hold a password, and workers get their (passfile) DSN from the SUT.
+        return {k: v for k, v in os.environ.items() if k != ENV_URL}
 
     def _embedded_postgres(self) -> EmbeddedPostgres:
         if not isinstance(self.postgres, EmbeddedPostgres):
@@ -381,4 +415,3 @@ class LocalEnvironment:
         for worker in self._workers:
             worker.stop()
         self._workers.clear()
-

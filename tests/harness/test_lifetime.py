@@ -43,9 +43,12 @@ with LocalEnvironment(run_id=run_id) as env:
     worker = env.start_worker("w", "w", [sys.executable, "-c",
         "print('worker w ready', flush=True); import time; time.sleep(600)"],
         memory_limit_mb=limit)
+    forked = env.start_worker("f", "f", [sys.executable, "-m", "http.server", "--bind",
+                                         "127.0.0.1", "0"], wait_ready=False)
+    assert forked.forked, "a -m worker comes from the run's fork server"
     cgroup = str(worker.cgroup.path) if worker.cgroup else None
-    print(json.dumps({"worker": worker.pid, "work_dir": str(env.work_dir), "cgroup": cgroup,
-                      "watchdog": env.lifeline.watchdog_pid}), flush=True)
+    print(json.dumps({"worker": worker.pid, "forked": forked.pid, "work_dir": str(env.work_dir),
+                      "cgroup": cgroup, "watchdog": env.lifeline.watchdog_pid}), flush=True)
     while True:
         time.sleep(1)
 """
@@ -91,6 +94,7 @@ def _check_started(run_id: str, started: dict[str, object]) -> list[int]:
     commands = " | ".join(command for _, _, command in found.processes)
     assert "postgres" in commands and "harness.llm" in commands, commands
     assert int(str(started["worker"])) in {pid for pid, _, _ in found.processes}
+    assert int(str(started["forked"])) in {pid for pid, _, _ in found.processes}
     assert Path(str(started["work_dir"])) in found.paths
     return [pid for pid, _, _ in found.processes]
 
