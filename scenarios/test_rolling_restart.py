@@ -51,8 +51,20 @@ def test_rolling_restart_hands_over_without_paying_twice(
 ) -> None:
     result = trials.run(research_trial("rolling_restart", sut, EVICT, crash, recovery="rolling",
                                        seed=seed, options=LONG_LEASE))  # fmt: skip
-    trials.require_valid(result)
     history, fig = result.history, result.figures
+    finding = known_finding(sut, "rolling_restart", crash)
+    if finding is not None and crash == "between_steps" and (
+            fig.redundant_tokens or fig.redundant_tool_calls):
+        # A race by the SUT's design (see its finding): shown when the new process re-ran what
+        # its predecessor was still running, and then only as redundant work.
+        broken = {p for p, v in result.judgement.verdicts.items()
+                  if p in result.judgement.promised and v.valid != "true"}  # fmt: skip
+        assert broken <= {"bounded_waste"}, (
+            f"{sut}'s known finding is redundant work only; this trial broke {broken}:\n"
+            f"{result.judgement.summary()}")  # fmt: skip
+        pytest.xfail(f"{fig.redundant_tool_calls} redundant tool execution(s), "
+                     f"{fig.redundant_tokens} redundant tokens: known finding of {sut}: {finding}")
+    trials.require_valid(result)
     started = history.events_of("worker_started")
     assert len(started) == 2 and len({e.executor for e in started}) == 1, (
         f"a rolling restart runs two processes of one executor id: {started}"
@@ -62,8 +74,7 @@ def test_rolling_restart_hands_over_without_paying_twice(
     if not get_sut(sut).checkpointing:
         return
     assert not superseded_writes(history), superseded_writes(history)
-    finding = known_finding(sut, "rolling_restart", crash)
-    if finding is not None:
+    if finding is not None and crash != "between_steps":
         # Listed with its explanation in every report: it must still reproduce, else it is stale.
         assert fig.redundant_tokens, f"{sut}'s known finding did not reproduce (remove it): " + (
             finding

@@ -92,6 +92,16 @@ KNOWN_FINDINGS: Mapping[str, str] = {
         "was held: 923 redundant tokens, the in-flight call. Give each process its own "
         "executor id, or let the old process exit before the new one launches"
     ),
+    "rolling_restart::between_steps": (
+        "the same launch-time recovery, between steps: a race by design. When the new process "
+        "launches while its predecessor is still running the workflow's next steps, it re-runs "
+        "them beside it; when the workflow has finished first, nothing happens. Checked here "
+        "(SIGTERM between steps 2 and 3 with a 10 s grace period, the new process ready 0.4 s "
+        "later, forked from a pre-imported interpreter): both processes ran step 3, its search "
+        "twice (a redundant tool execution) or its LLM call twice (761 redundant tokens). With "
+        "the 1.5 s start of an exec'd interpreter the workflow had finished first. Give each "
+        "process its own executor id, or let the old process exit before the new one launches"
+    ),
     "rolling_restart::killed_mid_step": (
         "in a rolling restart that keeps the executor id, a workflow the old process is running "
         "when it is killed may never finish: it stays PENDING under an executor id that is "
