@@ -38,6 +38,7 @@ if __name__ == "__main__":  # run by path: find modules from the working directo
 
 import atexit
 import contextlib
+import ctypes
 import gc
 import importlib
 import json
@@ -73,6 +74,8 @@ PRELOAD = (
 )
 
 READY_TIMEOUT_S = 60.0
+TITLE_ROOM = " " * 2048
+"""The server's last argument, blank: room in its argv for a forked worker's command line."""
 
 
 def forkserver_enabled() -> bool:
@@ -176,7 +179,7 @@ class ForkServer:
         log = open(self.work_dir / "forkserver.log", "ab")
         try:
             popen = subprocess.Popen(
-                [sys.executable, "-u", __file__, str(socket_path)],
+                [sys.executable, "-u", __file__, str(socket_path), TITLE_ROOM],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True, env=self.env,
             )  # fmt: skip
@@ -388,10 +391,27 @@ class _Serving:
         os.close(self.wake_w)
 
 
+def _show_command_line(argv: Sequence[str]) -> None:
+    """Make ``/proc/self/cmdline`` (what ``ps`` and ``durabench sweep`` show) ``argv``: written
+    over this process's own argv area (the server's argv, its last argument blank room), as
+    ``setproctitle`` does, leaving its environment (the run id label) alone."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48, 49)
+    except (OSError, IndexError, ValueError):
+        return
+    size = end - start
+    data = b"\0".join(a.encode(errors="replace") for a in argv)[: size - 1]
+    ctypes.memmove(start, data.ljust(size, b"\0"), size)
+
+
 def _run_child(request: _Request) -> int:
     """Become ``python -m <module> <args>``: own session, log as stdout/stderr, its env; returns
     the exit code Python would give it."""
     os.setsid()
+    command_line = [sys.executable, "-m", request.module, *request.args]
+    _show_command_line(command_line)
+    sys.orig_argv = command_line  # the interpreter's own record of how it was started
     log = os.open(request.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -432,6 +452,8 @@ def _exit_fast(code: int) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and not args[-1].strip():
+        args = args[:-1]  # the blank room for the workers' command lines
     if len(args) != 1:
         print("usage: python -u harness/env/forkserver.py SOCKET", file=sys.stderr)
         return 2

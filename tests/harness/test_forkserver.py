@@ -28,7 +28,8 @@ if mode == "report":
         print("thread finished", flush=True)
     threading.Thread(target=late).start()
     print(json.dumps({"pid": os.getpid(), "sid": os.getsid(0), "pgrp": os.getpgrp(),
-                      "argv": sys.argv, "probe": os.environ.get("PROBE"),
+                      "argv": sys.argv, "orig_argv": sys.orig_argv,
+                      "probe": os.environ.get("PROBE"),
                       "name": __name__, "preloaded": "psycopg" in sys.modules,
                       "stdin": sys.stdin.read()}), flush=True)
     sys.exit(3)
@@ -79,6 +80,7 @@ def test_a_forked_worker_is_a_process_of_its_own(server: ForkServer, probe_dir: 
     assert report["pid"] == process.pid == report["sid"] == report["pgrp"]
     assert report["argv"][1:] == ["report", "x y"]
     assert report["argv"][0].endswith("fs_probe.py")
+    assert report["orig_argv"] == [sys.executable, "-m", "fs_probe", "report", "x y"]
     assert report["probe"] == "from the request"
     assert report["name"] == "__main__"
     assert report["preloaded"], "psycopg was imported by the server, not again by the worker"
@@ -144,3 +146,16 @@ def test_the_local_environment_forks_its_workers_unless_told_not_to(
         assert os.getsid(worker.pid) == worker.pid
         worker.signal(signal.SIGKILL)
         assert worker.wait(30) == -signal.SIGKILL
+
+
+def test_ps_shows_a_forked_worker_s_own_command_line(server: ForkServer, probe_dir: Path) -> None:
+    log = probe_dir / "title.log"
+    process = server.spawn([sys.executable, "-m", "fs_probe", "sleep"], dict(os.environ), log)
+    assert process is not None, server.refused
+    _wait_line(log, "sleeping")
+    shown = Path(f"/proc/{process.pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    assert [a.decode() for a in shown] == [sys.executable, "-m", "fs_probe", "sleep"]
+    environ = Path(f"/proc/{process.pid}/environ").read_bytes()
+    assert os.environ["PATH"].encode() in environ, "its environment area is left alone"
+    os.killpg(process.pid, signal.SIGKILL)
+    assert process.wait(30) == -signal.SIGKILL
